@@ -1,0 +1,30 @@
+# pg_tfm: transformer models inside PostgreSQL (PGXS build)
+EXTENSION = pg_tfm
+MODULE_big = pg_tfm
+DATA = $(wildcard sql/pg_tfm--*.sql)
+OBJS = src/pg_tfm.o src/jsonutil.o src/safetensors.o src/model.o src/tokjson.o src/cachefile.o \
+       src/cache.o src/import.o src/funcs.o src/tokenizer.o src/ops.o src/blas.o src/bert.o
+
+PG_CPPFLAGS = -I$(srcdir)/src -I/usr/include/x86_64-linux-gnu
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -O2
+SHLIB_LINK = -lopenblas -lutf8proc -lm
+
+REGRESS = import surface golden errors
+REGRESS_OPTS = --inputdir=. --load-extension=pg_tfm
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+UNIT_CFLAGS = -O2 -Wall -Wextra -Isrc -I/usr/include/x86_64-linux-gnu
+unit: test/unit/test_ops test/unit/test_tokenizer
+	./test/unit/test_ops && ./test/unit/test_tokenizer
+
+test/unit/test_ops: test/unit/test_ops.c src/ops.c src/blas.c src/bert.c src/ops.h src/bert.h src/blas.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_ops.c src/ops.c src/blas.c src/bert.c -lopenblas -lm
+
+test/unit/test_tokenizer: test/unit/test_tokenizer.c src/tokenizer.c src/tokenizer.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_tokenizer.c src/tokenizer.c -lutf8proc
+
+.PHONY: unit
+EXTRA_CLEAN = test/unit/test_ops test/unit/test_tokenizer

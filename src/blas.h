@@ -1,0 +1,25 @@
+/*
+ * blas.h - the only door to BLAS (OpenBLAS via CBLAS)
+ *
+ * All matrices are row-major.  Nothing here allocates memory or reports
+ * errors: sizes are the caller's responsibility.
+ */
+#ifndef TFM_BLAS_H
+#define TFM_BLAS_H
+
+/* row-major C (M,N) = alpha * op(A) (M,K) * op(B) (K,N) + beta * C */
+void TfmSgemm(int transA, int transB, int M, int N, int K,
+			  float alpha, const float *A, int lda,
+			  const float *B, int ldb,
+			  float beta, float *C, int ldc);
+
+/* set the number of threads BLAS may use (1 = run on the calling thread) */
+void TfmBlasSetThreads(int n);
+
+/* number of threads BLAS currently uses */
+int TfmBlasGetThreads(void);
+
+/* name of the CPU kernel set BLAS picked (for diagnostics) */
+const char *TfmBlasCoreName(void);
+
+#endif							/* TFM_BLAS_H */

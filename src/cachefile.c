@@ -1,0 +1,332 @@
+/* cachefile.c: materialise a model version from the catalog into $PGDATA/pg_tfm once, map it read-only and shared */
+#include "postgres.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "port/pg_crc32c.h"
+#include "storage/fd.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "cachefile.h"
+#include "model.h"
+#include "safetensors.h"
+#include "tokenizer.h"
+
+#define TFM_DIR "pg_tfm"
+
+/* name the cache file of a model version in this database */
+void
+TfmCacheFilePath(char *path, int64 model_id, const char *sha256)
+{
+	snprintf(path, MAXPGPATH, "%s/%s/%u_" INT64_FORMAT "_%.64s.bin",
+			 DataDir, TFM_DIR, MyDatabaseId, model_id, sha256);
+}
+
+/* CRC-32C of a header up to its crc field */
+static uint32
+header_crc(const TfmFileHeader *h)
+{
+	pg_crc32c	crc;
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, h, offsetof(TfmFileHeader, crc));
+	FIN_CRC32C(crc);
+	return crc;
+}
+
+/* check a mapped file's header and sections against what the catalog says */
+static bool
+header_ok(const TfmMapped *m, int64 model_id, const char *sha256)
+{
+	const TfmFileHeader *h = (const TfmFileHeader *) m->base;
+
+	if (m->size < TFM_FILE_HEADER_BYTES || memcmp(h->magic, TFM_FILE_MAGIC, 8) != 0 ||
+		h->crc != header_crc(h) || h->header_bytes != TFM_FILE_HEADER_BYTES ||
+		h->model_id != model_id || strncmp(h->sha256, sha256, 64) != 0 ||
+		h->file_size != m->size)
+		return false;
+	if (h->vocab_off < TFM_FILE_HEADER_BYTES || h->vocab_size > m->size ||
+		h->vocab_off > m->size - h->vocab_size ||
+		h->weights_off % 64 != 0 || h->weights_bytes > m->size ||
+		h->weights_off > m->size - h->weights_bytes ||
+		h->weights_bytes != TfmBertWeightsFloats(&h->cfg) * sizeof(float))
+		return false;
+	return TfmVocabCheck(m->base + h->vocab_off, h->vocab_size) == 0;
+}
+
+/* map an existing cache file; false when it is missing or fails its checks (then it is removed) */
+bool
+TfmCacheFileMap(TfmMapped *m, int64 model_id, const char *sha256)
+{
+	int			fd;
+	struct stat sb;
+	void	   *p;
+
+	memset(m, 0, sizeof(*m));
+	TfmCacheFilePath(m->path, model_id, sha256);
+	fd = OpenTransientFile(m->path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+	{
+		if (errno != ENOENT)
+			ereport(ERROR, (errcode_for_file_access(),
+							errmsg("could not open model cache file \"%s\": %m", m->path)));
+		return false;
+	}
+	if (fstat(fd, &sb) != 0)
+		ereport(ERROR, (errcode_for_file_access(),
+						errmsg("could not stat model cache file \"%s\": %m", m->path)));
+	p = sb.st_size > 0 ? mmap(NULL, sb.st_size, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+	CloseTransientFile(fd);
+	if (p == MAP_FAILED)
+		return unlink(m->path), false;
+	m->base = p;
+	m->size = sb.st_size;
+	if (!header_ok(m, model_id, sha256))
+	{
+		ereport(LOG, (errmsg("pg_tfm: cache file \"%s\" failed its checks; rebuilding it", m->path)));
+		TfmCacheFileUnmap(m);
+		unlink(m->path);
+		return false;
+	}
+	m->hdr = (const TfmFileHeader *) m->base;
+	m->vocab = m->base + m->hdr->vocab_off;
+	m->weights = (const float *) (m->base + m->hdr->weights_off);
+	return true;
+}
+
+/* release a mapping */
+void
+TfmCacheFileUnmap(TfmMapped *m)
+{
+	if (m->base)
+		munmap(m->base, m->size);
+	m->base = NULL;
+}
+
+/* read a model's weight chunks from the catalog into one buffer */
+static char *
+read_weights(int64 model_id, uint64 *size)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(model_id)};
+	uint64		total = 0, off = 0;
+	char	   *buf;
+
+	if (SPI_execute_with_args("SELECT data FROM tfm.model_data WHERE model_id = $1 ORDER BY seq",
+							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the weights of model " INT64_FORMAT, model_id);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		total += toast_raw_datum_size(d) - VARHDRSZ;
+	}
+	buf = palloc_extended(Max(total, 1), MCXT_ALLOC_HUGE);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		bytea	   *b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (off + VARSIZE_ANY_EXHDR(b) > total)
+			elog(ERROR, "weights of model " INT64_FORMAT " changed while being read", model_id);
+		memcpy(buf + off, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
+		off += VARSIZE_ANY_EXHDR(b);
+	}
+	*size = total;
+	return buf;
+}
+
+/* fetch the JSON columns of a model version */
+static void
+read_catalog(int64 model_id, Jsonb **config, Jsonb **tokenizer)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(model_id)};
+	bool		isnull;
+
+	if (SPI_execute_with_args("SELECT config, tokenizer FROM tfm.model WHERE id = $1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+						errmsg("model " INT64_FORMAT " no longer exists", model_id)));
+	*config = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*tokenizer = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+}
+
+/* lay out header, vocabulary and fp32 weights of a model version in memory */
+static char *
+build_image(int64 model_id, const char *sha256, uint64 *size)
+{
+	Jsonb	   *config, *tokenizer;
+	TfmFileHeader h;
+	uint64		wsize;
+	char	   *weights, *img;
+	void	   *vocab;
+	size_t		vsize;
+	TfmSafetensors *st;
+	TfmTensorInfo **slots;
+	float	   *dst;
+
+	read_catalog(model_id, &config, &tokenizer);
+	memset(&h, 0, sizeof(h));
+	TfmBertConfigFromJson(&h.cfg, config, "config.json");
+	vocab = TfmVocabFromJson(tokenizer, &h.cfg, &vsize, "tokenizer.json");
+	weights = read_weights(model_id, &wsize);
+	st = TfmSafetensorsParse(weights, wsize, "the stored weights");
+	slots = TfmBertResolve(st, &h.cfg);
+	memcpy(h.magic, TFM_FILE_MAGIC, 8);
+	h.header_bytes = TFM_FILE_HEADER_BYTES;
+	h.model_id = model_id;
+	strlcpy(h.sha256, sha256, sizeof(h.sha256));
+	h.vocab_off = TFM_FILE_HEADER_BYTES;
+	h.vocab_size = vsize;
+	h.weights_off = TYPEALIGN(4096, h.vocab_off + vsize);
+	h.weights_bytes = TfmBertWeightsFloats(&h.cfg) * sizeof(float);
+	h.file_size = h.weights_off + h.weights_bytes;
+	h.crc = header_crc(&h);
+	img = palloc_extended(h.file_size, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	memcpy(img, &h, sizeof(h));
+	memcpy(img + h.vocab_off, vocab, vsize);
+	dst = (float *) (img + h.weights_off);
+	for (int s = 0; s < TfmBertSlotCount(&h.cfg); s++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		TfmSafetensorsToFloat(dst, st, slots[s], weights);
+		dst += TfmBertSlotFloats(&h.cfg, s);
+	}
+	*size = h.file_size;
+	return img;
+}
+
+/* write an image to a temporary file and durably rename it into place */
+static void
+write_file(const char *path, const char *img, uint64 size)
+{
+	char		tmp[MAXPGPATH];
+	int			fd;
+	uint64		off = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, MyProcPid);
+	fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	if (fd < 0)
+		ereport(ERROR, (errcode_for_file_access(),
+						errmsg("could not create model cache file \"%s\": %m", tmp)));
+	PG_TRY();
+	{
+		while (off < size)
+		{
+			ssize_t		n = write(fd, img + off, Min(size - off, (uint64) 1 << 26));
+
+			if (n <= 0)
+				ereport(ERROR, (errcode_for_file_access(),
+								errmsg("could not write model cache file \"%s\": %m", tmp)));
+			off += n;
+			CHECK_FOR_INTERRUPTS();
+		}
+		if (pg_fsync(fd) != 0)
+			ereport(ERROR, (errcode_for_file_access(),
+							errmsg("could not fsync model cache file \"%s\": %m", tmp)));
+		CloseTransientFile(fd);
+		fd = -1;
+		durable_rename(tmp, path, ERROR);
+	}
+	PG_CATCH();
+	{
+		if (fd >= 0)
+			CloseTransientFile(fd);
+		unlink(tmp);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/* take the per-model build lock, waiting interruptibly; returns the lock fd */
+static int
+lock_model(int64 model_id)
+{
+	char		path[MAXPGPATH];
+	int			fd;
+
+	snprintf(path, sizeof(path), "%s/%s", DataDir, TFM_DIR);
+	if (MakePGDirectory(path) != 0 && errno != EEXIST)
+		ereport(ERROR, (errcode_for_file_access(),
+						errmsg("could not create directory \"%s\": %m", path)));
+	snprintf(path, sizeof(path), "%s/%s/%u_" INT64_FORMAT ".lock", DataDir, TFM_DIR, MyDatabaseId, model_id);
+	fd = OpenTransientFile(path, O_RDWR | O_CREAT | PG_BINARY);
+	if (fd < 0)
+		ereport(ERROR, (errcode_for_file_access(),
+						errmsg("could not open lock file \"%s\": %m", path)));
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0)
+	{
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			ereport(ERROR, (errcode_for_file_access(),
+							errmsg("could not lock \"%s\": %m", path)));
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(10000L);
+	}
+	return fd;
+}
+
+/* map a model version's cache file, materialising it first when it is missing or bad */
+void
+TfmCacheFileEnsure(TfmMapped *m, int64 model_id, const char *sha256)
+{
+	MemoryContext ctx, old;
+	int			lockfd;
+	uint64		size;
+	char	   *img;
+
+	if (TfmCacheFileMap(m, model_id, sha256))
+		return;
+	lockfd = lock_model(model_id);
+	if (TfmCacheFileMap(m, model_id, sha256))	/* another backend built it meanwhile */
+	{
+		CloseTransientFile(lockfd);
+		return;
+	}
+	ctx = AllocSetContextCreate(CurrentMemoryContext, "pg_tfm materialise", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(ctx);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	img = build_image(model_id, sha256, &size);
+	write_file(m->path, img, size);
+	SPI_finish();
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(ctx);
+	CloseTransientFile(lockfd);
+	if (!TfmCacheFileMap(m, model_id, sha256))
+		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+						errmsg("model cache file \"%s\" failed its checks right after it was written", m->path)));
+}
+
+/* remove every cache file of a model in this database */
+void
+TfmCacheFileRemove(int64 model_id)
+{
+	char		dir[MAXPGPATH], prefix[64], path[MAXPGPATH];
+	DIR		   *d;
+	struct dirent *de;
+
+	snprintf(dir, sizeof(dir), "%s/%s", DataDir, TFM_DIR);
+	snprintf(prefix, sizeof(prefix), "%u_" INT64_FORMAT "_", MyDatabaseId, model_id);
+	d = AllocateDir(dir);
+	if (d == NULL)
+		return;
+	while ((de = ReadDirExtended(d, dir, LOG)) != NULL)
+	{
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		unlink(path);
+	}
+	FreeDir(d);
+}

@@ -1,0 +1,242 @@
+/* import.c: tfm_import from a server directory or from client content; validates everything, stores the model */
+#include "postgres.h"
+
+#include <sys/stat.h>
+
+#include "catalog/pg_authid.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "jsonutil.h"
+#include "model.h"
+#include "safetensors.h"
+
+#define CHUNK_BYTES (16 * 1024 * 1024)
+#define MAX_FILE_BYTES ((uint64) 8 << 30)
+
+PG_FUNCTION_INFO_V1(tfm_import_path);
+PG_FUNCTION_INFO_V1(tfm_import_content);
+
+/* check a model name: 1..63 characters of letters, digits, _ . : - */
+static void
+check_name(const char *name)
+{
+	size_t		n = strlen(name);
+
+	if (n == 0 || n >= TFM_NAMELEN || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-") != n)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("invalid model name \"%s\"", name),
+						errhint("Use 1 to 63 letters, digits, '_', '.', ':' or '-'.")));
+}
+
+/* hex SHA-256 of a buffer */
+static char *
+sha256_hex(const char *buf, uint64 size)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	uint8		dig[PG_SHA256_DIGEST_LENGTH];
+	char	   *hex = palloc(PG_SHA256_DIGEST_LENGTH * 2 + 1);
+
+	if (pg_cryptohash_init(ctx) < 0)
+		elog(ERROR, "could not initialise SHA-256");
+	for (uint64 off = 0; off < size; off += CHUNK_BYTES)
+		if (pg_cryptohash_update(ctx, (const uint8 *) buf + off, Min(size - off, (uint64) CHUNK_BYTES)) < 0)
+			elog(ERROR, "could not compute SHA-256");
+	if (pg_cryptohash_final(ctx, dig, sizeof(dig)) < 0)
+		elog(ERROR, "could not compute SHA-256");
+	pg_cryptohash_free(ctx);
+	hex_encode((const char *) dig, sizeof(dig), hex);
+	hex[PG_SHA256_DIGEST_LENGTH * 2] = '\0';
+	return hex;
+}
+
+/* insert the catalog row and the weight chunks; returns the new id */
+static int64
+store(const char *name, const TfmBertConfig *cfg, const TfmModelOptions *opt, Jsonb *config,
+	  Jsonb *tokenizer, const char *weights, uint64 wsize)
+{
+	Oid			t1[8] = {TEXTOID, INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID, INT4OID};
+	Oid			t2[3] = {INT8OID, INT4OID, BYTEAOID};
+	Datum		a1[8];
+	bool		isnull;
+	int64		id;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	a1[0] = CStringGetTextDatum(name);
+	a1[1] = Int32GetDatum(cfg->hidden);
+	a1[2] = Int64GetDatum((int64) TfmBertParams(cfg));
+	a1[3] = CStringGetTextDatum(sha256_hex(weights, wsize));
+	a1[4] = JsonbPGetDatum(config);
+	a1[5] = JsonbPGetDatum(tokenizer);
+	a1[6] = JsonbPGetDatum(TfmOptionsToJson(opt));
+	a1[7] = Int32GetDatum(opt->max_tokens);
+	if (SPI_execute_with_args("INSERT INTO tfm.model (name, version, architecture, task, dim, max_tokens, "
+							  "params, sha256, config, tokenizer, options) "
+							  "SELECT $1, coalesce(max(version), 0) + 1, 'bert', 'embedding', $2, $8, $3, $4, $5, $6, $7 "
+							  "FROM tfm.model WHERE name = $1 RETURNING id",
+							  8, t1, a1, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "could not insert into tfm.model");
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	for (uint64 off = 0, seq = 0; off < wsize; off += CHUNK_BYTES, seq++)
+	{
+		uint64		n = Min(wsize - off, (uint64) CHUNK_BYTES);
+		bytea	   *b = palloc(n + VARHDRSZ);
+		Datum		a2[3] = {Int64GetDatum(id), Int32GetDatum((int32) seq), PointerGetDatum(b)};
+
+		SET_VARSIZE(b, n + VARHDRSZ);
+		memcpy(VARDATA(b), weights + off, n);
+		CHECK_FOR_INTERRUPTS();
+		if (SPI_execute_with_args("INSERT INTO tfm.model_data VALUES ($1, $2, $3)",
+								  3, t2, a2, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not insert into tfm.model_data");
+		pfree(b);
+	}
+	SPI_finish();
+	return id;
+}
+
+/* validate a model's parts against each other and store it */
+static int64
+import_model(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weights, uint64 wsize,
+			 Jsonb *options, const char *wname)
+{
+	TfmBertConfig cfg;
+	TfmModelOptions opt;
+	TfmSafetensors *st;
+	size_t		vsize;
+
+	check_name(name);
+	TfmBertConfigFromJson(&cfg, config, "config.json");
+	TfmOptionsFromJson(&opt, options, &cfg);
+	pfree(TfmVocabFromJson(tokenizer, &cfg, &vsize, "tokenizer.json"));
+	st = TfmSafetensorsParse(weights, wsize, wname);
+	TfmBertResolve(st, &cfg);
+	return store(name, &cfg, &opt, config, tokenizer, weights, wsize);
+}
+
+/* read a whole file of the model directory */
+static char *
+read_file(const char *dir, const char *file, uint64 *size, char **pathp)
+{
+	char	   *path = psprintf("%s/%s", dir, file);
+	int			fd;
+	struct stat sb;
+	char	   *buf;
+	uint64		off = 0;
+
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+		ereport(ERROR, (errcode_for_file_access(),
+						errmsg("could not open file \"%s\": %m", path),
+						errhint("The directory must hold config.json, tokenizer.json and a .safetensors file readable by the server.")));
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FILE),
+						errmsg("\"%s\" is not a regular file", path)));
+	if ((uint64) sb.st_size > MAX_FILE_BYTES)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						errmsg("file \"%s\" is larger than 8 GB", path)));
+	buf = palloc_extended(sb.st_size + 1, MCXT_ALLOC_HUGE);
+	while (off < (uint64) sb.st_size)
+	{
+		ssize_t		n = read(fd, buf + off, Min((uint64) sb.st_size - off, (uint64) 1 << 26));
+
+		if (n <= 0)
+			ereport(ERROR, (errcode_for_file_access(),
+							errmsg("could not read file \"%s\": %m", path)));
+		off += n;
+		CHECK_FOR_INTERRUPTS();
+	}
+	CloseTransientFile(fd);
+	*size = off;
+	if (pathp)
+		*pathp = path;
+	return buf;
+}
+
+/* name of the weights file: model.safetensors, else the only *.safetensors */
+static char *
+find_weights(const char *dir)
+{
+	DIR		   *d = AllocateDir(dir);
+	struct dirent *de;
+	char	   *found = NULL;
+	int			n = 0;
+
+	if (d == NULL)
+		ereport(ERROR, (errcode_for_file_access(),
+						errmsg("could not open model directory \"%s\": %m", dir)));
+	while ((de = ReadDir(d, dir)) != NULL)
+	{
+		size_t		l = strlen(de->d_name);
+
+		if (l > 12 && strcmp(de->d_name + l - 12, ".safetensors") == 0)
+		{
+			if (strcmp(de->d_name, "model.safetensors") == 0)
+				found = pstrdup(de->d_name), n = 1;
+			else if (!(found && strcmp(found, "model.safetensors") == 0))
+				found = pstrdup(de->d_name), n++;
+		}
+	}
+	FreeDir(d);
+	if (n != 1)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FILE),
+						errmsg("model directory \"%s\" has %s .safetensors file", dir, n ? "more than one" : "no"),
+						errhint("Sharded checkpoints are not supported; name the weights model.safetensors.")));
+	return found;
+}
+
+/* tfm_import(name, path, options) from a directory on the server */
+Datum
+tfm_import_path(PG_FUNCTION_ARGS)
+{
+	char	   *name, *dir;
+	Jsonb	   *options;
+	uint64		csize, tsize, wsize;
+	char	   *cbuf, *tbuf, *wbuf, *wpath;
+	Jsonb	   *config, *tokenizer;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("name, path and options must not be NULL")));
+	if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						errmsg("permission denied to import a model from server files"),
+						errhint("Only superusers and members of pg_read_server_files can; others can pass the content to tfm_import(name, config, tokenizer, weights).")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	dir = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	options = PG_GETARG_JSONB_P(2);
+	canonicalize_path(dir);
+	cbuf = read_file(dir, "config.json", &csize, NULL);
+	config = TfmJsonParse(cbuf, csize, psprintf("%s/config.json", dir));
+	tbuf = read_file(dir, "tokenizer.json", &tsize, NULL);
+	tokenizer = TfmJsonParse(tbuf, tsize, psprintf("%s/tokenizer.json", dir));
+	pfree(tbuf);
+	wbuf = read_file(dir, find_weights(dir), &wsize, &wpath);
+	PG_RETURN_INT64(import_model(name, config, tokenizer, wbuf, wsize, options, wpath));
+}
+
+/* tfm_import(name, config, tokenizer, weights, options) from client content */
+Datum
+tfm_import_content(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	bytea	   *w;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("name, config, tokenizer and weights must not be NULL")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	w = PG_GETARG_BYTEA_PP(3);
+	PG_RETURN_INT64(import_model(name, PG_GETARG_JSONB_P(1), PG_GETARG_JSONB_P(2),
+								 VARDATA_ANY(w), VARSIZE_ANY_EXHDR(w),
+								 PG_ARGISNULL(4) ? TfmJsonParse("{}", 2, "options") : PG_GETARG_JSONB_P(4),
+								 "the weights")));
+}

@@ -1,0 +1,174 @@
+/* jsonutil.c: reading JSON documents with PostgreSQL's jsonb, with errors that name the document */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/jsonapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+#include "jsonutil.h"
+
+/* parse JSON text into jsonb, reporting malformed input against `what` (e.g. a file name) */
+Jsonb *
+TfmJsonParse(const char *data, size_t len, const char *what)
+{
+	char	   *copy;
+	JsonLexContext *lex;
+	JsonParseErrorType rc;
+
+	if (memchr(data, '\0', len) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("%s is not valid JSON: it contains a NUL byte", what)));
+	if (pg_encoding_verifymbstr(PG_UTF8, data, len) != (int) len)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("%s is not valid UTF-8", what)));
+	copy = palloc(len + 1);
+	memcpy(copy, data, len);
+	copy[len] = '\0';
+	lex = makeJsonLexContextCstringLen(copy, len, PG_UTF8, true);
+	rc = pg_parse_json(lex, &nullSemAction);
+	if (rc != JSON_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("%s is not valid JSON", what),
+				 errdetail("%s", json_errdetail(rc, lex))));
+	if (GetDatabaseEncoding() != PG_UTF8)
+	{
+		/* jsonb_in expects the server encoding; vocabularies need UTF-8, so only ASCII-safe paths reach here */
+		copy = pg_any_to_server(copy, len, PG_UTF8);
+	}
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(copy)));
+}
+
+/* look up key in a jsonb object; false when absent or not an object */
+bool
+TfmJsonGet(JsonbContainer *obj, const char *key, JsonbValue *out)
+{
+	if (obj == NULL || !JsonContainerIsObject(obj))
+		return false;
+	return getKeyJsonValueFromContainer(obj, key, strlen(key), out) != NULL;
+}
+
+/* look up an object-valued key; false when absent or JSON null, error when another type */
+bool
+TfmJsonGetObject(JsonbContainer *obj, const char *key, JsonbContainer **out)
+{
+	JsonbValue	v;
+
+	if (!TfmJsonGet(obj, key, &v) || v.type == jbvNull)
+		return false;
+	if (v.type != jbvBinary)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" must be a JSON object or array, not %s", key, TfmJsonTypeName(&v))));
+	*out = v.val.binary.data;
+	return true;
+}
+
+/* name a jsonb value's type for error messages */
+const char *
+TfmJsonTypeName(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvString:
+			return "a string";
+		case jbvNumeric:
+			return "a number";
+		case jbvBool:
+			return "a boolean";
+		default:
+			return "an object or array";
+	}
+}
+
+/* convert a numeric jsonb value to an integer within [lo, hi] */
+int64
+TfmJsonNumericToInt(JsonbValue *v, int64 lo, int64 hi, const char *what, const char *key)
+{
+	double		d;
+
+	if (v->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: \"%s\" must be an integer, not %s", what, key, TfmJsonTypeName(v))));
+	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+										   NumericGetDatum(v->val.numeric)));
+	if (isnan(d) || d != floor(d) || d < (double) lo || d > (double) hi)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: \"%s\" must be an integer between " INT64_FORMAT " and " INT64_FORMAT,
+						what, key, lo, hi)));
+	return (int64) d;
+}
+
+/* read an integer member within [lo, hi]; dflt when absent (dflt < lo means required) */
+int64
+TfmJsonGetInt(JsonbContainer *obj, const char *key, int64 dflt, int64 lo, int64 hi, const char *what)
+{
+	JsonbValue	v;
+
+	if (!TfmJsonGet(obj, key, &v) || v.type == jbvNull)
+	{
+		if (dflt < lo)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s: required key \"%s\" is missing", what, key)));
+		return dflt;
+	}
+	return TfmJsonNumericToInt(&v, lo, hi, what, key);
+}
+
+/* read a number member; dflt when absent */
+double
+TfmJsonGetFloat(JsonbContainer *obj, const char *key, double dflt, const char *what)
+{
+	JsonbValue	v;
+
+	if (!TfmJsonGet(obj, key, &v) || v.type == jbvNull)
+		return dflt;
+	if (v.type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: \"%s\" must be a number, not %s", what, key, TfmJsonTypeName(&v))));
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+											  NumericGetDatum(v.val.numeric)));
+}
+
+/* read a string member as a palloc'd C string; dflt when absent */
+char *
+TfmJsonGetString(JsonbContainer *obj, const char *key, const char *dflt, const char *what)
+{
+	JsonbValue	v;
+
+	if (!TfmJsonGet(obj, key, &v) || v.type == jbvNull)
+		return dflt ? pstrdup(dflt) : NULL;
+	if (v.type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: \"%s\" must be a string, not %s", what, key, TfmJsonTypeName(&v))));
+	return pnstrdup(v.val.string.val, v.val.string.len);
+}
+
+/* read a boolean member; dflt when absent or null */
+int
+TfmJsonGetBool(JsonbContainer *obj, const char *key, int dflt, const char *what)
+{
+	JsonbValue	v;
+
+	if (!TfmJsonGet(obj, key, &v) || v.type == jbvNull)
+		return dflt;
+	if (v.type != jbvBool)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: \"%s\" must be a boolean, not %s", what, key, TfmJsonTypeName(&v))));
+	return v.val.boolean ? 1 : 0;
+}

@@ -1,0 +1,255 @@
+/* model.c: BERT configs, tensor slots and tokenizer settings read from Hugging Face files, all checked */
+#include "postgres.h"
+
+#include "utils/jsonb.h"
+
+#include "jsonutil.h"
+#include "model.h"
+
+#define SLOTS_PER_LAYER 16
+#define EMB_SLOTS 5
+#define SLOT_ALIGN 16			/* floats: every slot starts on a 64-byte boundary */
+
+/* read config.json of a BERT-family model */
+void
+TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char *what)
+{
+	JsonbContainer *c = &config->root;
+	char	   *type = TfmJsonGetString(c, "model_type", NULL, what);
+	char	   *act = TfmJsonGetString(c, "hidden_act", "gelu", what);
+	char	   *pos = TfmJsonGetString(c, "position_embedding_type", "absolute", what);
+
+	if (!JB_ROOT_IS_OBJECT(config))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("%s is not a JSON object", what)));
+	if (type == NULL || strcmp(type, "bert") != 0)
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("%s: model_type \"%s\" is not supported", what, type ? type : "(missing)"),
+						errhint("pg_tfm imports BERT-family encoders (model_type \"bert\").")));
+	if (strcmp(act, "gelu") != 0 || strcmp(pos, "absolute") != 0)
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("%s: hidden_act \"%s\" with position_embedding_type \"%s\" is not supported",
+							   what, act, pos),
+						errhint("Supported: hidden_act \"gelu\", position_embedding_type \"absolute\".")));
+	cfg->vocab = TfmJsonGetInt(c, "vocab_size", -1, 1, 1000000, what);
+	cfg->hidden = TfmJsonGetInt(c, "hidden_size", -1, 1, 8192, what);
+	cfg->layers = TfmJsonGetInt(c, "num_hidden_layers", -1, 1, 96, what);
+	cfg->heads = TfmJsonGetInt(c, "num_attention_heads", -1, 1, 256, what);
+	cfg->intermediate = TfmJsonGetInt(c, "intermediate_size", -1, 1, 65536, what);
+	cfg->max_pos = TfmJsonGetInt(c, "max_position_embeddings", -1, 1, 65536, what);
+	cfg->type_vocab = TfmJsonGetInt(c, "type_vocab_size", 2, 1, 16, what);
+	cfg->ln_eps = (float) TfmJsonGetFloat(c, "layer_norm_eps", 1e-12, what);
+	if (cfg->hidden % cfg->heads != 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("%s: hidden_size %d is not a multiple of num_attention_heads %d",
+							   what, cfg->hidden, cfg->heads)));
+	if (!(cfg->ln_eps > 0 && cfg->ln_eps < 1))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("%s: layer_norm_eps must be between 0 and 1", what)));
+}
+
+/* read import options: max_tokens, pooling, normalize */
+void
+TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cfg)
+{
+	JsonbContainer *c = &options->root;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *pool;
+
+	if (!JB_ROOT_IS_OBJECT(options))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("options must be a JSON object")));
+	it = JsonbIteratorInit(c);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_KEY)
+			continue;
+		if (!(v.val.string.len == 10 && memcmp(v.val.string.val, "max_tokens", 10) == 0) &&
+			!(v.val.string.len == 7 && memcmp(v.val.string.val, "pooling", 7) == 0) &&
+			!(v.val.string.len == 9 && memcmp(v.val.string.val, "normalize", 9) == 0))
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("unknown import option \"%.*s\"", v.val.string.len, v.val.string.val),
+							errhint("Import options are max_tokens, pooling and normalize.")));
+	}
+	opt->max_tokens = TfmJsonGetInt(c, "max_tokens", cfg->max_pos, 2, cfg->max_pos, "options");
+	opt->normalize = TfmJsonGetBool(c, "normalize", 1, "options");
+	pool = TfmJsonGetString(c, "pooling", "mean", "options");
+	if (strcmp(pool, "mean") == 0)
+		opt->pooling = TFM_POOL_MEAN;
+	else if (strcmp(pool, "cls") == 0)
+		opt->pooling = TFM_POOL_CLS;
+	else
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("unknown pooling \"%s\"", pool),
+						errhint("Use \"mean\" or \"cls\".")));
+}
+
+/* write the resolved options back as JSON for the catalog */
+Jsonb *
+TfmOptionsToJson(const TfmModelOptions *opt)
+{
+	char	   *s = psprintf("{\"max_tokens\": %d, \"pooling\": \"%s\", \"normalize\": %s}",
+							 opt->max_tokens, opt->pooling == TFM_POOL_CLS ? "cls" : "mean",
+							 opt->normalize ? "true" : "false");
+
+	return TfmJsonParse(s, strlen(s), "options");
+}
+
+/* number of fp32 tensors a BERT model is made of */
+int
+TfmBertSlotCount(const TfmBertConfig *cfg)
+{
+	return EMB_SLOTS + SLOTS_PER_LAYER * cfg->layers;
+}
+
+/* name and shape of a slot; rows 0 for 1-d tensors */
+static void
+slot_desc(const TfmBertConfig *cfg, int slot, char *name, int64 *rows, int64 *cols)
+{
+	static const char *const emb[EMB_SLOTS] = {
+		"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
+		"embeddings.token_type_embeddings.weight", "embeddings.LayerNorm.weight",
+		"embeddings.LayerNorm.bias"};
+	static const char *const lay[SLOTS_PER_LAYER] = {
+		"attention.self.query.weight", "attention.self.query.bias",
+		"attention.self.key.weight", "attention.self.key.bias",
+		"attention.self.value.weight", "attention.self.value.bias",
+		"attention.output.dense.weight", "attention.output.dense.bias",
+		"attention.output.LayerNorm.weight", "attention.output.LayerNorm.bias",
+		"intermediate.dense.weight", "intermediate.dense.bias",
+		"output.dense.weight", "output.dense.bias",
+		"output.LayerNorm.weight", "output.LayerNorm.bias"};
+	int64		C = cfg->hidden, I = cfg->intermediate;
+
+	if (slot < EMB_SLOTS)
+	{
+		int64		r[EMB_SLOTS] = {cfg->vocab, cfg->max_pos, cfg->type_vocab, 0, 0};
+
+		strcpy(name, emb[slot]);
+		*rows = r[slot];
+		*cols = C;
+		return;
+	}
+	slot -= EMB_SLOTS;
+	snprintf(name, 128, "encoder.layer.%d.%s", slot / SLOTS_PER_LAYER, lay[slot % SLOTS_PER_LAYER]);
+	switch (slot % SLOTS_PER_LAYER)
+	{
+		case 10:
+			*rows = I, *cols = C;
+			break;
+		case 11:
+			*rows = 0, *cols = I;
+			break;
+		case 12:
+			*rows = C, *cols = I;
+			break;
+		default:
+			*rows = (slot % 2 == 0 && slot % SLOTS_PER_LAYER < 8) ? C : 0;
+			*cols = C;
+	}
+}
+
+/* floats a slot occupies in the cache file, padded to the slot alignment */
+uint64
+TfmBertSlotFloats(const TfmBertConfig *cfg, int slot)
+{
+	char		name[128];
+	int64		rows, cols;
+	uint64		n;
+
+	slot_desc(cfg, slot, name, &rows, &cols);
+	n = (uint64) (rows ? rows : 1) * (uint64) cols;
+	return (n + SLOT_ALIGN - 1) / SLOT_ALIGN * SLOT_ALIGN;
+}
+
+/* floats of all slots together */
+uint64
+TfmBertWeightsFloats(const TfmBertConfig *cfg)
+{
+	uint64		n = 0;
+
+	for (int s = 0; s < TfmBertSlotCount(cfg); s++)
+		n += TfmBertSlotFloats(cfg, s);
+	return n;
+}
+
+/* number of parameters (unpadded) */
+uint64
+TfmBertParams(const TfmBertConfig *cfg)
+{
+	uint64		n = 0;
+	char		name[128];
+	int64		rows, cols;
+
+	for (int s = 0; s < TfmBertSlotCount(cfg); s++)
+	{
+		slot_desc(cfg, s, name, &rows, &cols);
+		n += (uint64) (rows ? rows : 1) * (uint64) cols;
+	}
+	return n;
+}
+
+/* find each slot's tensor (with or without a "bert." prefix) and check its dtype and shape */
+TfmTensorInfo **
+TfmBertResolve(TfmSafetensors *st, const TfmBertConfig *cfg)
+{
+	int			n = TfmBertSlotCount(cfg);
+	TfmTensorInfo **out = palloc0(sizeof(TfmTensorInfo *) * n);
+
+	for (int s = 0; s < n; s++)
+	{
+		char		name[128];
+		int64		rows, cols;
+		TfmTensorInfo *t;
+
+		slot_desc(cfg, s, name, &rows, &cols);
+		t = TfmSafetensorsFind(st, name);
+		if (t == NULL)
+			t = TfmSafetensorsFind(st, psprintf("bert.%s", name));
+		if (t == NULL)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("%s: tensor \"%s\" is missing", st->what, name),
+							errhint("The weights must be a BERT model as Hugging Face names its tensors.")));
+		if (t->dtype != TFM_DT_F32 && t->dtype != TFM_DT_F16 && t->dtype != TFM_DT_BF16)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("%s: tensor \"%s\" has dtype %s", st->what, t->name, t->dtype_name),
+							errhint("Weights must be F32, F16 or BF16.")));
+		if (rows ? (t->ndim != 2 || t->shape[0] != rows || t->shape[1] != cols)
+			: (t->ndim != 1 || t->shape[0] != cols))
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("%s: tensor \"%s\" has a shape that disagrees with config.json", st->what, t->name),
+							errdetail("Expected [" INT64_FORMAT "%s%s].", rows ? rows : cols,
+									  rows ? ", " : "", rows ? psprintf(INT64_FORMAT, cols) : "")));
+		out[s] = t;
+	}
+	return out;
+}
+
+/* point the weight struct at the slots laid out from base */
+void
+TfmBertBind(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const float *base)
+{
+	const float *p = base;
+	const float **emb[EMB_SLOTS] = {&w->word_emb, &w->pos_emb, &w->type_emb, &w->emb_ln_w, &w->emb_ln_b};
+	int			s = 0;
+
+	for (int i = 0; i < EMB_SLOTS; i++, s++)
+	{
+		*emb[i] = p;
+		p += TfmBertSlotFloats(cfg, s);
+	}
+	for (int l = 0; l < cfg->layers; l++)
+	{
+		const float **f = (const float **) &layers[l];
+
+		/* TfmBertLayer is 16 pointers in slot order */
+		for (int i = 0; i < SLOTS_PER_LAYER; i++, s++)
+		{
+			f[i] = p;
+			p += TfmBertSlotFloats(cfg, s);
+		}
+	}
+	w->layer = layers;
+}

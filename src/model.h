@@ -1,0 +1,33 @@
+/* model.h: what a model is made of: BERT config, tensor slots, tokenizer settings, import options */
+#ifndef TFM_MODEL_H
+#define TFM_MODEL_H
+
+#include "postgres.h"
+#include "utils/jsonb.h"
+
+#include "bert.h"
+#include "safetensors.h"
+#include "tokenizer.h"
+
+#define TFM_NAMELEN 64
+
+/* options fixed at import time */
+typedef struct TfmModelOptions
+{
+	int			max_tokens;
+	int			pooling;		/* TFM_POOL_MEAN or TFM_POOL_CLS */
+	int			normalize;
+} TfmModelOptions;
+
+extern void TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char *what);
+extern void TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cfg);
+extern Jsonb *TfmOptionsToJson(const TfmModelOptions *opt);
+extern int	TfmBertSlotCount(const TfmBertConfig *cfg);
+extern uint64 TfmBertSlotFloats(const TfmBertConfig *cfg, int slot);
+extern uint64 TfmBertWeightsFloats(const TfmBertConfig *cfg);
+extern TfmTensorInfo **TfmBertResolve(TfmSafetensors *st, const TfmBertConfig *cfg);
+extern uint64 TfmBertParams(const TfmBertConfig *cfg);
+extern void TfmBertBind(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const float *base);
+extern void *TfmVocabFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, const char *what);
+
+#endif

@@ -1,0 +1,176 @@
+/* safetensors.c: checks every length, offset, dtype and shape of a safetensors buffer before use */
+#include "postgres.h"
+
+#include "utils/jsonb.h"
+
+#include "jsonutil.h"
+#include "ops.h"
+#include "safetensors.h"
+
+#define TFM_MAX_HEADER (100 * 1024 * 1024)
+
+typedef struct DTypeName
+{
+	const char *name;
+	TfmDType	dtype;
+	int			size;
+} DTypeName;
+
+static const DTypeName dtypes[] = {
+	{"F32", TFM_DT_F32, 4}, {"F16", TFM_DT_F16, 2}, {"BF16", TFM_DT_BF16, 2},
+	{"I64", TFM_DT_I64, 8}, {"F64", TFM_DT_OTHER, 8}, {"I32", TFM_DT_OTHER, 4},
+	{"U32", TFM_DT_OTHER, 4}, {"I16", TFM_DT_OTHER, 2}, {"U16", TFM_DT_OTHER, 2},
+	{"I8", TFM_DT_OTHER, 1}, {"U8", TFM_DT_OTHER, 1}, {"BOOL", TFM_DT_OTHER, 1},
+	{"U64", TFM_DT_OTHER, 8}, {"F8_E4M3", TFM_DT_OTHER, 1}, {"F8_E5M2", TFM_DT_OTHER, 1},
+};
+
+/* report a malformed safetensors file */
+static void
+st_error(const TfmSafetensors *st, const char *tensor, const char *problem)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("%s is not a valid safetensors file: %s%s%s", st->what,
+					tensor ? "tensor \"" : "", tensor ? tensor : "", tensor ? "\": " : ""),
+			 errdetail("%s", problem)));
+}
+
+/* read a JSON array of non-negative integers into out[], returning the count */
+static int
+read_int_array(const TfmSafetensors *st, const char *tensor, JsonbValue *v, int64 *out, int max, const char *key)
+{
+	JsonbIterator *it;
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+	int			n = 0;
+
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		st_error(st, tensor, psprintf("\"%s\" is not an array", key));
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (n >= max)
+			st_error(st, tensor, psprintf("\"%s\" has more than %d entries", key, max));
+		out[n++] = TfmJsonNumericToInt(&e, 0, PG_INT64_MAX / 2, st->what, key);
+	}
+	return n;
+}
+
+/* fill one tensor entry from its JSON description and check it against the data section */
+static void
+parse_tensor(TfmSafetensors *st, TfmTensorInfo *t, JsonbContainer *obj)
+{
+	JsonbValue	v;
+	int64		offs[TFM_MAX_DIMS];
+	int			elsize = 0;
+	uint64		datasize = st->size - st->data_start;
+
+	if (!TfmJsonGet(obj, "dtype", &v) || v.type != jbvString)
+		st_error(st, t->name, "\"dtype\" is missing or not a string");
+	t->dtype_name = pnstrdup(v.val.string.val, v.val.string.len);
+	for (int i = 0; i < (int) lengthof(dtypes); i++)
+		if (strcmp(dtypes[i].name, t->dtype_name) == 0)
+			t->dtype = dtypes[i].dtype, elsize = dtypes[i].size;
+	if (elsize == 0)
+		st_error(st, t->name, psprintf("unknown dtype \"%s\"", t->dtype_name));
+	if (!TfmJsonGet(obj, "shape", &v))
+		st_error(st, t->name, "\"shape\" is missing");
+	t->ndim = read_int_array(st, t->name, &v, t->shape, TFM_MAX_DIMS, "shape");
+	t->nelem = 1;
+	for (int i = 0; i < t->ndim; i++)
+	{
+		if (t->shape[i] > 0 && t->nelem > PG_UINT64_MAX / 16 / (uint64) t->shape[i])
+			st_error(st, t->name, "shape is too large");
+		t->nelem *= (uint64) t->shape[i];
+	}
+	if (!TfmJsonGet(obj, "data_offsets", &v) ||
+		read_int_array(st, t->name, &v, offs, TFM_MAX_DIMS, "data_offsets") != 2)
+		st_error(st, t->name, "\"data_offsets\" must be [begin, end]");
+	t->begin = (uint64) offs[0];
+	t->end = (uint64) offs[1];
+	if (t->begin > t->end || t->end > datasize)
+		st_error(st, t->name, psprintf("data_offsets [" UINT64_FORMAT ", " UINT64_FORMAT "] lie outside the " UINT64_FORMAT " bytes of data",
+									   t->begin, t->end, datasize));
+	if (t->end - t->begin != t->nelem * (uint64) elsize)
+		st_error(st, t->name, psprintf("shape and dtype need " UINT64_FORMAT " bytes but data_offsets give " UINT64_FORMAT,
+									   t->nelem * (uint64) elsize, t->end - t->begin));
+}
+
+/* parse and check the header of a safetensors buffer */
+TfmSafetensors *
+TfmSafetensorsParse(const char *buf, uint64 size, const char *what)
+{
+	TfmSafetensors *st = palloc0(sizeof(TfmSafetensors));
+	uint64		hlen = 0;
+	Jsonb	   *hdr;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+	int			cap;
+
+	st->what = what;
+	st->size = size;
+	if (size < 8)
+		st_error(st, NULL, psprintf("the file has %d bytes, fewer than the 8-byte header length", (int) size));
+	for (int i = 7; i >= 0; i--)
+		hlen = (hlen << 8) | (unsigned char) buf[i];
+	if (hlen > TFM_MAX_HEADER || hlen > size - 8)
+		st_error(st, NULL, psprintf("the header length " UINT64_FORMAT " exceeds the file size " UINT64_FORMAT " or the 100 MB limit", hlen, size));
+	st->data_start = 8 + hlen;
+	hdr = TfmJsonParse(buf + 8, hlen, psprintf("the header of %s", what));
+	if (!JB_ROOT_IS_OBJECT(hdr))
+		st_error(st, NULL, "the header is not a JSON object");
+	cap = JB_ROOT_COUNT(hdr) + 1;
+	st->tensors = palloc0(sizeof(TfmTensorInfo) * cap);
+	it = JsonbIteratorInit(&hdr->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE && key && strcmp(key, "__metadata__") != 0)
+		{
+			TfmTensorInfo *t = &st->tensors[st->ntensors++];
+
+			t->name = key;
+			if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+				st_error(st, key, "the entry is not a JSON object");
+			parse_tensor(st, t, v.val.binary.data);
+		}
+	}
+	return st;
+}
+
+/* find a tensor by name, or NULL */
+TfmTensorInfo *
+TfmSafetensorsFind(TfmSafetensors *st, const char *name)
+{
+	for (int i = 0; i < st->ntensors; i++)
+		if (strcmp(st->tensors[i].name, name) == 0)
+			return &st->tensors[i];
+	return NULL;
+}
+
+/* convert a checked F32/F16/BF16 tensor to fp32 */
+void
+TfmSafetensorsToFloat(float *dst, const TfmSafetensors *st, const TfmTensorInfo *t, const char *buf)
+{
+	const char *src = buf + st->data_start + t->begin;
+
+	switch (t->dtype)
+	{
+		case TFM_DT_F32:
+			memcpy(dst, src, t->nelem * sizeof(float));
+			break;
+		case TFM_DT_F16:
+			TfmHalfToFloat(dst, (const uint16 *) src, t->nelem);
+			break;
+		case TFM_DT_BF16:
+			TfmBf16ToFloat(dst, (const uint16 *) src, t->nelem);
+			break;
+		default:
+			elog(ERROR, "tensor \"%s\" of dtype %s cannot be converted to fp32", t->name, t->dtype_name);
+	}
+}

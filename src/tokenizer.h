@@ -1,0 +1,69 @@
+/*
+ * tokenizer.h - Hugging Face BERT tokenizer (BertNormalizer, BertPreTokenizer,
+ * WordPiece, [CLS] A [SEP]) in pure C99 on utf8proc.
+ *
+ * The behaviour follows transformers.js (the reference for our golden data) where
+ * it differs from the Rust tokenizers crate.  Nothing here uses postgres.h: every
+ * function reports failure through its return value and frees what it allocated.
+ */
+#ifndef PG_TFM_TOKENIZER_H
+#define PG_TFM_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct TfmTokConfig {
+    int lowercase, strip_accents, clean_text, handle_chinese_chars; /* booleans, already resolved (strip_accents null -> lowercase) */
+    int max_input_chars_per_word;     /* 100 */
+    int32_t unk_id, cls_id, sep_id, pad_id;
+    char prefix[16];                  /* "##" */
+} TfmTokConfig;
+
+/* opaque; ONE contiguous, position-independent blob (offsets only, no pointers) */
+typedef struct TfmVocab TfmVocab;
+
+#define TFM_TOK_EUTF8 (-1)      /* invalid UTF-8 in the input text */
+#define TFM_TOK_ENOMEM (-2)     /* malloc failed */
+#define TFM_TOK_EDUP (-3)       /* duplicate token while building a vocab */
+#define TFM_TOK_EINVAL (-4)     /* bad argument: id out of range, empty or oversized token, bad config */
+#define TFM_TOK_ECORRUPT (-5)   /* blob fails TfmVocabCheck */
+
+/* bytes needed for a vocab blob of these tokens (tokens are UTF-8, not NUL-terminated, lens given) */
+size_t TfmVocabBlobSize(int ntokens, const char *const *tokens, const int *lens,
+                        int nspecial, const char *const *special, const int *speclens);
+
+/*
+ * build the blob into dst (dst has TfmVocabBlobSize bytes, 8-byte aligned); ids[i]
+ * is the id of tokens[i]; special[] are the added special tokens (content strings
+ * like "[CLS]") with spec_ids[] that are split out of raw text; returns 0 or a
+ * negative error (duplicate token, id out of range...)
+ */
+int TfmVocabBuild(void *dst, const TfmTokConfig *cfg,
+                  int ntokens, const char *const *tokens, const int *lens, const int32_t *ids,
+                  int nspecial, const char *const *special, const int *speclens,
+                  const int32_t *spec_ids);
+
+/* verify a blob read from an untrusted file: every offset/length within size; 0 if ok */
+int TfmVocabCheck(const void *blob, size_t size);
+
+/* id of a token or -1 */
+int32_t TfmVocabLookup(const TfmVocab *v, const char *tok, int len);
+
+/* number of ids = max id + 1 */
+int TfmVocabSizeOf(const TfmVocab *v);
+
+/* the configuration embedded in the blob */
+const TfmTokConfig *TfmVocabConfig(const TfmVocab *v);
+
+/* total size in bytes of a built blob */
+size_t TfmVocabTotalSize(const TfmVocab *v);
+
+/*
+ * tokenize UTF-8 text of len bytes: *out_ids malloc'd (caller free()s), *out_n ids,
+ * with [CLS]/[SEP]; returns 0, TFM_TOK_EUTF8 (invalid UTF-8, *err_offset = byte
+ * offset), or TFM_TOK_ENOMEM
+ */
+int TfmTokenize(const TfmVocab *v, const char *text, size_t len,
+                int32_t **out_ids, int *out_n, size_t *err_offset);
+
+#endif /* PG_TFM_TOKENIZER_H */

@@ -1,0 +1,47 @@
+// test/make_bad_models.js MODEL_DIR OUT_DIR: hostile and broken model directories for the error tests
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const [src, out] = process.argv.slice(2);
+const config = fs.readFileSync(path.join(src, 'config.json'));
+const tokenizer = fs.readFileSync(path.join(src, 'tokenizer.json'));
+const weights = fs.readFileSync(path.join(src, 'model.fp16.safetensors'));
+const hlen = Number(weights.readBigUInt64LE(0));
+const header = JSON.parse(weights.subarray(8, 8 + hlen).toString());
+const data = weights.subarray(8 + hlen);
+
+function st(h, d = data) {                   // serialise a safetensors file
+  const j = Buffer.from(JSON.stringify(h));
+  const l = Buffer.alloc(8); l.writeBigUInt64LE(BigInt(j.length));
+  return Buffer.concat([l, j, d]);
+}
+function dir(name, files) {                  // write one model directory
+  const d = path.join(out, name);
+  fs.rmSync(d, { recursive: true, force: true });
+  fs.mkdirSync(d, { recursive: true });
+  for (const [f, c] of Object.entries(files)) fs.writeFileSync(path.join(d, f), c);
+}
+const cfg = (patch) => JSON.stringify({ ...JSON.parse(config), ...patch });
+const tok = (patch) => JSON.stringify({ ...JSON.parse(tokenizer), ...patch });
+const base = { 'config.json': config, 'tokenizer.json': tokenizer };
+const withHeader = (f) => { const h = JSON.parse(JSON.stringify(header)); f(h); return st(h); };
+
+dir('empty', {});
+dir('no_tokenizer', { 'config.json': config, 'model.safetensors': weights });
+dir('bad_json', { ...base, 'config.json': '{"model_type": "bert", oops', 'model.safetensors': weights });
+dir('not_bert', { ...base, 'config.json': cfg({ model_type: 't5' }), 'model.safetensors': weights });
+dir('negative_size', { ...base, 'config.json': cfg({ hidden_size: -384 }), 'model.safetensors': weights });
+dir('absurd_size', { ...base, 'config.json': cfg({ num_hidden_layers: 100000 }), 'model.safetensors': weights });
+dir('wrong_shape', { ...base, 'config.json': cfg({ intermediate_size: 3072 }), 'model.safetensors': weights });
+dir('bpe_tokenizer', { ...base, 'tokenizer.json': tok({ model: { type: 'BPE', vocab: {}, merges: [] } }), 'model.safetensors': weights });
+dir('truncated', { ...base, 'model.safetensors': weights.subarray(0, 1000) });
+dir('tiny_file', { ...base, 'model.safetensors': Buffer.from([1, 2, 3]) });
+const huge = Buffer.from(weights); huge.writeBigUInt64LE(0xffffffffn, 0);
+dir('huge_header', { ...base, 'model.safetensors': huge });
+dir('offsets_past_end', { ...base, 'model.safetensors': withHeader((h) => { h['embeddings.LayerNorm.bias'].data_offsets = [data.length - 10, data.length + 758]; }) });
+dir('size_mismatch', { ...base, 'model.safetensors': withHeader((h) => { h['embeddings.LayerNorm.bias'].shape = [385]; }) });
+dir('wrong_dtype', { ...base, 'model.safetensors': withHeader((h) => { h['encoder.layer.0.output.dense.bias'].dtype = 'I16'; }) });
+dir('unknown_dtype', { ...base, 'model.safetensors': withHeader((h) => { h['encoder.layer.0.output.dense.bias'].dtype = 'Q4'; }) });
+dir('missing_tensor', { ...base, 'model.safetensors': withHeader((h) => { delete h['encoder.layer.3.attention.self.key.weight']; }) });
+dir('header_not_object', { ...base, 'model.safetensors': st([1, 2, 3], Buffer.alloc(0)) });
+dir('two_weights', { ...base, 'a.safetensors': weights, 'b.safetensors': weights });
