@@ -13,6 +13,8 @@ REGRESS = import surface golden errors
 REGRESS_OPTS = --inputdir=. --load-extension=pg_tfm
 
 PG_CONFIG ?= pg_config
+# no LLVM bitcode: pg_tfm functions are not JIT-inlined and clang need not be installed
+override with_llvm = no
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 

@@ -2,11 +2,14 @@
 \getenv bad PG_TFM_BAD
 \getenv model_dir PG_TFM_MODEL_DIR
 CREATE FUNCTION pg_temp.err(q text) RETURNS text AS $$
+DECLARE d text;
 BEGIN
   EXECUTE q;
   RETURN 'ok';
 EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, '"/[^"]*/', '"<dir>/', 'g');
+  GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+  RETURN regexp_replace(SQLSTATE || ': ' || SQLERRM || coalesce(' (' || nullif(d, '') || ')', ''),
+                        '"/[^"]*/', '"<dir>/', 'g');
 END $$ LANGUAGE plpgsql;
 CREATE TEMP TABLE cases (name text);
 INSERT INTO cases VALUES ('empty'), ('no_tokenizer'), ('bad_json'), ('not_bert'), ('negative_size'),

@@ -54,19 +54,22 @@ RETURNS bigint AS 'MODULE_PATHNAME', 'tfm_import_content' LANGUAGE C VOLATILE;
 -- import a Hugging Face model directory from the server's filesystem
 CREATE FUNCTION tfm_import(name text, path text, options jsonb DEFAULT '{}')
 RETURNS tfm.models AS $$
-DECLARE r tfm.models;
+DECLARE
+    r tfm.models;
+    new_id bigint := tfm._import_path($1, $2, $3);
 BEGIN
-    SELECT * INTO r FROM tfm.models m WHERE m.id = tfm._import_path(name, path, options);
+    SELECT * INTO r FROM tfm.models m WHERE m.id = new_id;
     RETURN r;
 END $$ LANGUAGE plpgsql VOLATILE;
 
 -- import a model from client-supplied content
 CREATE FUNCTION tfm_import(name text, config jsonb, tokenizer jsonb, weights bytea, options jsonb DEFAULT '{}')
 RETURNS tfm.models AS $$
-DECLARE r tfm.models;
+DECLARE
+    r tfm.models;
+    new_id bigint := tfm._import_content($1, $2, $3, $4, $5);
 BEGIN
-    SELECT * INTO r FROM tfm.models m
-    WHERE m.id = tfm._import_content(name, config, tokenizer, weights, options);
+    SELECT * INTO r FROM tfm.models m WHERE m.id = new_id;
     RETURN r;
 END $$ LANGUAGE plpgsql VOLATILE;
 

@@ -1,10 +1,13 @@
 -- the SQL surface: NULLs, defaults, shapes, errors with their SQLSTATEs
 CREATE FUNCTION pg_temp.err(q text) RETURNS text AS $$
+DECLARE d text;
 BEGIN
   EXECUTE q;
   RETURN 'ok';
 EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, '"/[^"]*/', '"<dir>/', 'g');
+  GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+  RETURN regexp_replace(SQLSTATE || ': ' || SQLERRM || coalesce(' (' || nullif(d, '') || ')', ''),
+                        '"/[^"]*/', '"<dir>/', 'g');
 END $$ LANGUAGE plpgsql;
 
 -- NULL in, NULL out

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/detoast.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "port/pg_crc32c.h"
@@ -212,8 +213,8 @@ static void
 write_file(const char *path, const char *img, uint64 size)
 {
 	char		tmp[MAXPGPATH];
-	int			fd;
-	uint64		off = 0;
+	volatile int fd;
+	volatile uint64 off = 0;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, MyProcPid);
 	fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);

@@ -106,7 +106,7 @@ store(const char *name, const TfmBertConfig *cfg, const TfmModelOptions *opt, Js
 /* validate a model's parts against each other and store it */
 static int64
 import_model(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weights, uint64 wsize,
-			 Jsonb *options, const char *wname)
+			 Jsonb *options, const char *const *what)
 {
 	TfmBertConfig cfg;
 	TfmModelOptions opt;
@@ -114,10 +114,10 @@ import_model(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weig
 	size_t		vsize;
 
 	check_name(name);
-	TfmBertConfigFromJson(&cfg, config, "config.json");
+	TfmBertConfigFromJson(&cfg, config, what[0]);
 	TfmOptionsFromJson(&opt, options, &cfg);
-	pfree(TfmVocabFromJson(tokenizer, &cfg, &vsize, "tokenizer.json"));
-	st = TfmSafetensorsParse(weights, wsize, wname);
+	pfree(TfmVocabFromJson(tokenizer, &cfg, &vsize, what[1]));
+	st = TfmSafetensorsParse(weights, wsize, what[2]);
 	TfmBertResolve(st, &cfg);
 	return store(name, &cfg, &opt, config, tokenizer, weights, wsize);
 }
@@ -202,6 +202,7 @@ tfm_import_path(PG_FUNCTION_ARGS)
 	uint64		csize, tsize, wsize;
 	char	   *cbuf, *tbuf, *wbuf, *wpath;
 	Jsonb	   *config, *tokenizer;
+	const char *what[3];
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -214,13 +215,16 @@ tfm_import_path(PG_FUNCTION_ARGS)
 	dir = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	options = PG_GETARG_JSONB_P(2);
 	canonicalize_path(dir);
+	what[0] = psprintf("file \"%s/config.json\"", dir);
+	what[1] = psprintf("file \"%s/tokenizer.json\"", dir);
 	cbuf = read_file(dir, "config.json", &csize, NULL);
-	config = TfmJsonParse(cbuf, csize, psprintf("%s/config.json", dir));
+	config = TfmJsonParse(cbuf, csize, what[0]);
 	tbuf = read_file(dir, "tokenizer.json", &tsize, NULL);
-	tokenizer = TfmJsonParse(tbuf, tsize, psprintf("%s/tokenizer.json", dir));
+	tokenizer = TfmJsonParse(tbuf, tsize, what[1]);
 	pfree(tbuf);
 	wbuf = read_file(dir, find_weights(dir), &wsize, &wpath);
-	PG_RETURN_INT64(import_model(name, config, tokenizer, wbuf, wsize, options, wpath));
+	what[2] = psprintf("file \"%s\"", wpath);
+	PG_RETURN_INT64(import_model(name, config, tokenizer, wbuf, wsize, options, what));
 }
 
 /* tfm_import(name, config, tokenizer, weights, options) from client content */
@@ -229,6 +233,7 @@ tfm_import_content(PG_FUNCTION_ARGS)
 {
 	char	   *name;
 	bytea	   *w;
+	static const char *const what[3] = {"config.json", "tokenizer.json", "the weights"};
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -238,5 +243,5 @@ tfm_import_content(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(import_model(name, PG_GETARG_JSONB_P(1), PG_GETARG_JSONB_P(2),
 								 VARDATA_ANY(w), VARSIZE_ANY_EXHDR(w),
 								 PG_ARGISNULL(4) ? TfmJsonParse("{}", 2, "options") : PG_GETARG_JSONB_P(4),
-								 "the weights")));
+								 what));
 }

@@ -30,9 +30,9 @@ st_error(const TfmSafetensors *st, const char *tensor, const char *problem)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-			 errmsg("%s is not a valid safetensors file: %s%s%s", st->what,
-					tensor ? "tensor \"" : "", tensor ? tensor : "", tensor ? "\": " : ""),
-			 errdetail("%s", problem)));
+			 errmsg("%s is not a valid safetensors file", st->what),
+			 errdetail("%s%s%s%s", tensor ? "Tensor \"" : "", tensor ? tensor : "",
+					   tensor ? "\": " : "", problem)));
 }
 
 /* read a JSON array of non-negative integers into out[], returning the count */

@@ -60,6 +60,9 @@ read_added(VocabArrays *sa, JsonbContainer *c, const TfmBertConfig *cfg, const c
 	JsonbIteratorToken tok;
 
 	sa->n = 0;
+	sa->tok = NULL;
+	sa->len = NULL;
+	sa->id = NULL;
 	if (!TfmJsonGetObject(c, "added_tokens", &arr))
 		return;
 	sa->tok = palloc(sizeof(char *) * (JsonContainerSize(arr) + 1));
