@@ -15,7 +15,41 @@
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define TFM_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
+#endif
+
+/* SIMD paths allowed (tests turn them off to check the portable code) */
+static int simd_enabled = 1;
+
+/* allow or forbid the SIMD paths */
+void
+TfmOpsSetSimd(int enabled)
+{
+	simd_enabled = enabled;
+}
+
+#ifdef TFM_X86
+/* CPU and switch allow the AVX2+FMA paths */
+static int
+have_avx2(void)
+{
+	return simd_enabled && __builtin_cpu_supports("avx2") &&
+		__builtin_cpu_supports("fma");
+}
+
+/* CPU and switch allow the F16C path (clang's builtin has no "f16c") */
+static int
+have_f16c(void)
+{
+	static int	f16c = -1;	/* cpuid traps in VMs: ask once */
+	unsigned int eax, ebx, ecx, edx;
+
+	if (f16c < 0)
+		f16c = __builtin_cpu_supports("avx") &&
+			__get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+	return simd_enabled && f16c;
+}
 #endif
 
 /* ---------------------------------------------------------------------- */
@@ -79,7 +113,7 @@ TfmHalfToFloat(float *dst, const uint16_t *src, size_t n)
 	size_t		i = 0;
 
 #ifdef TFM_X86
-	if (__builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx"))
+	if (have_f16c())
 		i = half_to_float_f16c(dst, src, n);
 #endif
 	for (; i < n; i++)
@@ -98,9 +132,97 @@ TfmBf16ToFloat(float *dst, const uint16_t *src, size_t n)
 	}
 }
 
+#ifdef TFM_X86
+/* horizontal sum of eight floats */
+__attribute__((target("avx2,fma")))
+static inline float
+hsum256(__m256 v)
+{
+	__m128		s = _mm_add_ps(_mm256_castps256_ps128(v),
+							   _mm256_extractf128_ps(v, 1));
+
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+#endif
+
 /* ---------------------------------------------------------------------- */
 /* matmul                                                                  */
 /* ---------------------------------------------------------------------- */
+
+#ifdef TFM_X86
+/* dot product of two float vectors of length C */
+__attribute__((target("avx2,fma")))
+static inline float
+dot_avx2(const float *a, const float *b, int C)
+{
+	__m256		acc0 = _mm256_setzero_ps(),
+				acc1 = _mm256_setzero_ps();
+	float		s;
+	int			i = 0;
+
+	for (; i + 16 <= C; i += 16)
+	{
+		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+		acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+	}
+	for (; i + 8 <= C; i += 8)
+		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+	s = hsum256(_mm256_add_ps(acc0, acc1));
+	for (; i < C; i++)
+		s += a[i] * b[i];
+	return s;
+}
+
+/*
+ * matmul for few rows (short sequences): every weight row is read from
+ * memory once and dotted with all N input rows while it sits in L1.
+ * BLAS would first pack the whole weight matrix, which costs as much as
+ * the product itself when N is small.
+ */
+__attribute__((target("avx2,fma")))
+static void
+matmul_small_avx2(float *out, const float *inp, const float *weight,
+				  const float *bias, int N, int C, int OC)
+{
+	for (int o = 0; o < OC; o++)
+	{
+		const float *w = weight + (size_t) o * C;
+		float		b = bias ? bias[o] : 0.0f;
+		int			n = 0;
+
+		/* four input rows per pass: each weight load feeds four FMAs */
+		for (; n + 4 <= N && C % 8 == 0; n += 4)
+		{
+			const float *x = inp + (size_t) n * C;
+			__m256		a0 = _mm256_setzero_ps(),
+						a1 = _mm256_setzero_ps(),
+						a2 = _mm256_setzero_ps(),
+						a3 = _mm256_setzero_ps();
+
+			for (int i = 0; i < C; i += 8)
+			{
+				__m256		wv = _mm256_loadu_ps(w + i);
+
+				a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), wv, a0);
+				a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + C + i), wv, a1);
+				a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 2 * C + i), wv, a2);
+				a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 3 * C + i), wv, a3);
+			}
+			out[(size_t) n * OC + o] = b + hsum256(a0);
+			out[(size_t) (n + 1) * OC + o] = b + hsum256(a1);
+			out[(size_t) (n + 2) * OC + o] = b + hsum256(a2);
+			out[(size_t) (n + 3) * OC + o] = b + hsum256(a3);
+		}
+		for (; n < N; n++)
+			out[(size_t) n * OC + o] = b + dot_avx2(inp + (size_t) n * C, w, C);
+	}
+}
+#endif
+
+/* rows up to which matmul_small_avx2 beats BLAS (measured: ~100 on Zen) */
+#define MATMUL_SMALL_N 64
 
 /* out (N,OC) = inp (N,C) . weight (OC,C)^T + bias (OC) through BLAS */
 void
@@ -109,6 +231,13 @@ matmul_forward(float *out, const float *inp, const float *weight,
 {
 	float		beta = 0.0f;
 
+#ifdef TFM_X86
+	if (N <= MATMUL_SMALL_N && have_avx2())
+	{
+		matmul_small_avx2(out, inp, weight, bias, N, C, OC);
+		return;
+	}
+#endif
 	/* the bias is folded into the GEMM: C starts as bias, beta = 1 */
 	if (bias != NULL)
 	{
@@ -145,19 +274,6 @@ matmul_forward_ref(float *out, const float *inp, const float *weight,
 /* ---------------------------------------------------------------------- */
 
 #ifdef TFM_X86
-/* horizontal sum of eight floats */
-__attribute__((target("avx2,fma")))
-static inline float
-hsum256(__m256 v)
-{
-	__m128		s = _mm_add_ps(_mm256_castps256_ps128(v),
-							   _mm256_extractf128_ps(v, 1));
-
-	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-	s = _mm_add_ss(s, _mm_movehdup_ps(s));
-	return _mm_cvtss_f32(s);
-}
-
 /* one layernorm row with AVX2: two passes for mean/var, one to write */
 __attribute__((target("avx2,fma")))
 static void
@@ -241,8 +357,7 @@ layernorm_forward(float *out, float *mean, float *rstd,
 				  int N, int C, float eps)
 {
 #ifdef TFM_X86
-	int			avx2 = __builtin_cpu_supports("avx2") &&
-		__builtin_cpu_supports("fma");
+	int			avx2 = have_avx2();
 #endif
 
 	for (int n = 0; n < N; n++)
@@ -353,7 +468,7 @@ gelu_forward(float *out, const float *inp, size_t n)
 	size_t		i = 0;
 
 #ifdef TFM_X86
-	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+	if (have_avx2())
 		i = gelu_avx2(out, inp, n);
 #endif
 	for (; i < n; i++)

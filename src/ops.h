@@ -18,6 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* allow (1, the default) or forbid (0) the SIMD paths, e.g. to test the
+ * portable code; the choice is process-wide */
+void TfmOpsSetSimd(int enabled);
+
 /* --- number formats ---------------------------------------------------- */
 
 /* IEEE 754 binary16 -> float (subnormals, inf and nan preserved) */

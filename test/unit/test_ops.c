@@ -604,17 +604,21 @@ test_self(void)
 	check(max_err(c, a, 3) > 1, "self-test: nan is detected");
 }
 
-int
-main(void)
+/* every kernel test, with the SIMD paths on or off */
+static void
+run_kernel_tests(int simd)
 {
-	TfmBlasSetThreads(1);
-	test_self();
+	printf("# SIMD paths %s\n", simd ? "on (where the CPU has them)" : "off");
+	TfmOpsSetSimd(simd);
 	test_half();
 	test_bf16();
 	test_matmul(37, 53, 29, 1);
 	test_matmul(37, 53, 29, 0);
 	test_matmul(1, 384, 1536, 1);
 	test_matmul(65, 7, 3, 1);
+	test_matmul(13, 384, 97, 1);	/* small-N kernel: 4-row blocks + tail */
+	test_matmul(13, 384, 97, 0);
+	test_matmul(201, 40, 33, 1);	/* BLAS path */
 	test_layernorm(13, 389);
 	test_layernorm(5, 7);
 	test_layernorm(3, 384);
@@ -624,9 +628,19 @@ main(void)
 	test_softmax(9, 23, 0);
 	test_softmax(4, 1, 1);
 	test_attention();
-	tiny_init();
 	test_bert();
 	test_pool();
+	TfmOpsSetSimd(1);
+}
+
+int
+main(void)
+{
+	TfmBlasSetThreads(1);
+	test_self();
+	tiny_init();
+	run_kernel_tests(1);
+	run_kernel_tests(0);
 	printf("%d passed, %d failed\n", n_passed, n_failed);
 	return n_failed ? 1 : 0;
 }
