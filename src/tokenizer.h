@@ -13,10 +13,10 @@
 #include <stdint.h>
 
 typedef struct TfmTokConfig {
-    int lowercase, strip_accents, clean_text, handle_chinese_chars; /* booleans, already resolved (strip_accents null -> lowercase) */
-    int max_input_chars_per_word;     /* 100 */
-    int32_t unk_id, cls_id, sep_id, pad_id;
-    char prefix[16];                  /* "##" */
+	int lowercase, strip_accents, clean_text, handle_chinese_chars; /* booleans, already resolved (strip_accents null -> lowercase) */
+	int max_input_chars_per_word;     /* 100 */
+	int32_t unk_id, cls_id, sep_id, pad_id;
+	char prefix[16];                  /* "##" */
 } TfmTokConfig;
 
 /* opaque; ONE contiguous, position-independent blob (offsets only, no pointers) */
@@ -30,7 +30,7 @@ typedef struct TfmVocab TfmVocab;
 
 /* bytes needed for a vocab blob of these tokens (tokens are UTF-8, not NUL-terminated, lens given) */
 size_t TfmVocabBlobSize(int ntokens, const char *const *tokens, const int *lens,
-                        int nspecial, const char *const *special, const int *speclens);
+						int nspecial, const char *const *special, const int *speclens);
 
 /*
  * build the blob into dst (dst has TfmVocabBlobSize bytes, 8-byte aligned); ids[i]
@@ -39,9 +39,9 @@ size_t TfmVocabBlobSize(int ntokens, const char *const *tokens, const int *lens,
  * negative error (duplicate token, id out of range...)
  */
 int TfmVocabBuild(void *dst, const TfmTokConfig *cfg,
-                  int ntokens, const char *const *tokens, const int *lens, const int32_t *ids,
-                  int nspecial, const char *const *special, const int *speclens,
-                  const int32_t *spec_ids);
+				  int ntokens, const char *const *tokens, const int *lens, const int32_t *ids,
+				  int nspecial, const char *const *special, const int *speclens,
+				  const int32_t *spec_ids);
 
 /* verify a blob read from an untrusted file: every offset/length within size; 0 if ok */
 int TfmVocabCheck(const void *blob, size_t size);
@@ -55,15 +55,12 @@ int TfmVocabSizeOf(const TfmVocab *v);
 /* the configuration embedded in the blob */
 const TfmTokConfig *TfmVocabConfig(const TfmVocab *v);
 
-/* total size in bytes of a built blob */
-size_t TfmVocabTotalSize(const TfmVocab *v);
-
 /*
  * tokenize UTF-8 text of len bytes: *out_ids malloc'd (caller free()s), *out_n ids,
  * with [CLS]/[SEP]; returns 0, TFM_TOK_EUTF8 (invalid UTF-8, *err_offset = byte
  * offset), or TFM_TOK_ENOMEM
  */
 int TfmTokenize(const TfmVocab *v, const char *text, size_t len,
-                int32_t **out_ids, int *out_n, size_t *err_offset);
+				int32_t **out_ids, int *out_n, size_t *err_offset);
 
 #endif /* PG_TFM_TOKENIZER_H */
