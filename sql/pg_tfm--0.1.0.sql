@@ -19,6 +19,10 @@ CREATE TABLE tfm.model (
     tokenizer    jsonb NOT NULL,
     options      jsonb NOT NULL DEFAULT '{}',
     metrics      jsonb,
+    base_id      bigint REFERENCES tfm.model (id) ON DELETE SET NULL,
+    encoder_id   bigint REFERENCES tfm.model (id),   -- whose weights the encoder uses; NULL = its own
+    head         bytea,                              -- fp32 W (K,C) then b (K) of a trained head
+    training     jsonb,                              -- options, timings and history of tfm_train
     owner        name NOT NULL DEFAULT current_user,
     created_at   timestamptz NOT NULL DEFAULT now(),
     UNIQUE (name, version)
@@ -38,9 +42,10 @@ SELECT pg_catalog.pg_extension_config_dump('tfm.model_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tfm.model_data', '');
 
 CREATE VIEW tfm.models AS
-SELECT name, version, architecture, task, labels, dim, max_tokens, params, sha256,
-       created_at, metrics, options, owner, id
-FROM tfm.model;
+SELECT m.name, m.version, m.architecture, m.task, m.labels, m.dim, m.max_tokens, m.params, m.sha256,
+       m.created_at, m.metrics, m.options, m.owner, m.id,
+       b.name || '@' || b.version AS base, m.training
+FROM tfm.model m LEFT JOIN tfm.model b ON b.id = m.base_id;
 
 GRANT USAGE ON SCHEMA tfm TO PUBLIC;
 GRANT SELECT ON tfm.models TO PUBLIC;
@@ -90,3 +95,26 @@ AS 'MODULE_PATHNAME', 'tfm_embed' LANGUAGE C STABLE PARALLEL SAFE COST 10000;
 CREATE FUNCTION tfm_cache(OUT model_id bigint, OUT name text, OUT sha256 text, OUT path text,
                           OUT bytes bigint, OUT hits bigint)
 RETURNS SETOF record AS 'MODULE_PATHNAME', 'tfm_cache' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION tfm_classify(input text) RETURNS text
+AS 'MODULE_PATHNAME', 'tfm_classify' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 10000;
+CREATE FUNCTION tfm_classify(input text, model text) RETURNS text
+AS 'MODULE_PATHNAME', 'tfm_classify' LANGUAGE C STABLE PARALLEL SAFE COST 10000;
+CREATE FUNCTION tfm_score(input text, model text, label text) RETURNS real
+AS 'MODULE_PATHNAME', 'tfm_score' LANGUAGE C STABLE PARALLEL SAFE COST 10000;
+CREATE FUNCTION tfm_predict(input text) RETURNS real
+AS 'MODULE_PATHNAME', 'tfm_predict' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 10000;
+CREATE FUNCTION tfm_predict(input text, model text) RETURNS real
+AS 'MODULE_PATHNAME', 'tfm_predict' LANGUAGE C STABLE PARALLEL SAFE COST 10000;
+
+-- train a new model (or a new version of name) from base on the rows of query
+CREATE PROCEDURE tfm_train(name text, base text, query text, task text DEFAULT 'classification',
+                           options jsonb DEFAULT '{}')
+AS 'MODULE_PATHNAME', 'tfm_train' LANGUAGE C;
+
+CREATE FUNCTION tfm_evaluate(model text, query text) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'tfm_evaluate' LANGUAGE C STABLE;
+
+-- running tfm_train calls of every session (best effort, from progress files)
+CREATE FUNCTION tfm_training_progress(OUT pid int, OUT progress jsonb) RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'tfm_training_progress' LANGUAGE C VOLATILE;

@@ -68,31 +68,6 @@ TfmBertScratchBytes(const TfmBertConfig *cfg, int B, int T)
 	return s.total * sizeof(float);
 }
 
-/* out (B,T,C) = word_emb[ids] + pos_emb[t] + type_emb[0]; padding rows
- * use id 0 so garbage ids are never dereferenced */
-static void
-embeddings_forward(float *out, const int32_t *ids, const int *lens,
-				   const float *wte, const float *wpe, const float *wtt,
-				   int B, int T, int C, int V)
-{
-	for (int b = 0; b < B; b++)
-	{
-		for (int t = 0; t < T; t++)
-		{
-			int32_t		id = t < lens[b] ? ids[(size_t) b * T + t] : 0;
-			const float *we,
-					   *pe = wpe + (size_t) t * C;
-			float	   *o = out + ((size_t) b * T + t) * C;
-
-			if (id < 0 || id >= V)
-				id = 0;
-			we = wte + (size_t) id * C;
-			for (int i = 0; i < C; i++)
-				o[i] = we[i] + pe[i] + wtt[i];
-		}
-	}
-}
-
 /* one post-LN encoder layer on the residual stream x (B,T,C), in place */
 static void
 bert_layer_forward(float *x, const TfmBertLayer *l, const BertScratch *s,
@@ -131,8 +106,8 @@ bert_forward(float *hidden, const TfmBertConfig *cfg,
 	int			C = cfg->hidden;
 
 	bert_scratch_layout(&s, scratch, cfg, B, T);
-	embeddings_forward(s.q, ids, lens, w->word_emb, w->pos_emb, w->type_emb,
-					   B, T, C, cfg->vocab);
+	embedding_forward(s.q, ids, lens, w->word_emb, w->pos_emb, w->type_emb,
+					  B, T, C, cfg->vocab);
 	layernorm_forward(hidden, NULL, NULL, s.q, w->emb_ln_w, w->emb_ln_b,
 					  B * T, C, cfg->ln_eps);	// (B,T,C)
 	for (int l = 0; l < cfg->layers; l++)
@@ -140,6 +115,388 @@ bert_forward(float *hidden, const TfmBertConfig *cfg,
 		if (check)
 			check();
 		bert_layer_forward(hidden, &w->layer[l], &s, cfg, lens, B, T);
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* training: a forward pass that keeps activations, and the backward pass  */
+/* ---------------------------------------------------------------------- */
+
+/* activations of the embeddings kept for the backward pass */
+typedef struct EmbActs
+{
+	float	   *sum,			/* (B,T,C) word + pos + type: LN input */
+			   *mean,			/* (B,T) */
+			   *rstd;			/* (B,T) */
+} EmbActs;
+
+/* activations of one layer kept for the backward pass */
+typedef struct LayerActs
+{
+	float	   *x,				/* (B,T,C) layer input */
+			   *q,				/* (B,T,C) */
+			   *k,				/* (B,T,C) */
+			   *v,				/* (B,T,C) */
+			   *att,			/* (B,NH,T,T) probabilities before dropout */
+			   *ctx,			/* (B,T,C) attention output */
+			   *res1,			/* (B,T,C) x + dropout(ctx Wao): LN1 input */
+			   *ln1_mean,		/* (B,T) */
+			   *ln1_rstd,		/* (B,T) */
+			   *x1,				/* (B,T,C) LN1 output */
+			   *fch,			/* (B,T,I) before GELU */
+			   *res2,			/* (B,T,C) x1 + dropout(gelu(fch) Wo): LN2 input */
+			   *ln2_mean,		/* (B,T) */
+			   *ln2_rstd;		/* (B,T) */
+} LayerActs;
+
+/* work buffers of training; the forward uses only g and att */
+typedef struct TrainScratch
+{
+	float	   *dcur,			/* (B,T,C) gradient of the residual stream */
+			   *dres,			/* (B,T,C) */
+			   *dtmp,			/* (B,T,C) */
+			   *dk,				/* (B,T,C) */
+			   *dv,				/* (B,T,C) */
+			   *g,				/* (B,T,I) GELU output, later its gradient */
+			   *dg,				/* (B,T,I) */
+			   *att;			/* attention_backward_scratch_floats(T) */
+	size_t		total;			/* floats */
+} TrainScratch;
+
+/* next buffer of n floats at *off (64-byte steps); NULL when sizing */
+static float *
+carve(float *base, size_t *off, size_t n)
+{
+	float	   *p = base ? base + *off : NULL;
+
+	*off += round16(n);
+	return p;
+}
+
+/* place one layer's activations at *off */
+static void
+layer_acts_layout(LayerActs *a, float *base, size_t *off,
+				  const TfmBertConfig *cfg, int B, int T)
+{
+	size_t		n = (size_t) B * T,
+				nc = n * cfg->hidden,
+				ni = n * cfg->intermediate,
+				natt = n * cfg->heads * T;
+
+	a->x = carve(base, off, nc);
+	a->q = carve(base, off, nc);
+	a->k = carve(base, off, nc);
+	a->v = carve(base, off, nc);
+	a->att = carve(base, off, natt);
+	a->ctx = carve(base, off, nc);
+	a->res1 = carve(base, off, nc);
+	a->ln1_mean = carve(base, off, n);
+	a->ln1_rstd = carve(base, off, n);
+	a->x1 = carve(base, off, nc);
+	a->fch = carve(base, off, ni);
+	a->res2 = carve(base, off, nc);
+	a->ln2_mean = carve(base, off, n);
+	a->ln2_rstd = carve(base, off, n);
+}
+
+/*
+ * place the embedding activations in e and those of layer `layer` in la
+ * (la may be NULL); returns the floats of the whole area
+ */
+static size_t
+bert_acts_layout(EmbActs *e, LayerActs *la, int layer, float *base,
+				 const TfmBertConfig *cfg, int B, int T)
+{
+	size_t		n = (size_t) B * T,
+				off = 0,
+				start,
+				per;
+	LayerActs	dummy;
+
+	e->sum = carve(base, &off, n * cfg->hidden);
+	e->mean = carve(base, &off, n);
+	e->rstd = carve(base, &off, n);
+	start = off;
+	layer_acts_layout(&dummy, NULL, &off, cfg, B, T);
+	per = off - start;
+	if (la)
+	{
+		off = start + per * layer;
+		layer_acts_layout(la, base, &off, cfg, B, T);
+	}
+	return start + per * cfg->layers;
+}
+
+/* place the training work buffers */
+static void
+train_scratch_layout(TrainScratch *s, float *base, const TfmBertConfig *cfg,
+					 int B, int T)
+{
+	size_t		nc = (size_t) B * T * cfg->hidden,
+				ni = (size_t) B * T * cfg->intermediate,
+				off = 0;
+
+	s->dcur = carve(base, &off, nc);
+	s->dres = carve(base, &off, nc);
+	s->dtmp = carve(base, &off, nc);
+	s->dk = carve(base, &off, nc);
+	s->dv = carve(base, &off, nc);
+	s->g = carve(base, &off, ni);
+	s->dg = carve(base, &off, ni);
+	s->att = carve(base, &off, attention_backward_scratch_floats(T));
+	s->total = off;
+}
+
+/* bytes of activations bert_forward_train keeps for bert_backward */
+size_t
+TfmBertActBytes(const TfmBertConfig *cfg, int B, int T)
+{
+	EmbActs		e;
+
+	return bert_acts_layout(&e, NULL, 0, NULL, cfg, B, T) * sizeof(float);
+}
+
+/* bytes of scratch bert_forward_train and bert_backward need */
+size_t
+TfmBertTrainScratchBytes(const TfmBertConfig *cfg, int B, int T)
+{
+	TrainScratch s;
+
+	train_scratch_layout(&s, NULL, cfg, B, T);
+	return s.total * sizeof(float);
+}
+
+/*
+ * dropout stream of each site, so no two sites share a mask: 0 the
+ * embeddings, then per layer the attention probabilities, the attention
+ * output and the FFN output
+ */
+static uint64_t
+dropout_site(int site)
+{
+	return (uint64_t) site << 40;
+}
+
+#define SITE_EMB			0
+#define SITE_ATT(l)			(1 + 3 * (l))
+#define SITE_ATT_OUT(l)		(2 + 3 * (l))
+#define SITE_FFN_OUT(l)		(3 + 3 * (l))
+
+/* one encoder layer keeping its activations; writes its output to out */
+static void
+bert_layer_forward_train(float *out, const LayerActs *a, const TfmBertLayer *l,
+						 const TrainScratch *s, const TfmBertConfig *cfg,
+						 const int *lens, int B, int T, int li,
+						 float hidden_p, float attn_p, uint64_t seed)
+{
+	int			N = B * T,
+				C = cfg->hidden,
+				I = cfg->intermediate;
+	size_t		nc = (size_t) N * C;
+
+	matmul_forward(a->q, a->x, l->q_w, l->q_b, N, C, C);	// (B,T,C)
+	matmul_forward(a->k, a->x, l->k_w, l->k_b, N, C, C);
+	matmul_forward(a->v, a->x, l->v_w, l->v_b, N, C, C);
+	attention_forward_dropout(a->ctx, a->att, a->q, a->k, a->v, lens,
+							  B, T, C, cfg->heads, attn_p, seed,
+							  dropout_site(SITE_ATT(li)), s->att);
+	matmul_forward(a->res1, a->ctx, l->ao_w, l->ao_b, N, C, C);
+	dropout_forward(a->res1, a->res1, nc, hidden_p, seed,
+					dropout_site(SITE_ATT_OUT(li)));
+	residual_forward(a->res1, a->res1, a->x, nc);
+	layernorm_forward(a->x1, a->ln1_mean, a->ln1_rstd, a->res1,
+					  l->ln1_w, l->ln1_b, N, C, cfg->ln_eps);
+	matmul_forward(a->fch, a->x1, l->i_w, l->i_b, N, C, I);	// (B,T,I)
+	gelu_forward(s->g, a->fch, (size_t) N * I);
+	matmul_forward(a->res2, s->g, l->o_w, l->o_b, N, I, C);	// (B,T,C)
+	dropout_forward(a->res2, a->res2, nc, hidden_p, seed,
+					dropout_site(SITE_FFN_OUT(li)));
+	residual_forward(a->res2, a->res2, a->x1, nc);
+	layernorm_forward(out, a->ln2_mean, a->ln2_rstd, a->res2,
+					  l->ln2_w, l->ln2_b, N, C, cfg->ln_eps);
+}
+
+/* BERT encoder forward keeping activations (see bert.h) */
+void
+bert_forward_train(float *hidden, float *acts, const TfmBertConfig *cfg,
+				   const TfmBertWeights *w, const int32_t *ids,
+				   const int *lens, int B, int T, float hidden_p,
+				   float attn_p, uint64_t seed, float *scratch,
+				   void (*check) (void))
+{
+	TrainScratch s;
+	EmbActs		e;
+	LayerActs	a;
+	int			C = cfg->hidden;
+	size_t		nc = (size_t) B * T * C;
+	float	   *x0;
+
+	train_scratch_layout(&s, scratch, cfg, B, T);
+	bert_acts_layout(&e, &a, 0, acts, cfg, B, T);
+	x0 = cfg->layers > 0 ? a.x : hidden;
+	embedding_forward(e.sum, ids, lens, w->word_emb, w->pos_emb, w->type_emb,
+					  B, T, C, cfg->vocab);
+	layernorm_forward(x0, e.mean, e.rstd, e.sum, w->emb_ln_w, w->emb_ln_b,
+					  B * T, C, cfg->ln_eps);	// (B,T,C)
+	dropout_forward(x0, x0, nc, hidden_p, seed, dropout_site(SITE_EMB));
+	for (int l = 0; l < cfg->layers; l++)
+	{
+		LayerActs	next;
+		float	   *out = hidden;
+
+		if (check)
+			check();
+		if (l + 1 < cfg->layers)
+		{
+			bert_acts_layout(&e, &next, l + 1, acts, cfg, B, T);
+			out = next.x;
+		}
+		bert_acts_layout(&e, &a, l, acts, cfg, B, T);
+		bert_layer_forward_train(out, &a, &w->layer[l], &s, cfg, lens, B, T,
+								 l, hidden_p, attn_p, seed);
+	}
+}
+
+/* zero n floats */
+static void
+zero(float *p, size_t n)
+{
+	memset(p, 0, sizeof(float) * n);
+}
+
+/*
+ * gradient through dropout site `site` of the gradient in src: src itself
+ * when there is no dropout, else the masked copy in dst
+ */
+static float *
+dropout_grad(float *dst, float *src, size_t n, float p, uint64_t seed,
+			 int site)
+{
+	if (p <= 0.0f)
+		return src;
+	zero(dst, n);
+	dropout_backward(dst, src, n, p, seed, dropout_site(site));
+	return dst;
+}
+
+/*
+ * one layer backward: s->dcur holds the gradient of the layer output on
+ * entry and that of its input on return; parameter gradients accumulate
+ * into gl (NULL members are skipped)
+ */
+static void
+bert_layer_backward(const TfmBertLayer *gl, const LayerActs *a,
+					const TfmBertLayer *l, const TrainScratch *s,
+					const TfmBertConfig *cfg, const int *lens, int B, int T,
+					int li, float hidden_p, float attn_p, uint64_t seed)
+{
+	int			N = B * T,
+				C = cfg->hidden,
+				I = cfg->intermediate;
+	size_t		nc = (size_t) N * C,
+				ni = (size_t) N * I;
+	float	   *d,
+			   *dctx;
+
+	/* x2 = LN2(x1 + dropout(gelu(x1 Wi) Wo)) */
+	zero(s->dres, nc);
+	layernorm_backward(s->dres, (float *) gl->ln2_w, (float *) gl->ln2_b,
+					   s->dcur, a->res2, l->ln2_w, a->ln2_mean, a->ln2_rstd,
+					   N, C);
+	memcpy(s->dcur, s->dres, sizeof(float) * nc);	/* residual to x1 */
+	d = dropout_grad(s->dtmp, s->dres, nc, hidden_p, seed, SITE_FFN_OUT(li));
+	gelu_forward(s->g, a->fch, ni);
+	zero(s->dg, ni);
+	matmul_backward(s->dg, (float *) gl->o_w, (float *) gl->o_b, d, s->g,
+					l->o_w, N, I, C);	// (B,T,I)
+	zero(s->g, ni);
+	gelu_backward(s->g, a->fch, s->dg, ni);
+	matmul_backward(s->dcur, (float *) gl->i_w, (float *) gl->i_b, s->g,
+					a->x1, l->i_w, N, C, I);	// (B,T,C)
+
+	/* x1 = LN1(x + dropout(attn(x Wq, x Wk, x Wv) Wao)) */
+	zero(s->dres, nc);
+	layernorm_backward(s->dres, (float *) gl->ln1_w, (float *) gl->ln1_b,
+					   s->dcur, a->res1, l->ln1_w, a->ln1_mean, a->ln1_rstd,
+					   N, C);
+	memcpy(s->dcur, s->dres, sizeof(float) * nc);	/* residual to x */
+	d = dropout_grad(s->dtmp, s->dres, nc, hidden_p, seed, SITE_ATT_OUT(li));
+	dctx = d == s->dres ? s->dtmp : s->dres;
+	zero(dctx, nc);
+	matmul_backward(dctx, (float *) gl->ao_w, (float *) gl->ao_b, d, a->ctx,
+					l->ao_w, N, C, C);
+	/* d is free again: it becomes dq */
+	zero(d, nc);
+	zero(s->dk, nc);
+	zero(s->dv, nc);
+	attention_backward_dropout(d, s->dk, s->dv, dctx, a->att, a->q, a->k,
+							   a->v, lens, B, T, C, cfg->heads, attn_p, seed,
+							   dropout_site(SITE_ATT(li)), s->att);
+	matmul_backward(s->dcur, (float *) gl->q_w, (float *) gl->q_b, d, a->x,
+					l->q_w, N, C, C);
+	matmul_backward(s->dcur, (float *) gl->k_w, (float *) gl->k_b, s->dk,
+					a->x, l->k_w, N, C, C);
+	matmul_backward(s->dcur, (float *) gl->v_w, (float *) gl->v_b, s->dv,
+					a->x, l->v_w, N, C, C);
+}
+
+/* BERT encoder backward (see bert.h) */
+void
+bert_backward(TfmBertWeights *grads, const float *dhidden, const float *acts,
+			  const TfmBertConfig *cfg, const TfmBertWeights *w,
+			  const int32_t *ids, const int *lens, int B, int T,
+			  float hidden_p, float attn_p, uint64_t seed, float *scratch,
+			  void (*check) (void))
+{
+	TrainScratch s;
+	EmbActs		e;
+	LayerActs	a;
+	int			C = cfg->hidden;
+	size_t		nc = (size_t) B * T * C;
+	float	   *d;
+
+	train_scratch_layout(&s, scratch, cfg, B, T);
+	memcpy(s.dcur, dhidden, sizeof(float) * nc);
+	for (int l = cfg->layers - 1; l >= 0; l--)
+	{
+		if (check)
+			check();
+		bert_acts_layout(&e, &a, l, (float *) acts, cfg, B, T);
+		bert_layer_backward(&grads->layer[l], &a, &w->layer[l], &s, cfg,
+							lens, B, T, l, hidden_p, attn_p, seed);
+	}
+	bert_acts_layout(&e, NULL, 0, (float *) acts, cfg, B, T);
+	d = dropout_grad(s.dtmp, s.dcur, nc, hidden_p, seed, SITE_EMB);
+	zero(s.dres, nc);
+	layernorm_backward(s.dres, (float *) grads->emb_ln_w,
+					   (float *) grads->emb_ln_b, d, e.sum, w->emb_ln_w,
+					   e.mean, e.rstd, B * T, C);
+	embedding_backward((float *) grads->word_emb, (float *) grads->pos_emb,
+					   (float *) grads->type_emb, s.dres, ids, lens,
+					   B, T, C, cfg->vocab);
+}
+
+/* dhidden (B,T,C) from dpooled (B,C) through TfmPool without normalising */
+void
+TfmPoolBackward(float *dhidden, const float *dpooled, const int *lens,
+				int B, int T, int C, int pooling)
+{
+	memset(dhidden, 0, sizeof(float) * (size_t) B * T * C);
+	for (int b = 0; b < B; b++)
+	{
+		const float *dp = dpooled + (size_t) b * C;
+		float	   *dh = dhidden + (size_t) b * T * C;
+		int			L = lens[b] < 0 ? 0 : (lens[b] > T ? T : lens[b]);
+
+		if (pooling == TFM_POOL_CLS)
+		{
+			if (L > 0)
+				memcpy(dh, dp, sizeof(float) * C);
+			continue;
+		}
+		for (int t = 0; t < L; t++)
+			for (int i = 0; i < C; i++)
+				dh[(size_t) t * C + i] = dp[i] / L;
 	}
 }
 

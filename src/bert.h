@@ -63,6 +63,51 @@ void		bert_forward(float *hidden, const TfmBertConfig *cfg,
 						 const int *lens, int B, int T, float *scratch,
 						 void (*check) (void));
 
+/* --- training ---------------------------------------------------------- */
+
+/*
+ * Training runs bert_forward_train, which keeps the activations the
+ * backward pass needs in `acts` (TfmBertActBytes), then bert_backward with
+ * the same inputs, dropout settings and seed.  Dropout sits where Hugging
+ * Face's BertModel has it: after the embedding LayerNorm, on the attention
+ * probabilities, and after the attention-output and FFN-output dense
+ * layers (before their residual + LayerNorm).  Its masks are regenerated
+ * from (seed), never stored: the same seed gives the same masks.
+ * `scratch` (TfmBertTrainScratchBytes) serves both passes; acts and
+ * scratch must be float-aligned.
+ */
+
+/* bytes of activations bert_forward_train keeps for bert_backward */
+size_t		TfmBertActBytes(const TfmBertConfig *cfg, int B, int T);
+
+/* bytes of scratch bert_forward_train and bert_backward need */
+size_t		TfmBertTrainScratchBytes(const TfmBertConfig *cfg, int B, int T);
+
+/*
+ * like bert_forward but keeps activations in acts; dropout probabilities
+ * hidden_p / attn_p applied when > 0 (training) with masks from (seed);
+ * with both 0 the result equals bert_forward's
+ */
+void		bert_forward_train(float *hidden, float *acts,
+							   const TfmBertConfig *cfg,
+							   const TfmBertWeights *w, const int32_t *ids,
+							   const int *lens, int B, int T, float hidden_p,
+							   float attn_p, uint64_t seed, float *scratch,
+							   void (*check) (void));
+
+/*
+ * accumulate parameter gradients (+=) into grads (a TfmBertWeights whose
+ * pointers are writable buffers of the same shapes; NULL pointers skip
+ * that parameter, e.g. a frozen word embedding) from dhidden (B,T,C),
+ * given the acts of bert_forward_train with the same arguments
+ */
+void		bert_backward(TfmBertWeights *grads, const float *dhidden,
+						  const float *acts, const TfmBertConfig *cfg,
+						  const TfmBertWeights *w, const int32_t *ids,
+						  const int *lens, int B, int T, float hidden_p,
+						  float attn_p, uint64_t seed, float *scratch,
+						  void (*check) (void));
+
 /* out (B,C): mean over the first lens[b] tokens (TFM_POOL_MEAN) or token 0
  * (TFM_POOL_CLS); L2-normalise if normalize.  lens[b] == 0 gives zeros. */
 enum
@@ -72,5 +117,13 @@ enum
 };
 void		TfmPool(float *out, const float *hidden, const int *lens,
 					int B, int T, int C, int pooling, int normalize);
+
+/*
+ * dhidden (B,T,C) from dpooled (B,C) for mean / cls pooling WITHOUT
+ * normalisation; written, not accumulated (zeros on padding rows)
+ */
+void		TfmPoolBackward(float *dhidden, const float *dpooled,
+							const int *lens, int B, int T, int C,
+							int pooling);
 
 #endif							/* TFM_BERT_H */

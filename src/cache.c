@@ -1,12 +1,15 @@
 /* cache.c: resolves model names through the catalog and keeps mapped model versions per backend */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
 #include "cache.h"
+#include "jsonutil.h"
 #include "pg_tfm.h"
 
 static TfmModel *models = NULL;		/* mapped versions, newest first */
@@ -24,36 +27,23 @@ TfmModelName(text *arg)
 	return tfm_default_model;
 }
 
-/* look up the newest version of a model by name: id, version, sha256, task, config, options */
-static void
-resolve(const char *name, TfmModel *out)
+/* task from its catalog name */
+TfmTask
+TfmTaskFromName(const char *task)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(name)};
-	bool		isnull;
-	HeapTuple	tup;
-	TupleDesc	td;
+	if (strcmp(task, "classification") == 0)
+		return TFM_TASK_CLASSIFICATION;
+	if (strcmp(task, "regression") == 0)
+		return TFM_TASK_REGRESSION;
+	return TFM_TASK_EMBEDDING;
+}
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT id, version, sha256, task, options, config FROM tfm.model "
-							  "WHERE name = $1 ORDER BY version DESC LIMIT 1",
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read tfm.model");
-	if (SPI_processed == 0)
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-						errmsg("model \"%s\" does not exist", name),
-						errhint("Import it with tfm_import(); tfm.models lists the models.")));
-	tup = SPI_tuptable->vals[0];
-	td = SPI_tuptable->tupdesc;
-	out->id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
-	out->version = DatumGetInt32(SPI_getbinval(tup, td, 2, &isnull));
-	strlcpy(out->sha256, TextDatumGetCString(SPI_getbinval(tup, td, 3, &isnull)), sizeof(out->sha256));
-	strlcpy(out->task, TextDatumGetCString(SPI_getbinval(tup, td, 4, &isnull)), sizeof(out->task));
-	strlcpy(out->name, name, sizeof(out->name));
-	TfmBertConfigFromJson(&out->cfg, DatumGetJsonbP(SPI_getbinval(tup, td, 6, &isnull)), "config.json");
-	TfmOptionsFromJson(&out->opt, DatumGetJsonbP(SPI_getbinval(tup, td, 5, &isnull)), &out->cfg);
-	SPI_finish();
+/* catalog name of a task */
+const char *
+TfmTaskName(TfmTask task)
+{
+	return task == TFM_TASK_CLASSIFICATION ? "classification" :
+		task == TFM_TASK_REGRESSION ? "regression" : "embedding";
 }
 
 /* find a mapped version by id and sha256 */
@@ -66,30 +56,121 @@ find(int64 id, const char *sha256)
 	return NULL;
 }
 
+/* copy labels (text[]) and head (bytea) of a trained model into m's context */
+static void
+load_head(TfmModel *m, HeapTuple tup, TupleDesc td)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, td, 10, &isnull);
+	Jsonb	   *opts = DatumGetJsonbP(SPI_getbinval(tup, td, 5, &isnull));
+	bytea	   *head;
+	size_t		want;
+
+	if (m->task == TFM_TASK_EMBEDDING)
+		return;
+	m->nlabels = 1;
+	if (m->task == TFM_TASK_CLASSIFICATION && !isnull)
+	{
+		Datum	   *elems;
+		int			n;
+
+		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &n);
+		m->nlabels = n;
+		m->labels = MemoryContextAlloc(m->mcxt, sizeof(char *) * Max(n, 1));
+		for (int i = 0; i < n; i++)
+			m->labels[i] = MemoryContextStrdup(m->mcxt, TextDatumGetCString(elems[i]));
+	}
+	m->target_mean = TfmJsonGetFloat(&opts->root, "target_mean", 0.0, "options");
+	m->target_std = TfmJsonGetFloat(&opts->root, "target_std", 1.0, "options");
+	d = SPI_getbinval(tup, td, 9, &isnull);
+	want = sizeof(float) * ((size_t) m->nlabels * m->cfg.hidden + m->nlabels);
+	head = isnull ? NULL : DatumGetByteaPP(d);
+	if (head == NULL || VARSIZE_ANY_EXHDR(head) != want || m->nlabels < 1)
+		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+						errmsg("model \"%s\" has a head that does not fit its labels and dimension", m->name)));
+	m->head = MemoryContextAlloc(m->mcxt, want);
+	memcpy(m->head, VARDATA_ANY(head), want);
+}
+
+/* fill a new handle from the catalog row */
+static void
+fill(TfmModel *m, const char *name, HeapTuple tup, TupleDesc td)
+{
+	bool		isnull;
+
+	m->id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+	m->version = DatumGetInt32(SPI_getbinval(tup, td, 2, &isnull));
+	strlcpy(m->enc_sha256, TextDatumGetCString(SPI_getbinval(tup, td, 3, &isnull)), sizeof(m->enc_sha256));
+	m->task = TfmTaskFromName(TextDatumGetCString(SPI_getbinval(tup, td, 4, &isnull)));
+	m->encoder_id = DatumGetInt64(SPI_getbinval(tup, td, 7, &isnull));
+	strlcpy(m->sha256, TextDatumGetCString(SPI_getbinval(tup, td, 8, &isnull)), sizeof(m->sha256));
+	strlcpy(m->name, name, sizeof(m->name));
+	TfmBertConfigFromJson(&m->cfg, DatumGetJsonbP(SPI_getbinval(tup, td, 6, &isnull)), "config.json");
+	TfmOptionsFromJson(&m->opt, DatumGetJsonbP(SPI_getbinval(tup, td, 5, &isnull)), &m->cfg, false);
+	load_head(m, tup, td);
+}
+
+/* map the encoder weights of a filled handle and point the weights at them */
+static void
+map_encoder(TfmModel *m)
+{
+	TfmCacheFileEnsure(&m->map, m->encoder_id, m->enc_sha256);
+	if (memcmp(&m->cfg, &m->map.hdr->cfg, sizeof(TfmBertConfig)) != 0)
+		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+						errmsg("model cache file \"%s\" disagrees with the catalog", m->map.path)));
+	m->vocab = (const TfmVocab *) m->map.vocab;
+	m->layers = MemoryContextAlloc(m->mcxt, sizeof(TfmBertLayer) * m->cfg.layers);
+	TfmBertBind(&m->w, m->layers, &m->cfg, m->map.weights);
+}
+
 /* return the newest version of the named model, mapping it on first use */
 TfmModel *
 TfmModelGet(const char *name)
 {
-	TfmModel	key, *m;
-	MemoryContext old;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+	TfmModel   *m;
+	TfmModel   *volatile nm;
+	MemoryContext cxt;
 
-	memset(&key, 0, sizeof(key));
-	resolve(name, &key);
-	if ((m = find(key.id, key.sha256)) != NULL)
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT m.id, m.version, e.sha256, m.task, m.options, e.config, e.id, "
+							  "m.sha256, m.head, m.labels FROM tfm.model m "
+							  "JOIN tfm.model e ON e.id = coalesce(m.encoder_id, m.id) "
+							  "WHERE m.name = $1 ORDER BY m.version DESC LIMIT 1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tfm.model");
+	if (SPI_processed == 0)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+						errmsg("model \"%s\" does not exist", name),
+						errhint("Import it with tfm_import() or train it with tfm_train(); tfm.models lists the models.")));
+	m = find(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
+			 TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8, &isnull)));
+	if (m)
 	{
+		SPI_finish();
 		m->hits++;
 		return m;
 	}
-	TfmCacheFileEnsure(&key.map, key.id, key.sha256);
-	if (memcmp(&key.cfg, &key.map.hdr->cfg, sizeof(TfmBertConfig)) != 0)
-		elog(ERROR, "model cache file \"%s\" disagrees with the catalog", key.map.path);
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	m = palloc(sizeof(TfmModel));
-	*m = key;
-	m->layers = palloc(sizeof(TfmBertLayer) * m->cfg.layers);
-	MemoryContextSwitchTo(old);
-	m->vocab = (const TfmVocab *) m->map.vocab;
-	TfmBertBind(&m->w, m->layers, &m->cfg, m->map.weights);
+	cxt = AllocSetContextCreate(TopMemoryContext, "pg_tfm model", ALLOCSET_SMALL_SIZES);
+	nm = MemoryContextAllocZero(cxt, sizeof(TfmModel));
+	nm->mcxt = cxt;
+	PG_TRY();
+	{
+		fill(nm, name, SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+		SPI_finish();
+		map_encoder(nm);
+	}
+	PG_CATCH();
+	{
+		TfmCacheFileUnmap(&nm->map);
+		MemoryContextDelete(nm->mcxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	m = nm;
 	m->hits = 1;
 	m->next = models;
 	models = m;
@@ -103,7 +184,7 @@ TfmCacheList(void)
 	return models;
 }
 
-/* unmap every version of a model id (after a drop) */
+/* unmap every handle of a model id or of models whose encoder it is (after a drop) */
 void
 TfmCacheForget(int64 model_id)
 {
@@ -113,12 +194,11 @@ TfmCacheForget(int64 model_id)
 	{
 		TfmModel   *m = *p;
 
-		if (m->id == model_id)
+		if (m->id == model_id || m->encoder_id == model_id)
 		{
 			*p = m->next;
 			TfmCacheFileUnmap(&m->map);
-			pfree(m->layers);
-			pfree(m);
+			MemoryContextDelete(m->mcxt);
 		}
 		else
 			p = &m->next;

@@ -5,18 +5,19 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
-#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
-#include "bert.h"
 #include "cache.h"
-#include "tokenizer.h"
+#include "infer.h"
 
 PG_FUNCTION_INFO_V1(tfm_tokenize);
 PG_FUNCTION_INFO_V1(tfm_embed);
+PG_FUNCTION_INFO_V1(tfm_classify);
+PG_FUNCTION_INFO_V1(tfm_score);
+PG_FUNCTION_INFO_V1(tfm_predict);
 PG_FUNCTION_INFO_V1(tfm_drop);
 PG_FUNCTION_INFO_V1(tfm_cache);
 
@@ -28,9 +29,7 @@ typedef struct CallModel
 	uint64		generation;
 } CallModel;
 
-static uint64 cache_generation = 1;		/* bumped whenever a handle is freed */
-static float *scratch = NULL;			/* forward-pass work area, kept between calls */
-static size_t scratch_bytes = 0;
+static uint64 cache_generation = 1;		/* bumped whenever handles are freed */
 
 /* resolve the model argument (index argno), once per query */
 static TfmModel *
@@ -49,35 +48,50 @@ call_model(FunctionCallInfo fcinfo, int argno)
 	return cm->model;
 }
 
-/* tokenize a text value with a model's tokenizer; palloc'd ids */
-static int32 *
-tokenize(TfmModel *m, text *t, int *n)
+/* refuse a model whose task does not fit the function */
+static void
+require_task(const TfmModel *m, TfmTask task, const char *fn)
 {
-	char	   *s = VARDATA_ANY(t);
-	size_t		len = VARSIZE_ANY_EXHDR(t);
-	int32	   *ids, *out;
-	size_t		bad = 0;
-	int			rc;
+	if (m->task != task)
+		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+						errmsg("model \"%s\" is a%s %s model, %s needs a%s %s model", m->name,
+							   m->task == TFM_TASK_EMBEDDING ? "n" : "", TfmTaskName(m->task), fn,
+							   task == TFM_TASK_EMBEDDING ? "n" : "", TfmTaskName(task)),
+						errhint("Train one with tfm_train(name, base, query, '%s').", TfmTaskName(task))));
+}
 
-	if (GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII)
-	{
-		s = pg_server_to_any(s, len, PG_UTF8);
-		len = strlen(s);
-	}
-	rc = TfmTokenize(m->vocab, s, len, &ids, n, &bad);
-	if (rc == TFM_TOK_EUTF8)
-		ereport(ERROR, (errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-						errmsg("input is not valid UTF-8 at byte %zu", bad),
-						errhint("pg_tfm models read UTF-8 text; in a SQL_ASCII database store UTF-8 or convert it first.")));
-	if (rc != 0)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
-						errmsg("out of memory while tokenizing %zu bytes", len)));
-	out = palloc_extended(sizeof(int32) * Max(*n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
-	if (out)
-		memcpy(out, ids, sizeof(int32) * *n);
-	free(ids);
-	if (out == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory for %d token ids", *n)));
+/* tokenize and truncate one text argument */
+static int32 *
+text_ids(const TfmModel *m, text *t, int *n)
+{
+	int32	   *ids = TfmTokenizeText(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), n);
+
+	*n = TfmTruncate(ids, *n, m->opt.max_tokens);
+	return ids;
+}
+
+/* pooled vector of one text: normalised for embeddings, raw for heads */
+static float *
+pooled_text(const TfmModel *m, text *t, bool normalize)
+{
+	int			n;
+	int32	   *ids = text_ids(m, t, &n);
+	float	   *out = palloc(sizeof(float) * m->cfg.hidden);
+
+	TfmEncodeMany(out, m, &m->w, &ids, &n, 1, normalize);
+	return out;
+}
+
+/* head outputs of one text: probabilities (classification) or the raw value (regression) */
+static float *
+head_text(const TfmModel *m, text *t)
+{
+	float	   *pooled = pooled_text(m, t, false);
+	float	   *out = palloc(sizeof(float) * m->nlabels);
+
+	TfmHeadForward(out, m, m->head, pooled, 1);
+	if (m->task == TFM_TASK_CLASSIFICATION)
+		TfmSoftmaxRows(out, 1, m->nlabels);
 	return out;
 }
 
@@ -86,6 +100,7 @@ Datum
 tfm_tokenize(PG_FUNCTION_ARGS)
 {
 	TfmModel   *m;
+	text	   *t;
 	int32	   *ids;
 	int			n;
 	Datum	   *d;
@@ -93,49 +108,12 @@ tfm_tokenize(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	m = call_model(fcinfo, 1);
-	ids = tokenize(m, PG_GETARG_TEXT_PP(0), &n);
+	t = PG_GETARG_TEXT_PP(0);
+	ids = TfmTokenizeText(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
 	d = palloc_extended(sizeof(Datum) * Max(n, 1), MCXT_ALLOC_HUGE);
 	for (int i = 0; i < n; i++)
 		d[i] = Int32GetDatum(ids[i]);
 	PG_RETURN_ARRAYTYPE_P(construct_array(d, n, INT4OID, 4, true, TYPALIGN_INT));
-}
-
-/* stop between layers when the query is cancelled */
-static void
-check_interrupts(void)
-{
-	CHECK_FOR_INTERRUPTS();
-}
-
-/* grow the kept scratch area to at least bytes */
-static float *
-get_scratch(size_t bytes)
-{
-	if (bytes > scratch_bytes)
-	{
-		if (scratch)
-			pfree(scratch);
-		scratch = NULL;
-		scratch_bytes = 0;
-		scratch = MemoryContextAllocExtended(TopMemoryContext, bytes, MCXT_ALLOC_HUGE);
-		scratch_bytes = bytes;
-	}
-	return scratch;
-}
-
-/* embed one sequence of ids (already truncated) into out (C) */
-static void
-embed_ids(float *out, TfmModel *m, const int32 *ids, int T)
-{
-	size_t		hid = sizeof(float) * (size_t) T * m->cfg.hidden;
-	size_t		need = add_size(MAXALIGN(hid), TfmBertScratchBytes(&m->cfg, 1, T));
-	float	   *buf = get_scratch(need);
-	float	   *hidden = buf;
-	float	   *work = (float *) ((char *) buf + MAXALIGN(hid));
-	int			lens[1] = {T};
-
-	bert_forward(hidden, &m->cfg, &m->w, ids, lens, 1, T, work, check_interrupts);
-	TfmPool(out, hidden, lens, 1, T, m->cfg.hidden, m->opt.pooling, m->opt.normalize);
 }
 
 /* tfm_embed(input, model): sentence embedding as real[] */
@@ -143,28 +121,91 @@ Datum
 tfm_embed(PG_FUNCTION_ARGS)
 {
 	TfmModel   *m;
-	int32	   *ids;
-	int			n, C;
 	float	   *out;
 	Datum	   *d;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	m = call_model(fcinfo, 1);
-	ids = tokenize(m, PG_GETARG_TEXT_PP(0), &n);
-	if (n > m->opt.max_tokens)
-	{
-		/* keep the first max_tokens-1 tokens and the closing [SEP] */
-		ids[m->opt.max_tokens - 1] = ids[n - 1];
-		n = m->opt.max_tokens;
-	}
-	C = m->cfg.hidden;
-	out = palloc(sizeof(float) * C);
-	embed_ids(out, m, ids, n);
-	d = palloc(sizeof(Datum) * C);
-	for (int i = 0; i < C; i++)
+	out = pooled_text(m, PG_GETARG_TEXT_PP(0), m->opt.normalize);
+	d = palloc(sizeof(Datum) * m->cfg.hidden);
+	for (int i = 0; i < m->cfg.hidden; i++)
 		d[i] = Float4GetDatum(out[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(d, C, FLOAT4OID, 4, true, TYPALIGN_INT));
+	PG_RETURN_ARRAYTYPE_P(construct_array(d, m->cfg.hidden, FLOAT4OID, 4, true, TYPALIGN_INT));
+}
+
+/* tfm_classify(input, model): the most likely label */
+Datum
+tfm_classify(PG_FUNCTION_ARGS)
+{
+	TfmModel   *m;
+	float	   *p;
+	int			best = 0;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	m = call_model(fcinfo, 1);
+	require_task(m, TFM_TASK_CLASSIFICATION, "tfm_classify");
+	p = head_text(m, PG_GETARG_TEXT_PP(0));
+	for (int k = 1; k < m->nlabels; k++)
+		if (p[k] > p[best])
+			best = k;
+	PG_RETURN_TEXT_P(cstring_to_text(m->labels[best]));
+}
+
+/* tfm_score(input, model, label): probability of label */
+Datum
+tfm_score(PG_FUNCTION_ARGS)
+{
+	TfmModel   *m;
+	char	   *label;
+	int			k;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	m = call_model(fcinfo, 1);
+	require_task(m, TFM_TASK_CLASSIFICATION, "tfm_score");
+	label = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	for (k = 0; k < m->nlabels && strcmp(m->labels[k], label) != 0; k++)
+		;
+	if (k == m->nlabels)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("model \"%s\" has no label \"%s\"", m->name, label),
+						errhint("tfm.models lists its labels.")));
+	PG_RETURN_FLOAT4(head_text(m, PG_GETARG_TEXT_PP(0))[k]);
+}
+
+/* tfm_predict(input, model): output of a regression model */
+Datum
+tfm_predict(PG_FUNCTION_ARGS)
+{
+	TfmModel   *m;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	m = call_model(fcinfo, 1);
+	require_task(m, TFM_TASK_REGRESSION, "tfm_predict");
+	PG_RETURN_FLOAT4((float4) (head_text(m, PG_GETARG_TEXT_PP(0))[0] * m->target_std + m->target_mean));
+}
+
+/* refuse to drop a model other models are built on */
+static void
+check_dependents(const char *name, Oid *argtypes, Datum *args)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_execute_with_args("SELECT string_agg(DISTINCT d.name, ', ') FROM tfm.model d "
+							  "JOIN tfm.model m ON d.encoder_id = m.id "
+							  "WHERE m.name = $1 AND d.name <> $1",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tfm.model");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		ereport(ERROR, (errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+						errmsg("cannot drop model \"%s\" because other models use its encoder", name),
+						errdetail("Models using it: %s.", TextDatumGetCString(d)),
+						errhint("Drop those models first.")));
 }
 
 /* tfm_drop(name): remove every version of a model */
@@ -187,7 +228,11 @@ tfm_drop(PG_FUNCTION_ARGS)
 	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !superuser())
 		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						errmsg("must be owner of model \"%s\"", name)));
-	if (SPI_execute_with_args("DELETE FROM tfm.model WHERE name = $1 RETURNING id",
+	check_dependents(name, argtypes, args);
+	/* versions of the same name may share an encoder: clear the references first */
+	if (SPI_execute_with_args("UPDATE tfm.model SET encoder_id = NULL WHERE name = $1",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE ||
+		SPI_execute_with_args("DELETE FROM tfm.model WHERE name = $1 RETURNING id",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "could not delete from tfm.model");
 	for (uint64 i = 0; i < SPI_processed; i++)

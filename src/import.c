@@ -14,6 +14,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "import.h"
 #include "jsonutil.h"
 #include "model.h"
 #include "safetensors.h"
@@ -37,8 +38,8 @@ check_name(const char *name)
 }
 
 /* hex SHA-256 of a buffer */
-static char *
-sha256_hex(const char *buf, uint64 size)
+char *
+TfmSha256Hex(const char *buf, uint64 size)
 {
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 	uint8		dig[PG_SHA256_DIGEST_LENGTH];
@@ -57,13 +58,34 @@ sha256_hex(const char *buf, uint64 size)
 	return hex;
 }
 
+/* insert weights into tfm.model_data in chunks (caller is connected to SPI) */
+void
+TfmStoreChunks(int64 id, const char *weights, uint64 wsize)
+{
+	Oid			types[3] = {INT8OID, INT4OID, BYTEAOID};
+
+	for (uint64 off = 0, seq = 0; off < wsize; off += CHUNK_BYTES, seq++)
+	{
+		uint64		n = Min(wsize - off, (uint64) CHUNK_BYTES);
+		bytea	   *b = palloc(n + VARHDRSZ);
+		Datum		args[3] = {Int64GetDatum(id), Int32GetDatum((int32) seq), PointerGetDatum(b)};
+
+		SET_VARSIZE(b, n + VARHDRSZ);
+		memcpy(VARDATA(b), weights + off, n);
+		CHECK_FOR_INTERRUPTS();
+		if (SPI_execute_with_args("INSERT INTO tfm.model_data VALUES ($1, $2, $3)",
+								  3, types, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not insert into tfm.model_data");
+		pfree(b);
+	}
+}
+
 /* insert the catalog row and the weight chunks; returns the new id */
 static int64
 store(const char *name, const TfmBertConfig *cfg, const TfmModelOptions *opt, Jsonb *config,
 	  Jsonb *tokenizer, const char *weights, uint64 wsize)
 {
 	Oid			t1[8] = {TEXTOID, INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID, INT4OID};
-	Oid			t2[3] = {INT8OID, INT4OID, BYTEAOID};
 	Datum		a1[8];
 	bool		isnull;
 	int64		id;
@@ -73,7 +95,7 @@ store(const char *name, const TfmBertConfig *cfg, const TfmModelOptions *opt, Js
 	a1[0] = CStringGetTextDatum(name);
 	a1[1] = Int32GetDatum(cfg->hidden);
 	a1[2] = Int64GetDatum((int64) TfmBertParams(cfg));
-	a1[3] = CStringGetTextDatum(sha256_hex(weights, wsize));
+	a1[3] = CStringGetTextDatum(TfmSha256Hex(weights, wsize));
 	a1[4] = JsonbPGetDatum(config);
 	a1[5] = JsonbPGetDatum(tokenizer);
 	a1[6] = JsonbPGetDatum(TfmOptionsToJson(opt));
@@ -85,20 +107,7 @@ store(const char *name, const TfmBertConfig *cfg, const TfmModelOptions *opt, Js
 							  8, t1, a1, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not insert into tfm.model");
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	for (uint64 off = 0, seq = 0; off < wsize; off += CHUNK_BYTES, seq++)
-	{
-		uint64		n = Min(wsize - off, (uint64) CHUNK_BYTES);
-		bytea	   *b = palloc(n + VARHDRSZ);
-		Datum		a2[3] = {Int64GetDatum(id), Int32GetDatum((int32) seq), PointerGetDatum(b)};
-
-		SET_VARSIZE(b, n + VARHDRSZ);
-		memcpy(VARDATA(b), weights + off, n);
-		CHECK_FOR_INTERRUPTS();
-		if (SPI_execute_with_args("INSERT INTO tfm.model_data VALUES ($1, $2, $3)",
-								  3, t2, a2, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not insert into tfm.model_data");
-		pfree(b);
-	}
+	TfmStoreChunks(id, weights, wsize);
 	SPI_finish();
 	return id;
 }
@@ -115,7 +124,7 @@ import_model(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weig
 
 	check_name(name);
 	TfmBertConfigFromJson(&cfg, config, what[0]);
-	TfmOptionsFromJson(&opt, options, &cfg);
+	TfmOptionsFromJson(&opt, options, &cfg, true);
 	pfree(TfmVocabFromJson(tokenizer, &cfg, &vsize, what[1]));
 	st = TfmSafetensorsParse(weights, wsize, what[2]);
 	TfmBertResolve(st, &cfg);

@@ -48,9 +48,9 @@ TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char *what)
 						errmsg("%s: layer_norm_eps must be between 0 and 1", what)));
 }
 
-/* read import options: max_tokens, pooling, normalize */
+/* read inference options: max_tokens, pooling, normalize (from_user: refuse unknown keys) */
 void
-TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cfg)
+TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cfg, bool from_user)
 {
 	JsonbContainer *c = &options->root;
 	JsonbIterator *it;
@@ -62,7 +62,7 @@ TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cf
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("options must be a JSON object")));
 	it = JsonbIteratorInit(c);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	while (from_user && (tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		if (tok != WJB_KEY)
 			continue;
@@ -105,8 +105,8 @@ TfmBertSlotCount(const TfmBertConfig *cfg)
 }
 
 /* name and shape of a slot; rows 0 for 1-d tensors */
-static void
-slot_desc(const TfmBertConfig *cfg, int slot, char *name, int64 *rows, int64 *cols)
+void
+TfmBertSlotDesc(const TfmBertConfig *cfg, int slot, char *name, int64 *rows, int64 *cols)
 {
 	static const char *const emb[EMB_SLOTS] = {
 		"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
@@ -159,7 +159,7 @@ TfmBertSlotFloats(const TfmBertConfig *cfg, int slot)
 	int64		rows, cols;
 	uint64		n;
 
-	slot_desc(cfg, slot, name, &rows, &cols);
+	TfmBertSlotDesc(cfg, slot, name, &rows, &cols);
 	n = (uint64) (rows ? rows : 1) * (uint64) cols;
 	return (n + SLOT_ALIGN - 1) / SLOT_ALIGN * SLOT_ALIGN;
 }
@@ -185,7 +185,7 @@ TfmBertParams(const TfmBertConfig *cfg)
 
 	for (int s = 0; s < TfmBertSlotCount(cfg); s++)
 	{
-		slot_desc(cfg, s, name, &rows, &cols);
+		TfmBertSlotDesc(cfg, s, name, &rows, &cols);
 		n += (uint64) (rows ? rows : 1) * (uint64) cols;
 	}
 	return n;
@@ -204,7 +204,7 @@ TfmBertResolve(TfmSafetensors *st, const TfmBertConfig *cfg)
 		int64		rows, cols;
 		TfmTensorInfo *t;
 
-		slot_desc(cfg, s, name, &rows, &cols);
+		TfmBertSlotDesc(cfg, s, name, &rows, &cols);
 		t = TfmSafetensorsFind(st, name);
 		if (t == NULL)
 			t = TfmSafetensorsFind(st, psprintf("bert.%s", name));

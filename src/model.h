@@ -20,9 +20,10 @@ typedef struct TfmModelOptions
 } TfmModelOptions;
 
 extern void TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char *what);
-extern void TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cfg);
+extern void TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cfg, bool from_user);
 extern Jsonb *TfmOptionsToJson(const TfmModelOptions *opt);
 extern int	TfmBertSlotCount(const TfmBertConfig *cfg);
+extern void TfmBertSlotDesc(const TfmBertConfig *cfg, int slot, char *name, int64 *rows, int64 *cols);
 extern uint64 TfmBertSlotFloats(const TfmBertConfig *cfg, int slot);
 extern uint64 TfmBertWeightsFloats(const TfmBertConfig *cfg);
 extern TfmTensorInfo **TfmBertResolve(TfmSafetensors *st, const TfmBertConfig *cfg);

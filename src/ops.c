@@ -269,6 +269,68 @@ matmul_forward_ref(float *out, const float *inp, const float *weight,
 	}
 }
 
+/*
+ * dinp (N,C) += dout (N,OC) . weight (OC,C); dweight (OC,C) += dout^T . inp;
+ * dbias (OC) += column sums of dout.  Any output may be NULL to skip it.
+ */
+void
+matmul_backward(float *dinp, float *dweight, float *dbias,
+				const float *dout, const float *inp, const float *weight,
+				int N, int C, int OC)
+{
+	if (dinp)
+		TfmSgemm(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
+	if (dweight)
+		TfmSgemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+	if (dbias)
+	{
+		/* row by row so the inner loop runs along memory and vectorises */
+		for (int n = 0; n < N; n++)
+		{
+			const float *d = dout + (size_t) n * OC;
+
+			for (int o = 0; o < OC; o++)
+				dbias[o] += d[o];
+		}
+	}
+}
+
+/* naive matmul backward with double accumulation */
+void
+matmul_backward_ref(float *dinp, float *dweight, float *dbias,
+					const float *dout, const float *inp, const float *weight,
+					int N, int C, int OC)
+{
+	for (int n = 0; n < N && dinp; n++)
+	{
+		for (int i = 0; i < C; i++)
+		{
+			double		acc = 0.0;
+
+			for (int o = 0; o < OC; o++)
+				acc += (double) dout[(size_t) n * OC + o] * weight[(size_t) o * C + i];
+			dinp[(size_t) n * C + i] += (float) acc;
+		}
+	}
+	for (int o = 0; o < OC; o++)
+	{
+		double		bacc = 0.0;
+
+		for (int i = 0; i < C && dweight; i++)
+		{
+			double		acc = 0.0;
+
+			for (int n = 0; n < N; n++)
+				acc += (double) dout[(size_t) n * OC + o] * inp[(size_t) n * C + i];
+			dweight[(size_t) o * C + i] += (float) acc;
+		}
+		for (int n = 0; n < N; n++)
+			bacc += dout[(size_t) n * OC + o];
+		if (dbias)
+			dbias[o] += (float) bacc;
+	}
+}
+
 /* ---------------------------------------------------------------------- */
 /* layernorm                                                               */
 /* ---------------------------------------------------------------------- */
@@ -283,6 +345,8 @@ layernorm_row_avx2(float *o, float *mean_out, float *rstd_out,
 {
 	__m256		acc = _mm256_setzero_ps();
 	__m256		vx0 = _mm256_set1_ps(x[0]);
+	__m256		vm,
+				vs;
 	float		x0 = x[0], m, v, s;
 	int			i;
 
@@ -296,9 +360,7 @@ layernorm_row_avx2(float *o, float *mean_out, float *rstd_out,
 	for (; i < C; i++)
 		m += x[i] - x0;
 	m /= C;
-
-	__m256		vm = _mm256_set1_ps(m);
-
+	vm = _mm256_set1_ps(m);
 	acc = _mm256_setzero_ps();
 	for (i = 0; i + 8 <= C; i += 8)
 	{
@@ -311,9 +373,7 @@ layernorm_row_avx2(float *o, float *mean_out, float *rstd_out,
 		v += ((x[i] - x0) - m) * ((x[i] - x0) - m);
 	v /= C;
 	s = 1.0f / sqrtf(v + eps);
-
-	__m256		vs = _mm256_set1_ps(s);
-
+	vs = _mm256_set1_ps(s);
 	for (i = 0; i + 8 <= C; i += 8)
 	{
 		__m256		d = _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vx0), vm);
@@ -406,6 +466,89 @@ layernorm_forward_ref(float *out, float *mean, float *rstd,
 	}
 }
 
+/*
+ * layernorm backward from the kept mean and rstd (llm.c): with
+ * xhat = (x - mean) rstd and g = dout * weight,
+ * dinp += rstd (g - mean(g) - xhat mean(g xhat)); dweight += dout xhat;
+ * dbias += dout.  dweight and dbias may be NULL.
+ */
+void
+layernorm_backward(float *dinp, float *dweight, float *dbias,
+				   const float *dout, const float *inp, const float *weight,
+				   const float *mean, const float *rstd, int N, int C)
+{
+	for (int n = 0; n < N; n++)
+	{
+		const float *x = inp + (size_t) n * C;
+		const float *d = dout + (size_t) n * C;
+		float	   *dx = dinp + (size_t) n * C;
+		float		m = mean[n],
+					s = rstd[n],
+					gmean = 0.0f,
+					gxmean = 0.0f;
+
+		for (int i = 0; i < C; i++)
+		{
+			float		xhat = (x[i] - m) * s;
+			float		g = d[i] * weight[i];
+
+			gmean += g;
+			gxmean += g * xhat;
+		}
+		gmean /= C;
+		gxmean /= C;
+		for (int i = 0; i < C; i++)
+		{
+			float		xhat = (x[i] - m) * s;
+
+			dx[i] += s * (d[i] * weight[i] - gmean - xhat * gxmean);
+			if (dweight)
+				dweight[i] += d[i] * xhat;
+			if (dbias)
+				dbias[i] += d[i];
+		}
+	}
+}
+
+/* layernorm backward in double, recomputing mean and rstd from inp */
+void
+layernorm_backward_ref(float *dinp, float *dweight, float *dbias,
+					   const float *dout, const float *inp,
+					   const float *weight, int N, int C, float eps)
+{
+	for (int n = 0; n < N; n++)
+	{
+		const float *x = inp + (size_t) n * C;
+		const float *d = dout + (size_t) n * C;
+		double		m = 0.0, v = 0.0, s, gmean = 0.0, gxmean = 0.0;
+
+		for (int i = 0; i < C; i++)
+			m += x[i];
+		m /= C;
+		for (int i = 0; i < C; i++)
+			v += (x[i] - m) * (x[i] - m);
+		s = 1.0 / sqrt(v / C + eps);
+		for (int i = 0; i < C; i++)
+		{
+			gmean += (double) d[i] * weight[i];
+			gxmean += (double) d[i] * weight[i] * (x[i] - m) * s;
+		}
+		gmean /= C;
+		gxmean /= C;
+		for (int i = 0; i < C; i++)
+		{
+			double		xhat = (x[i] - m) * s;
+
+			dinp[(size_t) n * C + i] += (float) (s * ((double) d[i] * weight[i] -
+													  gmean - xhat * gxmean));
+			if (dweight)
+				dweight[i] += (float) (d[i] * xhat);
+			if (dbias)
+				dbias[i] += d[i];
+		}
+	}
+}
+
 /* ---------------------------------------------------------------------- */
 /* pointwise                                                               */
 /* ---------------------------------------------------------------------- */
@@ -491,6 +634,99 @@ gelu_forward_ref(float *out, const float *inp, size_t n)
 	}
 }
 
+#ifdef TFM_X86
+/*
+ * exp(x) for eight floats, x <= 0 clamped at -87 (Cephes expf: 2^n times
+ * a degree-6 polynomial on [-ln2/2, ln2/2], rel error < 2e-7)
+ */
+__attribute__((target("avx2,fma")))
+static inline __m256
+exp256_neg(__m256 x)
+{
+	__m256		n,
+				r,
+				p;
+	__m256i		e;
+
+	x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+	n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+						_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+	p = _mm256_set1_ps(1.9875691500e-4f);
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+	p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+	e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n),
+										   _mm256_set1_epi32(127)), 23);
+	return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* GELU backward eight at a time; returns how many were done */
+__attribute__((target("avx2,fma")))
+static size_t
+gelu_backward_avx2(float *dinp, const float *inp, const float *dout,
+				   size_t n)
+{
+	const __m256 half = _mm256_set1_ps(0.5f);
+	const __m256 r2 = _mm256_set1_ps(0.70710678118654752440f);
+	const __m256 rs2pi = _mm256_set1_ps(0.39894228040143267794f);
+	const __m256 mhalf = _mm256_set1_ps(-0.5f);
+	size_t		i = 0;
+
+	for (; i + 8 <= n; i += 8)
+	{
+		__m256		x = _mm256_loadu_ps(inp + i);
+		__m256		cdf = _mm256_fmadd_ps(half, erf256(_mm256_mul_ps(x, r2)), half);
+		__m256		pdf = _mm256_mul_ps(rs2pi,
+										exp256_neg(_mm256_mul_ps(mhalf, _mm256_mul_ps(x, x))));
+		__m256		g = _mm256_fmadd_ps(x, pdf, cdf);
+
+		_mm256_storeu_ps(dinp + i, _mm256_fmadd_ps(g, _mm256_loadu_ps(dout + i),
+												   _mm256_loadu_ps(dinp + i)));
+	}
+	return i;
+}
+#endif
+
+/* dinp (n) += dout * GELU'(inp), GELU'(x) = Phi(x) + x phi(x) */
+void
+gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
+{
+	const float r2 = 0.70710678118654752440f;
+	const float rs2pi = 0.39894228040143267794f;
+	size_t		i = 0;
+
+#ifdef TFM_X86
+	if (have_avx2())
+		i = gelu_backward_avx2(dinp, inp, dout, n);
+#endif
+	for (; i < n; i++)
+	{
+		float		x = inp[i];
+
+		dinp[i] += dout[i] * (0.5f * (1.0f + erff(x * r2)) +
+							  x * rs2pi * expf(-0.5f * x * x));
+	}
+}
+
+/* GELU backward in double */
+void
+gelu_backward_ref(float *dinp, const float *inp, const float *dout, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		double		x = inp[i];
+		double		g = 0.5 * (1.0 + erf(x / sqrt(2.0))) +
+			x * exp(-0.5 * x * x) * 0.39894228040143267794;
+
+		dinp[i] += (float) (g * dout[i]);
+	}
+}
+
 /* elementwise sum; the loop vectorises at -O2 */
 void
 residual_forward(float *out, const float *inp1, const float *inp2, size_t n)
@@ -506,6 +742,16 @@ residual_forward_ref(float *out, const float *inp1, const float *inp2,
 {
 	for (size_t i = 0; i < n; i++)
 		out[i] = (float) ((double) inp1[i] + inp2[i]);
+}
+
+/* dinp1 (n) += dout and dinp2 (n) += dout; either may be NULL */
+void
+residual_backward(float *dinp1, float *dinp2, const float *dout, size_t n)
+{
+	for (size_t i = 0; i < n && dinp1; i++)
+		dinp1[i] += dout[i];
+	for (size_t i = 0; i < n && dinp2; i++)
+		dinp2[i] += dout[i];
 }
 
 /* masked row softmax: max-shifted exp over the valid columns */
@@ -560,6 +806,191 @@ softmax_forward_ref(float *probs, const float *inp, float scale,
 	}
 }
 
+/*
+ * dinp (N,T) += scale * probs * (dprobs - sum(dprobs * probs)) over the
+ * first `valid` columns; masked columns get no gradient
+ */
+void
+softmax_backward(float *dinp, const float *dprobs, const float *probs,
+				 float scale, int N, int T, int valid)
+{
+	if (valid > T)
+		valid = T;
+	for (int n = 0; n < N; n++)
+	{
+		const float *dp = dprobs + (size_t) n * T;
+		const float *p = probs + (size_t) n * T;
+		float	   *dx = dinp + (size_t) n * T;
+		float		s = 0.0f;
+
+		for (int j = 0; j < valid; j++)
+			s += dp[j] * p[j];
+		for (int j = 0; j < valid; j++)
+			dx[j] += scale * p[j] * (dp[j] - s);
+	}
+}
+
+/* softmax backward in double */
+void
+softmax_backward_ref(float *dinp, const float *dprobs, const float *probs,
+					 float scale, int N, int T, int valid)
+{
+	if (valid > T)
+		valid = T;
+	for (int n = 0; n < N; n++)
+	{
+		double		s = 0.0;
+
+		for (int j = 0; j < valid; j++)
+			s += (double) dprobs[(size_t) n * T + j] * probs[(size_t) n * T + j];
+		for (int j = 0; j < valid; j++)
+			dinp[(size_t) n * T + j] += (float) (scale * probs[(size_t) n * T + j] *
+												 (dprobs[(size_t) n * T + j] - s));
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* dropout                                                                 */
+/* ---------------------------------------------------------------------- */
+
+/* splitmix64's finaliser: a bijective 64-bit mix */
+static inline uint64_t
+mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+/* the 24-bit uniform draw of element idx of the stream of `key` */
+static inline uint32_t
+dropout_draw(uint64_t key, uint64_t idx)
+{
+	return (uint32_t) (mix64(key + idx * UINT64_C(0x9e3779b97f4a7c15)) >> 40);
+}
+
+/* draws below this are dropped: p of 2^24 */
+static uint32_t
+dropout_threshold(float p)
+{
+	return p >= 1.0f ? UINT32_C(1) << 24 : (uint32_t) (p * 16777216.0f);
+}
+
+/* the multiplier of kept elements, 1/(1-p) (0 when everything drops) */
+static float
+dropout_scale(float p)
+{
+	return p >= 1.0f ? 0.0f : 1.0f / (1.0f - p);
+}
+
+/* dropout keep factor of element idx: 0 or 1/(1-p) */
+float
+dropout_factor(float p, uint64_t seed, uint64_t idx)
+{
+	if (p <= 0.0f)
+		return 1.0f;
+	return dropout_draw(mix64(seed), idx) >= dropout_threshold(p) ?
+		dropout_scale(p) : 0.0f;
+}
+
+/* out (n) = inp * mask / (1-p), mask from (seed, offset + i) */
+void
+dropout_forward(float *out, const float *inp, size_t n, float p,
+				uint64_t seed, uint64_t offset)
+{
+	uint64_t	key = mix64(seed);
+	uint32_t	thr = dropout_threshold(p);
+	float		scale = dropout_scale(p);
+
+	if (p <= 0.0f)
+	{
+		if (out != inp)
+			memmove(out, inp, sizeof(float) * n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		out[i] = dropout_draw(key, offset + i) >= thr ? inp[i] * scale : 0.0f;
+}
+
+/* dinp (n) += dout * mask / (1-p), the same mask as dropout_forward */
+void
+dropout_backward(float *dinp, const float *dout, size_t n, float p,
+				 uint64_t seed, uint64_t offset)
+{
+	uint64_t	key = mix64(seed);
+	uint32_t	thr = dropout_threshold(p);
+	float		scale = dropout_scale(p);
+
+	if (p <= 0.0f)
+	{
+		for (size_t i = 0; i < n; i++)
+			dinp[i] += dout[i];
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (dropout_draw(key, offset + i) >= thr)
+			dinp[i] += dout[i] * scale;
+}
+
+/* ---------------------------------------------------------------------- */
+/* embeddings                                                              */
+/* ---------------------------------------------------------------------- */
+
+/* the vocabulary row token t of sequence b reads: id 0 for padding and
+ * out-of-range ids, so garbage ids are never dereferenced */
+static inline int32_t
+embedding_id(const int32_t *ids, const int *lens, int b, int t, int T, int V)
+{
+	int32_t		id = t < lens[b] ? ids[(size_t) b * T + t] : 0;
+
+	return id < 0 || id >= V ? 0 : id;
+}
+
+/* out (B,T,C) = wte[ids] + wpe[t] + wtt[0] (token type 0) */
+void
+embedding_forward(float *out, const int32_t *ids, const int *lens,
+				  const float *wte, const float *wpe, const float *wtt,
+				  int B, int T, int C, int V)
+{
+	for (int b = 0; b < B; b++)
+	{
+		for (int t = 0; t < T; t++)
+		{
+			const float *we = wte + (size_t) embedding_id(ids, lens, b, t, T, V) * C,
+					   *pe = wpe + (size_t) t * C;
+			float	   *o = out + ((size_t) b * T + t) * C;
+
+			for (int i = 0; i < C; i++)
+				o[i] = we[i] + pe[i] + wtt[i];
+		}
+	}
+}
+
+/* scatter-add dout (B,T,C) into the rows embedding_forward read:
+ * dwte (V,C), dwpe (T.., C), dwtt (row 0); any may be NULL */
+void
+embedding_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
+				   const int32_t *ids, const int *lens,
+				   int B, int T, int C, int V)
+{
+	for (int b = 0; b < B; b++)
+	{
+		for (int t = 0; t < T; t++)
+		{
+			const float *d = dout + ((size_t) b * T + t) * C;
+			float	   *we = dwte ? dwte + (size_t) embedding_id(ids, lens, b, t, T, V) * C : NULL;
+			float	   *pe = dwpe ? dwpe + (size_t) t * C : NULL;
+
+			for (int i = 0; i < C && we; i++)
+				we[i] += d[i];
+			for (int i = 0; i < C && pe; i++)
+				pe[i] += d[i];
+			for (int i = 0; i < C && dwtt; i++)
+				dwtt[i] += d[i];
+		}
+	}
+}
+
 /* ---------------------------------------------------------------------- */
 /* attention                                                               */
 /* ---------------------------------------------------------------------- */
@@ -578,16 +1009,21 @@ clamp_len(int len, int T)
 	return len < 0 ? 0 : (len > T ? T : len);
 }
 
-/* per (b,h): P = softmax(Q K^T / sqrt(hs)) over real keys, out = P V */
-void
-attention_forward(float *out, float *att,
-				  const float *q, const float *k, const float *v,
-				  const int *lens, int B, int T, int C, int NH,
-				  float *scratch)
+/*
+ * per (b,h): P = softmax(Q K^T / sqrt(hs)) over real keys, kept in att (or
+ * scratch), D = dropout(P) in scratch when p > 0, out = D V
+ */
+static void
+attention_forward_impl(float *out, float *att,
+					   const float *q, const float *k, const float *v,
+					   const int *lens, int B, int T, int C, int NH,
+					   float p, uint64_t seed, uint64_t offset, float *scratch)
 {
 	int			hs = C / NH;
 	float		scale = 1.0f / sqrtf((float) hs);
 
+	if (att == NULL)
+		p = 0.0f;				/* scratch holds P: no room for D */
 	for (int b = 0; b < B; b++)
 	{
 		int			L = clamp_len(lens[b], T);
@@ -596,22 +1032,54 @@ attention_forward(float *out, float *att,
 		for (int h = 0; h < NH; h++)
 		{
 			/* the score rows keep stride T, so att is (T,T) even if L < T */
-			float	   *p = att ? att + ((size_t) b * NH + h) * T * T : scratch;
+			size_t		bh = ((size_t) b * NH + h) * T * T;
+			float	   *pr = att ? att + bh : scratch;
+			float	   *d = pr;
 
 			if (L > 0)
 			{
 				TfmSgemm(0, 1, L, L, hs, scale, q + off + h * hs, C,
-						 k + off + h * hs, C, 0.0f, p, T);	// (L,L)
-				softmax_forward(p, p, 1.0f, L, T, L);
-				TfmSgemm(0, 0, L, hs, L, 1.0f, p, T,
+						 k + off + h * hs, C, 0.0f, pr, T);	// (L,L)
+				softmax_forward(pr, pr, 1.0f, L, T, L);
+				if (p > 0.0f)
+				{
+					d = scratch;
+					for (int t = 0; t < L; t++)
+						dropout_forward(d + (size_t) t * T, pr + (size_t) t * T,
+										L, p, seed, offset + bh + (size_t) t * T);
+				}
+				TfmSgemm(0, 0, L, hs, L, 1.0f, d, T,
 						 v + off + h * hs, C, 0.0f, out + off + h * hs, C); // (L,hs)
 			}
 			if (att)
-				memset(p + (size_t) L * T, 0, sizeof(float) * (size_t) (T - L) * T);
+				memset(pr + (size_t) L * T, 0, sizeof(float) * (size_t) (T - L) * T);
 		}
 		/* padded query rows: defined zeros, so later layers stay finite */
 		memset(out + off + (size_t) L * C, 0, sizeof(float) * (size_t) (T - L) * C);
 	}
+}
+
+/* masked multi-head self-attention (see ops.h) */
+void
+attention_forward(float *out, float *att,
+				  const float *q, const float *k, const float *v,
+				  const int *lens, int B, int T, int C, int NH,
+				  float *scratch)
+{
+	attention_forward_impl(out, att, q, k, v, lens, B, T, C, NH,
+						   0.0f, 0, 0, scratch);
+}
+
+/* attention with dropout on the probabilities (training) */
+void
+attention_forward_dropout(float *out, float *att,
+						  const float *q, const float *k, const float *v,
+						  const int *lens, int B, int T, int C, int NH,
+						  float p, uint64_t seed, uint64_t offset,
+						  float *scratch)
+{
+	attention_forward_impl(out, att, q, k, v, lens, B, T, C, NH,
+						   p, seed, offset, scratch);
 }
 
 /* attention, one query row at a time, double accumulation */
@@ -661,6 +1129,158 @@ attention_forward_ref(float *out, const float *q, const float *k,
 						acc += exp(scratch[j] - maxv) / sum *
 							v[((size_t) b * T + j) * C + h * hs + i];
 					o[h * hs + i] = (float) acc;
+				}
+			}
+		}
+	}
+}
+
+/* floats of scratch attention_backward needs */
+size_t
+attention_backward_scratch_floats(int T)
+{
+	return 2 * (size_t) T * (size_t) T;
+}
+
+/*
+ * Per (b,h), with P the kept probabilities, D = dropout(P) and S the
+ * scaled scores: dD = dout V^T, dV += D^T dout,
+ * dS = scale (D*dD - P sum_j(D*dD)) (the softmax backward through the
+ * dropout: where the mask keeps, P dP = D dD), dQ += dS K, dK += dS^T Q.
+ */
+void
+attention_backward_dropout(float *dq, float *dk, float *dv, const float *dout,
+						   const float *att, const float *q, const float *k,
+						   const float *v, const int *lens,
+						   int B, int T, int C, int NH,
+						   float p, uint64_t seed, uint64_t offset,
+						   float *scratch)
+{
+	int			hs = C / NH;
+	float		scale = 1.0f / sqrtf((float) hs);
+	float	   *dd = scratch,	/* (T,T) */
+			   *dr = scratch + (size_t) T * T;	/* (T,T) */
+
+	for (int b = 0; b < B; b++)
+	{
+		int			L = clamp_len(lens[b], T);
+		size_t		off = (size_t) b * T * C;
+
+		for (int h = 0; h < NH; h++)
+		{
+			size_t		bh = ((size_t) b * NH + h) * T * T;
+			const float *pr = att + bh;
+			const float *d = pr;
+			size_t		o = off + h * hs;
+
+			if (L <= 0)
+				continue;
+			if (p > 0.0f)
+			{
+				for (int t = 0; t < L; t++)
+					dropout_forward(dr + (size_t) t * T, pr + (size_t) t * T,
+									L, p, seed, offset + bh + (size_t) t * T);
+				d = dr;
+			}
+			TfmSgemm(0, 1, L, L, hs, 1.0f, dout + o, C, v + o, C,
+					 0.0f, dd, T);	// dD (L,L)
+			TfmSgemm(1, 0, L, hs, L, 1.0f, d, T, dout + o, C,
+					 1.0f, dv + o, C);	// (L,hs)
+			for (int t = 0; t < L; t++)
+			{
+				float	   *ds = dd + (size_t) t * T;
+				const float *dt = d + (size_t) t * T,
+						   *pt = pr + (size_t) t * T;
+				float		s = 0.0f;
+
+				for (int j = 0; j < L; j++)
+					s += dt[j] * ds[j];
+				for (int j = 0; j < L; j++)
+					ds[j] = scale * (dt[j] * ds[j] - pt[j] * s);
+			}
+			TfmSgemm(0, 0, L, hs, L, 1.0f, dd, T, k + o, C,
+					 1.0f, dq + o, C);	// (L,hs)
+			TfmSgemm(1, 0, L, hs, L, 1.0f, dd, T, q + o, C,
+					 1.0f, dk + o, C);	// (L,hs)
+		}
+	}
+}
+
+/* attention backward without dropout */
+void
+attention_backward(float *dq, float *dk, float *dv, const float *dout,
+				   const float *att, const float *q, const float *k,
+				   const float *v, const int *lens,
+				   int B, int T, int C, int NH, float *scratch)
+{
+	attention_backward_dropout(dq, dk, dv, dout, att, q, k, v, lens,
+							   B, T, C, NH, 0.0f, 0, 0, scratch);
+}
+
+/*
+ * attention backward one query row at a time in double, recomputing the
+ * probabilities from q and k; scratch holds 3 T doubles
+ */
+void
+attention_backward_ref(float *dq, float *dk, float *dv, const float *dout,
+					   const float *q, const float *k, const float *v,
+					   const int *lens, int B, int T, int C, int NH,
+					   float p, uint64_t seed, uint64_t offset,
+					   double *scratch)
+{
+	int			hs = C / NH;
+	double		scale = 1.0 / sqrt((double) hs);
+	double	   *pr = scratch,
+			   *dr = scratch + T,
+			   *dd = scratch + 2 * (size_t) T;
+
+	for (int b = 0; b < B; b++)
+	{
+		int			L = clamp_len(lens[b], T);
+
+		for (int h = 0; h < NH; h++)
+		{
+			for (int t = 0; t < L; t++)
+			{
+				size_t		rt = ((size_t) b * T + t) * C + h * hs;
+				double		maxv = -INFINITY, sum = 0.0, s = 0.0;
+
+				for (int j = 0; j < L; j++)
+				{
+					size_t		rj = ((size_t) b * T + j) * C + h * hs;
+					double		acc = 0.0,
+								dacc = 0.0;
+
+					for (int i = 0; i < hs; i++)
+					{
+						acc += (double) q[rt + i] * k[rj + i];
+						dacc += (double) dout[rt + i] * v[rj + i];
+					}
+					pr[j] = acc * scale;
+					dd[j] = dacc;
+					maxv = fmax(maxv, pr[j]);
+				}
+				for (int j = 0; j < L; j++)
+					sum += (pr[j] = exp(pr[j] - maxv));
+				for (int j = 0; j < L; j++)
+				{
+					size_t		idx = offset + ((((size_t) b * NH + h) * T + t) * T) + j;
+
+					pr[j] /= sum;
+					dr[j] = pr[j] * dropout_factor(p, seed, idx);
+					s += dr[j] * dd[j];
+				}
+				for (int j = 0; j < L; j++)
+				{
+					size_t		rj = ((size_t) b * T + j) * C + h * hs;
+					double		ds = scale * (dr[j] * dd[j] - pr[j] * s);
+
+					for (int i = 0; i < hs; i++)
+					{
+						dv[rj + i] += (float) (dr[j] * dout[rt + i]);
+						dq[rt + i] += (float) (ds * k[rj + i]);
+						dk[rj + i] += (float) (ds * q[rt + i]);
+					}
 				}
 			}
 		}

@@ -1,10 +1,14 @@
 /*
  * ops.h - compute kernels of pg_tfm (llm.c style)
  *
- * Every kernel is named <op>_forward (a <op>_backward will sit next to it),
- * takes its outputs first, then its inputs, then sizes, and never allocates:
- * work memory comes from the caller.  Each fast kernel has a plain
- * <op>_forward_ref next to it that the unit tests compare it with.
+ * Every kernel is named <op>_forward / <op>_backward, takes its outputs
+ * first, then its inputs, then sizes, and never allocates: work memory
+ * comes from the caller.  Each fast kernel has a plain <op>_*_ref next to
+ * it that the unit tests compare it with.
+ *
+ * Backward kernels ACCUMULATE (+=) into every gradient they write, as in
+ * llm.c: the caller zeroes gradient buffers once, and residual branches
+ * simply add up.  A NULL gradient pointer skips that gradient where noted.
  *
  * Shapes: B batch, T sequence length (padded), C channels, NH heads,
  * N = rows (usually B*T), OC output channels.  Matrices are row-major;
@@ -36,6 +40,16 @@ void matmul_forward(float *out, const float *inp, const float *weight,
 					const float *bias, int N, int C, int OC);
 void matmul_forward_ref(float *out, const float *inp, const float *weight,
 						const float *bias, int N, int C, int OC);
+/*
+ * dinp (N,C) += dout (N,OC) . weight (OC,C); dweight (OC,C) += dout^T . inp;
+ * dbias (OC) += sum over rows of dout; each output may be NULL (skipped)
+ */
+void matmul_backward(float *dinp, float *dweight, float *dbias,
+					 const float *dout, const float *inp, const float *weight,
+					 int N, int C, int OC);
+void matmul_backward_ref(float *dinp, float *dweight, float *dbias,
+						 const float *dout, const float *inp,
+						 const float *weight, int N, int C, int OC);
 
 /* --- normalisation ----------------------------------------------------- */
 
@@ -49,18 +63,38 @@ void layernorm_forward(float *out, float *mean, float *rstd,
 void layernorm_forward_ref(float *out, float *mean, float *rstd,
 						   const float *inp, const float *weight,
 						   const float *bias, int N, int C, float eps);
+/*
+ * dinp (N,C) += d out / d inp . dout; dweight (C), dbias (C) += their
+ * gradients (either may be NULL); mean (N), rstd (N) from the forward
+ */
+void layernorm_backward(float *dinp, float *dweight, float *dbias,
+						const float *dout, const float *inp,
+						const float *weight, const float *mean,
+						const float *rstd, int N, int C);
+/* reference: recomputes mean and rstd from inp in double */
+void layernorm_backward_ref(float *dinp, float *dweight, float *dbias,
+							const float *dout, const float *inp,
+							const float *weight, int N, int C, float eps);
 
 /* --- pointwise --------------------------------------------------------- */
 
 /* out (n) = 0.5 x (1 + erf(x / sqrt 2)), exact GELU; out may equal inp */
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_forward_ref(float *out, const float *inp, size_t n);
+/* dinp (n) += dout * GELU'(inp) with the exact (erf) derivative */
+void gelu_backward(float *dinp, const float *inp, const float *dout,
+				   size_t n);
+void gelu_backward_ref(float *dinp, const float *inp, const float *dout,
+					   size_t n);
 
 /* out (n) = inp1 + inp2; out may equal either input */
 void residual_forward(float *out, const float *inp1, const float *inp2,
 					  size_t n);
 void residual_forward_ref(float *out, const float *inp1, const float *inp2,
 						  size_t n);
+/* dinp1 (n) += dout, dinp2 (n) += dout; either may be NULL */
+void residual_backward(float *dinp1, float *dinp2, const float *dout,
+					   size_t n);
 
 /*
  * probs (N,T) = softmax(scale * inp) over the first `valid` columns of each
@@ -71,6 +105,46 @@ void softmax_forward(float *probs, const float *inp, float scale,
 					 int N, int T, int valid);
 void softmax_forward_ref(float *probs, const float *inp, float scale,
 						 int N, int T, int valid);
+/* dinp (N,T) += gradient through softmax_forward(probs, inp, scale, ...)
+ * from dprobs (N,T); masked columns get nothing */
+void softmax_backward(float *dinp, const float *dprobs, const float *probs,
+					  float scale, int N, int T, int valid);
+void softmax_backward_ref(float *dinp, const float *dprobs,
+						  const float *probs, float scale,
+						  int N, int T, int valid);
+
+/* --- dropout ----------------------------------------------------------- */
+
+/*
+ * Inverted dropout with a counter-based mask: element i is kept iff a hash
+ * of (seed, offset + i) clears p, so the backward pass (or a replay)
+ * regenerates the mask instead of storing it, and the same seed always
+ * gives the same masks.  Kept elements are scaled by 1/(1-p); p <= 0 is
+ * the identity, p >= 1 drops everything.
+ */
+/* out (n) = dropout(inp); out may equal inp */
+void dropout_forward(float *out, const float *inp, size_t n, float p,
+					 uint64_t seed, uint64_t offset);
+/* dinp (n) += dout * mask / (1-p) */
+void dropout_backward(float *dinp, const float *dout, size_t n, float p,
+					  uint64_t seed, uint64_t offset);
+/* the factor (0 or 1/(1-p)) dropout applies to element idx of (seed) */
+float dropout_factor(float p, uint64_t seed, uint64_t idx);
+
+/* --- embeddings -------------------------------------------------------- */
+
+/*
+ * out (B,T,C) = wte (V,C)[ids] + wpe (max_pos,C)[t] + wtt[0] (token type
+ * 0).  Padding tokens (t >= lens[b]) and ids outside [0,V) read row 0.
+ */
+void embedding_forward(float *out, const int32_t *ids, const int *lens,
+					   const float *wte, const float *wpe, const float *wtt,
+					   int B, int T, int C, int V);
+/* scatter-add dout (B,T,C) into the rows embedding_forward read: dwte
+ * (V,C), dwpe (T,C), dwtt (row 0); any may be NULL */
+void embedding_backward(float *dwte, float *dwpe, float *dwtt,
+						const float *dout, const int32_t *ids,
+						const int *lens, int B, int T, int C, int V);
 
 /* --- attention --------------------------------------------------------- */
 
@@ -94,5 +168,44 @@ void attention_forward(float *out, float *att,
 void attention_forward_ref(float *out, const float *q, const float *k,
 						   const float *v, const int *lens,
 						   int B, int T, int C, int NH, float *scratch);
+/*
+ * attention_forward with dropout p on the probabilities (training): att
+ * (B,NH,T,T) must not be NULL and keeps the probabilities BEFORE dropout;
+ * element (b,h,t,j) uses dropout index offset + ((b NH + h) T + t) T + j;
+ * scratch holds attention_scratch_floats(T) floats
+ */
+void attention_forward_dropout(float *out, float *att,
+							   const float *q, const float *k, const float *v,
+							   const int *lens, int B, int T, int C, int NH,
+							   float p, uint64_t seed, uint64_t offset,
+							   float *scratch);
+
+/* floats of scratch attention_backward needs */
+size_t attention_backward_scratch_floats(int T);
+
+/*
+ * dq, dk, dv (B,T,C) += gradients of attention_forward's out from dout
+ * (B,T,C), given the probabilities att (B,NH,T,T) it kept; padding rows
+ * get nothing.  scratch: attention_backward_scratch_floats(T) floats.
+ */
+void attention_backward(float *dq, float *dk, float *dv, const float *dout,
+						const float *att, const float *q, const float *k,
+						const float *v, const int *lens,
+						int B, int T, int C, int NH, float *scratch);
+/* the same through attention_forward_dropout's dropout (p, seed, offset) */
+void attention_backward_dropout(float *dq, float *dk, float *dv,
+								const float *dout, const float *att,
+								const float *q, const float *k,
+								const float *v, const int *lens,
+								int B, int T, int C, int NH,
+								float p, uint64_t seed, uint64_t offset,
+								float *scratch);
+/* naive version recomputing the probabilities; scratch holds 3 T doubles */
+void attention_backward_ref(float *dq, float *dk, float *dv,
+							const float *dout, const float *q,
+							const float *k, const float *v, const int *lens,
+							int B, int T, int C, int NH,
+							float p, uint64_t seed, uint64_t offset,
+							double *scratch);
 
 #endif							/* TFM_OPS_H */

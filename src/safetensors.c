@@ -1,6 +1,7 @@
 /* safetensors.c: checks every length, offset, dtype and shape of a safetensors buffer before use */
 #include "postgres.h"
 
+#include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 
 #include "jsonutil.h"
@@ -158,7 +159,15 @@ void
 TfmSafetensorsToFloat(float *dst, const TfmSafetensors *st, const TfmTensorInfo *t, const char *buf)
 {
 	const char *src = buf + st->data_start + t->begin;
+	uint16	   *aligned = NULL;
 
+	/* fp16 data may start at an odd offset: convert from an aligned copy */
+	if (t->dtype != TFM_DT_F32 && ((uintptr_t) src % sizeof(uint16)) != 0)
+	{
+		aligned = palloc_extended(Max(t->nelem, 1) * sizeof(uint16), MCXT_ALLOC_HUGE);
+		memcpy(aligned, src, t->nelem * sizeof(uint16));
+		src = (const char *) aligned;
+	}
 	switch (t->dtype)
 	{
 		case TFM_DT_F32:
@@ -173,4 +182,49 @@ TfmSafetensorsToFloat(float *dst, const TfmSafetensors *st, const TfmTensorInfo 
 		default:
 			elog(ERROR, "tensor \"%s\" of dtype %s cannot be converted to fp32", t->name, t->dtype_name);
 	}
+	if (aligned)
+		pfree(aligned);
+}
+
+/* serialise fp32 tensors (rows 0 means 1-d of cols) as a safetensors buffer */
+char *
+TfmSafetensorsWriteF32(int n, char *const *names, const int64 *rows, const int64 *cols,
+					   const float *const *data, uint64 *size)
+{
+	StringInfoData hdr;
+	uint64		off = 0, total, hlen;
+	char	   *buf;
+
+	initStringInfo(&hdr);
+	appendStringInfoChar(&hdr, '{');
+	for (int i = 0; i < n; i++)
+	{
+		uint64		bytes = sizeof(float) * (uint64) (rows[i] ? rows[i] : 1) * cols[i];
+
+		appendStringInfo(&hdr, "%s\"%s\": {\"dtype\": \"F32\", \"shape\": [", i ? ", " : "", names[i]);
+		if (rows[i])
+			appendStringInfo(&hdr, INT64_FORMAT ", ", rows[i]);
+		appendStringInfo(&hdr, INT64_FORMAT "], \"data_offsets\": [" UINT64_FORMAT ", " UINT64_FORMAT "]}",
+						 cols[i], off, off + bytes);
+		off += bytes;
+	}
+	appendStringInfoChar(&hdr, '}');
+	while (hdr.len % 8 != 0)
+		appendStringInfoChar(&hdr, ' ');
+	hlen = hdr.len;
+	total = 8 + hlen + off;
+	buf = palloc_extended(total, MCXT_ALLOC_HUGE);
+	for (int i = 0; i < 8; i++)
+		buf[i] = (char) ((hlen >> (8 * i)) & 0xff);
+	memcpy(buf + 8, hdr.data, hlen);
+	off = 8 + hlen;
+	for (int i = 0; i < n; i++)
+	{
+		uint64		bytes = sizeof(float) * (uint64) (rows[i] ? rows[i] : 1) * cols[i];
+
+		memcpy(buf + off, data[i], bytes);
+		off += bytes;
+	}
+	*size = total;
+	return buf;
 }

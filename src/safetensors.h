@@ -39,5 +39,7 @@ typedef struct TfmSafetensors
 extern TfmSafetensors *TfmSafetensorsParse(const char *buf, uint64 size, const char *what);
 extern TfmTensorInfo *TfmSafetensorsFind(TfmSafetensors *st, const char *name);
 extern void TfmSafetensorsToFloat(float *dst, const TfmSafetensors *st, const TfmTensorInfo *t, const char *buf);
+extern char *TfmSafetensorsWriteF32(int n, char *const *names, const int64 *rows, const int64 *cols,
+									 const float *const *data, uint64 *size);
 
 #endif

@@ -1,0 +1,182 @@
+/* infer.c: tokenization with encoding checks, length-sorted batched encoding, heads */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+#include "bert.h"
+#include "infer.h"
+#include "ops.h"
+
+static float *scratch = NULL;	/* encoder work area, kept between calls */
+static size_t scratch_bytes = 0;
+
+/* stop between layers and batches when the query is cancelled */
+void
+TfmCheckInterrupts(void)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* the kept scratch area, grown to at least bytes */
+float *
+TfmScratch(size_t bytes)
+{
+	if (bytes > scratch_bytes)
+	{
+		if (scratch)
+			pfree(scratch);
+		scratch = NULL;
+		scratch_bytes = 0;
+		scratch = MemoryContextAllocExtended(TopMemoryContext, bytes, MCXT_ALLOC_HUGE);
+		scratch_bytes = bytes;
+	}
+	return scratch;
+}
+
+/* tokenize server-encoded text with a model's tokenizer: palloc'd ids, untruncated */
+int32 *
+TfmTokenizeText(const TfmModel *m, const char *s, size_t len, int *n)
+{
+	int32	   *ids, *out;
+	size_t		bad = 0;
+	int			rc;
+
+	if (GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII)
+	{
+		s = pg_server_to_any(s, len, PG_UTF8);
+		len = strlen(s);
+	}
+	rc = TfmTokenize(m->vocab, s, len, &ids, n, &bad);
+	if (rc == TFM_TOK_EUTF8)
+		ereport(ERROR, (errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+						errmsg("input is not valid UTF-8 at byte %zu", bad),
+						errhint("pg_tfm models read UTF-8 text; in a SQL_ASCII database store UTF-8 or convert it first.")));
+	if (rc != 0)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+						errmsg("out of memory while tokenizing %zu bytes", len)));
+	out = palloc_extended(sizeof(int32) * Max(*n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+	if (out)
+		memcpy(out, ids, sizeof(int32) * *n);
+	free(ids);
+	if (out == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory for %d token ids", *n)));
+	return out;
+}
+
+/* keep the first max_tokens-1 ids and the closing [SEP]; returns the new length */
+int
+TfmTruncate(int32 *ids, int n, int max_tokens)
+{
+	if (n <= max_tokens)
+		return n;
+	ids[max_tokens - 1] = ids[n - 1];
+	return max_tokens;
+}
+
+/* encode B sequences padded to T and pool them into out (B,C) */
+static void
+encode_batch(float *out, const TfmModel *m, const TfmBertWeights *w, int32 *const *ids, const int *lens,
+			 int B, bool normalize)
+{
+	int			T = 1, C = m->cfg.hidden;
+	size_t		hid, need;
+	float	   *buf, *hidden, *work;
+	int32	   *flat;
+
+	for (int b = 0; b < B; b++)
+		T = Max(T, lens[b]);
+	hid = MAXALIGN(sizeof(float) * (size_t) B * T * C);
+	need = add_size(add_size(hid, MAXALIGN(sizeof(int32) * (size_t) B * T)),
+					TfmBertScratchBytes(&m->cfg, B, T));
+	buf = TfmScratch(need);
+	hidden = buf;
+	flat = (int32 *) ((char *) buf + hid);
+	work = (float *) ((char *) flat + MAXALIGN(sizeof(int32) * (size_t) B * T));
+	for (int b = 0; b < B; b++)
+	{
+		memcpy(flat + (size_t) b * T, ids[b], sizeof(int32) * lens[b]);
+		memset(flat + (size_t) b * T + lens[b], 0, sizeof(int32) * (T - lens[b]));
+	}
+	bert_forward(hidden, &m->cfg, w, flat, lens, B, T, work, TfmCheckInterrupts);
+	TfmPool(out, hidden, lens, B, T, C, m->opt.pooling, normalize);
+}
+
+/* sort helper: index by length */
+static const int *sort_lens;
+
+/* compare two indices by their sequence length */
+static int
+cmp_len(const void *a, const void *b)
+{
+	int			x = sort_lens[*(const int *) a], y = sort_lens[*(const int *) b];
+
+	return (x > y) - (x < y);
+}
+
+/* encode n truncated sequences into out (n,C), batching similar lengths to waste no padding */
+void
+TfmEncodeMany(float *out, const TfmModel *m, const TfmBertWeights *w, int32 *const *ids, const int *lens,
+			  int n, bool normalize)
+{
+	int		   *order = palloc(sizeof(int) * Max(n, 1));
+	int32	  **bids = palloc(sizeof(int32 *) * TFM_BATCH_MAX);
+	int		   *blens = palloc(sizeof(int) * TFM_BATCH_MAX);
+	float	   *bout = palloc(sizeof(float) * TFM_BATCH_MAX * m->cfg.hidden);
+	int			C = m->cfg.hidden;
+
+	for (int i = 0; i < n; i++)
+		order[i] = i;
+	sort_lens = lens;
+	qsort(order, n, sizeof(int), cmp_len);
+	for (int i = 0; i < n;)
+	{
+		int			B = 0;
+
+		/* sorted ascending: the last sequence taken is the longest of the batch */
+		while (i + B < n && B < TFM_BATCH_MAX && (B + 1) * lens[order[i + B]] <= TFM_BATCH_TOKENS)
+			B++;
+		B = Max(B, 1);
+		for (int b = 0; b < B; b++)
+			bids[b] = ids[order[i + b]], blens[b] = lens[order[i + b]];
+		encode_batch(bout, m, w, bids, blens, B, normalize);
+		for (int b = 0; b < B; b++)
+			memcpy(out + (size_t) order[i + b] * C, bout + (size_t) b * C, sizeof(float) * C);
+		i += B;
+		CHECK_FOR_INTERRUPTS();
+	}
+	pfree(order);
+	pfree(bids);
+	pfree(blens);
+	pfree(bout);
+}
+
+/* out (n,K) = pooled (n,C) @ W^T + b with the head W (K,C), b (K) */
+void
+TfmHeadForward(float *out, const TfmModel *m, const float *head, const float *pooled, int n)
+{
+	int			K = m->nlabels, C = m->cfg.hidden;
+
+	matmul_forward(out, pooled, head, head + (size_t) K * C, n, C, K);
+}
+
+/* softmax over each row of x (n,K), in place */
+void
+TfmSoftmaxRows(float *x, int n, int K)
+{
+	for (int i = 0; i < n; i++)
+	{
+		float	   *r = x + (size_t) i * K;
+		float		mx = r[0], sum = 0;
+
+		for (int k = 1; k < K; k++)
+			mx = Max(mx, r[k]);
+		for (int k = 0; k < K; k++)
+			sum += (r[k] = expf(r[k] - mx));
+		for (int k = 0; k < K; k++)
+			r[k] /= sum;
+	}
+}

@@ -1,0 +1,21 @@
+/* infer.h: text -> ids -> encoder -> pooled vector -> head, for one text or many */
+#ifndef TFM_INFER_H
+#define TFM_INFER_H
+
+#include "postgres.h"
+
+#include "cache.h"
+
+#define TFM_BATCH_TOKENS 4096	/* padded tokens per encoder batch */
+#define TFM_BATCH_MAX 64		/* sequences per encoder batch */
+
+extern int32 *TfmTokenizeText(const TfmModel *m, const char *s, size_t len, int *n);
+extern int	TfmTruncate(int32 *ids, int n, int max_tokens);
+extern void TfmEncodeMany(float *out, const TfmModel *m, const TfmBertWeights *w, int32 *const *ids,
+						  const int *lens, int n, bool normalize);
+extern void TfmHeadForward(float *out, const TfmModel *m, const float *head, const float *pooled, int n);
+extern void TfmSoftmaxRows(float *x, int n, int K);
+extern void TfmCheckInterrupts(void);
+extern float *TfmScratch(size_t bytes);
+
+#endif

@@ -1,0 +1,159 @@
+/* rows.c: reads (text, label) rows of a user query in batches through an SPI cursor */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+#include "infer.h"
+#include "rows.h"
+
+#define FETCH_ROWS 256
+
+/* grow the row arrays to hold one more row */
+static void
+grow(TfmRows *r)
+{
+	if (r->n < r->cap)
+		return;
+	r->cap = r->cap ? r->cap * 2 : 1024;
+	if (r->ids == NULL)
+	{
+		r->ids = palloc(sizeof(int32 *) * r->cap);
+		r->lens = palloc(sizeof(int) * r->cap);
+		r->label = palloc(sizeof(char *) * r->cap);
+		r->target = palloc(sizeof(double) * r->cap);
+		return;
+	}
+	r->ids = repalloc_huge(r->ids, sizeof(int32 *) * r->cap);
+	r->lens = repalloc_huge(r->lens, sizeof(int) * r->cap);
+	r->label = repalloc_huge(r->label, sizeof(char *) * r->cap);
+	r->target = repalloc_huge(r->target, sizeof(double) * r->cap);
+}
+
+/* the label of a row as text: booleans as true/false, everything else by its output function */
+static char *
+label_text(HeapTuple tup, TupleDesc td)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, td, 2, &isnull);
+
+	if (SPI_gettypeid(td, 2) == BOOLOID)
+		return pstrdup(DatumGetBool(d) ? "true" : "false");
+	return SPI_getvalue(tup, td, 2);
+}
+
+/* the target of a row as a finite number */
+static double
+target_value(HeapTuple tup, TupleDesc td)
+{
+	char	   *s = SPI_getvalue(tup, td, 2), *end;
+	double		v = strtod(s, &end);
+
+	if (end == s || *end != '\0' || !isfinite(v))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+						errmsg("regression target \"%s\" is not a finite number", s),
+						errhint("The second column of the query must be numeric for task 'regression'.")));
+	return v;
+}
+
+/* add one fetched row */
+static void
+add_row(TfmRows *r, HeapTuple tup, TupleDesc td, TfmTask task, const TfmModel *m, int max_tokens, MemoryContext keep)
+{
+	bool		null1, null2;
+	Datum		d = SPI_getbinval(tup, td, 1, &null1);
+	MemoryContext old;
+	text	   *t;
+
+	(void) SPI_getbinval(tup, td, 2, &null2);
+	if (null1 || null2)
+	{
+		r->skipped++;
+		return;
+	}
+	old = MemoryContextSwitchTo(keep);
+	grow(r);
+	t = DatumGetTextPP(d);
+	r->ids[r->n] = TfmTokenizeText(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &r->lens[r->n]);
+	r->lens[r->n] = TfmTruncate(r->ids[r->n], r->lens[r->n], max_tokens);
+	r->ids[r->n] = repalloc(r->ids[r->n], sizeof(int32) * r->lens[r->n]);
+	r->tokens += r->lens[r->n];
+	if (task == TFM_TASK_CLASSIFICATION)
+		r->label[r->n] = label_text(tup, td);
+	else
+		r->target[r->n] = target_value(tup, td);
+	r->n++;
+	MemoryContextSwitchTo(old);
+}
+
+/* run query and keep its rows' truncated ids and labels in the current memory context */
+void
+TfmRowsRead(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int max_tokens)
+{
+	MemoryContext keep = CurrentMemoryContext;
+	Portal		portal;
+	SPIPlanPtr	plan;
+
+	memset(r, 0, sizeof(*r));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare_cursor(query, 0, NULL, CURSOR_OPT_NO_SCROLL);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the training query: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, FETCH_ROWS);
+		if (SPI_tuptable->tupdesc->natts < 2 || (SPI_gettypeid(SPI_tuptable->tupdesc, 1) != TEXTOID &&
+												 SPI_gettypeid(SPI_tuptable->tupdesc, 1) != VARCHAROID))
+			ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+							errmsg("the query must return (input text, label) as its first two columns")));
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+			add_row(r, SPI_tuptable->vals[i], SPI_tuptable->tupdesc, task, m, max_tokens, keep);
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+}
+
+/* compare two C strings for qsort */
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* index of a label in a sorted label set, or -1 */
+int
+TfmLabelIndex(char *const *labels, int K, const char *label)
+{
+	char	   *const *p = bsearch(&label, labels, K, sizeof(char *), cmp_str);
+
+	return p ? (int) (p - labels) : -1;
+}
+
+/* sorted distinct labels of the rows and each row's label index; returns K */
+int
+TfmLabelSet(char ***labels, int **y, const TfmRows *r)
+{
+	char	  **all = palloc(sizeof(char *) * Max(r->n, 1));
+	int			K = 0;
+
+	memcpy(all, r->label, sizeof(char *) * r->n);
+	qsort(all, r->n, sizeof(char *), cmp_str);
+	for (int i = 0; i < r->n; i++)
+		if (K == 0 || strcmp(all[K - 1], all[i]) != 0)
+			all[K++] = all[i];
+	*labels = all;
+	*y = palloc(sizeof(int) * Max(r->n, 1));
+	for (int i = 0; i < r->n; i++)
+		(*y)[i] = TfmLabelIndex(all, K, r->label[i]);
+	return K;
+}

@@ -1,0 +1,25 @@
+/* rows.h: (text, label) rows streamed from a user query through an SPI cursor, tokenized on the fly */
+#ifndef TFM_ROWS_H
+#define TFM_ROWS_H
+
+#include "postgres.h"
+
+#include "cache.h"
+
+typedef struct TfmRows
+{
+	int			n;
+	int			cap;
+	int32	  **ids;			/* truncated token ids per row */
+	int		   *lens;
+	char	  **label;			/* classification: label text per row */
+	double	   *target;			/* regression: target per row */
+	int64		skipped;		/* rows with a NULL text or label */
+	int64		tokens;			/* sum of lens */
+} TfmRows;
+
+extern void TfmRowsRead(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int max_tokens);
+extern int	TfmLabelSet(char ***labels, int **y, const TfmRows *r);
+extern int	TfmLabelIndex(char *const *labels, int K, const char *label);
+
+#endif

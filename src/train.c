@@ -1,0 +1,574 @@
+/* train.c: tfm_train's loop: stratified split, head or full fine-tuning with AdamW, early stopping */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "bert.h"
+#include "infer.h"
+#include "jsonutil.h"
+#include "model.h"
+#include "ops.h"
+#include "optim.h"
+#include "train.h"
+
+static const char *const option_names[] = {
+	"fine_tune", "epochs", "batch_size", "learning_rate", "validation_fraction", "seed",
+	"early_stopping", "max_tokens", "weight_decay", "warmup_fraction", "max_grad_norm",
+	"hidden_dropout", "attention_dropout", NULL};
+
+/* refuse unknown training options */
+static void
+check_option_names(Jsonb *options)
+{
+	JsonbIterator *it = JsonbIteratorInit(&options->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		bool		known = false;
+
+		if (tok != WJB_KEY)
+			continue;
+		for (int i = 0; option_names[i]; i++)
+			known |= (strlen(option_names[i]) == (size_t) v.val.string.len &&
+					  memcmp(option_names[i], v.val.string.val, v.val.string.len) == 0);
+		if (!known)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("unknown training option \"%.*s\"", v.val.string.len, v.val.string.val),
+							errhint("Training options are fine_tune, epochs, batch_size, learning_rate, validation_fraction, seed, early_stopping, max_tokens, weight_decay, warmup_fraction, max_grad_norm, hidden_dropout, attention_dropout.")));
+	}
+}
+
+/* a number option within [lo, hi] */
+static double
+num_option(JsonbContainer *c, const char *key, double dflt, double lo, double hi)
+{
+	double		v = TfmJsonGetFloat(c, key, dflt, "options");
+
+	if (!(v >= lo && v <= hi))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("training option \"%s\" must be between %g and %g", key, lo, hi)));
+	return v;
+}
+
+/* read training options with defaults that depend on the fine-tuning mode */
+void
+TfmTrainOptionsFromJson(TfmTrainOptions *o, Jsonb *options, const TfmModel *base, TfmTask task)
+{
+	JsonbContainer *c = &options->root;
+	char	   *ft;
+	JsonbValue	v;
+
+	if (!JB_ROOT_IS_OBJECT(options))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("options must be a JSON object")));
+	check_option_names(options);
+	ft = TfmJsonGetString(c, "fine_tune", "head", "options");
+	if (strcmp(ft, "head") != 0 && strcmp(ft, "full") != 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("fine_tune must be \"head\" or \"full\", not \"%s\"", ft)));
+	o->full = strcmp(ft, "full") == 0;
+	o->epochs = TfmJsonGetInt(c, "epochs", o->full ? 3 : 30, 1, 10000, "options");
+	o->batch_size = TfmJsonGetInt(c, "batch_size", 16, 1, 1024, "options");
+	o->lr = num_option(c, "learning_rate", o->full ? 2e-5 : 1e-3, 1e-9, 10);
+	o->val_fraction = num_option(c, "validation_fraction", 0.1, 0, 0.9);
+	o->seed = TfmJsonGetInt(c, "seed", 42, 0, PG_INT64_MAX, "options");
+	o->max_tokens = TfmJsonGetInt(c, "max_tokens", base->opt.max_tokens, 2, base->cfg.max_pos, "options");
+	o->weight_decay = num_option(c, "weight_decay", 0.01, 0, 1);
+	o->warmup = num_option(c, "warmup_fraction", o->full ? 0.1 : 0.0, 0, 1);
+	o->max_grad_norm = num_option(c, "max_grad_norm", 1.0, 0, 1e6);
+	o->hidden_dropout = num_option(c, "hidden_dropout", o->full ? 0.1 : 0.0, 0, 0.9);
+	o->attn_dropout = num_option(c, "attention_dropout", o->full ? 0.1 : 0.0, 0, 0.9);
+	o->patience = 3;
+	if (TfmJsonGet(c, "early_stopping", &v) && v.type == jbvBool)
+		o->patience = v.val.boolean ? 3 : 0;
+	else if (TfmJsonGet(c, "early_stopping", &v) && v.type != jbvNull)
+		o->patience = TfmJsonNumericToInt(&v, 0, 10000, "options", "early_stopping");
+	if (o->val_fraction == 0)
+		o->patience = 0;
+	(void) task;
+}
+
+/* split rows into training and validation, stratified by class for classification */
+static void
+split(TfmTrainer *t)
+{
+	int			n = t->rows.n, groups = t->task == TFM_TASK_CLASSIFICATION ? t->K : 1;
+	int		   *idx = palloc(sizeof(int) * n);
+
+	t->train_idx = palloc(sizeof(int) * n);
+	t->val_idx = palloc(sizeof(int) * n);
+	t->ntrain = t->nval = 0;
+	for (int g = 0; g < groups; g++)
+	{
+		int			m = 0, nv;
+
+		for (int i = 0; i < n; i++)
+			if (groups == 1 || t->y[i] == g)
+				idx[m++] = i;
+		TfmRngShuffle(&t->rng, idx, m);
+		nv = (int) floor(m * t->o.val_fraction + 0.5);
+		if (t->o.val_fraction > 0 && nv == 0 && m >= 2)
+			nv = 1;
+		for (int i = 0; i < m; i++)
+		{
+			if (i < nv)
+				t->val_idx[t->nval++] = idx[i];
+			else
+				t->train_idx[t->ntrain++] = idx[i];
+		}
+	}
+	if (t->ntrain == 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("no rows left for training after the validation split")));
+	pfree(idx);
+}
+
+/* learning rate at the current step: linear warm-up, then linear decay (full) or constant (head) */
+static double
+lr_at(const TfmTrainer *t)
+{
+	double		warm = t->o.warmup * t->total_steps;
+
+	if (t->step < warm)
+		return t->o.lr * (t->step + 1) / warm;
+	if (!t->o.full)
+		return t->o.lr;
+	return t->o.lr * Max(0.0, (double) (t->total_steps - t->step) / Max(1.0, t->total_steps - warm));
+}
+
+/* loss and gradient of the head's outputs for a batch; dout may be NULL */
+static double
+head_loss(TfmTrainer *t, float *dout, const float *out, const int *rows, int B)
+{
+	int		   *yb = palloc(sizeof(int) * B);
+	float	   *tb = palloc(sizeof(float) * B);
+	float	   *dummy = dout ? dout : palloc(sizeof(float) * B * t->K);
+	double		loss;
+
+	for (int b = 0; b < B; b++)
+	{
+		if (t->task == TFM_TASK_CLASSIFICATION)
+			yb[b] = t->y[rows[b]];
+		else
+			tb[b] = t->yt[rows[b]];
+	}
+	if (t->task == TFM_TASK_CLASSIFICATION)
+		loss = crossentropy_forward_backward(dummy, out, yb, B, t->K);
+	else
+		loss = mse_forward_backward(dummy, out, tb, B);
+	pfree(yb);
+	pfree(tb);
+	if (!dout)
+		pfree(dummy);
+	return loss;
+}
+
+/* one AdamW step on the head (and the encoder when full), then clear the gradients */
+static void
+update(TfmTrainer *t)
+{
+	float	   *grads[2] = {t->dhead, t->denc};
+	size_t		sizes[2] = {t->head_n, t->enc_n};
+	float		lr = (float) lr_at(t);
+
+	t->step++;
+	if (t->o.max_grad_norm > 0)
+		TfmGradClipNorm(grads, sizes, t->o.full ? 2 : 1, (float) t->o.max_grad_norm);
+	adamw_update(t->head, t->dhead, t->hm, t->hv, t->head_n, lr, 0.9f, 0.999f, 1e-8f,
+				 (float) t->o.weight_decay, t->step);
+	memset(t->dhead, 0, sizeof(float) * t->head_n);
+	if (!t->o.full)
+		return;
+	for (int s = 0, off = 0; s < TfmBertSlotCount(&t->base->cfg); s++)
+	{
+		char		name[128];
+		int64		rows, cols;
+		size_t		n = TfmBertSlotFloats(&t->base->cfg, s);
+
+		/* no weight decay on biases and LayerNorm weights, as Hugging Face's Trainer */
+		TfmBertSlotDesc(&t->base->cfg, s, name, &rows, &cols);
+		adamw_update(t->enc + off, t->denc + off, t->em + off, t->ev + off, n, lr, 0.9f, 0.999f, 1e-8f,
+					 rows ? (float) t->o.weight_decay : 0.0f, t->step);
+		off += n;
+	}
+	memset(t->denc, 0, sizeof(float) * t->enc_n);
+}
+
+/* head mode: one step on a batch of precomputed features */
+static double
+step_head(TfmTrainer *t, const int *rows, int B)
+{
+	int			C = t->base->cfg.hidden, K = t->K;
+	float	   *x = palloc(sizeof(float) * B * C);
+	float	   *out = palloc(sizeof(float) * B * K);
+	float	   *dout = palloc(sizeof(float) * B * K);
+	double		loss;
+
+	for (int b = 0; b < B; b++)
+		memcpy(x + (size_t) b * C, t->feats + (size_t) rows[b] * C, sizeof(float) * C);
+	matmul_forward(out, x, t->head, t->head + (size_t) K * C, B, C, K);
+	loss = head_loss(t, dout, out, rows, B);
+	matmul_backward(NULL, t->dhead, t->dhead + (size_t) K * C, dout, x, t->head, B, C, K);
+	update(t);
+	pfree(x);
+	pfree(out);
+	pfree(dout);
+	return loss;
+}
+
+/* full mode: forward with activations, backward through head, pooling and encoder, one step */
+static double
+step_full(TfmTrainer *t, const int *rows, int B)
+{
+	const TfmBertConfig *cfg = &t->base->cfg;
+	int			C = cfg->hidden, K = t->K, T = 1;
+	int		   *lens = palloc(sizeof(int) * B);
+	int32	   *ids;
+	float	   *hidden, *acts, *scratch, *x, *dx, *out, *dout;
+	uint64		seed = t->o.seed * 1000003u + t->step;
+	double		loss;
+
+	for (int b = 0; b < B; b++)
+		T = Max(T, lens[b] = t->rows.lens[rows[b]]);
+	ids = palloc0(sizeof(int32) * B * T);
+	for (int b = 0; b < B; b++)
+		memcpy(ids + (size_t) b * T, t->rows.ids[rows[b]], sizeof(int32) * lens[b]);
+	hidden = palloc_extended(sizeof(float) * B * T * C, MCXT_ALLOC_HUGE);
+	acts = palloc_extended(TfmBertActBytes(cfg, B, T), MCXT_ALLOC_HUGE);
+	scratch = palloc_extended(TfmBertTrainScratchBytes(cfg, B, T), MCXT_ALLOC_HUGE);
+	x = palloc(sizeof(float) * B * C);
+	dx = palloc0(sizeof(float) * B * C);
+	out = palloc(sizeof(float) * B * K);
+	dout = palloc(sizeof(float) * B * K);
+	bert_forward_train(hidden, acts, cfg, &t->w, ids, lens, B, T, (float) t->o.hidden_dropout,
+					   (float) t->o.attn_dropout, seed, scratch, TfmCheckInterrupts);
+	TfmPool(x, hidden, lens, B, T, C, t->base->opt.pooling, 0);
+	matmul_forward(out, x, t->head, t->head + (size_t) K * C, B, C, K);
+	loss = head_loss(t, dout, out, rows, B);
+	matmul_backward(dx, t->dhead, t->dhead + (size_t) K * C, dout, x, t->head, B, C, K);
+	TfmPoolBackward(hidden, dx, lens, B, T, C, t->base->opt.pooling);
+	bert_backward(&t->gw, hidden, acts, cfg, &t->w, ids, lens, B, T, (float) t->o.hidden_dropout,
+				  (float) t->o.attn_dropout, seed, scratch, TfmCheckInterrupts);
+	update(t);
+	pfree(lens);
+	pfree(ids);
+	pfree(hidden);
+	pfree(acts);
+	pfree(scratch);
+	pfree(x);
+	pfree(dx);
+	pfree(out);
+	pfree(dout);
+	return loss;
+}
+
+/* pooled features of some rows with the current weights into out (n,C) */
+static void
+features(TfmTrainer *t, float *out, const int *idx, int n)
+{
+	int32	  **ids = palloc(sizeof(int32 *) * Max(n, 1));
+	int		   *lens = palloc(sizeof(int) * Max(n, 1));
+
+	if (!t->o.full)
+	{
+		for (int i = 0; i < n; i++)
+			memcpy(out + (size_t) i * t->base->cfg.hidden, t->feats + (size_t) idx[i] * t->base->cfg.hidden,
+				   sizeof(float) * t->base->cfg.hidden);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		ids[i] = t->rows.ids[idx[i]], lens[i] = t->rows.lens[idx[i]];
+	TfmEncodeMany(out, t->base, &t->w, ids, lens, n, false);
+	pfree(ids);
+	pfree(lens);
+}
+
+/* mean loss over rows idx; predicted class (pred) or value (predv) per row when given */
+double
+TfmTrainEvalLoss(TfmTrainer *t, const int *idx, int n, int *pred, double *predv)
+{
+	int			C = t->base->cfg.hidden, K = t->K;
+	float	   *x = palloc_extended(sizeof(float) * Max(n, 1) * C, MCXT_ALLOC_HUGE);
+	float	   *out = palloc(sizeof(float) * Max(n, 1) * K);
+	double		loss;
+
+	if (n == 0)
+		return 0;
+	features(t, x, idx, n);
+	matmul_forward(out, x, t->head, t->head + (size_t) K * C, n, C, K);
+	loss = head_loss(t, NULL, out, idx, n);
+	for (int i = 0; i < n; i++)
+	{
+		int			best = 0;
+
+		for (int k = 1; k < K; k++)
+			if (out[i * K + k] > out[i * K + best])
+				best = k;
+		if (pred)
+			pred[i] = best;
+		if (predv)
+			predv[i] = out[i] * t->tstd + t->tmean;
+	}
+	pfree(x);
+	pfree(out);
+	return loss;
+}
+
+/* labels (classification) or standardised targets (regression) */
+static void
+setup_targets(TfmTrainer *t)
+{
+	int			n = t->rows.n;
+
+	if (t->task == TFM_TASK_CLASSIFICATION)
+	{
+		t->K = TfmLabelSet(&t->labels, &t->y, &t->rows);
+		if (t->K < 2)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("classification needs at least two distinct labels, the query gave %d", t->K)));
+		return;
+	}
+	t->K = 1;
+	t->y = palloc0(sizeof(int) * n);
+	t->yt = palloc(sizeof(float) * n);
+	t->tmean = t->tstd = 0;
+	for (int i = 0; i < n; i++)
+		t->tmean += t->rows.target[i] / n;
+	for (int i = 0; i < n; i++)
+		t->tstd += (t->rows.target[i] - t->tmean) * (t->rows.target[i] - t->tmean) / n;
+	t->tstd = t->tstd > 0 ? sqrt(t->tstd) : 1.0;
+	for (int i = 0; i < n; i++)
+		t->yt[i] = (float) ((t->rows.target[i] - t->tmean) / t->tstd);
+}
+
+/* head mode: scale frozen features to zero mean and unit variance over the training rows */
+static void
+standardise(TfmTrainer *t)
+{
+	int			C = t->base->cfg.hidden;
+
+	t->fmean = palloc0(sizeof(double) * C);
+	t->fstd = palloc0(sizeof(double) * C);
+	for (int i = 0; i < t->ntrain; i++)
+		for (int c = 0; c < C; c++)
+			t->fmean[c] += t->feats[(size_t) t->train_idx[i] * C + c] / t->ntrain;
+	for (int i = 0; i < t->ntrain; i++)
+		for (int c = 0; c < C; c++)
+		{
+			double		d = t->feats[(size_t) t->train_idx[i] * C + c] - t->fmean[c];
+
+			t->fstd[c] += d * d / t->ntrain;
+		}
+	for (int c = 0; c < C; c++)
+		t->fstd[c] = t->fstd[c] > 1e-12 ? sqrt(t->fstd[c]) : 1.0;
+	for (int i = 0; i < t->rows.n; i++)
+		for (int c = 0; c < C; c++)
+			t->feats[(size_t) i * C + c] = (float) ((t->feats[(size_t) i * C + c] - t->fmean[c]) / t->fstd[c]);
+}
+
+/* fold the feature scaling into the head so it applies to raw pooled vectors (W/std, b - W.mean/std); restore the features */
+static void
+fold_standardisation(TfmTrainer *t)
+{
+	int			C = t->base->cfg.hidden;
+	float	   *b = t->head + (size_t) t->K * C;
+
+	for (int k = 0; k < t->K; k++)
+	{
+		float	   *w = t->head + (size_t) k * C;
+		double		shift = 0;
+
+		for (int c = 0; c < C; c++)
+		{
+			w[c] = (float) (w[c] / t->fstd[c]);
+			shift += w[c] * t->fmean[c];
+		}
+		b[k] = (float) (b[k] - shift);
+	}
+	for (int i = 0; i < t->rows.n; i++)
+		for (int c = 0; c < C; c++)
+			t->feats[(size_t) i * C + c] = (float) (t->feats[(size_t) i * C + c] * t->fstd[c] + t->fmean[c]);
+}
+
+/* allocate zeroed floats, huge allowed */
+static float *
+zeros(size_t n)
+{
+	return palloc_extended(sizeof(float) * Max(n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+}
+
+/* head weights, encoder copy (full) or frozen features (head), optimiser state */
+static void
+setup_params(TfmTrainer *t)
+{
+	const TfmBertConfig *cfg = &t->base->cfg;
+	int			C = cfg->hidden;
+
+	t->head_n = (size_t) t->K * C + t->K;
+	t->head = zeros(t->head_n);
+	for (size_t i = 0; i < (size_t) t->K * C; i++)
+		t->head[i] = (float) (0.02 * TfmRngNormal(&t->rng));
+	t->dhead = zeros(t->head_n);
+	t->hm = zeros(t->head_n);
+	t->hv = zeros(t->head_n);
+	t->best_head = zeros(t->head_n);
+	if (!t->o.full)
+	{
+
+		t->feats = palloc_extended(sizeof(float) * Max(t->rows.n, 1) * C, MCXT_ALLOC_HUGE);
+		TfmEncodeMany(t->feats, t->base, &t->base->w, t->rows.ids, t->rows.lens, t->rows.n, false);
+		standardise(t);
+		return;
+	}
+	t->enc_n = TfmBertWeightsFloats(cfg);
+	t->enc = palloc_extended(sizeof(float) * t->enc_n, MCXT_ALLOC_HUGE);
+	memcpy(t->enc, t->base->map.weights, sizeof(float) * t->enc_n);
+	t->denc = zeros(t->enc_n);
+	t->em = zeros(t->enc_n);
+	t->ev = zeros(t->enc_n);
+	if (t->o.patience > 0)
+		t->best_enc = palloc_extended(sizeof(float) * t->enc_n, MCXT_ALLOC_HUGE);
+	TfmBertBind(&t->w, palloc(sizeof(TfmBertLayer) * cfg->layers), cfg, t->enc);
+	TfmBertBind(&t->gw, palloc(sizeof(TfmBertLayer) * cfg->layers), cfg, t->denc);
+}
+
+/* seconds since start */
+static double
+since(instr_time start)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	return INSTR_TIME_GET_DOUBLE(now);
+}
+
+/* validation metric of an epoch: accuracy or r2 */
+static double
+val_metric(TfmTrainer *t, double *val_loss)
+{
+	int		   *pred = palloc(sizeof(int) * Max(t->nval, 1));
+	double	   *predv = palloc(sizeof(double) * Max(t->nval, 1));
+	double		m = 0, sse = 0, sst = 0, mean = 0;
+
+	*val_loss = TfmTrainEvalLoss(t, t->val_idx, t->nval, pred, predv);
+	for (int i = 0; i < t->nval; i++)
+	{
+		if (t->task == TFM_TASK_CLASSIFICATION)
+			m += (pred[i] == t->y[t->val_idx[i]]) / (double) t->nval;
+		else
+			mean += t->rows.target[t->val_idx[i]] / t->nval;
+	}
+	if (t->task == TFM_TASK_REGRESSION)
+	{
+		for (int i = 0; i < t->nval; i++)
+		{
+			double		y = t->rows.target[t->val_idx[i]];
+
+			sse += (predv[i] - y) * (predv[i] - y);
+			sst += (y - mean) * (y - mean);
+		}
+		m = sst > 0 ? 1 - sse / sst : 0;
+	}
+	return m;
+}
+
+/* keep (or restore) the best weights so far */
+static void
+keep_best(TfmTrainer *t, bool restore)
+{
+	if (restore)
+	{
+		memcpy(t->head, t->best_head, sizeof(float) * t->head_n);
+		if (t->best_enc)
+			memcpy(t->enc, t->best_enc, sizeof(float) * t->enc_n);
+		return;
+	}
+	memcpy(t->best_head, t->head, sizeof(float) * t->head_n);
+	if (t->best_enc)
+		memcpy(t->best_enc, t->enc, sizeof(float) * t->enc_n);
+}
+
+/* report an epoch: NOTICE, progress file, history */
+static void
+report_epoch(TfmTrainer *t, const char *name, int epoch, double train_loss, double val_loss, double metric,
+			 double elapsed)
+{
+	double		left = elapsed / epoch * (t->o.epochs - epoch);
+	const char *mname = t->task == TFM_TASK_CLASSIFICATION ? "accuracy" : "r2";
+	char	   *json;
+
+	if (t->nval > 0)
+		ereport(NOTICE, (errmsg("epoch %d/%d: train loss %.4f, validation loss %.4f, %s %.4f, %.1f s elapsed, about %.0f s left",
+								epoch, t->o.epochs, train_loss, val_loss, mname, metric, elapsed, left)));
+	else
+		ereport(NOTICE, (errmsg("epoch %d/%d: train loss %.4f, %.1f s elapsed, about %.0f s left",
+								epoch, t->o.epochs, train_loss, elapsed, left)));
+	json = psprintf("{\"epoch\": %d, \"train_loss\": %.6g, \"val_loss\": %.6g, \"val_%s\": %.6g, \"seconds\": %.3f}",
+					epoch, train_loss, val_loss, mname, metric, elapsed);
+	appendStringInfo(&t->history, "%s%s", t->history.len > 1 ? ", " : "", json);
+	TfmProgressWrite(name, psprintf("{\"model\": \"%s\", \"epoch\": %d, \"epochs\": %d, \"step\": %d, \"steps\": %d, "
+									"\"train_loss\": %.6g, \"val_loss\": %.6g, \"elapsed\": %.1f, \"remaining\": %.1f}",
+									name, epoch, t->o.epochs, t->step, t->total_steps, train_loss, val_loss,
+									elapsed, left));
+}
+
+/* prepare and run every epoch of a training run on t->rows */
+void
+TfmTrainRun(TfmTrainer *t, const char *name)
+{
+	instr_time	start;
+	int			bad = 0, B = t->o.batch_size;
+
+	TfmRngSeed(&t->rng, t->o.seed);
+	setup_targets(t);
+	split(t);
+	INSTR_TIME_SET_CURRENT(start);
+	setup_params(t);
+	t->setup_seconds = since(start);
+	INSTR_TIME_SET_CURRENT(start);
+	t->total_steps = t->o.epochs * ((t->ntrain + B - 1) / B);
+	t->best_val_loss = INFINITY;
+	initStringInfo(&t->history);
+	appendStringInfoChar(&t->history, '[');
+	for (int epoch = 1; epoch <= t->o.epochs; epoch++)
+	{
+		double		sum = 0, val_loss = 0, metric = 0;
+
+		TfmRngShuffle(&t->rng, t->train_idx, t->ntrain);
+		for (int i = 0; i < t->ntrain; i += B)
+		{
+			int			nb = Min(B, t->ntrain - i);
+
+			CHECK_FOR_INTERRUPTS();
+			sum += nb * (t->o.full ? step_full(t, t->train_idx + i, nb) : step_head(t, t->train_idx + i, nb));
+		}
+		if (t->nval > 0)
+			metric = val_metric(t, &val_loss);
+		t->epochs_run = epoch;
+		report_epoch(t, name, epoch, sum / t->ntrain, val_loss, metric, since(start));
+		if (t->o.patience == 0)
+			continue;
+		if (val_loss < t->best_val_loss - 1e-7)
+		{
+			t->best_val_loss = val_loss, t->best_epoch = epoch, bad = 0;
+			keep_best(t, false);
+		}
+		else if (++bad >= t->o.patience)
+			break;
+	}
+	appendStringInfoChar(&t->history, ']');
+	if (t->o.patience > 0 && t->best_epoch > 0)
+		keep_best(t, true);
+	else
+		t->best_epoch = t->epochs_run;
+	if (!t->o.full)
+		fold_standardisation(t);
+	t->seconds = since(start);
+}

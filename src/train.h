@@ -1,0 +1,66 @@
+/* train.h: tfm_train, training a head (encoder frozen) or the whole model on rows of a query */
+#ifndef TFM_TRAIN_H
+#define TFM_TRAIN_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "optim.h"
+#include "rows.h"
+
+typedef struct TfmTrainOptions
+{
+	bool		full;			/* fine_tune 'full' (else 'head') */
+	int			epochs;
+	int			batch_size;
+	double		lr;
+	double		val_fraction;
+	uint64		seed;
+	int			patience;		/* early stopping patience in epochs, 0 = off */
+	int			max_tokens;
+	double		weight_decay;
+	double		warmup;			/* fraction of steps with linear warm-up */
+	double		max_grad_norm;
+	double		hidden_dropout;
+	double		attn_dropout;
+} TfmTrainOptions;
+
+/* state of one training run */
+typedef struct TfmTrainer
+{
+	TfmModel   *base;
+	TfmTask		task;
+	TfmTrainOptions o;
+	TfmRows		rows;
+	int			K;				/* outputs of the head */
+	char	  **labels;
+	int		   *y;				/* class per row */
+	float	   *yt;				/* standardised target per row */
+	double		tmean, tstd;
+	int		   *train_idx, ntrain, *val_idx, nval;
+	/* head W (K,C) then b (K), its gradient and AdamW moments */
+	float	   *head, *dhead, *hm, *hv, *best_head;
+	size_t		head_n;
+	/* full fine-tuning: writable encoder weights in slot layout, gradient, moments */
+	float	   *enc, *denc, *em, *ev, *best_enc;
+	size_t		enc_n;
+	TfmBertWeights w, gw;
+	float	   *feats;			/* head mode: standardised pooled features (N,C), computed once */
+	double	   *fmean, *fstd;	/* head mode: the standardisation, folded into the head at the end */
+	TfmRng		rng;
+	int			step, total_steps;
+	int			epochs_run, best_epoch;
+	double		best_val_loss;
+	double		seconds;		/* epochs */
+	double		setup_seconds;	/* head mode: encoding every row once */
+	StringInfoData history;
+} TfmTrainer;
+
+extern void TfmTrainOptionsFromJson(TfmTrainOptions *o, Jsonb *options, const TfmModel *base, TfmTask task);
+extern void TfmTrainRun(TfmTrainer *t, const char *name);
+extern double TfmTrainEvalLoss(TfmTrainer *t, const int *idx, int n, int *pred, double *predv);
+extern int64 TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options);
+extern void TfmProgressWrite(const char *name, const char *json);
+extern void TfmProgressClear(void);
+
+#endif
