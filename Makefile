@@ -19,14 +19,24 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 UNIT_CFLAGS = -O2 -Wall -Wextra -Isrc -I/usr/include/x86_64-linux-gnu
-unit: test/unit/test_ops test/unit/test_tokenizer
-	./test/unit/test_ops && ./test/unit/test_tokenizer
+UNIT = test/unit/test_ops test/unit/test_grad test/unit/test_tokenizer test/unit/test_bpe test/unit/test_gpt2
+unit: $(UNIT)
+	@fail=0; for t in $(UNIT); do out=$$(./$$t) || fail=1; echo "$$t: $$(echo "$$out" | tail -1)"; done; exit $$fail
 
 test/unit/test_ops: test/unit/test_ops.c src/ops.c src/blas.c src/bert.c src/ops.h src/bert.h src/blas.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_ops.c src/ops.c src/blas.c src/bert.c -lopenblas -lm
 
+test/unit/test_grad: test/unit/test_grad.c src/ops.c src/blas.c src/bert.c src/optim.c src/ops.h src/bert.h src/optim.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_grad.c src/ops.c src/blas.c src/bert.c src/optim.c -lopenblas -lm
+
 test/unit/test_tokenizer: test/unit/test_tokenizer.c src/tokenizer.c src/tokenizer.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_tokenizer.c src/tokenizer.c -lutf8proc
 
+test/unit/test_bpe: test/unit/test_bpe.c src/bpe.c src/bpe.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_bpe.c src/bpe.c -lutf8proc
+
+test/unit/test_gpt2: test/unit/test_gpt2.c src/gpt2.c src/ops.c src/blas.c src/gpt2.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_gpt2.c src/gpt2.c src/ops.c src/blas.c -lopenblas -lm
+
 .PHONY: unit
-EXTRA_CLEAN = test/unit/test_ops test/unit/test_tokenizer
+EXTRA_CLEAN = $(UNIT)

@@ -130,14 +130,17 @@ typedef struct EmbActs
 			   *rstd;			/* (B,T) */
 } EmbActs;
 
-/* activations of one layer kept for the backward pass */
+/*
+ * activations of one layer kept for the backward pass; the attention
+ * probabilities are not among them: attention_backward recomputes them
+ * (one more Q K^T per head saves B NH T T floats per layer)
+ */
 typedef struct LayerActs
 {
 	float	   *x,				/* (B,T,C) layer input */
 			   *q,				/* (B,T,C) */
 			   *k,				/* (B,T,C) */
 			   *v,				/* (B,T,C) */
-			   *att,			/* (B,NH,T,T) probabilities before dropout */
 			   *ctx,			/* (B,T,C) attention output */
 			   *res1,			/* (B,T,C) x + dropout(ctx Wao): LN1 input */
 			   *ln1_mean,		/* (B,T) */
@@ -180,14 +183,12 @@ layer_acts_layout(LayerActs *a, float *base, size_t *off,
 {
 	size_t		n = (size_t) B * T,
 				nc = n * cfg->hidden,
-				ni = n * cfg->intermediate,
-				natt = n * cfg->heads * T;
+				ni = n * cfg->intermediate;
 
 	a->x = carve(base, off, nc);
 	a->q = carve(base, off, nc);
 	a->k = carve(base, off, nc);
 	a->v = carve(base, off, nc);
-	a->att = carve(base, off, natt);
 	a->ctx = carve(base, off, nc);
 	a->res1 = carve(base, off, nc);
 	a->ln1_mean = carve(base, off, n);
@@ -297,7 +298,7 @@ bert_layer_forward_train(float *out, const LayerActs *a, const TfmBertLayer *l,
 	matmul_forward(a->q, a->x, l->q_w, l->q_b, N, C, C);	// (B,T,C)
 	matmul_forward(a->k, a->x, l->k_w, l->k_b, N, C, C);
 	matmul_forward(a->v, a->x, l->v_w, l->v_b, N, C, C);
-	attention_forward_dropout(a->ctx, a->att, a->q, a->k, a->v, lens,
+	attention_forward_dropout(a->ctx, NULL, a->q, a->k, a->v, lens,
 							  B, T, C, cfg->heads, attn_p, seed,
 							  dropout_site(SITE_ATT(li)), s->att);
 	matmul_forward(a->res1, a->ctx, l->ao_w, l->ao_b, N, C, C);
@@ -429,7 +430,7 @@ bert_layer_backward(const TfmBertLayer *gl, const LayerActs *a,
 	zero(d, nc);
 	zero(s->dk, nc);
 	zero(s->dv, nc);
-	attention_backward_dropout(d, s->dk, s->dv, dctx, a->att, a->q, a->k,
+	attention_backward_dropout(d, s->dk, s->dv, dctx, NULL, a->q, a->k,
 							   a->v, lens, B, T, C, cfg->heads, attn_p, seed,
 							   dropout_site(SITE_ATT(li)), s->att);
 	matmul_backward(s->dcur, (float *) gl->q_w, (float *) gl->q_b, d, a->x,

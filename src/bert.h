@@ -99,7 +99,8 @@ void		bert_forward_train(float *hidden, float *acts,
  * accumulate parameter gradients (+=) into grads (a TfmBertWeights whose
  * pointers are writable buffers of the same shapes; NULL pointers skip
  * that parameter, e.g. a frozen word embedding) from dhidden (B,T,C),
- * given the acts of bert_forward_train with the same arguments
+ * given the acts of bert_forward_train with the same arguments.  dhidden
+ * is read once at entry, so it may be the forward's hidden buffer.
  */
 void		bert_backward(TfmBertWeights *grads, const float *dhidden,
 						  const float *acts, const TfmBertConfig *cfg,

@@ -1011,7 +1011,8 @@ clamp_len(int len, int T)
 
 /*
  * per (b,h): P = softmax(Q K^T / sqrt(hs)) over real keys, kept in att (or
- * scratch), D = dropout(P) in scratch when p > 0, out = D V
+ * scratch), D = dropout(P) in scratch (after P if P is there) when p > 0,
+ * out = D V
  */
 static void
 attention_forward_impl(float *out, float *att,
@@ -1022,8 +1023,6 @@ attention_forward_impl(float *out, float *att,
 	int			hs = C / NH;
 	float		scale = 1.0f / sqrtf((float) hs);
 
-	if (att == NULL)
-		p = 0.0f;				/* scratch holds P: no room for D */
 	for (int b = 0; b < B; b++)
 	{
 		int			L = clamp_len(lens[b], T);
@@ -1043,7 +1042,7 @@ attention_forward_impl(float *out, float *att,
 				softmax_forward(pr, pr, 1.0f, L, T, L);
 				if (p > 0.0f)
 				{
-					d = scratch;
+					d = att ? scratch : scratch + (size_t) T * T;
 					for (int t = 0; t < L; t++)
 						dropout_forward(d + (size_t) t * T, pr + (size_t) t * T,
 										L, p, seed, offset + bh + (size_t) t * T);
@@ -1139,7 +1138,7 @@ attention_forward_ref(float *out, const float *q, const float *k,
 size_t
 attention_backward_scratch_floats(int T)
 {
-	return 2 * (size_t) T * (size_t) T;
+	return 3 * (size_t) T * (size_t) T;
 }
 
 /*
@@ -1147,6 +1146,7 @@ attention_backward_scratch_floats(int T)
  * scaled scores: dD = dout V^T, dV += D^T dout,
  * dS = scale (D*dD - P sum_j(D*dD)) (the softmax backward through the
  * dropout: where the mask keeps, P dP = D dD), dQ += dS K, dK += dS^T Q.
+ * Without att, P is recomputed exactly as attention_forward did.
  */
 void
 attention_backward_dropout(float *dq, float *dk, float *dv, const float *dout,
@@ -1159,7 +1159,8 @@ attention_backward_dropout(float *dq, float *dk, float *dv, const float *dout,
 	int			hs = C / NH;
 	float		scale = 1.0f / sqrtf((float) hs);
 	float	   *dd = scratch,	/* (T,T) */
-			   *dr = scratch + (size_t) T * T;	/* (T,T) */
+			   *dr = scratch + (size_t) T * T,	/* (T,T) */
+			   *pbuf = scratch + 2 * (size_t) T * T;	/* (T,T) */
 
 	for (int b = 0; b < B; b++)
 	{
@@ -1169,12 +1170,19 @@ attention_backward_dropout(float *dq, float *dk, float *dv, const float *dout,
 		for (int h = 0; h < NH; h++)
 		{
 			size_t		bh = ((size_t) b * NH + h) * T * T;
-			const float *pr = att + bh;
-			const float *d = pr;
+			const float *pr = att ? att + bh : pbuf;
+			const float *d;
 			size_t		o = off + h * hs;
 
 			if (L <= 0)
 				continue;
+			if (att == NULL)
+			{
+				TfmSgemm(0, 1, L, L, hs, scale, q + o, C, k + o, C,
+						 0.0f, pbuf, T);	// (L,L)
+				softmax_forward(pbuf, pbuf, 1.0f, L, T, L);
+			}
+			d = pr;
 			if (p > 0.0f)
 			{
 				for (int t = 0; t < L; t++)

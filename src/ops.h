@@ -169,10 +169,10 @@ void attention_forward_ref(float *out, const float *q, const float *k,
 						   const float *v, const int *lens,
 						   int B, int T, int C, int NH, float *scratch);
 /*
- * attention_forward with dropout p on the probabilities (training): att
- * (B,NH,T,T) must not be NULL and keeps the probabilities BEFORE dropout;
- * element (b,h,t,j) uses dropout index offset + ((b NH + h) T + t) T + j;
- * scratch holds attention_scratch_floats(T) floats
+ * attention_forward with dropout p on the probabilities (training); att,
+ * if not NULL, keeps the probabilities BEFORE dropout; element (b,h,t,j)
+ * uses dropout index offset + ((b NH + h) T + t) T + j; scratch holds
+ * attention_scratch_floats(T) floats, twice that if att is NULL
  */
 void attention_forward_dropout(float *out, float *att,
 							   const float *q, const float *k, const float *v,
@@ -185,8 +185,10 @@ size_t attention_backward_scratch_floats(int T);
 
 /*
  * dq, dk, dv (B,T,C) += gradients of attention_forward's out from dout
- * (B,T,C), given the probabilities att (B,NH,T,T) it kept; padding rows
- * get nothing.  scratch: attention_backward_scratch_floats(T) floats.
+ * (B,T,C), given the probabilities att (B,NH,T,T) it kept, or NULL to
+ * recompute them from q and k (one more QK^T per head instead of B NH T T
+ * floats kept); padding rows get nothing.  scratch:
+ * attention_backward_scratch_floats(T) floats.
  */
 void attention_backward(float *dq, float *dk, float *dv, const float *dout,
 						const float *att, const float *q, const float *k,

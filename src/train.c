@@ -133,11 +133,11 @@ split(TfmTrainer *t)
 static double
 lr_at(const TfmTrainer *t)
 {
-	double		warm = t->o.warmup * t->total_steps;
+	double		warm = t->phase_full ? t->o.warmup * t->total_steps : 0;
 
 	if (t->step < warm)
 		return t->o.lr * (t->step + 1) / warm;
-	if (!t->o.full)
+	if (!t->phase_full)
 		return t->o.lr;
 	return t->o.lr * Max(0.0, (double) (t->total_steps - t->step) / Max(1.0, t->total_steps - warm));
 }
@@ -179,11 +179,11 @@ update(TfmTrainer *t)
 
 	t->step++;
 	if (t->o.max_grad_norm > 0)
-		TfmGradClipNorm(grads, sizes, t->o.full ? 2 : 1, (float) t->o.max_grad_norm);
+		TfmGradClipNorm(grads, sizes, t->phase_full ? 2 : 1, (float) t->o.max_grad_norm);
 	adamw_update(t->head, t->dhead, t->hm, t->hv, t->head_n, lr, 0.9f, 0.999f, 1e-8f,
 				 (float) t->o.weight_decay, t->step);
 	memset(t->dhead, 0, sizeof(float) * t->head_n);
-	if (!t->o.full)
+	if (!t->phase_full)
 		return;
 	for (int s = 0, off = 0; s < TfmBertSlotCount(&t->base->cfg); s++)
 	{
@@ -275,7 +275,7 @@ features(TfmTrainer *t, float *out, const int *idx, int n)
 	int32	  **ids = palloc(sizeof(int32 *) * Max(n, 1));
 	int		   *lens = palloc(sizeof(int) * Max(n, 1));
 
-	if (!t->o.full)
+	if (!t->phase_full)
 	{
 		for (int i = 0; i < n; i++)
 			memcpy(out + (size_t) i * t->base->cfg.hidden, t->feats + (size_t) idx[i] * t->base->cfg.hidden,
@@ -403,7 +403,7 @@ zeros(size_t n)
 	return palloc_extended(sizeof(float) * Max(n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 }
 
-/* head weights, encoder copy (full) or frozen features (head), optimiser state */
+/* head weights, frozen features for the head (linear probe), encoder copy (full), optimiser state */
 static void
 setup_params(TfmTrainer *t)
 {
@@ -418,14 +418,11 @@ setup_params(TfmTrainer *t)
 	t->hm = zeros(t->head_n);
 	t->hv = zeros(t->head_n);
 	t->best_head = zeros(t->head_n);
+	t->feats = palloc_extended(sizeof(float) * Max(t->rows.n, 1) * C, MCXT_ALLOC_HUGE);
+	TfmEncodeMany(t->feats, t->base, &t->base->w, t->rows.ids, t->rows.lens, t->rows.n, false);
+	standardise(t);
 	if (!t->o.full)
-	{
-
-		t->feats = palloc_extended(sizeof(float) * Max(t->rows.n, 1) * C, MCXT_ALLOC_HUGE);
-		TfmEncodeMany(t->feats, t->base, &t->base->w, t->rows.ids, t->rows.lens, t->rows.n, false);
-		standardise(t);
 		return;
-	}
 	t->enc_n = TfmBertWeightsFloats(cfg);
 	t->enc = palloc_extended(sizeof(float) * t->enc_n, MCXT_ALLOC_HUGE);
 	memcpy(t->enc, t->base->map.weights, sizeof(float) * t->enc_n);
@@ -497,47 +494,38 @@ keep_best(TfmTrainer *t, bool restore)
 
 /* report an epoch: NOTICE, progress file, history */
 static void
-report_epoch(TfmTrainer *t, const char *name, int epoch, double train_loss, double val_loss, double metric,
-			 double elapsed)
+report_epoch(TfmTrainer *t, const char *name, int epoch, int epochs, double train_loss, double val_loss,
+			 double metric, double elapsed)
 {
-	double		left = elapsed / epoch * (t->o.epochs - epoch);
+	double		left = elapsed / epoch * (epochs - epoch);
+	const char *phase = t->phase_full ? "full" : "head";
 	const char *mname = t->task == TFM_TASK_CLASSIFICATION ? "accuracy" : "r2";
 	char	   *json;
 
 	if (t->nval > 0)
-		ereport(NOTICE, (errmsg("epoch %d/%d: train loss %.4f, validation loss %.4f, %s %.4f, %.1f s elapsed, about %.0f s left",
-								epoch, t->o.epochs, train_loss, val_loss, mname, metric, elapsed, left)));
+		ereport(NOTICE, (errmsg("%s epoch %d/%d: train loss %.4f, validation loss %.4f, %s %.4f, %.1f s elapsed, about %.0f s left",
+								phase, epoch, epochs, train_loss, val_loss, mname, metric, elapsed, left)));
 	else
-		ereport(NOTICE, (errmsg("epoch %d/%d: train loss %.4f, %.1f s elapsed, about %.0f s left",
-								epoch, t->o.epochs, train_loss, elapsed, left)));
-	json = psprintf("{\"epoch\": %d, \"train_loss\": %.6g, \"val_loss\": %.6g, \"val_%s\": %.6g, \"seconds\": %.3f}",
-					epoch, train_loss, val_loss, mname, metric, elapsed);
+		ereport(NOTICE, (errmsg("%s epoch %d/%d: train loss %.4f, %.1f s elapsed, about %.0f s left",
+								phase, epoch, epochs, train_loss, elapsed, left)));
+	json = psprintf("{\"phase\": \"%s\", \"epoch\": %d, \"train_loss\": %.6g, \"val_loss\": %.6g, \"val_%s\": %.6g, \"seconds\": %.3f}",
+					phase, epoch, train_loss, val_loss, mname, metric, elapsed);
 	appendStringInfo(&t->history, "%s%s", t->history.len > 1 ? ", " : "", json);
-	TfmProgressWrite(name, psprintf("{\"model\": \"%s\", \"epoch\": %d, \"epochs\": %d, \"step\": %d, \"steps\": %d, "
+	TfmProgressWrite(name, psprintf("{\"model\": \"%s\", \"phase\": \"%s\", \"epoch\": %d, \"epochs\": %d, \"step\": %d, \"steps\": %d, "
 									"\"train_loss\": %.6g, \"val_loss\": %.6g, \"elapsed\": %.1f, \"remaining\": %.1f}",
-									name, epoch, t->o.epochs, t->step, t->total_steps, train_loss, val_loss,
+									name, phase, epoch, epochs, t->step, t->total_steps, train_loss, val_loss,
 									elapsed, left));
 }
 
-/* prepare and run every epoch of a training run on t->rows */
-void
-TfmTrainRun(TfmTrainer *t, const char *name)
+/* run up to epochs epochs of the current phase with early stopping on validation loss */
+static void
+run_epochs(TfmTrainer *t, const char *name, int epochs, instr_time start)
 {
-	instr_time	start;
 	int			bad = 0, B = t->o.batch_size;
 
-	TfmRngSeed(&t->rng, t->o.seed);
-	setup_targets(t);
-	split(t);
-	INSTR_TIME_SET_CURRENT(start);
-	setup_params(t);
-	t->setup_seconds = since(start);
-	INSTR_TIME_SET_CURRENT(start);
-	t->total_steps = t->o.epochs * ((t->ntrain + B - 1) / B);
-	t->best_val_loss = INFINITY;
-	initStringInfo(&t->history);
-	appendStringInfoChar(&t->history, '[');
-	for (int epoch = 1; epoch <= t->o.epochs; epoch++)
+	t->step = 0;
+	t->total_steps = epochs * ((t->ntrain + B - 1) / B);
+	for (int epoch = 1; epoch <= epochs; epoch++)
 	{
 		double		sum = 0, val_loss = 0, metric = 0;
 
@@ -547,28 +535,74 @@ TfmTrainRun(TfmTrainer *t, const char *name)
 			int			nb = Min(B, t->ntrain - i);
 
 			CHECK_FOR_INTERRUPTS();
-			sum += nb * (t->o.full ? step_full(t, t->train_idx + i, nb) : step_head(t, t->train_idx + i, nb));
+			sum += nb * (t->phase_full ? step_full(t, t->train_idx + i, nb) : step_head(t, t->train_idx + i, nb));
 		}
 		if (t->nval > 0)
 			metric = val_metric(t, &val_loss);
-		t->epochs_run = epoch;
-		report_epoch(t, name, epoch, sum / t->ntrain, val_loss, metric, since(start));
+		t->epochs_run++;
+		report_epoch(t, name, epoch, epochs, sum / t->ntrain, val_loss, metric, since(start));
 		if (t->o.patience == 0)
 			continue;
 		if (val_loss < t->best_val_loss - 1e-7)
 		{
-			t->best_val_loss = val_loss, t->best_epoch = epoch, bad = 0;
+			t->best_val_loss = val_loss, t->best_epoch = t->epochs_run, bad = 0;
 			keep_best(t, false);
 		}
 		else if (++bad >= t->o.patience)
 			break;
 	}
-	appendStringInfoChar(&t->history, ']');
 	if (t->o.patience > 0 && t->best_epoch > 0)
 		keep_best(t, true);
 	else
 		t->best_epoch = t->epochs_run;
-	if (!t->o.full)
-		fold_standardisation(t);
+}
+
+/* clear the optimiser's moments between phases */
+static void
+reset_moments(TfmTrainer *t)
+{
+	memset(t->hm, 0, sizeof(float) * t->head_n);
+	memset(t->hv, 0, sizeof(float) * t->head_n);
+}
+
+/*
+ * prepare and run a training run on t->rows: the head on frozen features first (a linear probe),
+ * then, for fine_tune 'full', every weight starting from the probed head (LP-FT), kept only where
+ * it lowers the validation loss
+ */
+void
+TfmTrainRun(TfmTrainer *t, const char *name)
+{
+	instr_time	start;
+
+	TfmRngSeed(&t->rng, t->o.seed);
+	setup_targets(t);
+	split(t);
+	INSTR_TIME_SET_CURRENT(start);
+	setup_params(t);
+	t->setup_seconds = since(start);
+	INSTR_TIME_SET_CURRENT(start);
+	initStringInfo(&t->history);
+	appendStringInfoChar(&t->history, '[');
+	t->best_val_loss = INFINITY;
+	t->phase_lr = t->o.full ? TFM_PROBE_LR : t->o.lr;
+	run_epochs(t, name, t->o.full ? TFM_PROBE_EPOCHS : t->o.epochs, start);
+	fold_standardisation(t);
+	if (t->o.full)
+	{
+		double		metric;
+
+		t->phase_full = true;
+		t->phase_lr = t->o.lr;
+		reset_moments(t);
+		t->probe_epochs = t->epochs_run;
+		metric = t->nval > 0 ? val_metric(t, &t->best_val_loss) : 0;
+		keep_best(t, false);
+		ereport(NOTICE, (errmsg("linear probe done: validation loss %.4f, %s %.4f; fine-tuning every weight",
+								t->best_val_loss, t->task == TFM_TASK_CLASSIFICATION ? "accuracy" : "r2", metric)));
+		INSTR_TIME_SET_CURRENT(start);
+		run_epochs(t, name, t->o.epochs, start);
+	}
+	appendStringInfoChar(&t->history, ']');
 	t->seconds = since(start);
 }

@@ -8,6 +8,9 @@
 #include "optim.h"
 #include "rows.h"
 
+#define TFM_PROBE_EPOCHS 30		/* linear probe before full fine-tuning */
+#define TFM_PROBE_LR 1e-3
+
 typedef struct TfmTrainOptions
 {
 	bool		full;			/* fine_tune 'full' (else 'head') */
@@ -48,6 +51,9 @@ typedef struct TfmTrainer
 	float	   *feats;			/* head mode: standardised pooled features (N,C), computed once */
 	double	   *fmean, *fstd;	/* head mode: the standardisation, folded into the head at the end */
 	TfmRng		rng;
+	bool		phase_full;		/* fine-tuning every weight (after the linear probe) */
+	double		phase_lr;
+	int			probe_epochs;
 	int			step, total_steps;
 	int			epochs_run, best_epoch;
 	double		best_val_loss;
