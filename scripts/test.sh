@@ -6,6 +6,7 @@ install_deps
 build_install
 choose_run_dir
 fetch_model
+fetch_spam
 export PG_TFM_GOLDEN="${PG_TFM_GOLDEN:-$(cd "$REPO/.." && pwd)/shared/golden}"
 [ -d "$PG_TFM_GOLDEN" ] || { echo "golden data not found at $PG_TFM_GOLDEN (set PG_TFM_GOLDEN)" >&2; exit 1; }
 # the server reads golden files through COPY, so it needs a copy it can reach
@@ -39,6 +40,12 @@ run_pgtap() {
 }
 suite "pgTAP (catalog)" run_pgtap
 
+show_figures() { # figures the training tests measured (held-out metrics, throughput)
+  psql -XAtq -d contrib_regression -c "SELECT what || ': ' || value FROM results ORDER BY what" 2>/dev/null || true
+}
+log "figures measured by the training tests"
+show_figures
+
 check_postmaster() {
   local now; now=$(psql -XAtq -d postgres -c "SELECT pg_postmaster_start_time()")
   if [ "$now" != "$started" ] || grep -E "terminated by signal|server process .* was terminated|all server processes terminated" "$RUN/pgdata/server.log"; then
@@ -47,6 +54,12 @@ check_postmaster() {
   echo "postmaster up since $started, no backend crashed"
 }
 suite "server never restarted" check_postmaster
+
+# multi-session tests last: 090_restart.pl restarts the server on purpose
+pgctl="$PGBIN/pg_ctl"
+[ "$(id -u)" = 0 ] && pgctl="runuser -u postgres -- $PGBIN/pg_ctl"
+suite "TAP (multi-session: concurrency, drop, parallel query, corrupt cache, restart)" \
+  env PG_TFM_PGDATA="$RUN/pgdata" PG_TFM_PGCTL="$pgctl" prove "$REPO"/test/t/*.pl
 
 echo
 echo "$passed passed, $failed failed"

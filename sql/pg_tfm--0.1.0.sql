@@ -115,6 +115,26 @@ AS 'MODULE_PATHNAME', 'tfm_train' LANGUAGE C;
 CREATE FUNCTION tfm_evaluate(model text, query text) RETURNS jsonb
 AS 'MODULE_PATHNAME', 'tfm_evaluate' LANGUAGE C STABLE;
 
+-- the metric code of tfm_evaluate on given labels or values (for checks by hand)
+CREATE FUNCTION tfm._classification_metrics(truth text[], pred text[]) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'tfm_classification_metrics' LANGUAGE C IMMUTABLE STRICT;
+CREATE FUNCTION tfm._regression_metrics(truth float8[], pred float8[]) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'tfm_regression_metrics' LANGUAGE C IMMUTABLE STRICT;
+
+-- one training step of model + a fixed linear head, as gradient statistics (tests against PyTorch)
+CREATE FUNCTION tfm._train_step(model text, ids int[], lens int[], labels int[]) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'tfm_train_step' LANGUAGE C STABLE STRICT;
+
 -- running tfm_train calls of every session (best effort, from progress files)
 CREATE FUNCTION tfm_training_progress(OUT pid int, OUT progress jsonb) RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'tfm_training_progress' LANGUAGE C VOLATILE;
+
+-- GPT-2 text generation: the continuation of prompt (greedy unless options ask for sampling)
+CREATE FUNCTION tfm_generate(prompt text, model text, max_tokens int DEFAULT 50, options jsonb DEFAULT '{}')
+RETURNS text AS 'MODULE_PATHNAME', 'tfm_generate' LANGUAGE C VOLATILE PARALLEL SAFE COST 100000;
+
+-- internal, for tests and benchmarks: generated ids and next-token logits of GPT-2 models
+CREATE FUNCTION tfm._gpt2_generate(prompt_ids int[], model text, max_tokens int DEFAULT 50, options jsonb DEFAULT '{}')
+RETURNS int[] AS 'MODULE_PATHNAME', 'tfm_gpt2_generate_ids' LANGUAGE C VOLATILE PARALLEL SAFE;
+CREATE FUNCTION tfm._gpt2_logits(prompt_ids int[], model text, kv_cache bool)
+RETURNS real[] AS 'MODULE_PATHNAME', 'tfm_gpt2_logits' LANGUAGE C STABLE STRICT PARALLEL SAFE;

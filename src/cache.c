@@ -35,6 +35,8 @@ TfmTaskFromName(const char *task)
 		return TFM_TASK_CLASSIFICATION;
 	if (strcmp(task, "regression") == 0)
 		return TFM_TASK_REGRESSION;
+	if (strcmp(task, "generation") == 0)
+		return TFM_TASK_GENERATION;
 	return TFM_TASK_EMBEDDING;
 }
 
@@ -43,7 +45,21 @@ const char *
 TfmTaskName(TfmTask task)
 {
 	return task == TFM_TASK_CLASSIFICATION ? "classification" :
-		task == TFM_TASK_REGRESSION ? "regression" : "embedding";
+		task == TFM_TASK_REGRESSION ? "regression" :
+		task == TFM_TASK_GENERATION ? "generation" : "embedding";
+}
+
+/* refuse a model of another architecture than a function runs (e.g. tfm_embed on GPT-2) */
+void
+TfmRequireArch(const TfmModel *m, TfmArch arch, const char *fn)
+{
+	if (m->arch != arch)
+		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+						errmsg("model \"%s\" is a %s model, %s needs a%s model", m->name,
+							   m->arch == TFM_ARCH_GPT2 ? "GPT-2 text generation" : "BERT-family encoder", fn,
+							   arch == TFM_ARCH_GPT2 ? " GPT-2" : " BERT-family encoder"),
+						errhint("%s", arch == TFM_ARCH_GPT2 ? "Import a GPT-2 model (config.json model_type \"gpt2\") for tfm_generate." :
+								"Use tfm_generate() or tfm_tokenize() with GPT-2 models.")));
 }
 
 /* find a mapped version by id and sha256 */
@@ -66,7 +82,7 @@ load_head(TfmModel *m, HeapTuple tup, TupleDesc td)
 	bytea	   *head;
 	size_t		want;
 
-	if (m->task == TFM_TASK_EMBEDDING)
+	if (m->task == TFM_TASK_EMBEDDING || m->task == TFM_TASK_GENERATION)
 		return;
 	m->nlabels = 1;
 	if (m->task == TFM_TASK_CLASSIFICATION && !isnull)
@@ -105,6 +121,14 @@ fill(TfmModel *m, const char *name, HeapTuple tup, TupleDesc td)
 	m->encoder_id = DatumGetInt64(SPI_getbinval(tup, td, 7, &isnull));
 	strlcpy(m->sha256, TextDatumGetCString(SPI_getbinval(tup, td, 8, &isnull)), sizeof(m->sha256));
 	strlcpy(m->name, name, sizeof(m->name));
+	m->arch = strcmp(TextDatumGetCString(SPI_getbinval(tup, td, 11, &isnull)), "gpt2") == 0 ?
+		TFM_ARCH_GPT2 : TFM_ARCH_BERT;
+	if (m->arch == TFM_ARCH_GPT2)
+	{
+		TfmGpt2InfoFromJson(&m->gpt2, DatumGetJsonbP(SPI_getbinval(tup, td, 6, &isnull)), "config.json");
+		m->ctx = TfmGpt2OptionsFromJson(DatumGetJsonbP(SPI_getbinval(tup, td, 5, &isnull)), &m->gpt2.cfg, false);
+		return;
+	}
 	TfmBertConfigFromJson(&m->cfg, DatumGetJsonbP(SPI_getbinval(tup, td, 6, &isnull)), "config.json");
 	TfmOptionsFromJson(&m->opt, DatumGetJsonbP(SPI_getbinval(tup, td, 5, &isnull)), &m->cfg, false);
 	load_head(m, tup, td);
@@ -115,17 +139,26 @@ static void
 map_encoder(TfmModel *m)
 {
 	TfmCacheFileEnsure(&m->map, m->encoder_id, m->enc_sha256);
-	if (memcmp(&m->cfg, &m->map.hdr->cfg, sizeof(TfmBertConfig)) != 0)
+	if (m->map.hdr->arch != (uint32) m->arch ||
+		memcmp(&m->cfg, &m->map.hdr->cfg, sizeof(TfmBertConfig)) != 0 ||
+		memcmp(&m->gpt2.cfg, &m->map.hdr->gcfg, sizeof(TfmGpt2Config)) != 0)
 		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
 						errmsg("model cache file \"%s\" disagrees with the catalog", m->map.path)));
+	if (m->arch == TFM_ARCH_GPT2)
+	{
+		m->bpe = m->map.vocab;
+		m->glayers = MemoryContextAlloc(m->mcxt, sizeof(TfmGpt2Layer) * m->gpt2.cfg.n_layer);
+		TfmGpt2Bind(&m->gw, m->glayers, &m->gpt2.cfg, m->map.weights);
+		return;
+	}
 	m->vocab = (const TfmVocab *) m->map.vocab;
 	m->layers = MemoryContextAlloc(m->mcxt, sizeof(TfmBertLayer) * m->cfg.layers);
 	TfmBertBind(&m->w, m->layers, &m->cfg, m->map.weights);
 }
 
-/* return the newest version of the named model, mapping it on first use */
+/* return the newest version of the named model (any architecture), mapping it on first use */
 TfmModel *
-TfmModelGet(const char *name)
+TfmModelGetAny(const char *name)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(name)};
@@ -137,7 +170,7 @@ TfmModelGet(const char *name)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args("SELECT m.id, m.version, e.sha256, m.task, m.options, e.config, e.id, "
-							  "m.sha256, m.head, m.labels FROM tfm.model m "
+							  "m.sha256, m.head, m.labels, e.architecture FROM tfm.model m "
 							  "JOIN tfm.model e ON e.id = coalesce(m.encoder_id, m.id) "
 							  "WHERE m.name = $1 ORDER BY m.version DESC LIMIT 1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
@@ -174,6 +207,16 @@ TfmModelGet(const char *name)
 	m->hits = 1;
 	m->next = models;
 	models = m;
+	return m;
+}
+
+/* the newest version of a BERT-family model: callers that run the encoder get an error, never a GPT-2 handle */
+TfmModel *
+TfmModelGet(const char *name)
+{
+	TfmModel   *m = TfmModelGetAny(name);
+
+	TfmRequireArch(m, TFM_ARCH_BERT, "this function");
 	return m;
 }
 

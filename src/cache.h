@@ -6,6 +6,7 @@
 
 #include "bert.h"
 #include "cachefile.h"
+#include "gpt2model.h"
 #include "model.h"
 #include "tokenizer.h"
 
@@ -13,7 +14,8 @@ typedef enum TfmTask
 {
 	TFM_TASK_EMBEDDING,
 	TFM_TASK_CLASSIFICATION,
-	TFM_TASK_REGRESSION
+	TFM_TASK_REGRESSION,
+	TFM_TASK_GENERATION			/* GPT-2: tfm_generate */
 } TfmTask;
 
 typedef struct TfmModel
@@ -26,11 +28,17 @@ typedef struct TfmModel
 	int64		encoder_id;		/* whose weights the encoder maps */
 	char		enc_sha256[72];
 	TfmTask		task;
+	TfmArch		arch;			/* BERT: cfg, opt, vocab, w, layers; GPT-2: gpt2, ctx, bpe, gw, glayers */
 	TfmBertConfig cfg;
 	TfmModelOptions opt;
 	const TfmVocab *vocab;
 	TfmBertWeights w;
 	TfmBertLayer *layers;
+	TfmGpt2Info gpt2;
+	int			ctx;			/* context length tfm_generate uses (import option max_tokens) */
+	const void *bpe;
+	TfmGpt2Weights gw;
+	TfmGpt2Layer *glayers;
 	TfmMapped	map;
 	int			nlabels;		/* K for classification, 1 for regression, 0 without head */
 	char	  **labels;
@@ -41,11 +49,13 @@ typedef struct TfmModel
 	struct TfmModel *next;
 } TfmModel;
 
-extern TfmModel *TfmModelGet(const char *name);
+extern TfmModel *TfmModelGet(const char *name);		/* BERT-family only (42809 otherwise) */
+extern TfmModel *TfmModelGetAny(const char *name);	/* BERT or GPT-2: check m->arch */
 extern const char *TfmModelName(text *arg);
 extern TfmModel *TfmCacheList(void);
 extern void TfmCacheForget(int64 model_id);
 extern TfmTask TfmTaskFromName(const char *task);
 extern const char *TfmTaskName(TfmTask task);
+extern void TfmRequireArch(const TfmModel *m, TfmArch arch, const char *fn);
 
 #endif

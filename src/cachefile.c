@@ -17,7 +17,9 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
+#include "bpe.h"
 #include "cachefile.h"
+#include "gpt2model.h"
 #include "model.h"
 #include "safetensors.h"
 #include "tokenizer.h"
@@ -56,12 +58,18 @@ header_ok(const TfmMapped *m, int64 model_id, const char *sha256)
 		h->file_size != m->size)
 		return false;
 	if (h->vocab_off < TFM_FILE_HEADER_BYTES || h->vocab_size > m->size ||
-		h->vocab_off > m->size - h->vocab_size ||
+		h->vocab_off > m->size - h->vocab_size || h->vocab_off % 8 != 0 ||
 		h->weights_off % 64 != 0 || h->weights_bytes > m->size ||
-		h->weights_off > m->size - h->weights_bytes ||
-		h->weights_bytes != TfmBertWeightsFloats(&h->cfg) * sizeof(float))
+		h->weights_off > m->size - h->weights_bytes)
 		return false;
-	return TfmVocabCheck(m->base + h->vocab_off, h->vocab_size) == 0;
+	if (h->arch == TFM_ARCH_GPT2)
+		return TfmGpt2ConfigCheck(&h->gcfg) == 0 &&
+			h->weights_bytes == TfmGpt2WeightsFloats(&h->gcfg) * sizeof(float) &&
+			TfmBpeCheck(m->base + h->vocab_off, h->vocab_size) == 0 &&
+			TfmBpeSizeOf(m->base + h->vocab_off) <= h->gcfg.n_vocab;
+	return h->arch == TFM_ARCH_BERT &&
+		h->weights_bytes == TfmBertWeightsFloats(&h->cfg) * sizeof(float) &&
+		TfmVocabCheck(m->base + h->vocab_off, h->vocab_size) == 0;
 }
 
 /* map an existing cache file; false when it is missing or fails its checks (then it is removed) */
@@ -147,20 +155,47 @@ read_weights(int64 model_id, uint64 *size)
 	return buf;
 }
 
-/* fetch the JSON columns of a model version */
-static void
+/* fetch the JSON columns and the architecture of a model version */
+static TfmArch
 read_catalog(int64 model_id, Jsonb **config, Jsonb **tokenizer)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(model_id)};
 	bool		isnull;
 
-	if (SPI_execute_with_args("SELECT config, tokenizer FROM tfm.model WHERE id = $1",
+	if (SPI_execute_with_args("SELECT config, tokenizer, architecture = 'gpt2' FROM tfm.model WHERE id = $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 						errmsg("model " INT64_FORMAT " no longer exists", model_id)));
 	*config = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	*tokenizer = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull)) ?
+		TFM_ARCH_GPT2 : TFM_ARCH_BERT;
+}
+
+/* the BERT parts of an image: config, WordPiece blob, checked tensor slots */
+static void
+bert_parts(TfmFileHeader *h, Jsonb *config, Jsonb *tokenizer, TfmSafetensors *st,
+		   void **vocab, size_t *vsize, TfmTensorInfo ***slots)
+{
+	TfmBertConfigFromJson(&h->cfg, config, "config.json");
+	*vocab = TfmVocabFromJson(tokenizer, &h->cfg, vsize, "tokenizer.json");
+	*slots = TfmBertResolve(st, &h->cfg);
+	h->weights_bytes = TfmBertWeightsFloats(&h->cfg) * sizeof(float);
+}
+
+/* the GPT-2 parts of an image: config, BPE blob, checked tensor slots */
+static void
+gpt2_parts(TfmFileHeader *h, Jsonb *config, Jsonb *tokenizer, TfmSafetensors *st,
+		   void **vocab, size_t *vsize, TfmTensorInfo ***slots)
+{
+	TfmGpt2Info info;
+
+	TfmGpt2InfoFromJson(&info, config, "config.json");
+	h->gcfg = info.cfg;
+	*vocab = TfmBpeFromJson(tokenizer, &h->gcfg, vsize, "the stored tokenizer");
+	*slots = TfmGpt2Resolve(st, &h->gcfg);
+	h->weights_bytes = TfmGpt2WeightsFloats(&h->gcfg) * sizeof(float);
 }
 
 /* lay out header, vocabulary and fp32 weights of a model version in memory */
@@ -177,13 +212,14 @@ build_image(int64 model_id, const char *sha256, uint64 *size)
 	TfmTensorInfo **slots;
 	float	   *dst;
 
-	read_catalog(model_id, &config, &tokenizer);
 	memset(&h, 0, sizeof(h));
-	TfmBertConfigFromJson(&h.cfg, config, "config.json");
-	vocab = TfmVocabFromJson(tokenizer, &h.cfg, &vsize, "tokenizer.json");
+	h.arch = read_catalog(model_id, &config, &tokenizer);
 	weights = read_weights(model_id, &wsize);
 	st = TfmSafetensorsParse(weights, wsize, "the stored weights");
-	slots = TfmBertResolve(st, &h.cfg);
+	if (h.arch == TFM_ARCH_GPT2)
+		gpt2_parts(&h, config, tokenizer, st, &vocab, &vsize, &slots);
+	else
+		bert_parts(&h, config, tokenizer, st, &vocab, &vsize, &slots);
 	memcpy(h.magic, TFM_FILE_MAGIC, 8);
 	h.header_bytes = TFM_FILE_HEADER_BYTES;
 	h.model_id = model_id;
@@ -191,19 +227,21 @@ build_image(int64 model_id, const char *sha256, uint64 *size)
 	h.vocab_off = TFM_FILE_HEADER_BYTES;
 	h.vocab_size = vsize;
 	h.weights_off = TYPEALIGN(4096, h.vocab_off + vsize);
-	h.weights_bytes = TfmBertWeightsFloats(&h.cfg) * sizeof(float);
 	h.file_size = h.weights_off + h.weights_bytes;
 	h.crc = header_crc(&h);
 	img = palloc_extended(h.file_size, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	memcpy(img, &h, sizeof(h));
 	memcpy(img + h.vocab_off, vocab, vsize);
 	dst = (float *) (img + h.weights_off);
-	for (int s = 0; s < TfmBertSlotCount(&h.cfg); s++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		TfmSafetensorsToFloat(dst, st, slots[s], weights);
-		dst += TfmBertSlotFloats(&h.cfg, s);
-	}
+	if (h.arch == TFM_ARCH_GPT2)
+		TfmGpt2Materialise(dst, &h.gcfg, st, slots, weights);
+	else
+		for (int s = 0; s < TfmBertSlotCount(&h.cfg); s++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			TfmSafetensorsToFloat(dst, st, slots[s], weights);
+			dst += TfmBertSlotFloats(&h.cfg, s);
+		}
 	*size = h.file_size;
 	return img;
 }

@@ -5,10 +5,17 @@
 #include "postgres.h"
 
 #include "bert.h"
+#include "gpt2.h"
 #include "model.h"
 
-#define TFM_FILE_MAGIC "PGTFMv01"
+#define TFM_FILE_MAGIC "PGTFMv02"
 #define TFM_FILE_HEADER_BYTES 4096
+
+typedef enum TfmArch
+{
+	TFM_ARCH_BERT,				/* vocab: WordPiece blob (tokenizer.h); weights: BERT slots */
+	TFM_ARCH_GPT2				/* vocab: byte-level BPE blob (bpe.h); weights: GPT-2 slots, Linear layout */
+} TfmArch;
 
 typedef struct TfmFileHeader
 {
@@ -23,6 +30,9 @@ typedef struct TfmFileHeader
 	uint64		weights_off;
 	uint64		weights_bytes;
 	uint64		file_size;
+	uint32		arch;			/* TFM_ARCH_*: which config below describes the weights */
+	uint32		pad1;
+	TfmGpt2Config gcfg;			/* for TFM_ARCH_GPT2; cfg is zero then */
 	uint32		crc;			/* CRC-32C of the bytes above */
 } TfmFileHeader;
 

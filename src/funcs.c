@@ -11,6 +11,7 @@
 #include "utils/memutils.h"
 
 #include "cache.h"
+#include "generate.h"
 #include "infer.h"
 
 PG_FUNCTION_INFO_V1(tfm_tokenize);
@@ -20,6 +21,9 @@ PG_FUNCTION_INFO_V1(tfm_score);
 PG_FUNCTION_INFO_V1(tfm_predict);
 PG_FUNCTION_INFO_V1(tfm_drop);
 PG_FUNCTION_INFO_V1(tfm_cache);
+PG_FUNCTION_INFO_V1(tfm_generate);
+PG_FUNCTION_INFO_V1(tfm_gpt2_logits);
+PG_FUNCTION_INFO_V1(tfm_gpt2_generate_ids);
 
 /* the model a call uses, remembered for the rest of the query in fn_extra */
 typedef struct CallModel
@@ -42,7 +46,7 @@ call_model(FunctionCallInfo fcinfo, int argno)
 		return cm->model;
 	if (cm == NULL)
 		cm = fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallModel));
-	cm->model = TfmModelGet(name);
+	cm->model = TfmModelGetAny(name);
 	cm->generation = cache_generation;
 	strlcpy(cm->name, name, sizeof(cm->name));
 	return cm->model;
@@ -109,7 +113,10 @@ tfm_tokenize(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	m = call_model(fcinfo, 1);
 	t = PG_GETARG_TEXT_PP(0);
-	ids = TfmTokenizeText(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
+	if (m->arch == TFM_ARCH_GPT2)
+		ids = TfmGpt2Encode(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
+	else
+		ids = TfmTokenizeText(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
 	d = palloc_extended(sizeof(Datum) * Max(n, 1), MCXT_ALLOC_HUGE);
 	for (int i = 0; i < n; i++)
 		d[i] = Int32GetDatum(ids[i]);
@@ -127,6 +134,7 @@ tfm_embed(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	m = call_model(fcinfo, 1);
+	TfmRequireArch(m, TFM_ARCH_BERT, "tfm_embed");
 	out = pooled_text(m, PG_GETARG_TEXT_PP(0), m->opt.normalize);
 	d = palloc(sizeof(Datum) * m->cfg.hidden);
 	for (int i = 0; i < m->cfg.hidden; i++)
@@ -268,4 +276,110 @@ tfm_cache(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
 	}
 	return (Datum) 0;
+}
+
+/* int4[] of n ids */
+static ArrayType *
+ids_array(const int32 *ids, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Int32GetDatum(ids[i]);
+	return construct_array(d, n, INT4OID, 4, true, TYPALIGN_INT);
+}
+
+/* token ids from an int[] argument: no NULLs, each a valid id of the model */
+static int32 *
+array_ids(const TfmModel *m, ArrayType *a, int *n)
+{
+	Datum	   *d;
+	bool	   *nulls;
+	int32	   *ids;
+
+	deconstruct_array(a, INT4OID, 4, true, TYPALIGN_INT, &d, &nulls, n);
+	ids = palloc(sizeof(int32) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		ids[i] = nulls[i] ? -1 : DatumGetInt32(d[i]);
+		if (ids[i] < 0 || ids[i] >= m->gpt2.cfg.n_vocab)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("token ids must be between 0 and %d", m->gpt2.cfg.n_vocab - 1)));
+	}
+	return ids;
+}
+
+/* the GPT-2 model a generation call uses, and its checked max_tokens and options */
+static TfmModel *
+generation_args(FunctionCallInfo fcinfo, TfmGenOptions *o)
+{
+	TfmModel   *m = call_model(fcinfo, 1);
+	int			max_new = PG_GETARG_INT32(2);
+
+	TfmRequireArch(m, TFM_ARCH_GPT2, "tfm_generate");
+	if (max_new < 0 || max_new > m->ctx)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("max_tokens must be between 0 and %d, the context length of model \"%s\"", m->ctx, m->name)));
+	if (PG_ARGISNULL(3))
+		TfmGenOptionsFromJson(o, DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"))),
+							  m->gpt2.cfg.n_vocab);
+	else
+		TfmGenOptionsFromJson(o, PG_GETARG_JSONB_P(3), m->gpt2.cfg.n_vocab);
+	return m;
+}
+
+/* tfm_generate(prompt, model, max_tokens, options): the continuation of prompt */
+Datum
+tfm_generate(PG_FUNCTION_ARGS)
+{
+	TfmModel   *m;
+	TfmGenOptions o;
+	text	   *t;
+	int32	   *ids, *out;
+	int			n, nout;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	m = generation_args(fcinfo, &o);
+	t = PG_GETARG_TEXT_PP(0);
+	ids = TfmGpt2Encode(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
+	out = TfmGenerate(m, ids, n, PG_GETARG_INT32(2), &o, &nout);
+	PG_RETURN_TEXT_P(TfmGpt2DecodeText(m, out, nout));
+}
+
+/* tfm._gpt2_generate(prompt_ids, model, max_tokens, options): generated ids, for tests */
+Datum
+tfm_gpt2_generate_ids(PG_FUNCTION_ARGS)
+{
+	TfmModel   *m;
+	TfmGenOptions o;
+	int32	   *ids, *out;
+	int			n, nout;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	m = generation_args(fcinfo, &o);
+	ids = array_ids(m, PG_GETARG_ARRAYTYPE_P(0), &n);
+	out = TfmGenerate(m, ids, n, PG_GETARG_INT32(2), &o, &nout);
+	PG_RETURN_ARRAYTYPE_P(ids_array(out, nout));
+}
+
+/* tfm._gpt2_logits(prompt_ids, model, kv_cache): next-token logits after the ids, for tests */
+Datum
+tfm_gpt2_logits(PG_FUNCTION_ARGS)
+{
+	TfmModel   *m = call_model(fcinfo, 1);
+	int32	   *ids;
+	int			n, V;
+	float	   *logits;
+	Datum	   *d;
+
+	TfmRequireArch(m, TFM_ARCH_GPT2, "tfm._gpt2_logits");
+	ids = array_ids(m, PG_GETARG_ARRAYTYPE_P(0), &n);
+	logits = TfmGpt2Logits(m, ids, n, PG_GETARG_BOOL(2));
+	V = m->gpt2.cfg.n_vocab;
+	d = palloc(sizeof(Datum) * V);
+	for (int i = 0; i < V; i++)
+		d[i] = Float4GetDatum(logits[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(d, V, FLOAT4OID, 4, true, TYPALIGN_INT));
 }

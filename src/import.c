@@ -14,6 +14,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "gpt2model.h"
 #include "import.h"
 #include "jsonutil.h"
 #include "model.h"
@@ -80,31 +81,43 @@ TfmStoreChunks(int64 id, const char *weights, uint64 wsize)
 	}
 }
 
+/* what the catalog row says about a model besides its JSON documents */
+typedef struct StoreRow
+{
+	const char *architecture;
+	const char *task;
+	int			dim;
+	int			max_tokens;
+	uint64		params;
+	Jsonb	   *options;
+} StoreRow;
+
 /* insert the catalog row and the weight chunks; returns the new id */
 static int64
-store(const char *name, const TfmBertConfig *cfg, const TfmModelOptions *opt, Jsonb *config,
-	  Jsonb *tokenizer, const char *weights, uint64 wsize)
+store(const char *name, const StoreRow *row, Jsonb *config, Jsonb *tokenizer, const char *weights, uint64 wsize)
 {
-	Oid			t1[8] = {TEXTOID, INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID, INT4OID};
-	Datum		a1[8];
+	Oid			t1[10] = {TEXTOID, INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID, INT4OID, TEXTOID, TEXTOID};
+	Datum		a1[10];
 	bool		isnull;
 	int64		id;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	a1[0] = CStringGetTextDatum(name);
-	a1[1] = Int32GetDatum(cfg->hidden);
-	a1[2] = Int64GetDatum((int64) TfmBertParams(cfg));
+	a1[1] = Int32GetDatum(row->dim);
+	a1[2] = Int64GetDatum((int64) row->params);
 	a1[3] = CStringGetTextDatum(TfmSha256Hex(weights, wsize));
 	a1[4] = JsonbPGetDatum(config);
 	a1[5] = JsonbPGetDatum(tokenizer);
-	a1[6] = JsonbPGetDatum(TfmOptionsToJson(opt));
-	a1[7] = Int32GetDatum(opt->max_tokens);
+	a1[6] = JsonbPGetDatum(row->options);
+	a1[7] = Int32GetDatum(row->max_tokens);
+	a1[8] = CStringGetTextDatum(row->architecture);
+	a1[9] = CStringGetTextDatum(row->task);
 	if (SPI_execute_with_args("INSERT INTO tfm.model (name, version, architecture, task, dim, max_tokens, "
 							  "params, sha256, config, tokenizer, options) "
-							  "SELECT $1, coalesce(max(version), 0) + 1, 'bert', 'embedding', $2, $8, $3, $4, $5, $6, $7 "
+							  "SELECT $1, coalesce(max(version), 0) + 1, $9, $10, $2, $8, $3, $4, $5, $6, $7 "
 							  "FROM tfm.model WHERE name = $1 RETURNING id",
-							  8, t1, a1, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+							  10, t1, a1, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not insert into tfm.model");
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	TfmStoreChunks(id, weights, wsize);
@@ -112,23 +125,61 @@ store(const char *name, const TfmBertConfig *cfg, const TfmModelOptions *opt, Js
 	return id;
 }
 
-/* validate a model's parts against each other and store it */
+/* validate a BERT model's parts against each other and store it */
 static int64
-import_model(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weights, uint64 wsize,
-			 Jsonb *options, const char *const *what)
+import_bert(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weights, uint64 wsize,
+			Jsonb *options, const char *const *what)
 {
 	TfmBertConfig cfg;
 	TfmModelOptions opt;
 	TfmSafetensors *st;
 	size_t		vsize;
+	StoreRow	row = {"bert", "embedding"};
 
-	check_name(name);
 	TfmBertConfigFromJson(&cfg, config, what[0]);
 	TfmOptionsFromJson(&opt, options, &cfg, true);
 	pfree(TfmVocabFromJson(tokenizer, &cfg, &vsize, what[1]));
 	st = TfmSafetensorsParse(weights, wsize, what[2]);
 	TfmBertResolve(st, &cfg);
-	return store(name, &cfg, &opt, config, tokenizer, weights, wsize);
+	row.dim = cfg.hidden;
+	row.max_tokens = opt.max_tokens;
+	row.params = TfmBertParams(&cfg);
+	row.options = TfmOptionsToJson(&opt);
+	return store(name, &row, config, tokenizer, weights, wsize);
+}
+
+/* validate a GPT-2 model's parts against each other and store it */
+static int64
+import_gpt2(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weights, uint64 wsize,
+			Jsonb *options, const char *const *what)
+{
+	TfmGpt2Info info;
+	TfmSafetensors *st;
+	size_t		bsize;
+	StoreRow	row = {"gpt2", "generation"};
+	char	   *opts;
+
+	TfmGpt2InfoFromJson(&info, config, what[0]);
+	row.max_tokens = TfmGpt2OptionsFromJson(options, &info.cfg, true);
+	pfree(TfmBpeFromJson(tokenizer, &info.cfg, &bsize, what[1]));
+	st = TfmSafetensorsParse(weights, wsize, what[2]);
+	TfmGpt2Resolve(st, &info.cfg);
+	row.dim = info.cfg.n_embd;
+	row.params = TfmGpt2Params(&info.cfg);
+	opts = psprintf("{\"max_tokens\": %d}", row.max_tokens);
+	row.options = TfmJsonParse(opts, strlen(opts), "options");
+	return store(name, &row, config, tokenizer, weights, wsize);
+}
+
+/* validate a model's parts against each other and store it */
+static int64
+import_model(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weights, uint64 wsize,
+			 Jsonb *options, const char *const *what)
+{
+	check_name(name);
+	if (TfmConfigIsGpt2(config))
+		return import_gpt2(name, config, tokenizer, weights, wsize, options, what);
+	return import_bert(name, config, tokenizer, weights, wsize, options, what);
 }
 
 /* read a whole file of the model directory */
@@ -145,7 +196,7 @@ read_file(const char *dir, const char *file, uint64 *size, char **pathp)
 	if (fd < 0)
 		ereport(ERROR, (errcode_for_file_access(),
 						errmsg("could not open file \"%s\": %m", path),
-						errhint("The directory must hold config.json, tokenizer.json and a .safetensors file readable by the server.")));
+						errhint("The directory must hold config.json, tokenizer.json (GPT-2: or vocab.json and merges.txt) and a .safetensors file readable by the server.")));
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FILE),
 						errmsg("\"%s\" is not a regular file", path)));
@@ -202,14 +253,46 @@ find_weights(const char *dir)
 	return found;
 }
 
+/* true if dir/file exists */
+static bool
+file_exists(const char *dir, const char *file)
+{
+	struct stat sb;
+
+	return stat(psprintf("%s/%s", dir, file), &sb) == 0;
+}
+
+/* the tokenizer of a model directory: tokenizer.json, or for GPT-2 vocab.json + merges.txt when present */
+static Jsonb *
+read_tokenizer(const char *dir, bool gpt2, const char **what)
+{
+	uint64		tsize, msize;
+	char	   *tbuf, *mbuf;
+	Jsonb	   *tokenizer;
+
+	if (gpt2 && file_exists(dir, "vocab.json"))
+	{
+		*what = psprintf("files \"%s/vocab.json\" and \"merges.txt\"", dir);
+		tbuf = read_file(dir, "vocab.json", &tsize, NULL);
+		mbuf = read_file(dir, "merges.txt", &msize, NULL);
+		return TfmBpeCatalogJson(tbuf, tsize, mbuf, msize, psprintf("file \"%s/vocab.json\"", dir),
+								 psprintf("file \"%s/merges.txt\"", dir));
+	}
+	*what = psprintf("file \"%s/tokenizer.json\"", dir);
+	tbuf = read_file(dir, "tokenizer.json", &tsize, NULL);
+	tokenizer = TfmJsonParse(tbuf, tsize, *what);
+	pfree(tbuf);
+	return tokenizer;
+}
+
 /* tfm_import(name, path, options) from a directory on the server */
 Datum
 tfm_import_path(PG_FUNCTION_ARGS)
 {
 	char	   *name, *dir;
 	Jsonb	   *options;
-	uint64		csize, tsize, wsize;
-	char	   *cbuf, *tbuf, *wbuf, *wpath;
+	uint64		csize, wsize;
+	char	   *cbuf, *wbuf, *wpath;
 	Jsonb	   *config, *tokenizer;
 	const char *what[3];
 
@@ -225,12 +308,9 @@ tfm_import_path(PG_FUNCTION_ARGS)
 	options = PG_GETARG_JSONB_P(2);
 	canonicalize_path(dir);
 	what[0] = psprintf("file \"%s/config.json\"", dir);
-	what[1] = psprintf("file \"%s/tokenizer.json\"", dir);
 	cbuf = read_file(dir, "config.json", &csize, NULL);
 	config = TfmJsonParse(cbuf, csize, what[0]);
-	tbuf = read_file(dir, "tokenizer.json", &tsize, NULL);
-	tokenizer = TfmJsonParse(tbuf, tsize, what[1]);
-	pfree(tbuf);
+	tokenizer = read_tokenizer(dir, TfmConfigIsGpt2(config), &what[1]);
 	wbuf = read_file(dir, find_weights(dir), &wsize, &wpath);
 	what[2] = psprintf("file \"%s\"", wpath);
 	PG_RETURN_INT64(import_model(name, config, tokenizer, wbuf, wsize, options, what));

@@ -374,3 +374,80 @@ tfm_training_progress(PG_FUNCTION_ARGS)
 		FreeDir(d);
 	return (Datum) 0;
 }
+
+/* text[] argument as C strings */
+static char **
+text_array(ArrayType *a, int *n)
+{
+	Datum	   *d;
+	bool	   *nulls;
+	char	  **out;
+
+	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &d, &nulls, n);
+	out = palloc(sizeof(char *) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("labels must not be NULL")));
+		out[i] = TextDatumGetCString(d[i]);
+	}
+	return out;
+}
+
+/* compare C strings for qsort */
+static int
+cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* tfm._classification_metrics(truth text[], pred text[]): the metrics tfm_evaluate reports, for checking by hand */
+PG_FUNCTION_INFO_V1(tfm_classification_metrics);
+Datum
+tfm_classification_metrics(PG_FUNCTION_ARGS)
+{
+	int			n, np, K = 0;
+	char	  **truth = text_array(PG_GETARG_ARRAYTYPE_P(0), &n);
+	char	  **pred = text_array(PG_GETARG_ARRAYTYPE_P(1), &np);
+	char	  **labels = palloc(sizeof(char *) * Max(2 * n, 1));
+	int		   *ti = palloc(sizeof(int) * Max(n, 1)), *pi = palloc(sizeof(int) * Max(n, 1));
+	StringInfoData s;
+
+	if (n != np)
+		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR), errmsg("truth and pred differ in length")));
+	memcpy(labels, truth, sizeof(char *) * n);
+	memcpy(labels + n, pred, sizeof(char *) * n);
+	qsort(labels, 2 * n, sizeof(char *), cmp_cstr);
+	for (int i = 0; i < 2 * n; i++)
+		if (K == 0 || strcmp(labels[K - 1], labels[i]) != 0)
+			labels[K++] = labels[i];
+	for (int i = 0; i < n; i++)
+		ti[i] = TfmLabelIndex(labels, K, truth[i]), pi[i] = TfmLabelIndex(labels, K, pred[i]);
+	initStringInfo(&s);
+	TfmClassMetrics(&s, ti, pi, n, K, (const char *const *) labels);
+	PG_RETURN_JSONB_P(TfmJsonParse(s.data, s.len, "metrics"));
+}
+
+/* tfm._regression_metrics(truth float8[], pred float8[]) */
+PG_FUNCTION_INFO_V1(tfm_regression_metrics);
+Datum
+tfm_regression_metrics(PG_FUNCTION_ARGS)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0), *b = PG_GETARG_ARRAYTYPE_P(1);
+	Datum	   *da, *db;
+	int			n, nb;
+	double	   *ta, *tb;
+	StringInfoData s;
+
+	deconstruct_array(a, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &da, NULL, &n);
+	deconstruct_array(b, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &db, NULL, &nb);
+	if (n != nb)
+		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR), errmsg("truth and pred differ in length")));
+	ta = palloc(sizeof(double) * Max(n, 1));
+	tb = palloc(sizeof(double) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		ta[i] = DatumGetFloat8(da[i]), tb[i] = DatumGetFloat8(db[i]);
+	initStringInfo(&s);
+	TfmRegMetrics(&s, ta, tb, n);
+	PG_RETURN_JSONB_P(TfmJsonParse(s.data, s.len, "metrics"));
+}

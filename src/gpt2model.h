@@ -1,0 +1,36 @@
+/* gpt2model.h: what a GPT-2 model is made of: config, tensor slots, fp32 image layout, tokenizer blob */
+#ifndef TFM_GPT2MODEL_H
+#define TFM_GPT2MODEL_H
+
+#include "postgres.h"
+#include "utils/jsonb.h"
+
+#include "gpt2.h"
+#include "safetensors.h"
+
+/* config.json of a GPT-2 model plus the special ids generation needs */
+typedef struct TfmGpt2Info
+{
+	TfmGpt2Config cfg;
+	int32		eos;			/* eos_token_id, -1 when none */
+	int32		bos;			/* bos_token_id (else eos), fed for an empty prompt; -1 when none */
+} TfmGpt2Info;
+
+extern bool TfmConfigIsGpt2(Jsonb *config);
+extern void TfmGpt2InfoFromJson(TfmGpt2Info *info, Jsonb *config, const char *what);
+extern int	TfmGpt2OptionsFromJson(Jsonb *options, const TfmGpt2Config *cfg, bool from_user);
+extern int	TfmGpt2SlotCount(const TfmGpt2Config *cfg);
+extern uint64 TfmGpt2SlotFloats(const TfmGpt2Config *cfg, int slot);
+extern uint64 TfmGpt2WeightsFloats(const TfmGpt2Config *cfg);
+extern uint64 TfmGpt2Params(const TfmGpt2Config *cfg);
+extern TfmTensorInfo **TfmGpt2Resolve(TfmSafetensors *st, const TfmGpt2Config *cfg);
+extern void TfmGpt2Materialise(float *dst, const TfmGpt2Config *cfg, const TfmSafetensors *st,
+							   TfmTensorInfo **slots, const char *buf);
+extern void TfmGpt2Bind(TfmGpt2Weights *w, TfmGpt2Layer *layers, const TfmGpt2Config *cfg, const float *base);
+
+/* bpejson.c: the byte-level BPE tokenizer from JSON */
+extern void *TfmBpeFromJson(Jsonb *tokenizer, const TfmGpt2Config *cfg, size_t *size, const char *what);
+extern Jsonb *TfmBpeCatalogJson(const char *vocab, uint64 vsize, const char *merges, uint64 msize,
+								const char *vwhat, const char *mwhat);
+
+#endif
