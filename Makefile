@@ -19,6 +19,9 @@ override with_llvm = no
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: rebuild every object when any header changes
+$(OBJS): $(wildcard src/*.h)
+
 UNIT_CFLAGS = -O2 -Wall -Wextra -Isrc -I/usr/include/x86_64-linux-gnu
 UNIT = test/unit/test_ops test/unit/test_grad test/unit/test_tokenizer test/unit/test_bpe test/unit/test_gpt2
 unit: $(UNIT)

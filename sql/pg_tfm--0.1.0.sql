@@ -15,6 +15,7 @@ CREATE TABLE tfm.model (
     max_tokens   int NOT NULL,
     params       bigint NOT NULL,
     sha256       text NOT NULL,
+    cache_key    uuid NOT NULL DEFAULT gen_random_uuid(),  -- names this version's cache file
     config       jsonb NOT NULL,
     tokenizer    jsonb NOT NULL,
     options      jsonb NOT NULL DEFAULT '{}',
@@ -90,6 +91,9 @@ CREATE FUNCTION tfm_embed(input text) RETURNS real[]
 AS 'MODULE_PATHNAME', 'tfm_embed' LANGUAGE C STABLE STRICT PARALLEL SAFE COST 10000;
 CREATE FUNCTION tfm_embed(input text, model text) RETURNS real[]
 AS 'MODULE_PATHNAME', 'tfm_embed' LANGUAGE C STABLE PARALLEL SAFE COST 10000;
+-- bulk path: many texts in one call, encoded in length-sorted batches
+CREATE FUNCTION tfm_embed(inputs text[], model text DEFAULT NULL, OUT ordinality int, OUT embedding real[])
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'tfm_embed_many' LANGUAGE C STABLE PARALLEL SAFE COST 10000 ROWS 100;
 
 -- what this backend has cached
 CREATE FUNCTION tfm_cache(OUT model_id bigint, OUT name text, OUT sha256 text, OUT path text,
@@ -138,3 +142,28 @@ CREATE FUNCTION tfm._gpt2_generate(prompt_ids int[], model text, max_tokens int 
 RETURNS int[] AS 'MODULE_PATHNAME', 'tfm_gpt2_generate_ids' LANGUAGE C VOLATILE PARALLEL SAFE;
 CREATE FUNCTION tfm._gpt2_logits(prompt_ids int[], model text, kv_cache bool)
 RETURNS real[] AS 'MODULE_PATHNAME', 'tfm_gpt2_logits' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+-- trigger function: set a boolean flag column from a classifier's score
+-- CREATE TRIGGER t BEFORE INSERT OR UPDATE ON mail FOR EACH ROW
+--   EXECUTE FUNCTION tfm_flag('spam', 'body', 'flagged', 'spam', '0.5');
+CREATE FUNCTION tfm_flag() RETURNS trigger AS $$
+DECLARE
+    doc jsonb;
+    score real;
+BEGIN
+    IF TG_NARGS < 4 OR TG_NARGS > 5 THEN
+        RAISE EXCEPTION 'tfm_flag needs (model, text column, flag column, label [, threshold])'
+            USING ERRCODE = '22023';
+    END IF;
+    IF TG_LEVEL <> 'ROW' OR TG_WHEN <> 'BEFORE' THEN
+        RAISE EXCEPTION 'tfm_flag must be a BEFORE ... FOR EACH ROW trigger' USING ERRCODE = '39P01';
+    END IF;
+    doc := to_jsonb(NEW);
+    IF NOT doc ? TG_ARGV[1] OR NOT doc ? TG_ARGV[2] THEN
+        RAISE EXCEPTION 'table %.% has no column % or %', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_ARGV[1], TG_ARGV[2]
+            USING ERRCODE = '42703';
+    END IF;
+    score := tfm_score(doc->>TG_ARGV[1], TG_ARGV[0], TG_ARGV[3]);
+    RETURN jsonb_populate_record(NEW, jsonb_build_object(TG_ARGV[2],
+               score >= coalesce(TG_ARGV[4], '0.5')::real));
+END $$ LANGUAGE plpgsql SET search_path = pg_catalog, @extschema@;

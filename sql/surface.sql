@@ -42,3 +42,11 @@ SELECT pg_temp.err($$SET pg_tfm.no_such_setting = 1$$);
 -- the functions are PARALLEL SAFE and STRICT where documented
 SELECT proname, pronargs, proparallel, proisstrict, provolatile FROM pg_proc
 WHERE proname IN ('tfm_embed', 'tfm_tokenize') ORDER BY proname, pronargs;
+-- the bulk path: one call for many texts, NULL elements give NULL, results equal the per-row path
+SELECT ordinality, array_length(embedding, 1) AS dim
+FROM tfm_embed(ARRAY['short', NULL, 'a much longer text that needs more tokens than the others', ''], 'minilm');
+SELECT bool_and((SELECT max(abs(a - b)) FROM unnest(e.embedding, tfm_embed(t.x, 'minilm')) u(a, b)) < 1e-5) AS bulk_equals_per_row
+FROM unnest(ARRAY['short', 'a much longer text that needs more tokens than the others', '', 'Hello, world!']) WITH ORDINALITY t(x, i)
+JOIN tfm_embed(ARRAY['short', 'a much longer text that needs more tokens than the others', '', 'Hello, world!'], 'minilm') e
+  ON e.ordinality = t.i;
+SELECT count(*) AS rows FROM tfm_embed(ARRAY[]::text[], 'minilm');

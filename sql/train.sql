@@ -26,6 +26,19 @@ SELECT bool_and((tfm_classify(t, 'spam') = 'spam') = (tfm_score(t, 'spam', 'spam
        bool_and(abs(tfm_score(t, 'spam', 'spam') + tfm_score(t, 'spam', 'ham') - 1) < 1e-5) AS probabilities_sum_to_1
 FROM (SELECT t FROM mail_test LIMIT 20) s;
 
+-- a trigger flags rows as they arrive, from the classifier's score
+CREATE TABLE inbox (id serial, body text, flagged bool);
+CREATE TRIGGER flag_spam BEFORE INSERT OR UPDATE ON inbox FOR EACH ROW
+  EXECUTE FUNCTION tfm_flag('spam', 'body', 'flagged', 'spam', '0.5');
+INSERT INTO inbox (body) SELECT t FROM mail_test LIMIT 30;
+INSERT INTO inbox (body) VALUES (NULL);
+SELECT count(*) AS rows, count(*) FILTER (WHERE flagged IS NOT DISTINCT FROM (tfm_score(body, 'spam', 'spam') >= 0.5)) AS flags_match,
+       count(*) FILTER (WHERE flagged) > 0 AS some_flagged, count(*) FILTER (WHERE NOT flagged) > 0 AS some_not
+FROM inbox;
+CREATE TRIGGER bad_flag BEFORE INSERT ON inbox FOR EACH ROW EXECUTE FUNCTION tfm_flag('spam', 'nope', 'flagged', 'spam');
+INSERT INTO inbox (body) VALUES ('x');
+DROP TRIGGER bad_flag ON inbox;
+
 -- 2. on a small subset of subjects, a full fine-tune beats the frozen head trained on the same rows
 CREATE VIEW sub_train AS SELECT subject AS t, label FROM mail WHERE abs(hashtext(id)) % 20 = 1;
 CREATE VIEW sub_test AS SELECT subject AS t, label FROM mail WHERE abs(hashtext(id)) % 20 = 2;
@@ -37,8 +50,8 @@ INSERT INTO results SELECT 'subset full: held-out', tfm_evaluate('sub_full', 'SE
 INSERT INTO results SELECT 'subset full: training', training - 'history' FROM tfm.models WHERE name = 'sub_full';
 SELECT (f.value->'macro_avg'->>'f1')::float8 > (h.value->'macro_avg'->>'f1')::float8 AS full_beats_head
 FROM results f, results h WHERE f.what = 'subset full: held-out' AND h.what = 'subset head: held-out';
-SELECT name, training->>'fine_tune' AS fine_tune, params > 22000000 AS has_encoder, encoder_id IS NULL AS own_encoder
-FROM tfm.models JOIN tfm.model USING (id) WHERE name LIKE 'sub_%' ORDER BY name;
+SELECT v.name, v.training->>'fine_tune' AS fine_tune, v.params > 22000000 AS has_encoder, m.encoder_id IS NULL AS own_encoder
+FROM tfm.models v JOIN tfm.model m USING (id) WHERE v.name LIKE 'sub_%' ORDER BY v.name;
 
 -- 3. regression on a target computed from the text: the number of words of the subject
 CREATE VIEW words_train AS SELECT subject AS t, array_length(regexp_split_to_array(trim(subject), '\s+'), 1) AS n
@@ -71,7 +84,7 @@ SELECT pg_temp.err($$CALL tfm_train('x', 'minilm', 'SELECT t, label FROM sub_tes
 SELECT pg_temp.err($$CALL tfm_train('x', 'minilm', 'SELECT t, label FROM sub_test', 'classification', '{"epochs": 0}')$$);
 SELECT pg_temp.err($$CALL tfm_train('x', 'minilm', 'SELECT t, label FROM sub_test', 'classification', '{"optimizer": "sgd"}')$$);
 SELECT pg_temp.err($$CALL tfm_train('x', 'minilm', 'SELECT t FROM sub_test', 'classification')$$);
-SELECT pg_temp.err($$CALL tfm_train('x', 'minilm', 'SELECT t, 'same' FROM sub_test', 'classification')$$);
+SELECT pg_temp.err($$CALL tfm_train('x', 'minilm', 'SELECT t, ''same'' FROM sub_test', 'classification')$$);
 SELECT pg_temp.err($$CALL tfm_train('x', 'minilm', 'SELECT t, label FROM sub_test', 'regression')$$);
 SELECT pg_temp.err($$CALL tfm_train('x', 'nope', 'SELECT t, label FROM sub_test')$$);
 SELECT pg_temp.err($$CALL tfm_train('x', 'minilm', 'DELETE FROM mail')$$);
@@ -82,7 +95,7 @@ CALL tfm_train('nulls', 'minilm', $$SELECT t, label FROM sub_test UNION ALL SELE
 SELECT (training->>'skipped_rows')::int AS skipped FROM tfm.models WHERE name = 'nulls';
 -- a statement timeout stops training promptly and leaves no model behind
 SET statement_timeout = '1s';
-SELECT pg_temp.err($$CALL tfm_train('timeout', 'minilm', 'SELECT t, label FROM mail_train', 'classification', '{"max_tokens": 64}')$$);
+CALL tfm_train('timeout', 'minilm', 'SELECT t, label FROM mail_train', 'classification', '{"max_tokens": 64}');
 RESET statement_timeout;
 SELECT count(*) AS timeout_models FROM tfm.models WHERE name = 'timeout';
 SELECT count(*) AS progress_left FROM tfm_training_progress();

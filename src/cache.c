@@ -13,6 +13,11 @@
 #include "pg_tfm.h"
 
 static TfmModel *models = NULL;		/* mapped versions, newest first */
+static TfmModel *retired = NULL;	/* dropped versions, freed at the end of the transaction */
+static uint64 generation = 1;		/* bumped whenever a handle is retired */
+
+static Datum cached_ids(void);
+static void retire_dropped(Datum alive, bool isnull);
 
 /* the model name an argument or pg_tfm.default_model gives */
 const char *
@@ -117,6 +122,7 @@ fill(TfmModel *m, const char *name, HeapTuple tup, TupleDesc td)
 	m->id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
 	m->version = DatumGetInt32(SPI_getbinval(tup, td, 2, &isnull));
 	strlcpy(m->enc_sha256, TextDatumGetCString(SPI_getbinval(tup, td, 3, &isnull)), sizeof(m->enc_sha256));
+	strlcpy(m->enc_key, TextDatumGetCString(SPI_getbinval(tup, td, 12, &isnull)), sizeof(m->enc_key));
 	m->task = TfmTaskFromName(TextDatumGetCString(SPI_getbinval(tup, td, 4, &isnull)));
 	m->encoder_id = DatumGetInt64(SPI_getbinval(tup, td, 7, &isnull));
 	strlcpy(m->sha256, TextDatumGetCString(SPI_getbinval(tup, td, 8, &isnull)), sizeof(m->sha256));
@@ -138,7 +144,7 @@ fill(TfmModel *m, const char *name, HeapTuple tup, TupleDesc td)
 static void
 map_encoder(TfmModel *m)
 {
-	TfmCacheFileEnsure(&m->map, m->encoder_id, m->enc_sha256);
+	TfmCacheFileEnsure(&m->map, m->encoder_id, m->enc_key);
 	if (m->map.hdr->arch != (uint32) m->arch ||
 		memcmp(&m->cfg, &m->map.hdr->cfg, sizeof(TfmBertConfig)) != 0 ||
 		memcmp(&m->gpt2.cfg, &m->map.hdr->gcfg, sizeof(TfmGpt2Config)) != 0)
@@ -160,8 +166,9 @@ map_encoder(TfmModel *m)
 TfmModel *
 TfmModelGetAny(const char *name)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(name)};
+	Oid			argtypes[2] = {TEXTOID, INT8ARRAYOID};
+	Datum		args[2] = {CStringGetTextDatum(name), cached_ids()};
+	Datum		alive;
 	bool		isnull;
 	TfmModel   *m;
 	TfmModel   *volatile nm;
@@ -170,15 +177,18 @@ TfmModelGetAny(const char *name)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args("SELECT m.id, m.version, e.sha256, m.task, m.options, e.config, e.id, "
-							  "m.sha256, m.head, m.labels, e.architecture FROM tfm.model m "
-							  "JOIN tfm.model e ON e.id = coalesce(m.encoder_id, m.id) "
+							  "m.sha256, m.head, m.labels, e.architecture, e.cache_key::text, "
+							  "(SELECT array_agg(id) FROM tfm.model WHERE id = ANY($2)) "
+							  "FROM tfm.model m JOIN tfm.model e ON e.id = coalesce(m.encoder_id, m.id) "
 							  "WHERE m.name = $1 ORDER BY m.version DESC LIMIT 1",
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tfm.model");
 	if (SPI_processed == 0)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 						errmsg("model \"%s\" does not exist", name),
 						errhint("Import it with tfm_import() or train it with tfm_train(); tfm.models lists the models.")));
+	alive = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 13, &isnull);
+	retire_dropped(alive, isnull);
 	m = find(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
 			 TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8, &isnull)));
 	if (m)
@@ -220,6 +230,82 @@ TfmModelGet(const char *name)
 	return m;
 }
 
+/* ids of the mapped versions as an int8[] */
+static Datum
+cached_ids(void)
+{
+	int			n = 0;
+	Datum	   *d;
+
+	for (TfmModel *m = models; m; m = m->next)
+		n++;
+	d = palloc(sizeof(Datum) * Max(n, 1));
+	n = 0;
+	for (TfmModel *m = models; m; m = m->next)
+		d[n++] = Int64GetDatum(m->id);
+	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* move a handle to the retired list; it stays valid until the transaction ends */
+static void
+retire(TfmModel **p)
+{
+	TfmModel   *m = *p;
+
+	*p = m->next;
+	m->next = retired;
+	retired = m;
+	generation++;
+}
+
+/* retire handles whose model another session dropped (alive: the cached ids that still exist) */
+static void
+retire_dropped(Datum alive, bool isnull)
+{
+	Datum	   *ids = NULL;
+	int			n = 0;
+	TfmModel  **p = &models;
+
+	if (!isnull)
+		deconstruct_array(DatumGetArrayTypeP(alive), INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &ids, NULL, &n);
+	while (*p)
+	{
+		bool		found = false;
+
+		for (int i = 0; i < n && !found; i++)
+			found = DatumGetInt64(ids[i]) == (*p)->id;
+		if (found)
+			p = &(*p)->next;
+		else
+			retire(p);
+	}
+}
+
+/* a counter that changes whenever a handle is retired: per-query memos compare it */
+uint64
+TfmCacheGeneration(void)
+{
+	return generation;
+}
+
+/* at the end of a transaction: free retired handles; remove files of models dropped by a commit */
+void
+TfmCacheXactCallback(XactEvent event, void *arg)
+{
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT)
+		return;
+	while (retired)
+	{
+		TfmModel   *m = retired;
+
+		retired = m->next;
+		TfmCacheFileUnmap(&m->map);
+		MemoryContextDelete(m->mcxt);
+	}
+	TfmCacheFileRemovePending(event == XACT_EVENT_COMMIT);
+}
+
 /* the list of mapped versions, for tfm_cache() */
 TfmModel *
 TfmCacheList(void)
@@ -227,7 +313,7 @@ TfmCacheList(void)
 	return models;
 }
 
-/* unmap every handle of a model id or of models whose encoder it is (after a drop) */
+/* retire every handle of a model id or of models whose encoder it is (after a drop) */
 void
 TfmCacheForget(int64 model_id)
 {
@@ -235,15 +321,9 @@ TfmCacheForget(int64 model_id)
 
 	while (*p)
 	{
-		TfmModel   *m = *p;
-
-		if (m->id == model_id || m->encoder_id == model_id)
-		{
-			*p = m->next;
-			TfmCacheFileUnmap(&m->map);
-			MemoryContextDelete(m->mcxt);
-		}
+		if ((*p)->id == model_id || (*p)->encoder_id == model_id)
+			retire(p);
 		else
-			p = &m->next;
+			p = &(*p)->next;
 	}
 }

@@ -4,6 +4,8 @@
 
 #include "postgres.h"
 
+#include "access/xact.h"
+
 #include "bert.h"
 #include "cachefile.h"
 #include "gpt2model.h"
@@ -27,6 +29,7 @@ typedef struct TfmModel
 	char		sha256[72];		/* of this model version */
 	int64		encoder_id;		/* whose weights the encoder maps */
 	char		enc_sha256[72];
+	char		enc_key[40];	/* cache_key of the encoder's row: names the cache file */
 	TfmTask		task;
 	TfmArch		arch;			/* BERT: cfg, opt, vocab, w, layers; GPT-2: gpt2, ctx, bpe, gw, glayers */
 	TfmBertConfig cfg;
@@ -53,6 +56,8 @@ extern TfmModel *TfmModelGet(const char *name);		/* BERT-family only (42809 othe
 extern TfmModel *TfmModelGetAny(const char *name);	/* BERT or GPT-2: check m->arch */
 extern const char *TfmModelName(text *arg);
 extern TfmModel *TfmCacheList(void);
+extern uint64 TfmCacheGeneration(void);
+extern void TfmCacheXactCallback(XactEvent event, void *arg);
 extern void TfmCacheForget(int64 model_id);
 extern TfmTask TfmTaskFromName(const char *task);
 extern const char *TfmTaskName(TfmTask task);

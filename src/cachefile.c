@@ -19,97 +19,140 @@
 
 #include "bpe.h"
 #include "cachefile.h"
+#include "pg_tfm.h"
 #include "gpt2model.h"
 #include "model.h"
 #include "safetensors.h"
 #include "tokenizer.h"
 
 #define TFM_DIR "pg_tfm"
+#define TFM_SAMPLE_BLOCKS 64
+#define TFM_SAMPLE_BYTES 4096
+#define TFM_ORPHAN_SECONDS 600
 
 /* name the cache file of a model version in this database */
 void
-TfmCacheFilePath(char *path, int64 model_id, const char *sha256)
+TfmCacheFilePath(char *path, int64 model_id, const char *key)
 {
-	snprintf(path, MAXPGPATH, "%s/%s/%u_" INT64_FORMAT "_%.64s.bin",
-			 DataDir, TFM_DIR, MyDatabaseId, model_id, sha256);
+	snprintf(path, MAXPGPATH, "%s/%s/%u_" INT64_FORMAT "_%.40s.bin",
+			 DataDir, TFM_DIR, MyDatabaseId, model_id, key);
+}
+
+/* CRC-32C of a byte range */
+static uint32
+crc_of(const void *p, size_t n)
+{
+	pg_crc32c	crc;
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, p, n);
+	FIN_CRC32C(crc);
+	return crc;
 }
 
 /* CRC-32C of a header up to its crc field */
 static uint32
 header_crc(const TfmFileHeader *h)
 {
+	return crc_of(h, offsetof(TfmFileHeader, crc));
+}
+
+/* CRC-32C of TFM_SAMPLE_BLOCKS blocks spread evenly over the weights section */
+static uint32
+sample_crc(const char *weights, uint64 bytes)
+{
 	pg_crc32c	crc;
+	uint64		step = bytes / TFM_SAMPLE_BLOCKS;
 
 	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, h, offsetof(TfmFileHeader, crc));
+	for (int i = 0; i < TFM_SAMPLE_BLOCKS; i++)
+	{
+		uint64		off = (uint64) i * step;
+
+		COMP_CRC32C(crc, weights + off, Min((uint64) TFM_SAMPLE_BYTES, bytes - off));
+	}
 	FIN_CRC32C(crc);
 	return crc;
 }
 
-/* check a mapped file's header and sections against what the catalog says */
-static bool
-header_ok(const TfmMapped *m, int64 model_id, const char *sha256)
+/* why a mapped file's header or sections disagree with the catalog, or NULL when they agree */
+static const char *
+header_problem(const TfmMapped *m, int64 model_id, const char *key)
 {
 	const TfmFileHeader *h = (const TfmFileHeader *) m->base;
 
-	if (m->size < TFM_FILE_HEADER_BYTES || memcmp(h->magic, TFM_FILE_MAGIC, 8) != 0 ||
-		h->crc != header_crc(h) || h->header_bytes != TFM_FILE_HEADER_BYTES ||
-		h->model_id != model_id || strncmp(h->sha256, sha256, 64) != 0 ||
-		h->file_size != m->size)
-		return false;
+	if (m->size < TFM_FILE_HEADER_BYTES || memcmp(h->magic, TFM_FILE_MAGIC, 8) != 0)
+		return "not a pg_tfm cache file of this format";
+	if (h->crc != header_crc(h) || h->header_bytes != TFM_FILE_HEADER_BYTES)
+		return "header checksum mismatch";
+	if (h->model_id != model_id || strncmp(h->key, key, 40) != 0)
+		return "built for another model version";
+	if (h->file_size != m->size)
+		return "wrong file size";
 	if (h->vocab_off < TFM_FILE_HEADER_BYTES || h->vocab_size > m->size ||
 		h->vocab_off > m->size - h->vocab_size || h->vocab_off % 8 != 0 ||
 		h->weights_off % 64 != 0 || h->weights_bytes > m->size ||
 		h->weights_off > m->size - h->weights_bytes)
-		return false;
+		return "sections outside the file";
+	if (crc_of(m->base + h->vocab_off, h->vocab_size) != h->vocab_crc)
+		return "vocabulary checksum mismatch";
+	if (tfm_verify_cache == TFM_VERIFY_FULL ?
+		crc_of(m->base + h->weights_off, h->weights_bytes) != h->weights_crc :
+		sample_crc(m->base + h->weights_off, h->weights_bytes) != h->sample_crc)
+		return "weights checksum mismatch";
 	if (h->arch == TFM_ARCH_GPT2)
-		return TfmGpt2ConfigCheck(&h->gcfg) == 0 &&
-			h->weights_bytes == TfmGpt2WeightsFloats(&h->gcfg) * sizeof(float) &&
-			TfmBpeCheck(m->base + h->vocab_off, h->vocab_size) == 0 &&
-			TfmBpeSizeOf(m->base + h->vocab_off) <= h->gcfg.n_vocab;
-	return h->arch == TFM_ARCH_BERT &&
-		h->weights_bytes == TfmBertWeightsFloats(&h->cfg) * sizeof(float) &&
-		TfmVocabCheck(m->base + h->vocab_off, h->vocab_size) == 0;
+		return (TfmGpt2ConfigCheck(&h->gcfg) == 0 &&
+				h->weights_bytes == TfmGpt2WeightsFloats(&h->gcfg) * sizeof(float) &&
+				TfmBpeCheck(m->base + h->vocab_off, h->vocab_size) == 0 &&
+				TfmBpeSizeOf(m->base + h->vocab_off) <= h->gcfg.n_vocab) ? NULL : "inconsistent GPT-2 sections";
+	return (h->arch == TFM_ARCH_BERT &&
+			h->weights_bytes == TfmBertWeightsFloats(&h->cfg) * sizeof(float) &&
+			TfmVocabCheck(m->base + h->vocab_off, h->vocab_size) == 0) ? NULL : "inconsistent BERT sections";
 }
 
-/* map an existing cache file; false when it is missing or fails its checks (then it is removed) */
-bool
-TfmCacheFileMap(TfmMapped *m, int64 model_id, const char *sha256)
+/* map an existing cache file: 0 when mapped, 1 when missing, -1 when it fails a check (*why) */
+static int
+map_file(TfmMapped *m, int64 model_id, const char *key, const char **why)
 {
 	int			fd;
 	struct stat sb;
 	void	   *p;
 
 	memset(m, 0, sizeof(*m));
-	TfmCacheFilePath(m->path, model_id, sha256);
+	TfmCacheFilePath(m->path, model_id, key);
 	fd = OpenTransientFile(m->path, O_RDONLY | PG_BINARY);
 	if (fd < 0)
 	{
 		if (errno != ENOENT)
 			ereport(ERROR, (errcode_for_file_access(),
 							errmsg("could not open model cache file \"%s\": %m", m->path)));
-		return false;
+		return 1;
 	}
 	if (fstat(fd, &sb) != 0)
 		ereport(ERROR, (errcode_for_file_access(),
 						errmsg("could not stat model cache file \"%s\": %m", m->path)));
-	p = sb.st_size > 0 ? mmap(NULL, sb.st_size, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+	if (sb.st_size < TFM_FILE_HEADER_BYTES)
+	{
+		CloseTransientFile(fd);
+		*why = "shorter than its header";
+		return -1;
+	}
+	p = mmap(NULL, sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
 	CloseTransientFile(fd);
 	if (p == MAP_FAILED)
-		return unlink(m->path), false;
+		ereport(ERROR, (errcode_for_file_access(),
+						errmsg("could not map model cache file \"%s\": %m", m->path)));
 	m->base = p;
 	m->size = sb.st_size;
-	if (!header_ok(m, model_id, sha256))
+	if ((*why = header_problem(m, model_id, key)) != NULL)
 	{
-		ereport(LOG, (errmsg("pg_tfm: cache file \"%s\" failed its checks; rebuilding it", m->path)));
 		TfmCacheFileUnmap(m);
-		unlink(m->path);
-		return false;
+		return -1;
 	}
 	m->hdr = (const TfmFileHeader *) m->base;
 	m->vocab = m->base + m->hdr->vocab_off;
 	m->weights = (const float *) (m->base + m->hdr->weights_off);
-	return true;
+	return 0;
 }
 
 /* release a mapping */
@@ -200,7 +243,7 @@ gpt2_parts(TfmFileHeader *h, Jsonb *config, Jsonb *tokenizer, TfmSafetensors *st
 
 /* lay out header, vocabulary and fp32 weights of a model version in memory */
 static char *
-build_image(int64 model_id, const char *sha256, uint64 *size)
+build_image(int64 model_id, const char *key, uint64 *size)
 {
 	Jsonb	   *config, *tokenizer;
 	TfmFileHeader h;
@@ -223,14 +266,12 @@ build_image(int64 model_id, const char *sha256, uint64 *size)
 	memcpy(h.magic, TFM_FILE_MAGIC, 8);
 	h.header_bytes = TFM_FILE_HEADER_BYTES;
 	h.model_id = model_id;
-	strlcpy(h.sha256, sha256, sizeof(h.sha256));
+	strlcpy(h.key, key, sizeof(h.key));
 	h.vocab_off = TFM_FILE_HEADER_BYTES;
 	h.vocab_size = vsize;
 	h.weights_off = TYPEALIGN(4096, h.vocab_off + vsize);
 	h.file_size = h.weights_off + h.weights_bytes;
-	h.crc = header_crc(&h);
 	img = palloc_extended(h.file_size, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	memcpy(img, &h, sizeof(h));
 	memcpy(img + h.vocab_off, vocab, vsize);
 	dst = (float *) (img + h.weights_off);
 	if (h.arch == TFM_ARCH_GPT2)
@@ -242,6 +283,11 @@ build_image(int64 model_id, const char *sha256, uint64 *size)
 			TfmSafetensorsToFloat(dst, st, slots[s], weights);
 			dst += TfmBertSlotFloats(&h.cfg, s);
 		}
+	h.vocab_crc = crc_of(img + h.vocab_off, h.vocab_size);
+	h.weights_crc = crc_of(img + h.weights_off, h.weights_bytes);
+	h.sample_crc = sample_crc(img + h.weights_off, h.weights_bytes);
+	h.crc = header_crc(&h);
+	memcpy(img, &h, sizeof(h));
 	*size = h.file_size;
 	return img;
 }
@@ -315,57 +361,143 @@ lock_model(int64 model_id)
 	return fd;
 }
 
+/* the ids of this database's models, and the oids of every database, as the catalog sees them now */
+static void
+visible_ids(List **ids, List **dbs)
+{
+	*ids = NIL;
+	*dbs = NIL;
+	if (SPI_execute("SELECT id FROM tfm.model", true, 0) == SPI_OK_SELECT)
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+
+			*ids = lappend_int(*ids, (int) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
+		}
+	if (SPI_execute("SELECT oid FROM pg_database", true, 0) == SPI_OK_SELECT)
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+
+			*dbs = lappend_oid(*dbs, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
+		}
+}
+
+/*
+ * remove files left by dropped databases, and cache and lock files of models of this database that no
+ * longer exist and are older than TFM_ORPHAN_SECONDS (a model created by a transaction not yet
+ * committed is invisible here, but its file is new); temporary files of running builds are kept
+ */
+static void
+sweep_orphans(void)
+{
+	char		dir[MAXPGPATH], path[MAXPGPATH];
+	DIR		   *d;
+	struct dirent *de;
+	List	   *ids, *dbs;
+	time_t		now = time(NULL);
+
+	visible_ids(&ids, &dbs);
+	snprintf(dir, sizeof(dir), "%s/%s", DataDir, TFM_DIR);
+	if ((d = AllocateDir(dir)) == NULL)
+		return;
+	while ((de = ReadDirExtended(d, dir, LOG)) != NULL)
+	{
+		unsigned int db;
+		int64		id;
+		struct stat sb;
+
+		if (sscanf(de->d_name, "%u_" INT64_FORMAT, &db, &id) != 2 || strstr(de->d_name, ".tmp") != NULL)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (list_member_oid(dbs, db) &&
+			(db != MyDatabaseId || list_member_int(ids, (int) id) ||
+			 stat(path, &sb) != 0 || now - sb.st_mtime < TFM_ORPHAN_SECONDS))
+			continue;
+		if (unlink(path) == 0)
+			ereport(LOG, (errmsg("pg_tfm: removed orphaned cache file \"%s\"", path)));
+	}
+	FreeDir(d);
+}
+
 /* map a model version's cache file, materialising it first when it is missing or bad */
 void
-TfmCacheFileEnsure(TfmMapped *m, int64 model_id, const char *sha256)
+TfmCacheFileEnsure(TfmMapped *m, int64 model_id, const char *key)
 {
 	MemoryContext ctx, old;
-	int			lockfd;
+	int			lockfd, rc;
 	uint64		size;
 	char	   *img;
+	const char *why = NULL;
 
-	if (TfmCacheFileMap(m, model_id, sha256))
+	if (map_file(m, model_id, key, &why) == 0)
 		return;
 	lockfd = lock_model(model_id);
-	if (TfmCacheFileMap(m, model_id, sha256))	/* another backend built it meanwhile */
+	if ((rc = map_file(m, model_id, key, &why)) == 0)	/* another backend built it meanwhile */
 	{
 		CloseTransientFile(lockfd);
 		return;
+	}
+	if (rc < 0)
+	{
+		ereport(LOG, (errmsg("pg_tfm: cache file \"%s\" failed its checks (%s); rebuilding it", m->path, why)));
+		unlink(m->path);
 	}
 	ctx = AllocSetContextCreate(CurrentMemoryContext, "pg_tfm materialise", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(ctx);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	img = build_image(model_id, sha256, &size);
+	img = build_image(model_id, key, &size);
 	write_file(m->path, img, size);
+	sweep_orphans();
 	SPI_finish();
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(ctx);
 	CloseTransientFile(lockfd);
-	if (!TfmCacheFileMap(m, model_id, sha256))
+	if (map_file(m, model_id, key, &why) != 0)
 		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
-						errmsg("model cache file \"%s\" failed its checks right after it was written", m->path)));
+						errmsg("model cache file \"%s\" failed its checks right after it was written: %s",
+							   m->path, why ? why : "missing")));
 }
 
-/* remove every cache file of a model in this database */
+static List *pending_removal = NIL;	/* model ids dropped by the current transaction */
+
+/* remove a model's cache and lock files when the current transaction commits */
 void
-TfmCacheFileRemove(int64 model_id)
+TfmCacheFileRemoveAtCommit(int64 model_id)
 {
-	char		dir[MAXPGPATH], prefix[64], path[MAXPGPATH];
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	pending_removal = lappend_int(pending_removal, (int) model_id);
+	MemoryContextSwitchTo(old);
+}
+
+/* at transaction end: remove the files of models the committed transaction dropped (never errors) */
+void
+TfmCacheFileRemovePending(bool commit)
+{
+	char		dir[MAXPGPATH], path[MAXPGPATH];
 	DIR		   *d;
 	struct dirent *de;
 
-	snprintf(dir, sizeof(dir), "%s/%s", DataDir, TFM_DIR);
-	snprintf(prefix, sizeof(prefix), "%u_" INT64_FORMAT "_", MyDatabaseId, model_id);
-	d = AllocateDir(dir);
-	if (d == NULL)
+	if (pending_removal == NIL)
 		return;
-	while ((de = ReadDirExtended(d, dir, LOG)) != NULL)
+	snprintf(dir, sizeof(dir), "%s/%s", DataDir, TFM_DIR);
+	if (commit && (d = opendir(dir)) != NULL)
 	{
-		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		unlink(path);
+		while ((de = readdir(d)) != NULL)
+		{
+			unsigned int db;
+			int64		id;
+
+			if (sscanf(de->d_name, "%u_" INT64_FORMAT, &db, &id) != 2 || db != MyDatabaseId ||
+				!list_member_int(pending_removal, (int) id) || strstr(de->d_name, ".tmp") != NULL)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			(void) unlink(path);
+		}
+		closedir(d);
 	}
-	FreeDir(d);
+	list_free(pending_removal);
+	pending_removal = NIL;
 }

@@ -8,7 +8,7 @@
 #include "gpt2.h"
 #include "model.h"
 
-#define TFM_FILE_MAGIC "PGTFMv02"
+#define TFM_FILE_MAGIC "PGTFMv03"
 #define TFM_FILE_HEADER_BYTES 4096
 
 typedef enum TfmArch
@@ -23,7 +23,7 @@ typedef struct TfmFileHeader
 	uint32		header_bytes;
 	uint32		pad0;
 	int64		model_id;
-	char		sha256[72];
+	char		key[72];		/* the version's cache_key (a uuid): a re-created catalog never matches */
 	TfmBertConfig cfg;
 	uint64		vocab_off;
 	uint64		vocab_size;
@@ -33,6 +33,9 @@ typedef struct TfmFileHeader
 	uint32		arch;			/* TFM_ARCH_*: which config below describes the weights */
 	uint32		pad1;
 	TfmGpt2Config gcfg;			/* for TFM_ARCH_GPT2; cfg is zero then */
+	uint32		vocab_crc;		/* CRC-32C of the vocabulary section */
+	uint32		weights_crc;	/* CRC-32C of the whole weights section */
+	uint32		sample_crc;		/* CRC-32C of TFM_SAMPLE_BLOCKS blocks spread over the weights */
 	uint32		crc;			/* CRC-32C of the bytes above */
 } TfmFileHeader;
 
@@ -46,10 +49,16 @@ typedef struct TfmMapped
 	char		path[MAXPGPATH];
 } TfmMapped;
 
-extern void TfmCacheFilePath(char *path, int64 model_id, const char *sha256);
-extern bool TfmCacheFileMap(TfmMapped *m, int64 model_id, const char *sha256);
+typedef enum TfmVerify
+{
+	TFM_VERIFY_SAMPLED,			/* header, vocabulary and sampled blocks of the weights */
+	TFM_VERIFY_FULL				/* every byte */
+} TfmVerify;
+
+extern void TfmCacheFilePath(char *path, int64 model_id, const char *key);
 extern void TfmCacheFileUnmap(TfmMapped *m);
-extern void TfmCacheFileEnsure(TfmMapped *m, int64 model_id, const char *sha256);
-extern void TfmCacheFileRemove(int64 model_id);
+extern void TfmCacheFileEnsure(TfmMapped *m, int64 model_id, const char *key);
+extern void TfmCacheFileRemoveAtCommit(int64 model_id);
+extern void TfmCacheFileRemovePending(bool commit);
 
 #endif

@@ -16,6 +16,7 @@
 
 PG_FUNCTION_INFO_V1(tfm_tokenize);
 PG_FUNCTION_INFO_V1(tfm_embed);
+PG_FUNCTION_INFO_V1(tfm_embed_many);
 PG_FUNCTION_INFO_V1(tfm_classify);
 PG_FUNCTION_INFO_V1(tfm_score);
 PG_FUNCTION_INFO_V1(tfm_predict);
@@ -33,7 +34,6 @@ typedef struct CallModel
 	uint64		generation;
 } CallModel;
 
-static uint64 cache_generation = 1;		/* bumped whenever handles are freed */
 
 /* resolve the model argument (index argno), once per query */
 static TfmModel *
@@ -42,12 +42,12 @@ call_model(FunctionCallInfo fcinfo, int argno)
 	CallModel  *cm = (CallModel *) fcinfo->flinfo->fn_extra;
 	const char *name = TfmModelName(PG_NARGS() > argno && !PG_ARGISNULL(argno) ? PG_GETARG_TEXT_PP(argno) : NULL);
 
-	if (cm && cm->generation == cache_generation && strcmp(cm->name, name) == 0)
+	if (cm && cm->generation == TfmCacheGeneration() && strcmp(cm->name, name) == 0)
 		return cm->model;
 	if (cm == NULL)
 		cm = fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallModel));
 	cm->model = TfmModelGetAny(name);
-	cm->generation = cache_generation;
+	cm->generation = TfmCacheGeneration();
 	strlcpy(cm->name, name, sizeof(cm->name));
 	return cm->model;
 }
@@ -123,23 +123,72 @@ tfm_tokenize(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(construct_array(d, n, INT4OID, 4, true, TYPALIGN_INT));
 }
 
+/* a real[] of n floats */
+static ArrayType *
+float_array(const float *x, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * n);
+
+	for (int i = 0; i < n; i++)
+		d[i] = Float4GetDatum(x[i]);
+	return construct_array(d, n, FLOAT4OID, 4, true, TYPALIGN_INT);
+}
+
 /* tfm_embed(input, model): sentence embedding as real[] */
 Datum
 tfm_embed(PG_FUNCTION_ARGS)
 {
 	TfmModel   *m;
 	float	   *out;
-	Datum	   *d;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	m = call_model(fcinfo, 1);
 	TfmRequireArch(m, TFM_ARCH_BERT, "tfm_embed");
 	out = pooled_text(m, PG_GETARG_TEXT_PP(0), m->opt.normalize);
-	d = palloc(sizeof(Datum) * m->cfg.hidden);
-	for (int i = 0; i < m->cfg.hidden; i++)
-		d[i] = Float4GetDatum(out[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(d, m->cfg.hidden, FLOAT4OID, 4, true, TYPALIGN_INT));
+	PG_RETURN_ARRAYTYPE_P(float_array(out, m->cfg.hidden));
+}
+
+/* tfm_embed(inputs text[], model): (ordinality, embedding) per element, batched by length; NULL elements give NULL */
+Datum
+tfm_embed_many(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TfmModel   *m;
+	Datum	   *texts;
+	bool	   *nulls;
+	int			n, k = 0, C;
+	int32	  **ids;
+	int		   *lens;
+	float	   *out;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		return (Datum) 0;
+	m = call_model(fcinfo, 1);
+	TfmRequireArch(m, TFM_ARCH_BERT, "tfm_embed");
+	C = m->cfg.hidden;
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), TEXTOID, -1, false, TYPALIGN_INT, &texts, &nulls, &n);
+	ids = palloc(sizeof(int32 *) * Max(n, 1));
+	lens = palloc(sizeof(int) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		if (!nulls[i])
+		{
+			ids[k] = text_ids(m, DatumGetTextPP(texts[i]), &lens[k]);
+			k++;
+		}
+	out = palloc_extended(sizeof(float) * Max(k, 1) * C, MCXT_ALLOC_HUGE);
+	TfmEncodeMany(out, m, &m->w, ids, lens, k, m->opt.normalize);
+	for (int i = 0, j = 0; i < n; i++)
+	{
+		Datum		v[2] = {Int32GetDatum(i + 1), (Datum) 0};
+		bool		vn[2] = {false, nulls[i]};
+
+		if (!nulls[i])
+			v[1] = PointerGetDatum(float_array(out + (size_t) j++ * C, C));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, vn);
+	}
+	return (Datum) 0;
 }
 
 /* tfm_classify(input, model): the most likely label */
@@ -248,9 +297,8 @@ tfm_drop(PG_FUNCTION_ARGS)
 		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 
 		TfmCacheForget(id);
-		TfmCacheFileRemove(id);
+		TfmCacheFileRemoveAtCommit(id);
 	}
-	cache_generation++;
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -5,12 +5,21 @@
 #include "utils/guc.h"
 
 #include "blas.h"
+#include "cache.h"
+#include "cachefile.h"
 #include "pg_tfm.h"
 
 PG_MODULE_MAGIC;
 
 char	   *tfm_default_model = NULL;
 int			tfm_blas_threads = 1;
+int			tfm_verify_cache = TFM_VERIFY_SAMPLED;
+
+static const struct config_enum_entry verify_options[] = {
+	{"sampled", TFM_VERIFY_SAMPLED, false},
+	{"full", TFM_VERIFY_FULL, false},
+	{NULL, 0, false}
+};
 
 void		_PG_init(void);
 
@@ -32,6 +41,12 @@ _PG_init(void)
 							"Threads OpenBLAS may use per backend (concurrency comes from backends and parallel workers).",
 							NULL, &tfm_blas_threads, 1, 1, 64, PGC_USERSET, 0, NULL,
 							assign_blas_threads, NULL);
+	DefineCustomEnumVariable("pg_tfm.verify_cache",
+							 "How much of a model cache file is checked when a backend maps it.",
+							 "sampled: header, vocabulary and 64 blocks of the weights; full: every byte (slower first call).",
+							 &tfm_verify_cache, TFM_VERIFY_SAMPLED, verify_options, PGC_SUSET, 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_tfm");
+	RegisterXactCallback(TfmCacheXactCallback, NULL);
 	TfmBlasSetThreads(tfm_blas_threads);
 }

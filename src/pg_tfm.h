@@ -4,5 +4,6 @@
 
 extern char *tfm_default_model;
 extern int	tfm_blas_threads;
+extern int	tfm_verify_cache;
 
 #endif
