@@ -95,6 +95,20 @@ AS 'MODULE_PATHNAME', 'tfm_embed' LANGUAGE C STABLE PARALLEL SAFE COST 10000;
 CREATE FUNCTION tfm_embed(inputs text[], model text DEFAULT NULL, OUT ordinality int, OUT embedding real[])
 RETURNS SETOF record AS 'MODULE_PATHNAME', 'tfm_embed_many' LANGUAGE C STABLE PARALLEL SAFE COST 10000 ROWS 100;
 
+-- the cache files on disk (every database) and how many server processes map each
+CREATE FUNCTION tfm_cache_files(OUT database oid, OUT model_id bigint, OUT cache_key text, OUT bytes bigint,
+                                OUT modified timestamptz, OUT mapped_by int)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'tfm_cache_files' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION tfm_cache_files() FROM PUBLIC;
+
+-- the models of this database with their cache file, if materialised
+CREATE VIEW tfm.cache AS
+SELECT m.name, m.version, m.id AS model_id, f.bytes, f.modified, f.mapped_by
+FROM tfm.model m
+JOIN tfm_cache_files() f ON f.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                         AND f.model_id = coalesce(m.encoder_id, m.id)
+                         AND f.cache_key = (SELECT e.cache_key::text FROM tfm.model e WHERE e.id = coalesce(m.encoder_id, m.id));
+
 -- what this backend has cached
 CREATE FUNCTION tfm_cache(OUT model_id bigint, OUT name text, OUT sha256 text, OUT path text,
                           OUT bytes bigint, OUT hits bigint)

@@ -1,6 +1,6 @@
 -- pgTAP: the catalog schema, view and functions of pg_tfm (run by pg_prove in a database with minilm imported)
 BEGIN;
-SELECT plan(19);
+SELECT plan(22);
 
 SELECT has_schema('tfm');
 SELECT has_table('tfm', 'model', 'tfm.model holds one row per model version');
@@ -24,6 +24,11 @@ SELECT is(tfm_tokenize('Hello, world!', 'minilm'), ARRAY[101, 7592, 1010, 2088, 
 SELECT is((SELECT array_length(extconfig, 1) FROM pg_extension WHERE extname = 'pg_tfm'), 3,
   'catalog tables and sequence are dumped with the extension');
 SELECT throws_ok($$SELECT tfm_embed('x', 'missing')$$, '42704', 'model "missing" does not exist');
+
+SELECT has_view('tfm', 'cache', 'tfm.cache lists materialised models');
+SELECT ok((SELECT mapped_by >= 1 AND bytes > 80000000 FROM tfm.cache WHERE name = 'minilm'),
+  'after an embedding, the cache file of minilm is mapped by at least this backend');
+SELECT is((SELECT count(*)::int FROM tfm_cache() WHERE name = 'minilm'), 1, 'this backend holds one handle');
 
 SELECT * FROM finish();
 ROLLBACK;
