@@ -50,6 +50,9 @@ FROM tfm.model m LEFT JOIN tfm.model b ON b.id = m.base_id;
 
 GRANT USAGE ON SCHEMA tfm TO PUBLIC;
 GRANT SELECT ON tfm.models TO PUBLIC;
+-- every user may use every model (per-model privileges are future work); importing, training
+-- and dropping need INSERT/DELETE on these tables, which only the extension owner has by default
+GRANT SELECT ON tfm.model, tfm.model_data TO PUBLIC;
 
 CREATE FUNCTION tfm._import_path(name text, path text, options jsonb)
 RETURNS bigint AS 'MODULE_PATHNAME', 'tfm_import_path' LANGUAGE C VOLATILE;
