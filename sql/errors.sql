@@ -35,5 +35,8 @@ SELECT count(*) AS models FROM tfm.models WHERE name <> 'minilm';
 CREATE ROLE tfm_plain;
 SET ROLE tfm_plain;
 SELECT pg_temp.err(format('SELECT tfm_import(%L, %L)', 'x', :'model_dir'));
+-- but may use the models
+SELECT array_length(tfm_embed('a user without privileges', 'minilm'), 1) AS dim;
+SELECT pg_temp.err($$SELECT tfm_drop('minilm')$$);
 RESET ROLE;
 DROP ROLE tfm_plain;
