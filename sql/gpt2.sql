@@ -2,16 +2,6 @@
 -- greedy continuations against float64 PyTorch, the KV cache against full recomputation, sampling, BPE ids
 \getenv golden PG_TFM_GOLDEN
 \set dir :golden '/gpt2/tiny'
-CREATE FUNCTION pg_temp.err(q text) RETURNS text AS $$
-DECLARE d text;
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
-  RETURN regexp_replace(SQLSTATE || ': ' || SQLERRM || coalesce(' (' || nullif(d, '') || ')', ''),
-                        '"/[^"]*/', '"<dir>/', 'g');
-END $$ LANGUAGE plpgsql;
 
 -- import from the directory: vocab.json + merges.txt, fp32 Conv1D weights with the transformer. prefix
 SELECT name, version, architecture, task, dim, max_tokens, params, options
@@ -98,17 +88,17 @@ SELECT name, architecture, task, params FROM parts, tfm_import('gpt2c', config, 
 SELECT tfm_generate('Hello, world!', 'gpt2c', 20) = tfm_generate('Hello, world!', 'gpt2tiny', 20) AS same_text;
 
 -- errors: wrong kind of model, bad arguments, bad configs and tokenizers (nothing is stored)
-SELECT pg_temp.err($$SELECT tfm_embed('hello', 'gpt2tiny')$$);
-SELECT pg_temp.err($$SELECT tfm_classify('hello', 'gpt2tiny')$$);
-SELECT pg_temp.err($$SELECT tfm_generate('hello', 'minilm')$$);
-SELECT pg_temp.err($$SELECT tfm_generate('hello', 'gpt2tiny', 129)$$);
-SELECT pg_temp.err($$SELECT tfm_generate('hello', 'gpt2tiny', -1)$$);
-SELECT pg_temp.err($$SELECT tfm_generate('hello', 'gpt2tiny', 5, '{"temperature": -1}')$$);
-SELECT pg_temp.err($$SELECT tfm_generate('hello', 'gpt2tiny', 5, '{"top_p": 0}')$$);
-SELECT pg_temp.err($$SELECT tfm_generate('hello', 'gpt2tiny', 5, '{"beams": 4}')$$);
-SELECT pg_temp.err($$SELECT tfm._gpt2_logits('{50257}', 'gpt2tiny', true)$$);
-SELECT pg_temp.err($$SELECT tfm._gpt2_logits('{}', 'gpt2tiny', true)$$);
-SELECT pg_temp.err(format('SELECT tfm_import(%L, %L, %L)', 'x', :'dir', '{"pooling": "cls"}'));
+SELECT err($$SELECT tfm_embed('hello', 'gpt2tiny')$$);
+SELECT err($$SELECT tfm_classify('hello', 'gpt2tiny')$$);
+SELECT err($$SELECT tfm_generate('hello', 'minilm')$$);
+SELECT err($$SELECT tfm_generate('hello', 'gpt2tiny', 129)$$);
+SELECT err($$SELECT tfm_generate('hello', 'gpt2tiny', -1)$$);
+SELECT err($$SELECT tfm_generate('hello', 'gpt2tiny', 5, '{"temperature": -1}')$$);
+SELECT err($$SELECT tfm_generate('hello', 'gpt2tiny', 5, '{"top_p": 0}')$$);
+SELECT err($$SELECT tfm_generate('hello', 'gpt2tiny', 5, '{"beams": 4}')$$);
+SELECT err($$SELECT tfm._gpt2_logits('{50257}', 'gpt2tiny', true)$$);
+SELECT err($$SELECT tfm._gpt2_logits('{}', 'gpt2tiny', true)$$);
+SELECT err(format('SELECT tfm_import(%L, %L, %L)', 'x', :'dir', '{"pooling": "cls"}'));
 CREATE TEMP TABLE bad (label text, config jsonb, tokenizer jsonb);
 INSERT INTO bad SELECT 'n_embd', jsonb_set(config, '{n_embd}', '32'), tokjson FROM parts;
 INSERT INTO bad SELECT 'n_head', jsonb_set(config, '{n_head}', '5'), tokjson FROM parts;
@@ -124,7 +114,7 @@ INSERT INTO bad SELECT 'wordpiece', config, jsonb_set(tokjson, '{model,type}', '
 INSERT INTO bad SELECT 'bad_merge', config, jsonb_set(tokjson, '{model,merges,0}', '"Ġ"') FROM parts;
 INSERT INTO bad SELECT 'merge_not_in_vocab', config, jsonb_set(tokjson, '{model,merges,0}', '"Ġthe Ġthe"') FROM parts;
 INSERT INTO bad SELECT 'vocab_id', config, jsonb_set(tokjson, '{model,vocab,Ġthe}', '50257') FROM parts;
-SELECT label, pg_temp.err(format('SELECT tfm_import(%L, b.config, b.tokenizer, p.weights) FROM bad b, parts p WHERE label = %L', 'x', label)) AS error
+SELECT label, err(format('SELECT tfm_import(%L, b.config, b.tokenizer, p.weights) FROM bad b, parts p WHERE label = %L', 'x', label)) AS error
 FROM bad ORDER BY label;
 SELECT name, version FROM tfm.models WHERE architecture = 'gpt2' ORDER BY name;
 SELECT tfm_drop('gpt2c');

@@ -1,3 +1,16 @@
+-- err(q): run a statement and show its SQLSTATE, message and detail (file paths shortened to <dir>/);
+-- the later test files use it
+CREATE FUNCTION err(q text) RETURNS text AS $$
+DECLARE d text;
+BEGIN
+  EXECUTE q;
+  RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+  RETURN regexp_replace(SQLSTATE || ': ' || SQLERRM || coalesce(' (' || nullif(d, '') || ')', ''),
+                        '"/[^"]*/', '"<dir>/', 'g');
+END $$ LANGUAGE plpgsql;
+
 -- import of the real all-MiniLM-L6-v2 from the server's filesystem, and the catalog it fills
 \getenv model_dir PG_TFM_MODEL_DIR
 SELECT name, version, architecture, task, labels, dim, max_tokens, params, length(sha256) AS sha_len,

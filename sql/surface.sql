@@ -1,21 +1,11 @@
 -- the SQL surface: NULLs, defaults, shapes, errors with their SQLSTATEs
-CREATE FUNCTION pg_temp.err(q text) RETURNS text AS $$
-DECLARE d text;
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
-  RETURN regexp_replace(SQLSTATE || ': ' || SQLERRM || coalesce(' (' || nullif(d, '') || ')', ''),
-                        '"/[^"]*/', '"<dir>/', 'g');
-END $$ LANGUAGE plpgsql;
 
 -- NULL in, NULL out
 SELECT tfm_embed(NULL) IS NULL AS a, tfm_embed(NULL, 'minilm') IS NULL AS b,
        tfm_tokenize(NULL) IS NULL AS c, tfm_tokenize(NULL, 'minilm') IS NULL AS d;
 -- no model and no default
-SELECT pg_temp.err($$SELECT tfm_embed('hello')$$);
-SELECT pg_temp.err($$SELECT tfm_embed('hello', NULL)$$);
+SELECT err($$SELECT tfm_embed('hello')$$);
+SELECT err($$SELECT tfm_embed('hello', NULL)$$);
 SET pg_tfm.default_model = 'minilm';
 SELECT array_length(tfm_embed('hello'), 1) AS dim;
 SELECT tfm_tokenize('Hello, world!');
@@ -25,9 +15,9 @@ SELECT round(sqrt((SELECT sum(x * x) FROM unnest(tfm_embed('')) x))::numeric, 5)
 -- the model argument overrides the default; NULL model means the default
 SELECT tfm_embed('hello', NULL) = tfm_embed('hello', 'minilm') AS same;
 -- unknown model
-SELECT pg_temp.err($$SELECT tfm_embed('hello', 'nope')$$);
-SELECT pg_temp.err($$SELECT tfm_tokenize('hello', 'nope')$$);
-SELECT pg_temp.err($$SELECT tfm_drop('nope')$$);
+SELECT err($$SELECT tfm_embed('hello', 'nope')$$);
+SELECT err($$SELECT tfm_tokenize('hello', 'nope')$$);
+SELECT err($$SELECT tfm_drop('nope')$$);
 -- a huge text is truncated to max_tokens, never an error
 SELECT array_length(tfm_tokenize(repeat('word ', 100000)), 1) AS ntokens,
        array_length(tfm_embed(repeat('word ', 100000)), 1) AS dim;
@@ -37,8 +27,8 @@ SELECT (SELECT max(abs(a - b)) FROM unnest(tfm_embed(repeat('alpha ', 300)), tfm
 SELECT count(DISTINCT e) AS distinct_embeddings
 FROM (SELECT tfm_embed('same text') e FROM generate_series(1, 5)) s;
 -- bad GUC values are refused
-SELECT pg_temp.err($$SET pg_tfm.blas_threads = 0$$);
-SELECT pg_temp.err($$SET pg_tfm.no_such_setting = 1$$);
+SELECT err($$SET pg_tfm.blas_threads = 0$$);
+SELECT err($$SET pg_tfm.no_such_setting = 1$$);
 -- the functions are PARALLEL SAFE and STRICT where documented
 SELECT proname, pronargs, proparallel, proisstrict, provolatile FROM pg_proc
 WHERE proname IN ('tfm_embed', 'tfm_tokenize') ORDER BY proname, pronargs;

@@ -69,26 +69,19 @@ CALL tfm_train('det', 'minilm', 'SELECT t, label FROM sub_test', 'classification
 SELECT count(*) AS versions, count(DISTINCT sha256) AS distinct_models FROM tfm.models WHERE name = 'det';
 
 -- 5. errors
-CREATE FUNCTION pg_temp.err(q text) RETURNS text AS $$
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $$ LANGUAGE plpgsql;
-SELECT pg_temp.err($$SELECT tfm_classify('x', 'minilm')$$);
-SELECT pg_temp.err($$SELECT tfm_predict('x', 'spam')$$);
-SELECT pg_temp.err($$SELECT tfm_score('x', 'spam', 'eggs')$$);
-SELECT pg_temp.err($$SELECT tfm_evaluate('minilm', 'SELECT t, label FROM sub_test')$$);
-SELECT pg_temp.err($$CALL tfm_train('x', 'minilm', 'SELECT t, label FROM sub_test', 'clustering')$$);
-SELECT pg_temp.err($$CALL tfm_train('x', 'minilm', 'SELECT t, label FROM sub_test', 'classification', '{"epochs": 0}')$$);
-SELECT pg_temp.err($$CALL tfm_train('x', 'minilm', 'SELECT t, label FROM sub_test', 'classification', '{"optimizer": "sgd"}')$$);
-SELECT pg_temp.err($$CALL tfm_train('x', 'minilm', 'SELECT t FROM sub_test', 'classification')$$);
-SELECT pg_temp.err($$CALL tfm_train('x', 'minilm', 'SELECT t, ''same'' FROM sub_test', 'classification')$$);
-SELECT pg_temp.err($$CALL tfm_train('x', 'minilm', 'SELECT t, label FROM sub_test', 'regression')$$);
-SELECT pg_temp.err($$CALL tfm_train('x', 'nope', 'SELECT t, label FROM sub_test')$$);
-SELECT pg_temp.err($$CALL tfm_train('x', 'minilm', 'DELETE FROM mail')$$);
-SELECT pg_temp.err($$SELECT tfm_drop('minilm')$$);
+SELECT err($$SELECT tfm_classify('x', 'minilm')$$);
+SELECT err($$SELECT tfm_predict('x', 'spam')$$);
+SELECT err($$SELECT tfm_score('x', 'spam', 'eggs')$$);
+SELECT err($$SELECT tfm_evaluate('minilm', 'SELECT t, label FROM sub_test')$$);
+SELECT err($$CALL tfm_train('x', 'minilm', 'SELECT t, label FROM sub_test', 'clustering')$$);
+SELECT err($$CALL tfm_train('x', 'minilm', 'SELECT t, label FROM sub_test', 'classification', '{"epochs": 0}')$$);
+SELECT err($$CALL tfm_train('x', 'minilm', 'SELECT t, label FROM sub_test', 'classification', '{"optimizer": "sgd"}')$$);
+SELECT err($$CALL tfm_train('x', 'minilm', 'SELECT t FROM sub_test', 'classification')$$);
+SELECT err($$CALL tfm_train('x', 'minilm', 'SELECT t, ''same'' FROM sub_test', 'classification')$$);
+SELECT err($$CALL tfm_train('x', 'minilm', 'SELECT t, label FROM sub_test', 'regression')$$);
+SELECT err($$CALL tfm_train('x', 'nope', 'SELECT t, label FROM sub_test')$$);
+SELECT err($$CALL tfm_train('x', 'minilm', 'DELETE FROM mail')$$);
+SELECT err($$SELECT tfm_drop('minilm')$$);
 -- NULL texts and labels are skipped, not errors
 CALL tfm_train('nulls', 'minilm', $$SELECT t, label FROM sub_test UNION ALL SELECT NULL, 'spam' UNION ALL SELECT 'x', NULL$$,
                'classification', '{"max_tokens": 16, "epochs": 2}');
