@@ -17,6 +17,8 @@
 #define MAX_TEMPERATURE 100.0
 #define MAX_SEED ((int64) 1 << 53)	/* integers a JSON number carries exactly */
 
+static const char *const generate_options[] = {"temperature", "top_k", "top_p", "seed", "kv_cache", NULL};
+
 /* work areas of one generation: the KV cache, forward scratch, sampler scratch */
 typedef struct GenWork
 {
@@ -25,30 +27,6 @@ typedef struct GenWork
 	float	   *scratch;
 	float	   *sample;
 } GenWork;
-
-/* refuse an unknown key of the tfm_generate options */
-static void
-check_keys(Jsonb *options)
-{
-	static const char *const known[] = {"temperature", "top_k", "top_p", "seed", "kv_cache"};
-	JsonbIterator *it = JsonbIteratorInit(&options->root);
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		bool		ok = false;
-
-		if (tok != WJB_KEY)
-			continue;
-		for (int i = 0; i < (int) lengthof(known); i++)
-			ok |= (int) strlen(known[i]) == v.val.string.len && memcmp(known[i], v.val.string.val, v.val.string.len) == 0;
-		if (!ok)
-			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							errmsg("unknown tfm_generate option \"%.*s\"", v.val.string.len, v.val.string.val),
-							errhint("Options are temperature, top_k, top_p, seed and kv_cache.")));
-	}
-}
 
 /* read tfm_generate options; sampling (temperature 1) is the default once top_k, top_p or seed is given */
 void
@@ -62,7 +40,7 @@ TfmGenOptionsFromJson(TfmGenOptions *o, Jsonb *options, int n_vocab)
 	if (!JB_ROOT_IS_OBJECT(options))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("options must be a JSON object")));
-	check_keys(options);
+	TfmJsonCheckKeys(options, generate_options, "tfm_generate option");
 	sampling = TfmJsonGet(c, "top_k", &v) || TfmJsonGet(c, "top_p", &v) || TfmJsonGet(c, "seed", &v);
 	t = TfmJsonGetFloat(c, "temperature", sampling ? 1.0 : 0.0, "options");
 	if (!(t >= 0 && t <= MAX_TEMPERATURE))

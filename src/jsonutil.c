@@ -9,6 +9,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
+#include "lib/stringinfo.h"
 
 #include "jsonutil.h"
 
@@ -171,4 +172,33 @@ TfmJsonGetBool(JsonbContainer *obj, const char *key, int dflt, const char *what)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s: \"%s\" must be a boolean, not %s", what, key, TfmJsonTypeName(&v))));
 	return v.val.boolean ? 1 : 0;
+}
+
+/* refuse keys of a JSON object that are not in the NULL-terminated list known */
+void
+TfmJsonCheckKeys(Jsonb *obj, const char *const *known, const char *what)
+{
+	JsonbIterator *it = JsonbIteratorInit(&obj->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	StringInfoData names;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		bool		ok = false;
+
+		if (tok != WJB_KEY)
+			continue;
+		for (int i = 0; known[i] && !ok; i++)
+			ok = (int) strlen(known[i]) == v.val.string.len &&
+				memcmp(known[i], v.val.string.val, v.val.string.len) == 0;
+		if (ok)
+			continue;
+		initStringInfo(&names);
+		for (int i = 0; known[i]; i++)
+			appendStringInfo(&names, "%s%s", i ? ", " : "", known[i]);
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("unknown %s \"%.*s\"", what, v.val.string.len, v.val.string.val),
+						errhint("Known: %s.", names.data)));
+	}
 }

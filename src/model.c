@@ -48,31 +48,20 @@ TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char *what)
 						errmsg("%s: layer_norm_eps must be between 0 and 1", what)));
 }
 
+static const char *const import_options[] = {"max_tokens", "pooling", "normalize", NULL};
+
 /* read inference options: max_tokens, pooling, normalize (from_user: refuse unknown keys) */
 void
 TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cfg, bool from_user)
 {
 	JsonbContainer *c = &options->root;
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
 	char	   *pool;
 
 	if (!JB_ROOT_IS_OBJECT(options))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("options must be a JSON object")));
-	it = JsonbIteratorInit(c);
-	while (from_user && (tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok != WJB_KEY)
-			continue;
-		if (!(v.val.string.len == 10 && memcmp(v.val.string.val, "max_tokens", 10) == 0) &&
-			!(v.val.string.len == 7 && memcmp(v.val.string.val, "pooling", 7) == 0) &&
-			!(v.val.string.len == 9 && memcmp(v.val.string.val, "normalize", 9) == 0))
-			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							errmsg("unknown import option \"%.*s\"", v.val.string.len, v.val.string.val),
-							errhint("Import options are max_tokens, pooling and normalize.")));
-	}
+	if (from_user)
+		TfmJsonCheckKeys(options, import_options, "import option");
 	opt->max_tokens = TfmJsonGetInt(c, "max_tokens", cfg->max_pos, 2, cfg->max_pos, "options");
 	opt->normalize = TfmJsonGetBool(c, "normalize", 1, "options");
 	pool = TfmJsonGetString(c, "pooling", "mean", "options");

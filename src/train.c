@@ -21,30 +21,6 @@ static const char *const option_names[] = {
 	"early_stopping", "max_tokens", "weight_decay", "warmup_fraction", "max_grad_norm",
 	"hidden_dropout", "attention_dropout", NULL};
 
-/* refuse unknown training options */
-static void
-check_option_names(Jsonb *options)
-{
-	JsonbIterator *it = JsonbIteratorInit(&options->root);
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		bool		known = false;
-
-		if (tok != WJB_KEY)
-			continue;
-		for (int i = 0; option_names[i]; i++)
-			known |= (strlen(option_names[i]) == (size_t) v.val.string.len &&
-					  memcmp(option_names[i], v.val.string.val, v.val.string.len) == 0);
-		if (!known)
-			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							errmsg("unknown training option \"%.*s\"", v.val.string.len, v.val.string.val),
-							errhint("Training options are fine_tune, epochs, batch_size, learning_rate, validation_fraction, seed, early_stopping, max_tokens, weight_decay, warmup_fraction, max_grad_norm, hidden_dropout, attention_dropout.")));
-	}
-}
-
 /* a number option within [lo, hi] */
 static double
 num_option(JsonbContainer *c, const char *key, double dflt, double lo, double hi)
@@ -67,7 +43,7 @@ TfmTrainOptionsFromJson(TfmTrainOptions *o, Jsonb *options, const TfmModel *base
 
 	if (!JB_ROOT_IS_OBJECT(options))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("options must be a JSON object")));
-	check_option_names(options);
+	TfmJsonCheckKeys(options, option_names, "training option");
 	ft = TfmJsonGetString(c, "fine_tune", "head", "options");
 	if (strcmp(ft, "head") != 0 && strcmp(ft, "full") != 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
