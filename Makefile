@@ -3,7 +3,7 @@ EXTENSION = pg_tfm
 MODULE_big = pg_tfm
 DATA = $(wildcard sql/pg_tfm--*.sql)
 OBJS = src/pg_tfm.o src/jsonutil.o src/safetensors.o src/model.o src/tokjson.o src/cachefile.o \
-       src/cache.o src/cacheinfo.o src/infer.o src/metrics.o src/rows.o src/train.o src/trainstore.o src/gradcheck.o src/optim.o src/import.o src/funcs.o src/tokenizer.o src/ops.o src/blas.o src/bert.o \
+       src/cache.o src/cacheinfo.o src/infer.o src/metrics.o src/rows.o src/head.o src/train.o src/trainstore.o src/gradcheck.o src/optim.o src/import.o src/funcs.o src/tokenizer.o src/ops.o src/blas.o src/bert.o \
        src/bpe.o src/gpt2.o src/gpt2model.o src/bpejson.o src/generate.o
 
 PG_CPPFLAGS = -I$(srcdir)/src -I/usr/include/x86_64-linux-gnu
@@ -23,7 +23,7 @@ include $(PGXS)
 $(OBJS): $(wildcard src/*.h)
 
 UNIT_CFLAGS = -O2 -Wall -Wextra -Isrc -I/usr/include/x86_64-linux-gnu
-UNIT = test/unit/test_ops test/unit/test_grad test/unit/test_tokenizer test/unit/test_bpe test/unit/test_gpt2
+UNIT = test/unit/test_ops test/unit/test_grad test/unit/test_head test/unit/test_tokenizer test/unit/test_bpe test/unit/test_gpt2
 unit: $(UNIT)
 	@fail=0; for t in $(UNIT); do out=$$(./$$t) || fail=1; echo "$$t: $$(echo "$$out" | tail -1)"; done; exit $$fail
 
@@ -32,6 +32,9 @@ test/unit/test_ops: test/unit/test_ops.c src/ops.c src/blas.c src/bert.c src/ops
 
 test/unit/test_grad: test/unit/test_grad.c src/ops.c src/blas.c src/bert.c src/optim.c src/ops.h src/bert.h src/optim.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_grad.c src/ops.c src/blas.c src/bert.c src/optim.c -lopenblas -lm
+
+test/unit/test_head: test/unit/test_head.c src/head.c src/ops.c src/blas.c src/head.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_head.c src/head.c src/ops.c src/blas.c -lopenblas -lm
 
 test/unit/test_tokenizer: test/unit/test_tokenizer.c src/tokenizer.c src/tokenizer.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_tokenizer.c src/tokenizer.c -lutf8proc

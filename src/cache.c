@@ -9,6 +9,7 @@
 #include "utils/memutils.h"
 
 #include "cache.h"
+#include "head.h"
 #include "jsonutil.h"
 #include "pg_tfm.h"
 
@@ -103,8 +104,9 @@ load_head(TfmModel *m, HeapTuple tup, TupleDesc td)
 	}
 	m->target_mean = TfmJsonGetFloat(&opts->root, "target_mean", 0.0, "options");
 	m->target_std = TfmJsonGetFloat(&opts->root, "target_std", 1.0, "options");
+	m->head_hidden = TfmJsonGetInt(&opts->root, "head_hidden", 0, 0, 4096, "options");
 	d = SPI_getbinval(tup, td, 9, &isnull);
-	want = sizeof(float) * ((size_t) m->nlabels * m->cfg.hidden + m->nlabels);
+	want = sizeof(float) * TfmHeadParams(m->cfg.hidden, m->head_hidden, m->nlabels);
 	head = isnull ? NULL : DatumGetByteaPP(d);
 	if (head == NULL || VARSIZE_ANY_EXHDR(head) != want || m->nlabels < 1)
 		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),

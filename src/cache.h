@@ -45,7 +45,8 @@ typedef struct TfmModel
 	TfmMapped	map;
 	int			nlabels;		/* K for classification, 1 for regression, 0 without head */
 	char	  **labels;
-	float	   *head;			/* W (K,C) then b (K) */
+	float	   *head;			/* head.h layout */
+	int			head_hidden;	/* hidden units of the head, 0 for linear */
 	double		target_mean;	/* regression targets were standardised with these */
 	double		target_std;
 	int64		hits;

@@ -8,6 +8,7 @@
 #include "utils/memutils.h"
 
 #include "bert.h"
+#include "head.h"
 #include "infer.h"
 #include "ops.h"
 
@@ -154,13 +155,17 @@ TfmEncodeMany(float *out, const TfmModel *m, const TfmBertWeights *w, int32 *con
 	pfree(bout);
 }
 
-/* out (n,K) = pooled (n,C) @ W^T + b with the head W (K,C), b (K) */
+/* out (n,K): the model's head on pooled vectors (n,C) */
 void
 TfmHeadForward(float *out, const TfmModel *m, const float *head, const float *pooled, int n)
 {
-	int			K = m->nlabels, C = m->cfg.hidden;
+	int			H = m->head_hidden;
+	float	   *pre = palloc_extended(sizeof(float) * Max((size_t) n * H, 1), MCXT_ALLOC_HUGE);
+	float	   *act = palloc_extended(sizeof(float) * Max((size_t) n * H, 1), MCXT_ALLOC_HUGE);
 
-	matmul_forward(out, pooled, head, head + (size_t) K * C, n, C, K);
+	head_forward(out, pre, act, head, pooled, n, m->cfg.hidden, H, m->nlabels);
+	pfree(pre);
+	pfree(act);
 }
 
 /* softmax over each row of x (n,K), in place */

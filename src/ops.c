@@ -665,6 +665,49 @@ exp256_neg(__m256 x)
 	return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
+/*
+ * one softmax row: p[0..valid) = softmax(scale * x[0..valid)), eight at a
+ * time with exp256_neg; the tail and padding columns are the caller's
+ */
+__attribute__((target("avx2,fma")))
+static void
+softmax_row_avx2(float *p, const float *x, float scale, int valid)
+{
+	__m256		vmax = _mm256_set1_ps(-INFINITY),
+				vsum = _mm256_setzero_ps(),
+				vs = _mm256_set1_ps(scale),
+				vm,
+				vinv;
+	float		maxv,
+				sum;
+	int			j = 0;
+
+	for (; j + 8 <= valid; j += 8)
+		vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + j));
+	vm = _mm256_max_ps(vmax, _mm256_permute2f128_ps(vmax, vmax, 1));
+	vm = _mm256_max_ps(vm, _mm256_shuffle_ps(vm, vm, _MM_SHUFFLE(1, 0, 3, 2)));
+	vm = _mm256_max_ps(vm, _mm256_shuffle_ps(vm, vm, _MM_SHUFFLE(2, 3, 0, 1)));
+	maxv = _mm256_cvtss_f32(vm);
+	for (; j < valid; j++)
+		maxv = x[j] > maxv ? x[j] : maxv;
+	vm = _mm256_set1_ps(maxv);
+	for (j = 0; j + 8 <= valid; j += 8)
+	{
+		__m256		e = exp256_neg(_mm256_mul_ps(vs, _mm256_sub_ps(_mm256_loadu_ps(x + j), vm)));
+
+		_mm256_storeu_ps(p + j, e);
+		vsum = _mm256_add_ps(vsum, e);
+	}
+	sum = hsum256(vsum);
+	for (; j < valid; j++)
+		sum += (p[j] = expf(scale * (x[j] - maxv)));
+	vinv = _mm256_set1_ps(1.0f / sum);
+	for (j = 0; j + 8 <= valid; j += 8)
+		_mm256_storeu_ps(p + j, _mm256_mul_ps(_mm256_loadu_ps(p + j), vinv));
+	for (; j < valid; j++)
+		p[j] *= 1.0f / sum;
+}
+
 /* GELU backward eight at a time; returns how many were done */
 __attribute__((target("avx2,fma")))
 static size_t
@@ -768,6 +811,15 @@ softmax_forward(float *probs, const float *inp, float scale,
 		float		maxv = -INFINITY, sum = 0.0f, inv;
 		int			j;
 
+#ifdef TFM_X86
+		if (valid > 0 && have_avx2())
+		{
+			softmax_row_avx2(p, x, scale, valid);
+			for (j = valid; j < T; j++)
+				p[j] = 0.0f;
+			continue;
+		}
+#endif
 		for (j = 0; j < valid; j++)
 			if (x[j] > maxv)
 				maxv = x[j];

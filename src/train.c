@@ -9,6 +9,7 @@
 #include "utils/memutils.h"
 
 #include "bert.h"
+#include "head.h"
 #include "infer.h"
 #include "jsonutil.h"
 #include "model.h"
@@ -19,7 +20,7 @@
 static const char *const option_names[] = {
 	"fine_tune", "epochs", "batch_size", "learning_rate", "validation_fraction", "seed",
 	"early_stopping", "max_tokens", "weight_decay", "warmup_fraction", "max_grad_norm",
-	"hidden_dropout", "attention_dropout", NULL};
+	"hidden_dropout", "attention_dropout", "hidden_units", NULL};
 
 /* a number option within [lo, hi] */
 static double
@@ -60,6 +61,7 @@ TfmTrainOptionsFromJson(TfmTrainOptions *o, Jsonb *options, const TfmModel *base
 	o->max_grad_norm = num_option(c, "max_grad_norm", 1.0, 0, 1e6);
 	o->hidden_dropout = num_option(c, "hidden_dropout", o->full ? 0.1 : 0.0, 0, 0.9);
 	o->attn_dropout = num_option(c, "attention_dropout", o->full ? 0.1 : 0.0, 0, 0.9);
+	o->hidden_units = TfmJsonGetInt(c, "hidden_units", 0, 0, 4096, "options");
 	o->patience = 3;
 	if (TfmJsonGet(c, "early_stopping", &v) && v.type == jbvBool)
 		o->patience = v.val.boolean ? 3 : 0;
@@ -176,25 +178,42 @@ update(TfmTrainer *t)
 	memset(t->denc, 0, sizeof(float) * t->enc_n);
 }
 
+/* run the head forward and backward on pooled vectors x (B,C); dx (B,C) may be NULL */
+static double
+head_step(TfmTrainer *t, float *dx, const float *x, const int *rows, int B)
+{
+	int			C = t->base->cfg.hidden, K = t->K, H = t->o.hidden_units;
+	float	   *out = palloc(sizeof(float) * B * K);
+	float	   *dout = palloc(sizeof(float) * B * K);
+	float	   *pre = palloc(sizeof(float) * Max(B * H, 1));
+	float	   *act = palloc(sizeof(float) * Max(B * H, 1));
+	float	   *dact = palloc(sizeof(float) * Max(2 * B * H, 1));
+	double		loss;
+
+	head_forward(out, pre, act, t->head, x, B, C, H, K);
+	loss = head_loss(t, dout, out, rows, B);
+	head_backward(dx, t->dhead, dout, t->head, x, pre, act, dact, B, C, H, K);
+	pfree(out);
+	pfree(dout);
+	pfree(pre);
+	pfree(act);
+	pfree(dact);
+	return loss;
+}
+
 /* head mode: one step on a batch of precomputed features */
 static double
 step_head(TfmTrainer *t, const int *rows, int B)
 {
-	int			C = t->base->cfg.hidden, K = t->K;
+	int			C = t->base->cfg.hidden;
 	float	   *x = palloc(sizeof(float) * B * C);
-	float	   *out = palloc(sizeof(float) * B * K);
-	float	   *dout = palloc(sizeof(float) * B * K);
 	double		loss;
 
 	for (int b = 0; b < B; b++)
 		memcpy(x + (size_t) b * C, t->feats + (size_t) rows[b] * C, sizeof(float) * C);
-	matmul_forward(out, x, t->head, t->head + (size_t) K * C, B, C, K);
-	loss = head_loss(t, dout, out, rows, B);
-	matmul_backward(NULL, t->dhead, t->dhead + (size_t) K * C, dout, x, t->head, B, C, K);
+	loss = head_step(t, NULL, x, rows, B);
 	update(t);
 	pfree(x);
-	pfree(out);
-	pfree(dout);
 	return loss;
 }
 
@@ -203,10 +222,10 @@ static double
 step_full(TfmTrainer *t, const int *rows, int B)
 {
 	const TfmBertConfig *cfg = &t->base->cfg;
-	int			C = cfg->hidden, K = t->K, T = 1;
+	int			C = cfg->hidden, T = 1;
 	int		   *lens = palloc(sizeof(int) * B);
 	int32	   *ids;
-	float	   *hidden, *acts, *scratch, *x, *dx, *out, *dout;
+	float	   *hidden, *acts, *scratch, *x, *dx;
 	uint64		seed = t->o.seed * 1000003u + t->step;
 	double		loss;
 
@@ -220,14 +239,10 @@ step_full(TfmTrainer *t, const int *rows, int B)
 	scratch = palloc_extended(TfmBertTrainScratchBytes(cfg, B, T), MCXT_ALLOC_HUGE);
 	x = palloc(sizeof(float) * B * C);
 	dx = palloc0(sizeof(float) * B * C);
-	out = palloc(sizeof(float) * B * K);
-	dout = palloc(sizeof(float) * B * K);
 	bert_forward_train(hidden, acts, cfg, &t->w, ids, lens, B, T, (float) t->o.hidden_dropout,
 					   (float) t->o.attn_dropout, seed, scratch, TfmCheckInterrupts);
 	TfmPool(x, hidden, lens, B, T, C, t->base->opt.pooling, 0);
-	matmul_forward(out, x, t->head, t->head + (size_t) K * C, B, C, K);
-	loss = head_loss(t, dout, out, rows, B);
-	matmul_backward(dx, t->dhead, t->dhead + (size_t) K * C, dout, x, t->head, B, C, K);
+	loss = head_step(t, dx, x, rows, B);
 	TfmPoolBackward(hidden, dx, lens, B, T, C, t->base->opt.pooling);
 	bert_backward(&t->gw, hidden, acts, cfg, &t->w, ids, lens, B, T, (float) t->o.hidden_dropout,
 				  (float) t->o.attn_dropout, seed, scratch, TfmCheckInterrupts);
@@ -239,8 +254,6 @@ step_full(TfmTrainer *t, const int *rows, int B)
 	pfree(scratch);
 	pfree(x);
 	pfree(dx);
-	pfree(out);
-	pfree(dout);
 	return loss;
 }
 
@@ -269,15 +282,17 @@ features(TfmTrainer *t, float *out, const int *idx, int n)
 double
 TfmTrainEvalLoss(TfmTrainer *t, const int *idx, int n, int *pred, double *predv)
 {
-	int			C = t->base->cfg.hidden, K = t->K;
+	int			C = t->base->cfg.hidden, K = t->K, H = t->o.hidden_units;
 	float	   *x = palloc_extended(sizeof(float) * Max(n, 1) * C, MCXT_ALLOC_HUGE);
 	float	   *out = palloc(sizeof(float) * Max(n, 1) * K);
+	float	   *pre = palloc_extended(sizeof(float) * Max(n * H, 1), MCXT_ALLOC_HUGE);
+	float	   *act = palloc_extended(sizeof(float) * Max(n * H, 1), MCXT_ALLOC_HUGE);
 	double		loss;
 
 	if (n == 0)
 		return 0;
 	features(t, x, idx, n);
-	matmul_forward(out, x, t->head, t->head + (size_t) K * C, n, C, K);
+	head_forward(out, pre, act, t->head, x, n, C, H, K);
 	loss = head_loss(t, NULL, out, idx, n);
 	for (int i = 0; i < n; i++)
 	{
@@ -293,6 +308,8 @@ TfmTrainEvalLoss(TfmTrainer *t, const int *idx, int n, int *pred, double *predv)
 	}
 	pfree(x);
 	pfree(out);
+	pfree(pre);
+	pfree(act);
 	return loss;
 }
 
@@ -348,28 +365,23 @@ standardise(TfmTrainer *t)
 			t->feats[(size_t) i * C + c] = (float) ((t->feats[(size_t) i * C + c] - t->fmean[c]) / t->fstd[c]);
 }
 
-/* fold the feature scaling into the head so it applies to raw pooled vectors (W/std, b - W.mean/std); restore the features */
+/* fold the feature scaling into the head so it reads raw pooled vectors; restore the features */
 static void
 fold_standardisation(TfmTrainer *t)
 {
 	int			C = t->base->cfg.hidden;
-	float	   *b = t->head + (size_t) t->K * C;
 
-	for (int k = 0; k < t->K; k++)
-	{
-		float	   *w = t->head + (size_t) k * C;
-		double		shift = 0;
-
-		for (int c = 0; c < C; c++)
-		{
-			w[c] = (float) (w[c] / t->fstd[c]);
-			shift += w[c] * t->fmean[c];
-		}
-		b[k] = (float) (b[k] - shift);
-	}
+	TfmHeadFold(t->head, t->fmean, t->fstd, C, t->o.hidden_units, t->K);
 	for (int i = 0; i < t->rows.n; i++)
 		for (int c = 0; c < C; c++)
 			t->feats[(size_t) i * C + c] = (float) (t->feats[(size_t) i * C + c] * t->fstd[c] + t->fmean[c]);
+}
+
+/* a standard normal draw from the trainer's generator */
+static double
+rng_normal(void *rng)
+{
+	return TfmRngNormal((TfmRng *) rng);
 }
 
 /* allocate zeroed floats, huge allowed */
@@ -386,10 +398,9 @@ setup_params(TfmTrainer *t)
 	const TfmBertConfig *cfg = &t->base->cfg;
 	int			C = cfg->hidden;
 
-	t->head_n = (size_t) t->K * C + t->K;
+	t->head_n = TfmHeadParams(C, t->o.hidden_units, t->K);
 	t->head = zeros(t->head_n);
-	for (size_t i = 0; i < (size_t) t->K * C; i++)
-		t->head[i] = (float) (0.02 * TfmRngNormal(&t->rng));
+	TfmHeadInit(t->head, C, t->o.hidden_units, t->K, rng_normal, &t->rng);
 	t->dhead = zeros(t->head_n);
 	t->hm = zeros(t->head_n);
 	t->hv = zeros(t->head_n);

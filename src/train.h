@@ -26,6 +26,7 @@ typedef struct TfmTrainOptions
 	double		max_grad_norm;
 	double		hidden_dropout;
 	double		attn_dropout;
+	int			hidden_units;	/* 0: linear head; else one GELU hidden layer */
 } TfmTrainOptions;
 
 /* state of one training run */

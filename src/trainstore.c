@@ -63,9 +63,9 @@ TfmProgressClear(void)
 static char *
 inference_options(const TfmTrainer *t)
 {
-	return psprintf("{\"max_tokens\": %d, \"pooling\": \"%s\", \"normalize\": %s, \"target_mean\": %.17g, \"target_std\": %.17g}",
+	return psprintf("{\"max_tokens\": %d, \"pooling\": \"%s\", \"normalize\": %s, \"target_mean\": %.17g, \"target_std\": %.17g, \"head_hidden\": %d}",
 					t->o.max_tokens, t->base->opt.pooling == TFM_POOL_CLS ? "cls" : "mean",
-					t->base->opt.normalize ? "true" : "false", t->tmean, t->tstd);
+					t->base->opt.normalize ? "true" : "false", t->tmean, t->tstd, t->o.hidden_units);
 }
 
 /* metrics on the validation split (or the training rows when there is none) */
@@ -107,12 +107,12 @@ training_json(const TfmTrainer *t)
 	return psprintf("{\"fine_tune\": \"%s\", \"epochs\": %d, \"batch_size\": %d, \"learning_rate\": %g, "
 					"\"validation_fraction\": %g, \"seed\": " UINT64_FORMAT ", \"early_stopping\": %d, "
 					"\"max_tokens\": %d, \"weight_decay\": %g, \"warmup_fraction\": %g, \"max_grad_norm\": %g, "
-					"\"hidden_dropout\": %g, \"attention_dropout\": %g, \"rows\": %d, \"skipped_rows\": " INT64_FORMAT ", "
+					"\"hidden_dropout\": %g, \"attention_dropout\": %g, \"hidden_units\": %d, \"rows\": %d, \"skipped_rows\": " INT64_FORMAT ", "
 					"\"train_rows\": %d, \"validation_rows\": %d, \"epochs_run\": %d, \"best_epoch\": %d, "
 					"\"seconds\": %.3f, \"encode_seconds\": %.3f, \"examples_per_second\": %.2f, \"tokens_per_second\": %.1f, \"history\": %s}",
 					o->full ? "full" : "head", o->epochs, o->batch_size, o->lr, o->val_fraction, o->seed,
 					o->patience, o->max_tokens, o->weight_decay, o->warmup, o->max_grad_norm,
-					o->hidden_dropout, o->attn_dropout, t->rows.n, t->rows.skipped, t->ntrain, t->nval,
+					o->hidden_dropout, o->attn_dropout, o->hidden_units, t->rows.n, t->rows.skipped, t->ntrain, t->nval,
 					t->epochs_run, t->best_epoch, t->seconds, t->setup_seconds,
 					examples_per_second(t), examples_per_second(t) * t->rows.tokens / Max(t->rows.n, 1),
 					t->history.data);
