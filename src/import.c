@@ -7,6 +7,7 @@
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
@@ -36,6 +37,20 @@ check_name(const char *name)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("invalid model name \"%s\"", name),
 						errhint("Use 1 to 63 letters, digits, '_', '.', ':' or '-'.")));
+}
+
+/* refuse databases whose encoding cannot hold a vocabulary (jsonb stores text in the server encoding) */
+static void
+check_encoding(void)
+{
+	int			enc = GetDatabaseEncoding();
+
+	if (enc != PG_UTF8 && enc != PG_SQL_ASCII)
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("pg_tfm cannot import models into a database with encoding %s",
+							   GetDatabaseEncodingName()),
+						errhint("Use a UTF8 (or SQL_ASCII) database: vocabularies hold characters %s cannot represent.",
+								GetDatabaseEncodingName())));
 }
 
 /* hex SHA-256 of a buffer */
@@ -176,6 +191,7 @@ static int64
 import_model(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weights, uint64 wsize,
 			 Jsonb *options, const char *const *what)
 {
+	check_encoding();
 	check_name(name);
 	if (TfmConfigIsGpt2(config))
 		return import_gpt2(name, config, tokenizer, weights, wsize, options, what);
@@ -303,6 +319,7 @@ tfm_import_path(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						errmsg("permission denied to import a model from server files"),
 						errhint("Only superusers and members of pg_read_server_files can; others can pass the content to tfm_import(name, config, tokenizer, weights).")));
+	check_encoding();
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	dir = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	options = PG_GETARG_JSONB_P(2);
