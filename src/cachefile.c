@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "access/detoast.h"
+#include "access/xact.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "port/pg_crc32c.h"
@@ -16,6 +17,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "bpe.h"
 #include "cachefile.h"
@@ -361,32 +363,40 @@ lock_model(int64 model_id)
 	return fd;
 }
 
-/* the ids of this database's models, and the oids of every database, as the catalog sees them now */
-static void
-visible_ids(List **ids, List **dbs)
+/* rows of a one-column query as text, under the latest snapshot (parallel workers: the query's) */
+static List *
+latest_values(const char *query)
 {
-	*ids = NIL;
-	*dbs = NIL;
-	if (SPI_execute("SELECT id FROM tfm.model", true, 0) == SPI_OK_SELECT)
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
+	List	   *out = NIL;
+	bool		latest = !IsInParallelMode();
 
-			*ids = lappend_int(*ids, (int) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
-		}
-	if (SPI_execute("SELECT oid FROM pg_database", true, 0) == SPI_OK_SELECT)
+	if (latest)
+		PushActiveSnapshot(GetLatestSnapshot());
+	if (SPI_execute(query, true, 0) == SPI_OK_SELECT)
 		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
+			out = lappend(out, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	if (latest)
+		PopActiveSnapshot();
+	return out;
+}
 
-			*dbs = lappend_oid(*dbs, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
-		}
+/* whether a list of strings holds s */
+static bool
+has_string(List *l, const char *s)
+{
+	ListCell   *lc;
+
+	foreach(lc, l)
+		if (strcmp((char *) lfirst(lc), s) == 0)
+		return true;
+	return false;
 }
 
 /*
- * remove files left by dropped databases, and cache and lock files of models of this database that no
- * longer exist and are older than TFM_ORPHAN_SECONDS (a model created by a transaction not yet
- * committed is invisible here, but its file is new); temporary files of running builds are kept
+ * remove files of databases that no longer exist, and cache and lock files of this database whose
+ * model version (id and cache_key) no longer exists and which are older than TFM_ORPHAN_SECONDS
+ * (a version created by a transaction not yet committed is invisible, but its file is young);
+ * the catalog is read under the latest snapshot; temporary files of running builds are kept
  */
 static void
 sweep_orphans(void)
@@ -394,24 +404,25 @@ sweep_orphans(void)
 	char		dir[MAXPGPATH], path[MAXPGPATH];
 	DIR		   *d;
 	struct dirent *de;
-	List	   *ids, *dbs;
+	List	   *files = latest_values("SELECT id || '_' || cache_key || '.bin' FROM tfm.model");
+	List	   *locks = latest_values("SELECT id || '.lock' FROM tfm.model");
+	List	   *dbs = latest_values("SELECT oid FROM pg_database");
 	time_t		now = time(NULL);
 
-	visible_ids(&ids, &dbs);
 	snprintf(dir, sizeof(dir), "%s/%s", DataDir, TFM_DIR);
 	if ((d = AllocateDir(dir)) == NULL)
 		return;
 	while ((de = ReadDirExtended(d, dir, LOG)) != NULL)
 	{
 		unsigned int db;
-		int64		id;
+		int			n = 0;
 		struct stat sb;
 
-		if (sscanf(de->d_name, "%u_" INT64_FORMAT, &db, &id) != 2 || strstr(de->d_name, ".tmp") != NULL)
+		if (sscanf(de->d_name, "%u_%n", &db, &n) != 1 || n == 0 || strstr(de->d_name, ".tmp") != NULL)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (list_member_oid(dbs, db) &&
-			(db != MyDatabaseId || list_member_int(ids, (int) id) ||
+		if (has_string(dbs, psprintf("%u", db)) &&
+			(db != MyDatabaseId || has_string(files, de->d_name + n) || has_string(locks, de->d_name + n) ||
 			 stat(path, &sb) != 0 || now - sb.st_mtime < TFM_ORPHAN_SECONDS))
 			continue;
 		if (unlink(path) == 0)
@@ -420,12 +431,21 @@ sweep_orphans(void)
 	FreeDir(d);
 }
 
+/* whether a model version still exists under the latest snapshot (a drop may have committed meanwhile) */
+static bool
+still_exists(int64 model_id, const char *key)
+{
+	return has_string(latest_values(psprintf("SELECT 1 FROM tfm.model WHERE id = " INT64_FORMAT
+											 " AND cache_key::text = %s", model_id, quote_literal_cstr(key))), "1");
+}
+
 /* map a model version's cache file, materialising it first when it is missing or bad */
 void
 TfmCacheFileEnsure(TfmMapped *m, int64 model_id, const char *key)
 {
 	MemoryContext ctx, old;
 	int			lockfd, rc;
+	bool		dropped;
 	uint64		size;
 	char	   *img;
 	const char *why = NULL;
@@ -450,14 +470,18 @@ TfmCacheFileEnsure(TfmMapped *m, int64 model_id, const char *key)
 	img = build_image(model_id, key, &size);
 	write_file(m->path, img, size);
 	sweep_orphans();
+	dropped = !still_exists(model_id, key);
 	SPI_finish();
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(ctx);
-	CloseTransientFile(lockfd);
 	if (map_file(m, model_id, key, &why) != 0)
 		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
 						errmsg("model cache file \"%s\" failed its checks right after it was written: %s",
 							   m->path, why ? why : "missing")));
+	/* a drop committed while we built: this statement may still use the mapping, nobody else will */
+	if (dropped)
+		unlink(m->path);
+	CloseTransientFile(lockfd);
 }
 
 static List *pending_removal = NIL;	/* model ids dropped by the current transaction */

@@ -20,9 +20,10 @@ use IPC::Run ();
 use Test::More ();
 use Time::HiRes ();
 
-our @EXPORT = qw(psql psql_result new_db drop_db db_oid model_id cache_dir cache_files
-  tmp_files log_offset log_since wait_until no_backends_in check_no_crash pgdata
-  session embed_sql $TIMEOUT $MODEL_DIR);
+our @EXPORT = qw(psql psql_result new_db drop_db db_oid model_id cache_key cache_dir cache_files
+  cache_file_name tmp_files log_offset log_since wait_until no_backends_in check_no_crash pgdata
+  session embed_sql emb_diff import_sql failed_checks_re header_layout read_header crc32c sample_blocks
+  $TIMEOUT $MODEL_DIR);
 
 our $TIMEOUT = $ENV{PG_TFM_TAP_TIMEOUT} || 180;
 our $MODEL_DIR = $ENV{PG_TFM_MODEL_DIR};
@@ -97,6 +98,36 @@ sub model_id
 	return psql($db, "SELECT max(id) FROM tfm.model WHERE name = '" . ($name // 'minilm') . "'");
 }
 
+# the cache_key (a uuid, one per model version) that names a version's cache file
+sub cache_key
+{
+	my ($db, $id) = @_;
+	return psql($db, "SELECT cache_key FROM tfm.model WHERE id = $id");
+}
+
+# the name a version's cache file must have: <dboid>_<model id>_<cache_key>.bin
+sub cache_file_name
+{
+	my ($dboid, $id, $key) = @_;
+	return "${dboid}_${id}_$key.bin";
+}
+
+# SQL importing the test model from PG_TFM_MODEL_DIR under a name (max_tokens 256), returning its id
+sub import_sql
+{
+	my ($name) = @_;
+	(my $dir = $MODEL_DIR) =~ s/'/''/g;
+	return "SELECT id FROM tfm_import('$name', '$dir', '{\"max_tokens\": 256}')";
+}
+
+# the log line of a cache file that failed its checks and is rebuilt, optionally with a given reason
+sub failed_checks_re
+{
+	my ($path, $reason) = @_;
+	my $why = defined $reason ? quotemeta($reason) : '[^)]+';
+	return qr/pg_tfm: cache file "\Q$path\E" failed its checks \($why\); rebuilding it/;
+}
+
 # cache files (.bin) in the cache directory, optionally only of one database [and model id]
 sub cache_files
 {
@@ -124,16 +155,17 @@ sub remove_cache_files_of
 	unlink grep { basename($_) =~ /^${oid}_/ } glob(cache_dir() . '/*');
 }
 
-# drop a test database; returns the cache files of it the drop left behind (then removes them)
+# drop a test database; returns the cache and lock files of it the drop left behind, and removes
+# them unless keep => 1 (a test that checks they are swept later)
 sub drop_db
 {
-	my ($name) = @_;
+	my ($name, %opt) = @_;
 	my $oid = db_oid($name);
 	psql('postgres', "DROP DATABASE IF EXISTS $name WITH (FORCE)");
 	@databases = grep { $_ ne $name } @databases;
 	return () unless $oid;
 	my @left = grep { basename($_) =~ /^${oid}_/ } glob(cache_dir() . '/*');
-	unlink @left;
+	unlink @left unless $opt{keep};
 	return @left;
 }
 
@@ -200,6 +232,143 @@ sub embed_sql
 	my ($text, $model) = @_;
 	$text =~ s/'/''/g;
 	return "SELECT tfm_embed('$text', '" . ($model // 'minilm') . "')::text";
+}
+
+# --- the cache file header -------------------------------------------------------------------
+#
+# The offsets of struct TfmFileHeader are not written down here: header_layout() reads the struct
+# (and the config structs it embeds) from src/cachefile.h, src/bert.h and src/gpt2.h and lays it
+# out with the C rules of x86-64/aarch64 Linux (each member at the next multiple of its alignment;
+# char 1, int/uint32/float/enums 4, int64/uint64 8; a struct aligned as its widest member and
+# padded to a multiple of that).  Tests check the result against a real file: magic, header_bytes,
+# file_size, vocab_off and the header CRC-32C over the bytes before `crc` must all agree.
+
+my %scalar = (char => 1, int => 4, int32 => 4, uint32 => 4, float => 4, TfmArch => 4,
+	int64 => 8, uint64 => 8, double => 8);
+
+# read a header file of the repository
+sub src_text
+{
+	my ($file) = @_;
+	my $path = File::Basename::dirname(__FILE__) . "/../../src/$file";
+	open my $fh, '<', $path or die "cannot read $path: $!";
+	local $/;
+	my $t = <$fh>;
+	$t =~ s{/\*.*?\*/}{}gs;
+	$t =~ s{//[^\n]*}{}g;
+	return $t;
+}
+
+# (size, align, [ [name, offset, size, count] ... ]) of a typedef'd struct in a header file
+sub struct_layout
+{
+	my ($file, $type) = @_;
+	my ($body) = src_text($file) =~ /typedef\s+struct\s+\Q$type\E\s*\{(.*?)\}\s*\Q$type\E\s*;/s
+	  or die "struct $type not found in src/$file\n";
+	my ($off, $align, @fields) = (0, 1);
+	for my $decl (grep { /\S/ } split /;/, $body)
+	{
+		my ($t, $names) = $decl =~ /^\s*(\w+)\s+(.*?)\s*$/s or die "cannot parse '$decl' in $type\n";
+		my ($size, $al);
+		if (exists $scalar{$t}) { $size = $al = $scalar{$t}; }
+		elsif ($t eq 'TfmBertConfig') { ($size, $al) = struct_layout('bert.h', $t); }
+		elsif ($t eq 'TfmGpt2Config') { ($size, $al) = struct_layout('gpt2.h', $t); }
+		else { die "unknown member type $t in $type\n"; }
+		for my $n (split /\s*,\s*/, $names)
+		{
+			my ($name, $count) = $n =~ /^(\w+)(?:\[(\d+)\])?$/ or die "cannot parse member '$n' of $type\n";
+			$count //= 1;
+			$off = ($off + $al - 1) - ($off + $al - 1) % $al;
+			push @fields, [ $name, $off, $size * $count, $count ];
+			$off += $size * $count;
+		}
+		$align = $al if $al > $align;
+	}
+	$off = ($off + $align - 1) - ($off + $align - 1) % $align;
+	return ($off, $align, \@fields);
+}
+
+# { field => [offset, bytes] } of TfmFileHeader, plus cfg.<member> and gcfg.<member>
+sub header_layout
+{
+	my (undef, undef, $f) = struct_layout('cachefile.h', 'TfmFileHeader');
+	my %l;
+	for my $m (@$f)
+	{
+		my ($name, $off, $size) = @$m;
+		$l{$name} = [ $off, $size ];
+		my %sub = (cfg => 'TfmBertConfig', gcfg => 'TfmGpt2Config');
+		next unless $sub{$name};
+		my (undef, undef, $sf) = struct_layout($name eq 'cfg' ? 'bert.h' : 'gpt2.h', $sub{$name});
+		$l{"$name.$_->[0]"} = [ $off + $_->[1], $_->[2] ] for @$sf;
+	}
+	return \%l;
+}
+
+# the header of a cache file: { raw => bytes, layout => header_layout(), <field> => value }
+# (uint64/int64 fields as numbers, key and magic as strings, cfg.* as numbers)
+sub read_header
+{
+	my ($path) = @_;
+	my $l = header_layout();
+	open my $fh, '<:raw', $path or die "$path: $!";
+	read($fh, my $raw, 4096) == 4096 or die "$path: shorter than 4096 bytes\n";
+	close $fh;
+	my %h = (raw => $raw, layout => $l);
+	my $get = sub { my ($name, $fmt) = @_; return unpack $fmt, substr($raw, $l->{$name}[0], $l->{$name}[1]); };
+	$h{magic} = $get->('magic', 'a8');
+	$h{key} = $get->('key', 'Z*');
+	$h{$_} = $get->($_, 'L<') for qw(header_bytes arch vocab_crc weights_crc sample_crc crc);
+	$h{$_} = $get->($_, 'Q<') for qw(vocab_off vocab_size weights_off weights_bytes file_size);
+	$h{model_id} = $get->('model_id', 'q<');
+	$h{$_} = $get->($_, /eps$/ ? 'f<' : 'l<') for grep { /^g?cfg\./ } keys %$l;
+	$h{crc_of_header} = crc32c(substr($raw, 0, $l->{crc}[0]));
+	return \%h;
+}
+
+# CRC-32C (Castagnoli, reflected, as PostgreSQL's pg_crc32c) of a string
+my @crc_table;
+sub crc32c
+{
+	my ($data) = @_;
+	unless (@crc_table)
+	{
+		for my $i (0 .. 255)
+		{
+			my $c = $i;
+			$c = ($c & 1) ? (($c >> 1) ^ 0x82F63B78) : ($c >> 1) for 1 .. 8;
+			push @crc_table, $c;
+		}
+	}
+	my $crc = 0xFFFFFFFF;
+	$crc = $crc_table[($crc ^ $_) & 0xFF] ^ ($crc >> 8) for unpack 'C*', $data;
+	return $crc ^ 0xFFFFFFFF;
+}
+
+# the blocks pg_tfm.verify_cache = sampled checksums: [start, bytes] relative to weights_off;
+# block i starts at i * floor(weights_bytes / 64) and is 4096 bytes long (cachefile.c sample_crc)
+sub sample_blocks
+{
+	my ($weights_bytes) = @_;
+	my $step = int($weights_bytes / 64);
+	return map { my $o = $_ * $step; [ $o, ($weights_bytes - $o < 4096 ? $weights_bytes - $o : 4096) ] } 0 .. 63;
+}
+
+# how two embeddings (as text) differ, for a diagnostic: max |difference| and where, or why not comparable
+sub emb_diff
+{
+	my ($x, $y) = @_;
+	my @a = ($x // '') =~ /([-0-9.e]+)/g;
+	my @b = ($y // '') =~ /([-0-9.e]+)/g;
+	return sprintf('not comparable (%d vs %d numbers): got "%.60s"', scalar @a, scalar @b, $x // '') if @a != @b || !@a;
+	my ($max, $at, $n) = (0, -1, 0);
+	for my $i (0 .. $#a)
+	{
+		my $d = abs($a[$i] - $b[$i]);
+		$n++ if $a[$i] ne $b[$i];
+		($max, $at) = ($d, $i) if $d > $max;
+	}
+	return sprintf('%d of %d elements differ, max |diff| %.3g at %d', $n, scalar @a, $max, $at);
 }
 
 # a background psql session
