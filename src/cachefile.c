@@ -336,6 +336,13 @@ write_file(const char *path, const char *img, uint64 size)
 	PG_END_TRY();
 }
 
+/* name the build lock file of a model */
+static void
+lock_path(char *path, int64 model_id)
+{
+	snprintf(path, MAXPGPATH, "%s/%s/%u_" INT64_FORMAT ".lock", DataDir, TFM_DIR, MyDatabaseId, model_id);
+}
+
 /* take the per-model build lock, waiting interruptibly; returns the lock fd */
 static int
 lock_model(int64 model_id)
@@ -347,7 +354,7 @@ lock_model(int64 model_id)
 	if (MakePGDirectory(path) != 0 && errno != EEXIST)
 		ereport(ERROR, (errcode_for_file_access(),
 						errmsg("could not create directory \"%s\": %m", path)));
-	snprintf(path, sizeof(path), "%s/%s/%u_" INT64_FORMAT ".lock", DataDir, TFM_DIR, MyDatabaseId, model_id);
+	lock_path(path, model_id);
 	fd = OpenTransientFile(path, O_RDWR | O_CREAT | PG_BINARY);
 	if (fd < 0)
 		ereport(ERROR, (errcode_for_file_access(),
@@ -480,7 +487,13 @@ TfmCacheFileEnsure(TfmMapped *m, int64 model_id, const char *key)
 							   m->path, why ? why : "missing")));
 	/* a drop committed while we built: this statement may still use the mapping, nobody else will */
 	if (dropped)
+	{
+		char		lock[MAXPGPATH];
+
+		lock_path(lock, model_id);
 		unlink(m->path);
+		unlink(lock);
+	}
 	CloseTransientFile(lockfd);
 }
 
