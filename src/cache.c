@@ -10,6 +10,7 @@
 
 #include "cache.h"
 #include "head.h"
+#include "infer.h"
 #include "jsonutil.h"
 #include "pg_tfm.h"
 
@@ -306,6 +307,7 @@ TfmCacheXactCallback(XactEvent event, void *arg)
 		MemoryContextDelete(m->mcxt);
 	}
 	TfmCacheFileRemovePending(event == XACT_EVENT_COMMIT);
+	TfmScratchRelease();
 }
 
 /* the list of mapped versions, for tfm_cache() */

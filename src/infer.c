@@ -38,6 +38,16 @@ TfmScratch(size_t bytes)
 	return scratch;
 }
 
+/* give the scratch area back at the end of a transaction: an idle backend keeps no private work memory */
+void
+TfmScratchRelease(void)
+{
+	if (scratch)
+		pfree(scratch);
+	scratch = NULL;
+	scratch_bytes = 0;
+}
+
 /* tokenize server-encoded text with a model's tokenizer: palloc'd ids, untruncated */
 int32 *
 TfmTokenizeText(const TfmModel *m, const char *s, size_t len, int *n)

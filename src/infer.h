@@ -17,5 +17,6 @@ extern void TfmHeadForward(float *out, const TfmModel *m, const float *head, con
 extern void TfmSoftmaxRows(float *x, int n, int K);
 extern void TfmCheckInterrupts(void);
 extern float *TfmScratch(size_t bytes);
+extern void TfmScratchRelease(void);
 
 #endif
