@@ -89,12 +89,13 @@ split_metrics(TfmTrainer *t)
 	return s.data;
 }
 
-/* training throughput: examples through the encoder per second (once in head mode, per epoch in full) */
+/* training throughput: examples through the encoder per second (once in head mode; forward and backward
+ * per epoch of the fine-tuning phase in full mode, the linear probe's epochs not counted) */
 static double
 examples_per_second(const TfmTrainer *t)
 {
 	if (t->o.full)
-		return t->seconds > 0 ? t->ntrain * (double) t->epochs_run / t->seconds : 0;
+		return t->seconds > 0 ? t->ntrain * (double) (t->epochs_run - t->probe_epochs) / t->seconds : 0;
 	return t->setup_seconds > 0 ? t->rows.n / t->setup_seconds : 0;
 }
 
