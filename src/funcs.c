@@ -113,10 +113,7 @@ tfm_tokenize(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	m = call_model(fcinfo, 1);
 	t = PG_GETARG_TEXT_PP(0);
-	if (m->arch == TFM_ARCH_GPT2)
-		ids = TfmGpt2Encode(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
-	else
-		ids = TfmTokenizeText(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
+	ids = TfmTokenizeText(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
 	d = palloc_extended(sizeof(Datum) * Max(n, 1), MCXT_ALLOC_HUGE);
 	for (int i = 0; i < n; i++)
 		d[i] = Int32GetDatum(ids[i]);
@@ -390,7 +387,7 @@ tfm_generate(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	m = generation_args(fcinfo, &o);
 	t = PG_GETARG_TEXT_PP(0);
-	ids = TfmGpt2Encode(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
+	ids = TfmTokenizeText(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
 	out = TfmGenerate(m, ids, n, PG_GETARG_INT32(2), &o, &nout);
 	PG_RETURN_TEXT_P(TfmGpt2DecodeText(m, out, nout));
 }

@@ -60,35 +60,6 @@ TfmGenOptionsFromJson(TfmGenOptions *o, Jsonb *options, int n_vocab)
 		o->seed = pg_prng_uint64(&pg_global_prng_state);
 }
 
-/* tokenize server-encoded text with a GPT-2 model's BPE: palloc'd ids, no special tokens */
-int32 *
-TfmGpt2Encode(const TfmModel *m, const char *s, size_t len, int *n)
-{
-	int32	   *ids, *out;
-	size_t		bad = 0;
-	int			rc;
-
-	if (GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII)
-	{
-		s = pg_server_to_any(s, len, PG_UTF8);
-		len = strlen(s);
-	}
-	rc = TfmBpeEncode(m->bpe, s, len, &ids, n, &bad);
-	if (rc == TFM_BPE_EUTF8)
-		ereport(ERROR, (errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-						errmsg("input is not valid UTF-8 at byte %zu", bad),
-						errhint("pg_tfm models read UTF-8 text; in a SQL_ASCII database store UTF-8 or convert it first.")));
-	if (rc != 0)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
-						errmsg("out of memory while tokenizing %zu bytes", len)));
-	out = palloc_extended(sizeof(int32) * Max(*n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
-	if (out && *n > 0)
-		memcpy(out, ids, sizeof(int32) * *n);
-	free(ids);
-	if (out == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory for %d token ids", *n)));
-	return out;
-}
 
 /* palloc a work area of bytes, as an error rather than a crash when memory is short */
 static float *

@@ -18,7 +18,6 @@ typedef struct TfmGenOptions
 } TfmGenOptions;
 
 extern void TfmGenOptionsFromJson(TfmGenOptions *o, Jsonb *options, int n_vocab);
-extern int32 *TfmGpt2Encode(const TfmModel *m, const char *s, size_t len, int *n);
 extern int32 *TfmGenerate(const TfmModel *m, const int32 *prompt, int n, int max_new,
 						  const TfmGenOptions *o, int *nout);
 extern float *TfmGpt2Logits(const TfmModel *m, const int32 *ids, int n, bool kv_cache);

@@ -8,6 +8,7 @@
 #include "utils/memutils.h"
 
 #include "bert.h"
+#include "bpe.h"
 #include "head.h"
 #include "infer.h"
 #include "ops.h"
@@ -48,7 +49,10 @@ TfmScratchRelease(void)
 	scratch_bytes = 0;
 }
 
-/* tokenize server-encoded text with a model's tokenizer: palloc'd ids, untruncated */
+/*
+ * tokenize server-encoded text with a model's tokenizer (WordPiece: with [CLS]/[SEP]; GPT-2's BPE:
+ * no special tokens): palloc'd ids, untruncated
+ */
 int32 *
 TfmTokenizeText(const TfmModel *m, const char *s, size_t len, int *n)
 {
@@ -61,7 +65,12 @@ TfmTokenizeText(const TfmModel *m, const char *s, size_t len, int *n)
 		s = pg_server_to_any(s, len, PG_UTF8);
 		len = strlen(s);
 	}
-	rc = TfmTokenize(m->vocab, s, len, &ids, n, &bad);
+	/* both tokenizers report invalid UTF-8 and allocation failure with the same codes */
+	StaticAssertStmt(TFM_BPE_EUTF8 == TFM_TOK_EUTF8, "tokenizer error codes differ");
+	if (m->arch == TFM_ARCH_GPT2)
+		rc = TfmBpeEncode(m->bpe, s, len, &ids, n, &bad);
+	else
+		rc = TfmTokenize(m->vocab, s, len, &ids, n, &bad);
 	if (rc == TFM_TOK_EUTF8)
 		ereport(ERROR, (errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
 						errmsg("input is not valid UTF-8 at byte %zu", bad),
@@ -70,7 +79,7 @@ TfmTokenizeText(const TfmModel *m, const char *s, size_t len, int *n)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
 						errmsg("out of memory while tokenizing %zu bytes", len)));
 	out = palloc_extended(sizeof(int32) * Max(*n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
-	if (out)
+	if (out && *n > 0)
 		memcpy(out, ids, sizeof(int32) * *n);
 	free(ids);
 	if (out == NULL)
