@@ -106,6 +106,16 @@ start_cluster() {
     "-p $PGPORT -k $RUN/sock -c listen_addresses=127.0.0.1 -c max_parallel_workers_per_gather=2" start >/dev/null
 }
 
+# benchmarks: a database "bench" with pg_tfm, q (psql on it) and ms (elapsed ms of the last statement)
+bench_db() {
+  psql -XAtq -d postgres -c "CREATE DATABASE bench" >/dev/null
+  q -c "CREATE EXTENSION pg_tfm"
+}
+q() { psql -XAtq -d bench "$@"; }
+ms() {
+  psql -XAtq -d bench -c '\timing on' "$@" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1
+}
+
 # stop the cluster if it runs
 stop_cluster() {
   if [ -f "$RUN/pgdata/postmaster.pid" ]; then

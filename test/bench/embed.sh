@@ -8,13 +8,7 @@ fetch_model
 start_cluster
 trap stop_cluster EXIT
 N=${N:-200}
-q() { psql -XAtq -d bench "$@"; }
-psql -XAtq -d postgres -c "CREATE DATABASE bench" >/dev/null
-q -c "CREATE EXTENSION pg_tfm"
-
-ms() { # run SQL, print elapsed milliseconds of the last statement
-  psql -XAtq -d bench -c '\timing on' "$@" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1
-}
+bench_db
 t_import=$(ms -c "SELECT 1 FROM tfm_import('minilm', '$PG_TFM_MODEL_DIR', '{\"max_tokens\": 256}')")
 t_mat=$(ms -c "SELECT tfm_embed('warm up', 'minilm') IS NOT NULL")
 echo "import (read + validate + store 45 MB fp16 safetensors): $t_import ms"
@@ -35,11 +29,4 @@ for kind in short long; do
   awk -v t="$t" -v n="$N" -v k="$kind" -v tok="$ntok" 'BEGIN { printf "tfm_embed per call, %s text (%d tokens): %.2f ms (%.0f texts/s, %.0f tokens/s)\n", k, tok, t/n, n*1000/t, n*tok*1000/t }'
 done
 
-# backend memory after embedding: private (Pss minus shared file pages) vs mapped model
-pid_mem=$(q <<SQL
-SELECT tfm_embed('memory probe', 'minilm') IS NOT NULL;
-SELECT pg_backend_pid();
-SQL
-)
-pid=$(echo "$pid_mem" | tail -1)
-echo "backend memory is measured in test/bench/shared_memory.sh (Pss across backends)"
+echo "backend memory: see test/bench/shared_memory.sh (Pss across backends)"

@@ -10,13 +10,7 @@ start_cluster
 trap stop_cluster EXIT
 R=${R:-10}
 rm -rf "$RUN/golden-gpt2" && mkdir -p "$RUN/golden-gpt2" && cp -r "$GOLDEN/gpt2/tiny" "$RUN/golden-gpt2/" && chmod -R a+rX "$RUN/golden-gpt2"
-q() { psql -XAtq -d bench "$@"; }
-psql -XAtq -d postgres -c "CREATE DATABASE bench" >/dev/null
-q -c "CREATE EXTENSION pg_tfm"
-
-ms() { # run SQL, print elapsed milliseconds of the last statement
-  psql -XAtq -d bench -c '\timing on' "$@" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1
-}
+bench_db
 t_import=$(ms -c "SELECT 1 FROM tfm_import('tiny', '$RUN/golden-gpt2/tiny')")
 t_mat=$(ms -c "SELECT tfm_generate('warm up', 'tiny', 1) IS NOT NULL")
 echo "import of the tiny GPT-2 (13 MB fp32 safetensors, vocab.json + merges.txt): $t_import ms"
