@@ -2,7 +2,11 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PGBIN=/usr/lib/postgresql/15/bin
+# PG_TFM_PREFIX=/some/dir: use a private copy of the system's PostgreSQL 15 under that folder
+# (made on first use; `make install DESTDIR=` installs pg_tfm there), so that several work trees
+# can build, install and test different versions of pg_tfm side by side on one machine
+PG_ROOT="${PG_TFM_PREFIX:-}"
+PGBIN=$PG_ROOT/usr/lib/postgresql/15/bin
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive PATH="$PGBIN:$PATH"
@@ -27,13 +31,23 @@ install_deps() {
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq $missing >/dev/null
   fi
+  if [ -n "$PG_ROOT" ] && [ ! -x "$PGBIN/postgres" ]; then
+    log "copying PostgreSQL 15 to the private folder $PG_ROOT"
+    mkdir -p "$PG_ROOT/usr/lib/postgresql" "$PG_ROOT/usr/share/postgresql"
+    cp -a /usr/lib/postgresql/15 "$PG_ROOT/usr/lib/postgresql/"
+    cp -a /usr/share/postgresql/15 "$PG_ROOT/usr/share/postgresql/"
+  fi
 }
 
 # build and install the extension
 build_install() {
   log "building pg_tfm"
   make -C "$REPO" -s -j2 PG_CONFIG=/usr/bin/pg_config
-  $SUDO make -C "$REPO" -s install PG_CONFIG=/usr/bin/pg_config >/dev/null
+  if [ -n "$PG_ROOT" ]; then
+    make -C "$REPO" -s install PG_CONFIG=/usr/bin/pg_config DESTDIR="$PG_ROOT" >/dev/null
+  else
+    $SUDO make -C "$REPO" -s install PG_CONFIG=/usr/bin/pg_config >/dev/null
+  fi
 }
 
 # run a command as the server's user (postgres when we are root)
