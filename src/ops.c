@@ -176,48 +176,99 @@ dot_avx2(const float *a, const float *b, int C)
 }
 
 /*
- * matmul for few rows (short sequences): every weight row is read from
- * memory once and dotted with all N input rows while it sits in L1.
- * BLAS would first pack the whole weight matrix, which costs as much as
- * the product itself when N is small.
+ * One tile of the small-N matmul: OT output columns (weight rows) by NR
+ * input rows, dot products over C (a multiple of 8). Every weight load
+ * feeds NR FMAs and every input load OT FMAs, so with OT 3 and NR 4 the
+ * core issues 7 loads per 12 FMAs and runs at the FMA port's rate instead
+ * of the load ports'. OT and NR are constants at every call site, so the
+ * loops unroll into registers (12 accumulators + 4 operands = 16 ymm).
+ */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void
+matmul_tile_avx2(float *out, const float *x, const float *w, const float *bias,
+				 int C, int OC, int OT, int NR)
+{
+	__m256		acc[3][4];
+
+#pragma GCC unroll 3
+	for (int t = 0; t < OT; t++)
+#pragma GCC unroll 4
+		for (int r = 0; r < NR; r++)
+			acc[t][r] = _mm256_setzero_ps();
+	for (int i = 0; i < C; i += 8)
+	{
+		__m256		wv[3];
+
+	#pragma GCC unroll 3
+	for (int t = 0; t < OT; t++)
+			wv[t] = _mm256_loadu_ps(w + (size_t) t * C + i);
+#pragma GCC unroll 4
+		for (int r = 0; r < NR; r++)
+		{
+			__m256		xv = _mm256_loadu_ps(x + (size_t) r * C + i);
+
+		#pragma GCC unroll 3
+	for (int t = 0; t < OT; t++)
+				acc[t][r] = _mm256_fmadd_ps(xv, wv[t], acc[t][r]);
+		}
+	}
+#pragma GCC unroll 3
+	for (int t = 0; t < OT; t++)
+#pragma GCC unroll 4
+		for (int r = 0; r < NR; r++)
+			out[(size_t) r * OC + t] = (bias ? bias[t] : 0.0f) + hsum256(acc[t][r]);
+}
+
+/* OT weight rows (in L1) against all N input rows, four rows per tile */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void
+matmul_cols_avx2(float *out, const float *inp, const float *w, const float *bias,
+				 int N, int C, int OC, int OT)
+{
+	int			n = 0;
+
+	for (; n + 4 <= N; n += 4)
+		matmul_tile_avx2(out + (size_t) n * OC, inp + (size_t) n * C, w, bias, C, OC, OT, 4);
+	switch (N - n)
+	{
+		case 3:
+			matmul_tile_avx2(out + (size_t) n * OC, inp + (size_t) n * C, w, bias, C, OC, OT, 3);
+			break;
+		case 2:
+			matmul_tile_avx2(out + (size_t) n * OC, inp + (size_t) n * C, w, bias, C, OC, OT, 2);
+			break;
+		case 1:
+			matmul_tile_avx2(out + (size_t) n * OC, inp + (size_t) n * C, w, bias, C, OC, OT, 1);
+			break;
+	}
+}
+
+/*
+ * matmul for few rows (short sequences): three weight rows at a time are
+ * read from memory once and dotted with every input row while they sit in
+ * L1 (the N input rows stay in L1/L2 throughout). BLAS would first pack
+ * the whole weight matrix, which costs as much as the product itself when
+ * N is small.
  */
 __attribute__((target("avx2,fma")))
 static void
 matmul_small_avx2(float *out, const float *inp, const float *weight,
 				  const float *bias, int N, int C, int OC)
 {
-	for (int o = 0; o < OC; o++)
+	int			o = 0;
+
+	if (C % 8 != 0)
 	{
-		const float *w = weight + (size_t) o * C;
-		float		b = bias ? bias[o] : 0.0f;
-		int			n = 0;
-
-		/* four input rows per pass: each weight load feeds four FMAs */
-		for (; n + 4 <= N && C % 8 == 0; n += 4)
-		{
-			const float *x = inp + (size_t) n * C;
-			__m256		a0 = _mm256_setzero_ps(),
-						a1 = _mm256_setzero_ps(),
-						a2 = _mm256_setzero_ps(),
-						a3 = _mm256_setzero_ps();
-
-			for (int i = 0; i < C; i += 8)
-			{
-				__m256		wv = _mm256_loadu_ps(w + i);
-
-				a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), wv, a0);
-				a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + C + i), wv, a1);
-				a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 2 * C + i), wv, a2);
-				a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 3 * C + i), wv, a3);
-			}
-			out[(size_t) n * OC + o] = b + hsum256(a0);
-			out[(size_t) (n + 1) * OC + o] = b + hsum256(a1);
-			out[(size_t) (n + 2) * OC + o] = b + hsum256(a2);
-			out[(size_t) (n + 3) * OC + o] = b + hsum256(a3);
-		}
-		for (; n < N; n++)
-			out[(size_t) n * OC + o] = b + dot_avx2(inp + (size_t) n * C, w, C);
+		for (int n = 0; n < N; n++)
+			for (o = 0; o < OC; o++)
+				out[(size_t) n * OC + o] = (bias ? bias[o] : 0.0f) +
+					dot_avx2(inp + (size_t) n * C, weight + (size_t) o * C, C);
+		return;
 	}
+	for (; o + 3 <= OC; o += 3)
+		matmul_cols_avx2(out + o, inp, weight + (size_t) o * C, bias ? bias + o : NULL, N, C, OC, 3);
+	for (; o < OC; o++)
+		matmul_cols_avx2(out + o, inp, weight + (size_t) o * C, bias ? bias + o : NULL, N, C, OC, 1);
 }
 #endif
 

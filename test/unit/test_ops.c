@@ -618,6 +618,9 @@ run_kernel_tests(int simd)
 	test_matmul(65, 7, 3, 1);
 	test_matmul(13, 384, 97, 1);	/* small-N kernel: 4-row blocks + tail */
 	test_matmul(13, 384, 97, 0);
+	for (int n = 2; n <= 7; n++)	/* every row tail (0-3) with 3-column tiles and a column tail */
+		test_matmul(n, 64, 8, n % 2);
+	test_matmul(64, 16, 3, 1);		/* the largest N of the small-N kernel */
 	test_matmul(201, 40, 33, 1);	/* BLAS path */
 	test_layernorm(13, 389);
 	test_layernorm(5, 7);
