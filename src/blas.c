@@ -1,12 +1,116 @@
 /*
- * blas.c - thin wrappers over CBLAS
+ * blas.c - thin wrappers over CBLAS, with OpenBLAS loaded on first use
  *
- * This is the only file that includes <cblas.h>, so swapping the BLAS
- * (OpenBLAS, BLIS, MKL, a built-in kernel) touches one file.
+ * This is the only file that knows the BLAS, so swapping it (OpenBLAS,
+ * BLIS, MKL, a built-in kernel) touches one file. OpenBLAS is opened with
+ * dlopen() when the first GEMM needs it, not linked: a backend that only
+ * embeds short texts (our own small-N kernel) never pays its relocation
+ * and thread start-up (~15 ms of the first call in a new connection), and
+ * the core type and thread count can be chosen before OpenBLAS
+ * initialises, which reads them from the environment once.
  */
-#include <cblas.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "blas.h"
+
+/* CBLAS enum values (cblas.h) */
+#define TFM_CBLAS_ROW_MAJOR 101
+#define TFM_CBLAS_NO_TRANS 111
+#define TFM_CBLAS_TRANS 112
+
+typedef void (*sgemm_fn) (int, int, int, int, int, int, float, const float *, int,
+						  const float *, int, float, float *, int);
+typedef void (*set_threads_fn) (int);
+typedef int (*get_threads_fn) (void);
+typedef char *(*corename_fn) (void);
+
+static int	blas_state;			/* 0 not tried, 1 loaded, -1 failed */
+static char blas_error[256];
+static int	blas_threads = 1;
+static sgemm_fn p_sgemm;
+static set_threads_fn p_set_threads;
+static get_threads_fn p_get_threads;
+static corename_fn p_corename;
+
+/* default error hook for programs outside the server: print and exit */
+static void
+blas_default_error(const char *msg)
+{
+	fprintf(stderr, "%s\n", msg);
+	exit(1);
+}
+
+static void (*blas_error_hook) (const char *) = blas_default_error;
+
+/* install the function that reports a BLAS that cannot be loaded (must not return) */
+void
+TfmBlasSetErrorHook(void (*hook) (const char *msg))
+{
+	blas_error_hook = hook ? hook : blas_default_error;
+}
+
+/*
+ * The core type OpenBLAS should use on this CPU, or NULL to let it choose.
+ * Debian's OpenBLAS 0.3.21 picks Haswell kernels on AVX-512 CPUs of newer
+ * models than it knows; SkylakeX kernels run sgemm ~1.8x faster there.
+ */
+static const char *
+blas_core_type(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+		__builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+		return "SkylakeX";
+#endif
+	return NULL;
+}
+
+/* load OpenBLAS once; returns false (and sets blas_error) when it cannot */
+static int
+blas_load(void)
+{
+	void	   *h;
+	const char *core;
+
+	if (blas_state != 0)
+		return blas_state > 0;
+	blas_state = -1;
+	core = blas_core_type();
+	if (core != NULL)
+		setenv("OPENBLAS_CORETYPE", core, 0);	/* a user's own setting wins */
+	/* start with no extra threads: spinning idle threads would steal other backends' CPU */
+	setenv("OPENBLAS_NUM_THREADS", "1", 0);
+	h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL)
+	{
+		snprintf(blas_error, sizeof(blas_error), "could not load OpenBLAS: %s", dlerror());
+		return 0;
+	}
+	p_sgemm = (sgemm_fn) dlsym(h, "cblas_sgemm");
+	p_set_threads = (set_threads_fn) dlsym(h, "openblas_set_num_threads");
+	p_get_threads = (get_threads_fn) dlsym(h, "openblas_get_num_threads");
+	p_corename = (corename_fn) dlsym(h, "openblas_get_corename");
+	if (!p_sgemm || !p_set_threads || !p_get_threads || !p_corename)
+	{
+		snprintf(blas_error, sizeof(blas_error),
+				 "libopenblas.so.0 lacks cblas_sgemm or openblas_set_num_threads");
+		return 0;
+	}
+	blas_state = 1;
+	p_set_threads(blas_threads);
+	return 1;
+}
+
+/* load OpenBLAS or report through the error hook */
+static void
+blas_require(void)
+{
+	if (!blas_load())
+		blas_error_hook(blas_error);
+}
 
 /* row-major single-precision GEMM, transA/transB nonzero = transposed */
 void
@@ -17,31 +121,36 @@ TfmSgemm(int transA, int transB, int M, int N, int K,
 {
 	if (M <= 0 || N <= 0)
 		return;
-	cblas_sgemm(CblasRowMajor,
-				transA ? CblasTrans : CblasNoTrans,
-				transB ? CblasTrans : CblasNoTrans,
-				M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+	blas_require();
+	p_sgemm(TFM_CBLAS_ROW_MAJOR,
+			transA ? TFM_CBLAS_TRANS : TFM_CBLAS_NO_TRANS,
+			transB ? TFM_CBLAS_TRANS : TFM_CBLAS_NO_TRANS,
+			M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* set the BLAS thread count, never below one */
+/* set the BLAS thread count, never below one (applied now or when OpenBLAS loads) */
 void
 TfmBlasSetThreads(int n)
 {
-	openblas_set_num_threads(n < 1 ? 1 : n);
+	blas_threads = n < 1 ? 1 : n;
+	if (blas_state > 0)
+		p_set_threads(blas_threads);
 }
 
 /* current BLAS thread count */
 int
 TfmBlasGetThreads(void)
 {
-	return openblas_get_num_threads();
+	return blas_state > 0 ? p_get_threads() : blas_threads;
 }
 
-/* kernel set OpenBLAS chose for this CPU */
+/* kernel set OpenBLAS chose for this CPU (loads OpenBLAS) */
 const char *
 TfmBlasCoreName(void)
 {
-	const char *name = openblas_get_corename();
+	const char *name;
 
+	blas_require();
+	name = p_corename();
 	return name ? name : "unknown";
 }

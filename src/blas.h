@@ -1,5 +1,5 @@
 /*
- * blas.h - the only door to BLAS (OpenBLAS via CBLAS)
+ * blas.h - the only door to BLAS (OpenBLAS via CBLAS, loaded on first use)
  *
  * All matrices are row-major.  Nothing here allocates memory or reports
  * errors: sizes are the caller's responsibility.
@@ -18,6 +18,9 @@ void TfmBlasSetThreads(int n);
 
 /* number of threads BLAS currently uses */
 int TfmBlasGetThreads(void);
+
+/* install the function that reports a BLAS that cannot be loaded (must not return) */
+void TfmBlasSetErrorHook(void (*hook) (const char *msg));
 
 /* name of the CPU kernel set BLAS picked (for diagnostics) */
 const char *TfmBlasCoreName(void);

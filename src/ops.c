@@ -1112,6 +1112,76 @@ clamp_len(int len, int T)
 	return len < 0 ? 0 : (len > T ? T : len);
 }
 
+/* sequences up to this length run attention's products without BLAS */
+#define ATTN_SMALL_L 64
+
+/* C (M,N) (ldc) = alpha A (M,K) B (N,K)^T, rows of A and B strided lda/ldb */
+static void
+small_gemm_nt(float *c, int ldc, const float *a, int lda, const float *b, int ldb,
+			  int M, int N, int K, float alpha)
+{
+	for (int i = 0; i < M; i++)
+		for (int j = 0; j < N; j++)
+		{
+			const float *x = a + (size_t) i * lda,
+					   *y = b + (size_t) j * ldb;
+			float		s;
+
+#ifdef TFM_X86
+			if (have_avx2())
+				s = dot_avx2(x, y, K);
+			else
+#endif
+			{
+				s = 0.0f;
+				for (int k = 0; k < K; k++)
+					s += x[k] * y[k];
+			}
+			c[(size_t) i * ldc + j] = alpha * s;
+		}
+}
+
+#ifdef TFM_X86
+/* y[0..n) += a * x[0..n), n a multiple of 8 */
+__attribute__((target("avx2,fma")))
+static void
+axpy_avx2(float *y, float a, const float *x, int n)
+{
+	__m256		av = _mm256_set1_ps(a);
+
+	for (int j = 0; j < n; j += 8)
+		_mm256_storeu_ps(y + j, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + j), _mm256_loadu_ps(y + j)));
+}
+#endif
+
+/* C (M,N) (ldc) = A (M,K) (lda) B (K,N) (ldb): rows of C as sums of rows of B */
+static void
+small_gemm_nn(float *c, int ldc, const float *a, int lda, const float *b, int ldb,
+			  int M, int N, int K)
+{
+	for (int i = 0; i < M; i++)
+	{
+		float	   *ci = c + (size_t) i * ldc;
+
+		memset(ci, 0, sizeof(float) * N);
+		for (int k = 0; k < K; k++)
+		{
+			float		aik = a[(size_t) i * lda + k];
+			const float *bk = b + (size_t) k * ldb;
+
+#ifdef TFM_X86
+			if (N % 8 == 0 && have_avx2())
+			{
+				axpy_avx2(ci, aik, bk, N);
+				continue;
+			}
+#endif
+			for (int j = 0; j < N; j++)
+				ci[j] += aik * bk[j];
+		}
+	}
+}
+
 /*
  * per (b,h): P = softmax(Q K^T / sqrt(hs)) over real keys, kept in att (or
  * scratch), D = dropout(P) in scratch (after P if P is there) when p > 0,
@@ -1140,8 +1210,12 @@ attention_forward_impl(float *out, float *att,
 
 			if (L > 0)
 			{
-				TfmSgemm(0, 1, L, L, hs, scale, q + off + h * hs, C,
-						 k + off + h * hs, C, 0.0f, pr, T);	// (L,L)
+				/* short sequences: no BLAS call (OpenBLAS is then never loaded for them) */
+				if (L <= ATTN_SMALL_L)
+					small_gemm_nt(pr, T, q + off + h * hs, C, k + off + h * hs, C, L, L, hs, scale);
+				else
+					TfmSgemm(0, 1, L, L, hs, scale, q + off + h * hs, C,
+							 k + off + h * hs, C, 0.0f, pr, T);	// (L,L)
 				softmax_forward(pr, pr, 1.0f, L, T, L);
 				if (p > 0.0f)
 				{
@@ -1150,8 +1224,11 @@ attention_forward_impl(float *out, float *att,
 						dropout_forward(d + (size_t) t * T, pr + (size_t) t * T,
 										L, p, seed, offset + bh + (size_t) t * T);
 				}
-				TfmSgemm(0, 0, L, hs, L, 1.0f, d, T,
-						 v + off + h * hs, C, 0.0f, out + off + h * hs, C); // (L,hs)
+				if (L <= ATTN_SMALL_L)
+					small_gemm_nn(out + off + h * hs, C, d, T, v + off + h * hs, C, L, hs, L);
+				else
+					TfmSgemm(0, 0, L, hs, L, 1.0f, d, T,
+							 v + off + h * hs, C, 0.0f, out + off + h * hs, C); // (L,hs)
 			}
 			if (att)
 				memset(pr + (size_t) L * T, 0, sizeof(float) * (size_t) (T - L) * T);

@@ -30,6 +30,16 @@ assign_blas_threads(int newval, void *extra)
 	TfmBlasSetThreads(newval);
 }
 
+/* report an OpenBLAS that cannot be loaded (called from blas.c; does not return) */
+static void
+blas_error(const char *msg)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_FILE),
+			 errmsg("%s", msg),
+			 errhint("Install OpenBLAS (Debian: libopenblas0).")));
+}
+
 /* define the GUCs and configure BLAS for this backend */
 void
 _PG_init(void)
@@ -48,5 +58,6 @@ _PG_init(void)
 							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_tfm");
 	RegisterXactCallback(TfmCacheXactCallback, NULL);
+	TfmBlasSetErrorHook(blas_error);
 	TfmBlasSetThreads(tfm_blas_threads);
 }

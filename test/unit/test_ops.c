@@ -337,6 +337,27 @@ test_softmax(int N, int T, int valid)
 
 /* ---------------------------------------------------------------------- */
 
+/* attention against the reference for one shape (head size 32: vector paths; T > 64: BLAS) */
+static void
+test_attention_shape(int T, int C, int NH, int len0, int len1)
+{
+	int			lens[] = {len0, len1};
+	size_t		btc = (size_t) 2 * T * C;
+	float	   *q = rand_buf(btc, -2, 2),
+			   *k = rand_buf(btc, -2, 2),
+			   *v = rand_buf(btc, -2, 2);
+	float	   *o = rand_buf(btc, -9, 9),
+			   *r = rand_buf(btc, -9, 9);
+	float	   *scratch = malloc(sizeof(float) * attention_scratch_floats(T));
+	char		name[96];
+
+	attention_forward(o, NULL, q, k, v, lens, 2, T, C, NH, scratch);
+	attention_forward_ref(r, q, k, v, lens, 2, T, C, NH, scratch);
+	snprintf(name, sizeof(name), "attention T=%d C=%d NH=%d lens={%d,%d}", T, C, NH, len0, len1);
+	check_close(o, r, btc, 1e-5, name);
+	free(q); free(k); free(v); free(o); free(r); free(scratch);
+}
+
 static void
 test_attention(void)
 {
@@ -631,6 +652,8 @@ run_kernel_tests(int simd)
 	test_softmax(9, 23, 0);
 	test_softmax(4, 1, 1);
 	test_attention();
+	test_attention_shape(20, 64, 2, 20, 7);		/* small path, AVX2 dot and axpy */
+	test_attention_shape(80, 64, 2, 80, 64);	/* BLAS (80) and small path (64) */
 	test_bert();
 	test_pool();
 	TfmOpsSetSimd(1);
