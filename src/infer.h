@@ -6,7 +6,7 @@
 
 #include "cache.h"
 
-#define TFM_BATCH_TOKENS 4096	/* padded tokens per encoder batch */
+#define TFM_BATCH_TOKENS 1024	/* padded tokens per encoder batch */
 #define TFM_BATCH_MAX 64		/* sequences per encoder batch */
 
 extern int32 *TfmTokenizeText(const TfmModel *m, const char *s, size_t len, int *n);
