@@ -12,3 +12,19 @@ SELECT count(*) AS threads FROM pg_ls_dir('/proc/' || pg_backend_pid() || '/task
 SET pg_tfm.blas_threads = 2;
 SELECT array_length(tfm_embed(repeat('a longer text ', 40), 'minilm'), 1) AS dims;
 SELECT count(*) AS threads FROM pg_ls_dir('/proc/' || pg_backend_pid() || '/task');
+-- the bulk path with pg_tfm.blas_threads = 2 encodes batches on two threads (BLAS single-threaded
+-- in each): the same vectors as one thread, bit for bit, and as the per-row path within 1e-5.
+-- A fresh connection: OpenBLAS is first loaded by this bulk call, before its helper thread starts.
+\c
+SET pg_tfm.blas_threads = 2;
+CREATE TEMP TABLE texts AS
+  SELECT i, repeat('word' || i || ' ', 1 + (i * 37) % 60) AS t FROM generate_series(1, 40) i;
+CREATE TEMP TABLE two AS SELECT ordinality AS i, embedding FROM tfm_embed(ARRAY(SELECT t FROM texts ORDER BY i), 'minilm');
+SET pg_tfm.blas_threads = 1;
+CREATE TEMP TABLE one AS SELECT ordinality AS i, embedding FROM tfm_embed(ARRAY(SELECT t FROM texts ORDER BY i), 'minilm');
+SELECT count(*) AS rows, count(*) FILTER (WHERE one.embedding = two.embedding) AS identical
+FROM one JOIN two USING (i);
+SELECT max(abs(a - b)) < 1e-5 AS bulk_matches_per_row
+FROM texts JOIN two USING (i), unnest(tfm_embed(texts.t, 'minilm'), two.embedding) AS u(a, b);
+-- our helper thread was joined: the one left is OpenBLAS's own (it loaded with 2 threads)
+SELECT count(*) AS threads FROM pg_ls_dir('/proc/' || pg_backend_pid() || '/task');

@@ -10,6 +10,7 @@
  * initialises, which reads them from the environment once.
  */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -68,16 +69,17 @@ blas_core_type(void)
 	return NULL;
 }
 
-/* load OpenBLAS once; returns false (and sets blas_error) when it cannot */
+static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* load OpenBLAS once (under blas_lock); returns false (and sets blas_error) when it cannot */
 static int
-blas_load(void)
+blas_load_locked(void)
 {
 	void	   *h;
 	const char *core;
 
 	if (blas_state != 0)
 		return blas_state > 0;
-	blas_state = -1;
 	core = blas_core_type();
 	if (core != NULL)
 		setenv("OPENBLAS_CORETYPE", core, 0);	/* a user's own setting wins */
@@ -99,18 +101,35 @@ blas_load(void)
 				 "libopenblas.so.0 lacks cblas_sgemm or openblas_set_num_threads");
 		return 0;
 	}
-	blas_state = 1;
 	p_set_threads(blas_threads);
+	__atomic_store_n(&blas_state, 1, __ATOMIC_RELEASE);
 	return 1;
 }
 
-/* load OpenBLAS or report through the error hook */
-static void
-blas_require(void)
+/* load OpenBLAS once, from any thread; returns false when it cannot */
+static int
+blas_load(void)
+{
+	int			ok;
+
+	if (__atomic_load_n(&blas_state, __ATOMIC_ACQUIRE) > 0)
+		return 1;
+	pthread_mutex_lock(&blas_lock);
+	ok = blas_load_locked();
+	if (!ok)
+		blas_state = -1;
+	pthread_mutex_unlock(&blas_lock);
+	return ok;
+}
+
+/* load OpenBLAS now (before starting threads that will call it), reporting failure through the hook */
+void
+TfmBlasLoad(void)
 {
 	if (!blas_load())
 		blas_error_hook(blas_error);
 }
+
 
 /* row-major single-precision GEMM, transA/transB nonzero = transposed */
 void
@@ -121,7 +140,7 @@ TfmSgemm(int transA, int transB, int M, int N, int K,
 {
 	if (M <= 0 || N <= 0)
 		return;
-	blas_require();
+	TfmBlasLoad();
 	p_sgemm(TFM_CBLAS_ROW_MAJOR,
 			transA ? TFM_CBLAS_TRANS : TFM_CBLAS_NO_TRANS,
 			transB ? TFM_CBLAS_TRANS : TFM_CBLAS_NO_TRANS,
@@ -150,7 +169,7 @@ TfmBlasCoreName(void)
 {
 	const char *name;
 
-	blas_require();
+	TfmBlasLoad();
 	name = p_corename();
 	return name ? name : "unknown";
 }

@@ -19,6 +19,9 @@ void TfmBlasSetThreads(int n);
 /* number of threads BLAS currently uses */
 int TfmBlasGetThreads(void);
 
+/* load BLAS now, from the thread that may report errors (later calls from other threads then cannot fail) */
+void TfmBlasLoad(void);
+
 /* install the function that reports a BLAS that cannot be loaded (must not return) */
 void TfmBlasSetErrorHook(void (*hook) (const char *msg));
 

@@ -2,16 +2,21 @@
 #include "postgres.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
 #include "bert.h"
+#include "blas.h"
 #include "bpe.h"
 #include "head.h"
 #include "infer.h"
 #include "ops.h"
+#include "pg_tfm.h"
 
 static float *scratch = NULL;	/* encoder work area, kept between calls */
 static size_t scratch_bytes = 0;
@@ -97,32 +102,166 @@ TfmTruncate(int32 *ids, int n, int max_tokens)
 	return max_tokens;
 }
 
-/* encode B sequences padded to T and pool them into out (B,C) */
-static void
-encode_batch(float *out, const TfmModel *m, const TfmBertWeights *w, int32 *const *ids, const int *lens,
-			 int B, bool normalize)
+/* one planned encoder batch: positions [start, start + B) of the length order, padded to T */
+typedef struct EncBatch
 {
-	int			T = 1, C = m->cfg.hidden;
-	size_t		hid, need;
-	float	   *buf, *hidden, *work;
-	int32	   *flat;
+	int			start,
+				B,
+				T;
+} EncBatch;
+
+/* what every encoder thread of one TfmEncodeMany call shares */
+typedef struct EncJob
+{
+	float	   *out;
+	const TfmModel *m;
+	const TfmBertWeights *w;
+	int32	   *const *ids;
+	const int  *lens;
+	const int  *order;
+	const EncBatch *batches;
+	int			nbatches;
+	bool		normalize;
+	int			next;			/* next batch to take (atomic) */
+	int			stop;			/* set by the leader when it errors out (atomic) */
+	int			running;		/* helper threads not yet finished (atomic) */
+} EncJob;
+
+/* a helper thread and its own work area */
+typedef struct EncWorker
+{
+	EncJob	   *job;
+	char	   *buf;
+	pthread_t	tid;
+} EncWorker;
+
+/* a helper thread's way out of bert_forward when the leader stops the job */
+static __thread jmp_buf *enc_abort;
+static __thread EncJob *enc_job;
+
+/* bytes of one thread's work area for a batch: hidden states, ids, encoder scratch, pooled rows */
+static size_t
+batch_bytes(const TfmModel *m, int B, int T)
+{
+	size_t		C = m->cfg.hidden;
+
+	return add_size(add_size(MAXALIGN(sizeof(float) * (size_t) B * T * C),
+							 MAXALIGN(sizeof(int32) * (size_t) B * T)),
+					add_size(TfmBertScratchBytes(&m->cfg, B, T), MAXALIGN(sizeof(float) * B * C)));
+}
+
+/*
+ * encode one batch with the work area buf and write its pooled rows into job->out; pure C
+ * (no palloc, no ereport) so that helper threads can run it; check runs between layers
+ */
+static void
+encode_batch(const EncJob *job, const EncBatch *bt, char *buf, void (*check) (void))
+{
+	const TfmModel *m = job->m;
+	int			B = bt->B, T = bt->T, C = m->cfg.hidden;
+	float	   *hidden = (float *) buf;
+	int32	   *flat = (int32 *) (buf + MAXALIGN(sizeof(float) * (size_t) B * T * C));
+	float	   *work = (float *) ((char *) flat + MAXALIGN(sizeof(int32) * (size_t) B * T));
+	float	   *bout = (float *) ((char *) work + TfmBertScratchBytes(&m->cfg, B, T));
+	int			blens[TFM_BATCH_MAX];
 
 	for (int b = 0; b < B; b++)
-		T = Max(T, lens[b]);
-	hid = MAXALIGN(sizeof(float) * (size_t) B * T * C);
-	need = add_size(add_size(hid, MAXALIGN(sizeof(int32) * (size_t) B * T)),
-					TfmBertScratchBytes(&m->cfg, B, T));
-	buf = TfmScratch(need);
-	hidden = buf;
-	flat = (int32 *) ((char *) buf + hid);
-	work = (float *) ((char *) flat + MAXALIGN(sizeof(int32) * (size_t) B * T));
-	for (int b = 0; b < B; b++)
 	{
-		memcpy(flat + (size_t) b * T, ids[b], sizeof(int32) * lens[b]);
-		memset(flat + (size_t) b * T + lens[b], 0, sizeof(int32) * (T - lens[b]));
+		int			i = job->order[bt->start + b];
+
+		blens[b] = job->lens[i];
+		memcpy(flat + (size_t) b * T, job->ids[i], sizeof(int32) * blens[b]);
+		memset(flat + (size_t) b * T + blens[b], 0, sizeof(int32) * (T - blens[b]));
 	}
-	bert_forward(hidden, &m->cfg, w, flat, lens, B, T, work, TfmCheckInterrupts);
-	TfmPool(out, hidden, lens, B, T, C, m->opt.pooling, normalize);
+	bert_forward(hidden, &m->cfg, job->w, flat, blens, B, T, work, check);
+	TfmPool(bout, hidden, blens, B, T, C, m->opt.pooling, job->normalize);
+	for (int b = 0; b < B; b++)
+		memcpy(job->out + (size_t) job->order[bt->start + b] * C, bout + (size_t) b * C, sizeof(float) * C);
+}
+
+/* take batches until none is left (or the job stops) */
+static void
+run_batches(EncJob *job, char *buf, void (*check) (void))
+{
+	for (;;)
+	{
+		int			i = __atomic_fetch_add(&job->next, 1, __ATOMIC_RELAXED);
+
+		if (i >= job->nbatches || __atomic_load_n(&job->stop, __ATOMIC_RELAXED))
+			break;
+		encode_batch(job, &job->batches[i], buf, check);
+		if (check)
+			check();
+	}
+}
+
+/* a helper thread's check between layers: leave the batch when the leader stopped the job */
+static void
+worker_check(void)
+{
+	if (__atomic_load_n(&enc_job->stop, __ATOMIC_RELAXED))
+		longjmp(*enc_abort, 1);
+}
+
+/* body of a helper thread: pure C, signals blocked, never touches PostgreSQL state */
+static void *
+worker_main(void *arg)
+{
+	EncWorker  *wk = arg;
+	jmp_buf		jb;
+
+	enc_job = wk->job;
+	enc_abort = &jb;
+	if (setjmp(jb) == 0)
+		run_batches(wk->job, wk->buf, worker_check);
+	__atomic_fetch_sub(&wk->job->running, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* start up to n helper threads (fewer if memory or threads run out); returns how many started */
+static pg_noinline int
+start_workers(EncJob *job, EncWorker *wk, int n, size_t bytes)
+{
+	sigset_t	all, old;
+	int			started = 0;
+
+	/* helpers inherit a mask that blocks every signal: PostgreSQL's handlers stay on this thread */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (int i = 0; i < n; i++)
+	{
+		wk[i].job = job;
+		wk[i].buf = MemoryContextAllocExtended(CurrentMemoryContext, bytes,
+											   MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+		if (wk[i].buf == NULL)
+			break;
+		__atomic_fetch_add(&job->running, 1, __ATOMIC_RELAXED);
+		if (pthread_create(&wk[i].tid, NULL, worker_main, &wk[i]) != 0)
+		{
+			__atomic_fetch_sub(&job->running, 1, __ATOMIC_RELAXED);
+			pfree(wk[i].buf);
+			break;
+		}
+		started++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return started;
+}
+
+/* wait for the helpers to finish, answering cancels meanwhile, then join them */
+static pg_noinline void
+finish_workers(EncJob *job, EncWorker *wk, int n, bool checking)
+{
+	while (checking && __atomic_load_n(&job->running, __ATOMIC_ACQUIRE) > 0)
+	{
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(500);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		pthread_join(wk[i].tid, NULL);
+		pfree(wk[i].buf);
+	}
 }
 
 /* sort helper: index by length */
@@ -137,16 +276,21 @@ cmp_len(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* encode n truncated sequences into out (n,C), batching similar lengths to waste no padding */
+/*
+ * encode n truncated sequences into out (n,C), batching similar lengths to waste no padding;
+ * with pg_tfm.blas_threads > 1 and several batches, helper threads encode batches too (each
+ * with single-threaded BLAS), so the whole encoder, not only its GEMMs, runs in parallel
+ */
 void
 TfmEncodeMany(float *out, const TfmModel *m, const TfmBertWeights *w, int32 *const *ids, const int *lens,
 			  int n, bool normalize)
 {
 	int		   *order = palloc(sizeof(int) * Max(n, 1));
-	int32	  **bids = palloc(sizeof(int32 *) * TFM_BATCH_MAX);
-	int		   *blens = palloc(sizeof(int) * TFM_BATCH_MAX);
-	float	   *bout = palloc(sizeof(float) * TFM_BATCH_MAX * m->cfg.hidden);
-	int			C = m->cfg.hidden;
+	EncBatch   *batches = palloc(sizeof(EncBatch) * Max(n, 1));
+	EncJob		job = {0};
+	EncWorker  *wk;
+	int			nb = 0, nworkers;
+	size_t		bytes = 0;
 
 	for (int i = 0; i < n; i++)
 		order[i] = i;
@@ -160,18 +304,55 @@ TfmEncodeMany(float *out, const TfmModel *m, const TfmBertWeights *w, int32 *con
 		while (i + B < n && B < TFM_BATCH_MAX && (B + 1) * lens[order[i + B]] <= TFM_BATCH_TOKENS)
 			B++;
 		B = Max(B, 1);
-		for (int b = 0; b < B; b++)
-			bids[b] = ids[order[i + b]], blens[b] = lens[order[i + b]];
-		encode_batch(bout, m, w, bids, blens, B, normalize);
-		for (int b = 0; b < B; b++)
-			memcpy(out + (size_t) order[i + b] * C, bout + (size_t) b * C, sizeof(float) * C);
+		batches[nb].start = i;
+		batches[nb].B = B;
+		batches[nb].T = Max(lens[order[i + B - 1]], 1);
+		bytes = Max(bytes, batch_bytes(m, B, batches[nb].T));
+		nb++;
 		i += B;
-		CHECK_FOR_INTERRUPTS();
 	}
+	job.out = out;
+	job.m = m;
+	job.w = w;
+	job.ids = ids;
+	job.lens = lens;
+	job.order = order;
+	job.batches = batches;
+	job.nbatches = nb;
+	job.normalize = normalize;
+
+	nworkers = Min(Min(tfm_blas_threads, nb), TFM_MAX_ENCODER_THREADS) - 1;
+	if (nworkers <= 0)
+	{
+		run_batches(&job, (char *) TfmScratch(bytes), TfmCheckInterrupts);
+		pfree(order);
+		pfree(batches);
+		return;
+	}
+	wk = palloc0(sizeof(EncWorker) * nworkers);
+	/* what may throw comes before any thread starts: helpers must never reach ereport */
+	(void) TfmScratch(bytes);
+	TfmBlasLoad();
+	TfmBlasSetThreads(1);
+	nworkers = start_workers(&job, wk, nworkers, bytes);
+	PG_TRY();
+	{
+		run_batches(&job, (char *) TfmScratch(bytes), TfmCheckInterrupts);
+		finish_workers(&job, wk, nworkers, true);
+	}
+	PG_CATCH();
+	{
+		/* cancelled or failed: stop the helpers at their next layer and wait for them */
+		__atomic_store_n(&job.stop, 1, __ATOMIC_RELAXED);
+		finish_workers(&job, wk, nworkers, false);
+		TfmBlasSetThreads(tfm_blas_threads);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	TfmBlasSetThreads(tfm_blas_threads);
+	pfree(wk);
 	pfree(order);
-	pfree(bids);
-	pfree(blens);
-	pfree(bout);
+	pfree(batches);
 }
 
 /* out (n,K): the model's head on pooled vectors (n,C) */

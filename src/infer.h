@@ -8,6 +8,7 @@
 
 #define TFM_BATCH_TOKENS 1024	/* padded tokens per encoder batch */
 #define TFM_BATCH_MAX 64		/* sequences per encoder batch */
+#define TFM_MAX_ENCODER_THREADS 16	/* threads of one bulk encoding */
 
 extern int32 *TfmTokenizeText(const TfmModel *m, const char *s, size_t len, int *n);
 extern int	TfmTruncate(int32 *ids, int n, int max_tokens);
