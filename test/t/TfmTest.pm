@@ -20,7 +20,7 @@ use IPC::Run ();
 use Test::More ();
 use Time::HiRes ();
 
-our @EXPORT = qw(psql psql_result new_db drop_db db_oid model_id cache_key cache_dir cache_files
+our @EXPORT = qw(psql psql_result new_db empty_db drop_db extension_members db_oid model_id cache_key cache_dir cache_files
   cache_file_name tmp_files log_offset log_since wait_until no_backends_in check_no_crash pgdata
   session embed_sql emb_diff import_sql failed_checks_re header_layout read_header crc32c sample_blocks
   $TIMEOUT $MODEL_DIR);
@@ -83,6 +83,69 @@ sub new_db
 		  . "SELECT 1 FROM tfm_import('minilm', '$dir', '{\"max_tokens\": 256}');");
 	return $name;
 }
+
+# a fresh database without pg_tfm, dropped at exit like those of new_db
+sub empty_db
+{
+	my ($name) = @_;
+	psql('postgres', "DROP DATABASE IF EXISTS $name WITH (FORCE)");
+	remove_cache_files_of($name);
+	psql('postgres', "CREATE DATABASE $name");
+	push @databases, $name;
+	return $name;
+}
+
+# the query of extension_members (one row per member, column member)
+use constant EXTENSION_MEMBERS_SQL => <<'SQL';
+WITH ext AS (SELECT oid FROM pg_extension WHERE extname = 'pg_tfm'),
+mem AS (SELECT d.classid, d.objid FROM pg_depend d, ext
+        WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e')
+SELECT pg_describe_object(m.classid, m.objid, 0) || ' :: ' || coalesce(CASE m.classid
+  WHEN 'pg_proc'::regclass THEN (
+    SELECT format('volatile=%s parallel=%s strict=%s secdef=%s leakproof=%s cost=%s rows=%s acl=%s config=%s%s',
+                  p.provolatile, p.proparallel, p.proisstrict, p.prosecdef, p.proleakproof, p.procost, p.prorows,
+                  p.proacl, p.proconfig, E'\n' || pg_get_functiondef(p.oid))
+    FROM pg_proc p WHERE p.oid = m.objid)
+  WHEN 'pg_class'::regclass THEN (
+    SELECT format('kind=%s acl=%s options=%s', c.relkind, c.relacl, c.reloptions)
+      || CASE WHEN c.relkind IN ('v', 'm') THEN E'\n' || pg_get_viewdef(c.oid) ELSE '' END
+      || coalesce(E'\n' || (SELECT string_agg(format('column %s %s notnull=%s default=%s storage=%s acl=%s', a.attname,
+                              format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(ad.adbin, ad.adrelid),
+                              a.attstorage, a.attacl), E'\n' ORDER BY a.attnum)
+                  FROM pg_attribute a LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '')
+      || coalesce(E'\n' || (SELECT string_agg(format('constraint %s %s', co.conname, pg_get_constraintdef(co.oid)), E'\n' ORDER BY co.conname)
+                  FROM pg_constraint co WHERE co.conrelid = c.oid), '')
+      || coalesce(E'\n' || (SELECT string_agg('index ' || pg_get_indexdef(i.indexrelid), E'\n' ORDER BY pg_get_indexdef(i.indexrelid))
+                  FROM pg_index i WHERE i.indrelid = c.oid), '')
+      || coalesce(E'\n' || (SELECT string_agg('trigger ' || pg_get_triggerdef(tg.oid), E'\n' ORDER BY tg.tgname)
+                  FROM pg_trigger tg WHERE tg.tgrelid = c.oid AND NOT tg.tgisinternal), '')
+      || coalesce(E'\n' || (SELECT format('sequence %s start=%s inc=%s min=%s max=%s cache=%s cycle=%s', format_type(s.seqtypid, NULL),
+                              s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle)
+                  FROM pg_sequence s WHERE s.seqrelid = c.oid), '')
+    FROM pg_class c WHERE c.oid = m.objid)
+  WHEN 'pg_namespace'::regclass THEN (SELECT format('owner=%s acl=%s', n.nspowner::regrole, n.nspacl) FROM pg_namespace n WHERE n.oid = m.objid)
+  WHEN 'pg_type'::regclass THEN (SELECT format('type %s', t.typtype) FROM pg_type t WHERE t.oid = m.objid)
+  END, '') || coalesce(E'\ncomment ' || obj_description(m.objid, (SELECT relname FROM pg_class WHERE oid = m.classid)), '') AS member
+FROM mem m
+UNION ALL
+SELECT format('extension %s schema=%s relocatable=%s config=%s condition=%s comment=%s', e.extname, e.extnamespace::regnamespace,
+              e.extrelocatable, e.extconfig::regclass[], e.extcondition, obj_description(e.oid, 'pg_extension'))
+FROM pg_extension e WHERE e.extname = 'pg_tfm'
+SQL
+
+# pg_tfm as the catalogs of a database describe it, one string per member object (pg_depend
+# deptype 'e'): its identity and definition (pg_get_functiondef with volatility, parallel safety,
+# strictness, cost, rows and ACL; tables with columns, defaults, storage, constraints, indexes,
+# triggers and ACLs; pg_get_viewdef; sequences; schemas; comments), plus the extension's own row
+# (schema, config tables). Nothing depends on OIDs, so two databases compare with is_deeply.
+sub extension_members
+{
+	my ($db) = @_;
+	my $out = psql($db, "SELECT string_agg(member, E'\\n\\x1e\\n' ORDER BY member) FROM (\n" . EXTENSION_MEMBERS_SQL . "\n) s");
+	return [ split /\n\x1e\n/, $out ];
+}
+
 
 # oid of a database
 sub db_oid
