@@ -20,7 +20,8 @@ use IPC::Run ();
 use Test::More ();
 use Time::HiRes ();
 
-our @EXPORT = qw(psql psql_result new_db empty_db drop_db extension_members db_oid model_id cache_key cache_dir cache_files
+our @EXPORT = qw(psql psql_result new_db empty_db drop_db extension_members free_port pg_tool
+  node_init node_basebackup node_start node_stop run_cmd db_oid model_id cache_key cache_dir cache_files
   cache_file_name tmp_files log_offset log_since wait_until no_backends_in check_no_crash pgdata
   session embed_sql emb_diff import_sql failed_checks_re header_layout read_header crc32c sample_blocks
   $TIMEOUT $MODEL_DIR);
@@ -29,6 +30,7 @@ our $TIMEOUT = $ENV{PG_TFM_TAP_TIMEOUT} || 180;
 our $MODEL_DIR = $ENV{PG_TFM_MODEL_DIR};
 my @sessions;    # every background session, closed at exit
 my @databases;   # every database a test made, dropped at exit
+my @nodes;       # every extra cluster a test started, stopped and removed at exit
 
 # skip the whole file when the environment does not describe a cluster
 sub require_env
@@ -51,6 +53,7 @@ sub psql_result
 	my ($out, $err) = ('', '');
 	my @cmd = ('psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $db, '-f', '-');
 	push @cmd, '-F', $opt{sep} if defined $opt{sep};
+	push @cmd, '-h', $opt{node}{sock}, '-p', $opt{node}{port} if $opt{node};
 	my $ok = eval {
 		IPC::Run::run(\@cmd, '<', \$sql, '>', \$out, '2>', \$err,
 			IPC::Run::timeout($opt{timeout} || $TIMEOUT));
@@ -443,10 +446,131 @@ sub session
 	return $s;
 }
 
+# --- extra clusters (a standby, shards) -------------------------------------------------------
+#
+# A node is { dir => data directory, sock => its socket directory, port, log, base => File::Temp
+# directory holding them }. Its programs run as the server's user: the prefix of PG_TFM_PGCTL
+# (e.g. runuser -u postgres --) in front of the program next to pg_ctl. It listens only on its
+# unix socket in its own directory, and is stopped and removed at exit, also when a test dies.
+
+# a TCP port nothing listens on or binds on loopback, outside the range scripts/lib.sh probes
+sub free_port
+{
+	require IO::Socket::INET;
+	for (1 .. 500)
+	{
+		my $p = 55000 + int(rand(9000));
+		my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $p, Proto => 'tcp');
+		if ($c) { close $c; next; }
+		my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $p, Proto => 'tcp', Listen => 1)
+		  or next;
+		close $l;
+		return $p;
+	}
+	die "no free port found\n";
+}
+
+# the command (a list) running a PostgreSQL program as the server's user
+sub pg_tool
+{
+	my ($prog, @args) = @_;
+	my @c = split ' ', ($ENV{PG_TFM_PGCTL} || 'pg_ctl');
+	$c[-1] =~ s{pg_ctl$}{$prog} or die "PG_TFM_PGCTL does not end in pg_ctl: $ENV{PG_TFM_PGCTL}\n";
+	return (@c, @args);
+}
+
+# run a command list; (rc, stdout, stderr)
+sub run_cmd
+{
+	my ($cmd, %opt) = @_;
+	my ($out, $err) = ('', '');
+	my $ok = eval {
+		IPC::Run::run($cmd, '<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout($opt{timeout} || $TIMEOUT));
+		1;
+	};
+	return (-1, $out, $err . "\n$@") unless defined $ok;
+	return ($? >> 8, $out, $err);
+}
+
+# the user the server runs as (PG_TFM_PGCTL's runuser -u NAME), or undef for ourselves
+sub server_user
+{
+	my ($u) = ($ENV{PG_TFM_PGCTL} || '') =~ /(?:^|\s)-u\s+(\S+)/;
+	return $u;
+}
+
+# an empty directory for a new node, writable by the server's user
+sub node_dirs
+{
+	my ($name) = @_;
+	require File::Temp;
+	my $base = File::Temp->newdir("pg_tfm_${name}_XXXX", TMPDIR => 1);
+	mkdir "$base/sock" or die "mkdir: $!";
+	if (my $u = server_user())
+	{
+		my ($uid, $gid) = (getpwnam($u))[2, 3];
+		chown $uid, $gid, "$base", "$base/sock" or die "chown $base: $!";
+	}
+	chmod 0755, "$base";
+	my $node = { name => $name, base => $base, dir => "$base/data", sock => "$base/sock", log => "$base/server.log",
+		port => free_port() };
+	push @nodes, $node;
+	return $node;
+}
+
+# a new cluster made by initdb (trust authentication, UTF8), not started
+sub node_init
+{
+	my ($name) = @_;
+	my $node = node_dirs($name);
+	my ($rc, $out, $err) = run_cmd([ pg_tool('initdb', '-D', $node->{dir}, '-U', 'postgres', '--auth=trust',
+		'-E', 'UTF8', '--locale=C.UTF-8') ]);
+	die "initdb of $name failed: $err\n" if $rc;
+	return $node;
+}
+
+# a standby made by pg_basebackup -R from the running cluster (PGHOST/PGPORT), not started
+sub node_basebackup
+{
+	my ($name) = @_;
+	my $node = node_dirs($name);
+	my ($rc, $out, $err) = run_cmd([ pg_tool('pg_basebackup', '-D', $node->{dir}, '-R', '-X', 'stream', '-c', 'fast',
+		'-h', $ENV{PGHOST}, '-p', $ENV{PGPORT}, '-U', $ENV{PGUSER} || 'postgres') ]);
+	die "pg_basebackup for $name failed: $err\n" if $rc;
+	return $node;
+}
+
+# start a node on its port and socket directory (extra settings as '-c name=value' words)
+sub node_start
+{
+	my ($node, @settings) = @_;
+	my $o = join ' ', "-p $node->{port} -k $node->{sock} -c listen_addresses=''", @settings;
+	my ($rc, $out, $err) = run_cmd([ pg_tool('pg_ctl', '-D', $node->{dir}, '-l', $node->{log}, '-w', '-t', '120',
+		'-o', $o, 'start') ]);
+	die "starting $node->{name} failed: $err\n" . (-r $node->{log} ? `tail -20 $node->{log}` : '') if $rc;
+	$node->{started} = 1;
+	return $node;
+}
+
+# stop a node (fast, then immediate) and remove its directory
+sub node_stop
+{
+	my ($node) = @_;
+	if ($node->{started})
+	{
+		my ($rc) = run_cmd([ pg_tool('pg_ctl', '-D', $node->{dir}, '-m', 'fast', '-w', '-t', '60', 'stop') ]);
+		run_cmd([ pg_tool('pg_ctl', '-D', $node->{dir}, '-m', 'immediate', '-w', 'stop') ]) if $rc;
+		$node->{started} = 0;
+	}
+	@nodes = grep { $_ != $node } @nodes;
+	delete $node->{base};    # File::Temp removes the directory
+}
+
 END
 {
 	my $rc = $?;
 	$_->close for @sessions;
+	eval { node_stop($_) } for @nodes;
 	for my $db (@databases)
 	{
 		eval { drop_db($db) };
