@@ -32,6 +32,7 @@ my @texts = ('Buy cheap pills now!', 'Agenda of the review meeting', 'ünïcöd�
 my $values_sql = join(";\n", map {
 	"SELECT tfm_embed('$_', 'minilm')::text, tfm_classify('$_', 'tiny'), tfm_score('$_', 'tiny', 'spam')::text"
 } @texts) . ";\nSELECT e.ordinality, e.embedding::text FROM tfm_embed(ARRAY['" . join("', '", @texts) . "'], 'minilm') e";
+$values_sql .= ";\nSELECT tfm_evaluate('tiny', 'SELECT body, label FROM train')";
 my $primary_values = psql($db, $values_sql);
 
 # the standby, without the cache files the base backup copied: it must build its own
@@ -51,7 +52,7 @@ sub caught_up
 }
 ok(caught_up(), 'the standby replayed the primary');
 
-is(psql($db, $values_sql, %on), $primary_values, 'embeddings, bulk embeddings, classes and scores equal the primary\'s');
+is(psql($db, $values_sql, %on), $primary_values, 'embeddings, bulk embeddings, classes, scores and tfm_evaluate equal the primary\'s');
 my $oid = db_oid($db);
 my $mid = model_id($db, 'minilm');
 my @built = map { basename($_) } glob("$standby->{dir}/pg_tfm/${oid}_${mid}_*.bin");
