@@ -51,7 +51,7 @@ sub psql_result
 {
 	my ($db, $sql, %opt) = @_;
 	my ($out, $err) = ('', '');
-	my @cmd = ('psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $db, '-f', '-');
+	my @cmd = ('psql', $opt{aligned} ? '-Xq' : '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $db, '-f', '-');
 	push @cmd, '-F', $opt{sep} if defined $opt{sep};
 	push @cmd, '-h', $opt{node}{sock}, '-p', $opt{node}{port} if $opt{node};
 	my $ok = eval {
