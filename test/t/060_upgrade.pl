@@ -52,6 +52,7 @@ my $models_sql = "SELECT name, version, sha256, cache_key, dim, max_tokens, labe
 my $models_before = psql($old, $models_sql);
 
 # 2. the upgrade, and a fresh install of the default version elsewhere
+my %pre = map { (split / :: /, $_, 2)[0] => $_ } @{ extension_members($old) };
 psql($old, 'ALTER EXTENSION pg_tfm UPDATE');
 is(psql($old, "SELECT extversion FROM pg_extension WHERE extname = 'pg_tfm'"), $default,
 	"ALTER EXTENSION pg_tfm UPDATE went to $default");
@@ -68,6 +69,7 @@ ok(scalar(grep { /^view tfm\.models :: .*\n SELECT/s } @$fresh) == 1, 'the descr
 my %f = map { (split / :: /, $_, 2)[0] => $_ } @$fresh;
 my %u = map { (split / :: /, $_, 2)[0] => $_ } @$upgraded;
 is_deeply([ sort keys %u ], [ sort keys %f ], 'the upgraded database has the same member objects as a fresh install');
+note('members the upgrade changed or added: ' . join(', ', grep { ($pre{$_} // '') ne $f{$_} } sort keys %f));
 my @differ = grep { exists $u{$_} && $u{$_} ne $f{$_} } sort keys %f;
 is_deeply(\@differ, [], 'every member has the same definition (signature, volatility, parallel safety, body, ACL)')
   or diag(join("\n\n", map { "upgraded: $u{$_}\nfresh:    $f{$_}" } @differ));
