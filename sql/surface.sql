@@ -29,9 +29,10 @@ FROM (SELECT tfm_embed('same text') e FROM generate_series(1, 5)) s;
 -- bad GUC values are refused
 SELECT err($$SET pg_tfm.blas_threads = 0$$);
 SELECT err($$SET pg_tfm.no_such_setting = 1$$);
--- the functions are PARALLEL SAFE and STRICT where documented
-SELECT proname, pronargs, proparallel, proisstrict, provolatile FROM pg_proc
-WHERE proname IN ('tfm_embed', 'tfm_tokenize') ORDER BY proname, pronargs;
+-- the functions are PARALLEL SAFE and STRICT where documented; the forms naming their model are
+-- IMMUTABLE (postgres_fdw pushdown, expression indexes), those reading pg_tfm.default_model STABLE
+SELECT oid::regprocedure AS function, proparallel, proisstrict, provolatile FROM pg_proc
+WHERE proname IN ('tfm_embed', 'tfm_tokenize', 'tfm_classify', 'tfm_score', 'tfm_predict') ORDER BY oid::regprocedure::text;
 -- the bulk path: one call for many texts, NULL elements give NULL, results equal the per-row path
 SELECT ordinality, array_length(embedding, 1) AS dim
 FROM tfm_embed(ARRAY['short', NULL, 'a much longer text that needs more tokens than the others', ''], 'minilm');

@@ -6,6 +6,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -271,6 +272,7 @@ tfm_drop(PG_FUNCTION_ARGS)
 	Datum		args[1] = {CStringGetTextDatum(name)};
 	bool		isnull;
 
+	PreventCommandIfReadOnly("tfm_drop()");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args("SELECT bool_and(owner = current_user) FROM tfm.model WHERE name = $1",

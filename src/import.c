@@ -11,6 +11,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -315,6 +316,7 @@ tfm_import_path(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("name, path and options must not be NULL")));
+	PreventCommandIfReadOnly("tfm_import()");	/* before reading and checking the files */
 	if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
 		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						errmsg("permission denied to import a model from server files"),
@@ -344,6 +346,7 @@ tfm_import_content(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("name, config, tokenizer and weights must not be NULL")));
+	PreventCommandIfReadOnly("tfm_import()");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	w = PG_GETARG_BYTEA_PP(3);
 	PG_RETURN_INT64(import_model(name, PG_GETARG_JSONB_P(1), PG_GETARG_JSONB_P(2),

@@ -20,7 +20,8 @@ use IPC::Run ();
 use Test::More ();
 use Time::HiRes ();
 
-our @EXPORT = qw(psql psql_result new_db drop_db db_oid model_id cache_key cache_dir cache_files
+our @EXPORT = qw(psql psql_result new_db empty_db drop_db extension_members free_port pg_tool
+  node_init node_basebackup node_start node_stop run_cmd db_oid model_id cache_key cache_dir cache_files
   cache_file_name tmp_files log_offset log_since wait_until no_backends_in check_no_crash pgdata
   session embed_sql emb_diff import_sql failed_checks_re header_layout read_header crc32c sample_blocks
   $TIMEOUT $MODEL_DIR);
@@ -29,6 +30,7 @@ our $TIMEOUT = $ENV{PG_TFM_TAP_TIMEOUT} || 180;
 our $MODEL_DIR = $ENV{PG_TFM_MODEL_DIR};
 my @sessions;    # every background session, closed at exit
 my @databases;   # every database a test made, dropped at exit
+my @nodes;       # every extra cluster a test started, stopped and removed at exit
 
 # skip the whole file when the environment does not describe a cluster
 sub require_env
@@ -49,8 +51,9 @@ sub psql_result
 {
 	my ($db, $sql, %opt) = @_;
 	my ($out, $err) = ('', '');
-	my @cmd = ('psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $db, '-f', '-');
+	my @cmd = ('psql', $opt{aligned} ? '-Xq' : '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $db, '-f', '-');
 	push @cmd, '-F', $opt{sep} if defined $opt{sep};
+	push @cmd, '-h', $opt{node}{sock}, '-p', $opt{node}{port} if $opt{node};
 	my $ok = eval {
 		IPC::Run::run(\@cmd, '<', \$sql, '>', \$out, '2>', \$err,
 			IPC::Run::timeout($opt{timeout} || $TIMEOUT));
@@ -83,6 +86,69 @@ sub new_db
 		  . "SELECT 1 FROM tfm_import('minilm', '$dir', '{\"max_tokens\": 256}');");
 	return $name;
 }
+
+# a fresh database without pg_tfm, dropped at exit like those of new_db
+sub empty_db
+{
+	my ($name) = @_;
+	psql('postgres', "DROP DATABASE IF EXISTS $name WITH (FORCE)");
+	remove_cache_files_of($name);
+	psql('postgres', "CREATE DATABASE $name");
+	push @databases, $name;
+	return $name;
+}
+
+# the query of extension_members (one row per member, column member)
+use constant EXTENSION_MEMBERS_SQL => <<'SQL';
+WITH ext AS (SELECT oid FROM pg_extension WHERE extname = 'pg_tfm'),
+mem AS (SELECT d.classid, d.objid FROM pg_depend d, ext
+        WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e')
+SELECT pg_describe_object(m.classid, m.objid, 0) || ' :: ' || coalesce(CASE m.classid
+  WHEN 'pg_proc'::regclass THEN (
+    SELECT format('volatile=%s parallel=%s strict=%s secdef=%s leakproof=%s cost=%s rows=%s acl=%s config=%s%s',
+                  p.provolatile, p.proparallel, p.proisstrict, p.prosecdef, p.proleakproof, p.procost, p.prorows,
+                  p.proacl, p.proconfig, E'\n' || pg_get_functiondef(p.oid))
+    FROM pg_proc p WHERE p.oid = m.objid)
+  WHEN 'pg_class'::regclass THEN (
+    SELECT format('kind=%s acl=%s options=%s', c.relkind, c.relacl, c.reloptions)
+      || CASE WHEN c.relkind IN ('v', 'm') THEN E'\n' || pg_get_viewdef(c.oid) ELSE '' END
+      || coalesce(E'\n' || (SELECT string_agg(format('column %s %s notnull=%s default=%s storage=%s acl=%s', a.attname,
+                              format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(ad.adbin, ad.adrelid),
+                              a.attstorage, a.attacl), E'\n' ORDER BY a.attnum)
+                  FROM pg_attribute a LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '')
+      || coalesce(E'\n' || (SELECT string_agg(format('constraint %s %s', co.conname, pg_get_constraintdef(co.oid)), E'\n' ORDER BY co.conname)
+                  FROM pg_constraint co WHERE co.conrelid = c.oid), '')
+      || coalesce(E'\n' || (SELECT string_agg('index ' || pg_get_indexdef(i.indexrelid), E'\n' ORDER BY pg_get_indexdef(i.indexrelid))
+                  FROM pg_index i WHERE i.indrelid = c.oid), '')
+      || coalesce(E'\n' || (SELECT string_agg('trigger ' || pg_get_triggerdef(tg.oid), E'\n' ORDER BY tg.tgname)
+                  FROM pg_trigger tg WHERE tg.tgrelid = c.oid AND NOT tg.tgisinternal), '')
+      || coalesce(E'\n' || (SELECT format('sequence %s start=%s inc=%s min=%s max=%s cache=%s cycle=%s', format_type(s.seqtypid, NULL),
+                              s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle)
+                  FROM pg_sequence s WHERE s.seqrelid = c.oid), '')
+    FROM pg_class c WHERE c.oid = m.objid)
+  WHEN 'pg_namespace'::regclass THEN (SELECT format('owner=%s acl=%s', n.nspowner::regrole, n.nspacl) FROM pg_namespace n WHERE n.oid = m.objid)
+  WHEN 'pg_type'::regclass THEN (SELECT format('type %s', t.typtype) FROM pg_type t WHERE t.oid = m.objid)
+  END, '') || coalesce(E'\ncomment ' || obj_description(m.objid, (SELECT relname FROM pg_class WHERE oid = m.classid)), '') AS member
+FROM mem m
+UNION ALL
+SELECT format('extension %s schema=%s relocatable=%s config=%s condition=%s comment=%s', e.extname, e.extnamespace::regnamespace,
+              e.extrelocatable, e.extconfig::regclass[], e.extcondition, obj_description(e.oid, 'pg_extension'))
+FROM pg_extension e WHERE e.extname = 'pg_tfm'
+SQL
+
+# pg_tfm as the catalogs of a database describe it, one string per member object (pg_depend
+# deptype 'e'): its identity and definition (pg_get_functiondef with volatility, parallel safety,
+# strictness, cost, rows and ACL; tables with columns, defaults, storage, constraints, indexes,
+# triggers and ACLs; pg_get_viewdef; sequences; schemas; comments), plus the extension's own row
+# (schema, config tables). Nothing depends on OIDs, so two databases compare with is_deeply.
+sub extension_members
+{
+	my ($db) = @_;
+	my $out = psql($db, "SELECT string_agg(member, E'\\n\\x1e\\n' ORDER BY member) FROM (\n" . EXTENSION_MEMBERS_SQL . "\n) s");
+	return [ split /\n\x1e\n/, $out ];
+}
+
 
 # oid of a database
 sub db_oid
@@ -380,10 +446,131 @@ sub session
 	return $s;
 }
 
+# --- extra clusters (a standby, shards) -------------------------------------------------------
+#
+# A node is { dir => data directory, sock => its socket directory, port, log, base => File::Temp
+# directory holding them }. Its programs run as the server's user: the prefix of PG_TFM_PGCTL
+# (e.g. runuser -u postgres --) in front of the program next to pg_ctl. It listens only on its
+# unix socket in its own directory, and is stopped and removed at exit, also when a test dies.
+
+# a TCP port nothing listens on or binds on loopback, outside the range scripts/lib.sh probes
+sub free_port
+{
+	require IO::Socket::INET;
+	for (1 .. 500)
+	{
+		my $p = 55000 + int(rand(9000));
+		my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $p, Proto => 'tcp');
+		if ($c) { close $c; next; }
+		my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $p, Proto => 'tcp', Listen => 1)
+		  or next;
+		close $l;
+		return $p;
+	}
+	die "no free port found\n";
+}
+
+# the command (a list) running a PostgreSQL program as the server's user
+sub pg_tool
+{
+	my ($prog, @args) = @_;
+	my @c = split ' ', ($ENV{PG_TFM_PGCTL} || 'pg_ctl');
+	$c[-1] =~ s{pg_ctl$}{$prog} or die "PG_TFM_PGCTL does not end in pg_ctl: $ENV{PG_TFM_PGCTL}\n";
+	return (@c, @args);
+}
+
+# run a command list; (rc, stdout, stderr)
+sub run_cmd
+{
+	my ($cmd, %opt) = @_;
+	my ($out, $err) = ('', '');
+	my $ok = eval {
+		IPC::Run::run($cmd, '<', \undef, '>', \$out, '2>', \$err, IPC::Run::timeout($opt{timeout} || $TIMEOUT));
+		1;
+	};
+	return (-1, $out, $err . "\n$@") unless defined $ok;
+	return ($? >> 8, $out, $err);
+}
+
+# the user the server runs as (PG_TFM_PGCTL's runuser -u NAME), or undef for ourselves
+sub server_user
+{
+	my ($u) = ($ENV{PG_TFM_PGCTL} || '') =~ /(?:^|\s)-u\s+(\S+)/;
+	return $u;
+}
+
+# an empty directory for a new node, writable by the server's user
+sub node_dirs
+{
+	my ($name) = @_;
+	require File::Temp;
+	my $base = File::Temp->newdir("pg_tfm_${name}_XXXX", TMPDIR => 1);
+	mkdir "$base/sock" or die "mkdir: $!";
+	if (my $u = server_user())
+	{
+		my ($uid, $gid) = (getpwnam($u))[2, 3];
+		chown $uid, $gid, "$base", "$base/sock" or die "chown $base: $!";
+	}
+	chmod 0755, "$base";
+	my $node = { name => $name, base => $base, dir => "$base/data", sock => "$base/sock", log => "$base/server.log",
+		port => free_port() };
+	push @nodes, $node;
+	return $node;
+}
+
+# a new cluster made by initdb (trust authentication, UTF8), not started
+sub node_init
+{
+	my ($name) = @_;
+	my $node = node_dirs($name);
+	my ($rc, $out, $err) = run_cmd([ pg_tool('initdb', '-D', $node->{dir}, '-U', 'postgres', '--auth=trust',
+		'-E', 'UTF8', '--locale=C.UTF-8') ]);
+	die "initdb of $name failed: $err\n" if $rc;
+	return $node;
+}
+
+# a standby made by pg_basebackup -R from the running cluster (PGHOST/PGPORT), not started
+sub node_basebackup
+{
+	my ($name) = @_;
+	my $node = node_dirs($name);
+	my ($rc, $out, $err) = run_cmd([ pg_tool('pg_basebackup', '-D', $node->{dir}, '-R', '-X', 'stream', '-c', 'fast',
+		'-h', $ENV{PGHOST}, '-p', $ENV{PGPORT}, '-U', $ENV{PGUSER} || 'postgres') ]);
+	die "pg_basebackup for $name failed: $err\n" if $rc;
+	return $node;
+}
+
+# start a node on its port and socket directory (extra settings as '-c name=value' words)
+sub node_start
+{
+	my ($node, @settings) = @_;
+	my $o = join ' ', "-p $node->{port} -k $node->{sock} -c listen_addresses=''", @settings;
+	my ($rc, $out, $err) = run_cmd([ pg_tool('pg_ctl', '-D', $node->{dir}, '-l', $node->{log}, '-w', '-t', '120',
+		'-o', $o, 'start') ]);
+	die "starting $node->{name} failed: $err\n" . (-r $node->{log} ? `tail -20 $node->{log}` : '') if $rc;
+	$node->{started} = 1;
+	return $node;
+}
+
+# stop a node (fast, then immediate) and remove its directory
+sub node_stop
+{
+	my ($node) = @_;
+	if ($node->{started})
+	{
+		my ($rc) = run_cmd([ pg_tool('pg_ctl', '-D', $node->{dir}, '-m', 'fast', '-w', '-t', '60', 'stop') ]);
+		run_cmd([ pg_tool('pg_ctl', '-D', $node->{dir}, '-m', 'immediate', '-w', 'stop') ]) if $rc;
+		$node->{started} = 0;
+	}
+	@nodes = grep { $_ != $node } @nodes;
+	delete $node->{base};    # File::Temp removes the directory
+}
+
 END
 {
 	my $rc = $?;
 	$_->close for @sessions;
+	eval { node_stop($_) } for @nodes;
 	for my $db (@databases)
 	{
 		eval { drop_db($db) };
