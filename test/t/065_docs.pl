@@ -198,6 +198,42 @@ for my $f (@files)
 cmp_ok($n, '>=', 30, "the documentation has at least 30 runnable sql blocks ($n)") unless defined $only;
 cmp_ok($norun, '<=', $max_norun, "at most $max_norun blocks are marked <!-- norun --> ($norun)");
 
+# every function (but the internal tfm._*), view and setting of the extension has an entry in the
+# reference: a heading "### `name(...)`", "### `CALL name(...)`", "### `tfm.view` (view)", "### `pg_tfm.x`"
+my $catalog = fresh_db('tap_docs_catalog');
+my $objects = psql($catalog, <<'SQL');
+CREATE EXTENSION pg_tfm;
+LOAD 'pg_tfm';
+SELECT DISTINCT 'function ' || p.proname FROM pg_proc p
+  JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_tfm'
+WHERE p.proname !~ '^_'
+UNION ALL
+SELECT 'view ' || c.relnamespace::regnamespace || '.' || c.relname FROM pg_class c
+  JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_tfm'
+WHERE c.relkind = 'v'
+UNION ALL
+SELECT 'setting ' || name FROM pg_settings WHERE name LIKE 'pg_tfm.%'
+ORDER BY 1;
+SQL
+my $reference = do { local (@ARGV, $/) = ("$repo/docs/reference.md"); <> };
+my @objects = split /\n/, $objects;
+cmp_ok(scalar(@objects), '>=', 19, 'the extension has functions, views and settings to document (' . scalar(@objects) . ')');
+for (@objects)
+{
+	my ($kind, $name) = split / /;
+	my $re = $kind eq 'function' ? qr/^### `(?:CALL )?\Q$name\E\(/m
+	  : $kind eq 'view' ? qr/^### `\Q$name\E` \(view\)/m : qr/^### `\Q$name\E`/m;
+	like($reference, $re, "docs/reference.md has an entry for $kind $name");
+}
+# and every entry of the reference names something the extension has
+my %known = map { (split / /)[1] => 1 } @objects;
+for my $h ($reference =~ /^### `(?:CALL )?([a-z_.]+)/mg)
+{
+	ok($known{$h}, "docs/reference.md: entry $h names a function, view or setting of the extension");
+}
+
 check_no_crash($off);
 
 END
