@@ -2,3 +2,36 @@
 -- CREATE EXTENSION pg_tfm runs pg_tfm--0.1.0.sql and then this script, so a new install and an
 -- upgraded one end with the same objects. 0.1.0 is released: never edit its script, add here.
 \echo Use "ALTER EXTENSION pg_tfm UPDATE TO '0.2.0'" to load this file. \quit
+
+-- ==== privileges on models (issue #6) ====
+-- Who may use a model is kept per model name, so it holds for every version of the name. No row
+-- means the default: usable by PUBLIC (like EXECUTE on a new function). Owners (the owner column of
+-- tfm.model, members of that role) and superusers may always use, replace, grant and drop a model.
+-- grantees is regrole[]: dumps carry role names and pg_upgrade keeps role oids (aclitem[] would
+-- block pg_upgrade to PostgreSQL 16, which changed aclitem's format).
+CREATE TABLE tfm.model_acl (
+    name     text PRIMARY KEY,
+    public   boolean NOT NULL DEFAULT true,   -- usable by every role
+    grantees regrole[] NOT NULL DEFAULT '{}'  -- and by these roles and their members
+);
+SELECT pg_catalog.pg_extension_config_dump('tfm.model_acl', '');
+GRANT SELECT ON tfm.model_acl TO PUBLIC;
+
+-- the weights, heads, vocabularies and configs are read by pg_tfm's C code as the extension owner
+-- after it checked the caller's right; no direct reads that would bypass tfm_revoke. tfm.models
+-- (the listing, a view owned by the extension owner) stays readable by everyone.
+REVOKE SELECT ON tfm.model, tfm.model_data FROM PUBLIC;
+
+-- let role (and its members) use every version of model; owner or superuser only (42501)
+CREATE FUNCTION tfm_grant(model text, role regrole) RETURNS void
+AS 'MODULE_PATHNAME', 'tfm_grant' LANGUAGE C VOLATILE STRICT;
+-- the same with the role as text: 'public' means every role
+CREATE FUNCTION tfm_grant(model text, role text) RETURNS void
+AS 'MODULE_PATHNAME', 'tfm_grant_text' LANGUAGE C VOLATILE STRICT;
+CREATE FUNCTION tfm_revoke(model text, role regrole) RETURNS void
+AS 'MODULE_PATHNAME', 'tfm_revoke' LANGUAGE C VOLATILE STRICT;
+CREATE FUNCTION tfm_revoke(model text, role text) RETURNS void
+AS 'MODULE_PATHNAME', 'tfm_revoke_text' LANGUAGE C VOLATILE STRICT;
+-- whether role (default: the current user) may use model; NULL for a model that does not exist
+CREATE FUNCTION tfm_has_usage(model text, role regrole DEFAULT NULL) RETURNS boolean
+AS 'MODULE_PATHNAME', 'tfm_has_usage' LANGUAGE C STABLE;

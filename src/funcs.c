@@ -10,6 +10,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "acl.h"
 #include "cache.h"
 #include "generate.h"
 #include "infer.h"
@@ -32,6 +33,7 @@ typedef struct CallModel
 	char		name[TFM_NAMELEN];
 	TfmModel   *model;
 	uint64		generation;
+	Oid			userid;			/* whose right to use it was checked */
 } CallModel;
 
 
@@ -42,12 +44,13 @@ call_model(FunctionCallInfo fcinfo, int argno)
 	CallModel  *cm = (CallModel *) fcinfo->flinfo->fn_extra;
 	const char *name = TfmModelName(PG_NARGS() > argno && !PG_ARGISNULL(argno) ? PG_GETARG_TEXT_PP(argno) : NULL);
 
-	if (cm && cm->generation == TfmCacheGeneration() && strcmp(cm->name, name) == 0)
+	if (cm && cm->generation == TfmCacheGeneration() && cm->userid == GetUserId() && strcmp(cm->name, name) == 0)
 		return cm->model;
 	if (cm == NULL)
 		cm = fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallModel));
 	cm->model = TfmModelGetAny(name);
 	cm->generation = TfmCacheGeneration();
+	cm->userid = GetUserId();
 	strlcpy(cm->name, name, sizeof(cm->name));
 	return cm->model;
 }
@@ -262,33 +265,40 @@ check_dependents(const char *name, Oid *argtypes, Datum *args)
 						errhint("Drop those models first.")));
 }
 
-/* tfm_drop(name): remove every version of a model */
+/* tfm_drop(name): remove every version of a model (owner or superuser) */
 Datum
 tfm_drop(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(name)};
+	Oid			me = GetUserId();
 	bool		isnull;
+	TfmOwnerScope s;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT bool_and(owner = current_user) FROM tfm.model WHERE name = $1",
+	TfmAsOwnerBegin(&s);
+	if (SPI_execute_with_args("SELECT owner::text FROM tfm.model WHERE name = $1 ORDER BY version DESC",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tfm.model");
-	if (SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), isnull)
+	if (SPI_processed == 0)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 						errmsg("model \"%s\" does not exist", name)));
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !superuser())
-		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						errmsg("must be owner of model \"%s\"", name)));
+	for (uint64 i = 0; i < SPI_processed; i++)
+		if (!TfmIsModelOwner(me, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)))
+			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							errmsg("must be owner of model \"%s\"", name)));
 	check_dependents(name, argtypes, args);
 	/* versions of the same name may share an encoder: clear the references first */
 	if (SPI_execute_with_args("UPDATE tfm.model SET encoder_id = NULL WHERE name = $1",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE ||
+		SPI_execute_with_args("DELETE FROM tfm.model_acl WHERE name = $1",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE ||
 		SPI_execute_with_args("DELETE FROM tfm.model WHERE name = $1 RETURNING id",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "could not delete from tfm.model");
+	TfmAsOwnerEnd(&s);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
