@@ -10,7 +10,7 @@ PG_CPPFLAGS = -I$(srcdir)/src -I/usr/include/x86_64-linux-gnu
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -O2
 SHLIB_LINK = -lopenblas -lutf8proc -lm
 
-REGRESS = import surface golden errors encoding train_step metrics gpt2 privileges train
+REGRESS = import surface golden errors encoding train_step metrics gpt2 privileges limits train
 REGRESS_OPTS = --inputdir=. --load-extension=pg_tfm
 
 PG_CONFIG ?= pg_config

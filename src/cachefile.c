@@ -186,6 +186,8 @@ read_weights(int64 model_id, uint64 *size)
 
 		total += toast_raw_datum_size(d) - VARHDRSZ;
 	}
+	/* the stored weights and the fp32 image built from them (up to twice their size for fp16) */
+	TfmCheckMemory((double) total * 3, "building the model's cache file");
 	buf = palloc_extended(Max(total, 1), MCXT_ALLOC_HUGE);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

@@ -14,6 +14,7 @@
 #include "cache.h"
 #include "generate.h"
 #include "infer.h"
+#include "pg_tfm.h"
 
 PG_FUNCTION_INFO_V1(tfm_tokenize);
 PG_FUNCTION_INFO_V1(tfm_embed);
@@ -67,19 +68,16 @@ require_task(const TfmModel *m, TfmTask task, const char *fn)
 						errhint("Train one with tfm_train(name, base, query, '%s').", TfmTaskName(task))));
 }
 
-/* tokenize and truncate one text argument */
+/* tokenize one text argument, truncated (a long text is not read past what truncation keeps) */
 static int32 *
-text_ids(const TfmModel *m, text *t, int *n)
+text_ids(const TfmModel *m, Datum t, int *n)
 {
-	int32	   *ids = TfmTokenizeText(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), n);
-
-	*n = TfmTruncate(ids, *n, m->opt.max_tokens);
-	return ids;
+	return TfmTokenizeTruncated(m, t, m->opt.max_tokens, n);
 }
 
 /* pooled vector of one text: normalised for embeddings, raw for heads */
 static float *
-pooled_text(const TfmModel *m, text *t, bool normalize)
+pooled_text(const TfmModel *m, Datum t, bool normalize)
 {
 	int			n;
 	int32	   *ids = text_ids(m, t, &n);
@@ -91,7 +89,7 @@ pooled_text(const TfmModel *m, text *t, bool normalize)
 
 /* head outputs of one text: probabilities (classification) or the raw value (regression) */
 static float *
-head_text(const TfmModel *m, text *t)
+head_text(const TfmModel *m, Datum t)
 {
 	float	   *pooled = pooled_text(m, t, false);
 	float	   *out = palloc(sizeof(float) * m->nlabels);
@@ -145,7 +143,7 @@ tfm_embed(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	m = call_model(fcinfo, 1);
 	TfmRequireArch(m, TFM_ARCH_BERT, "tfm_embed");
-	out = pooled_text(m, PG_GETARG_TEXT_PP(0), m->opt.normalize);
+	out = pooled_text(m, PG_GETARG_DATUM(0), m->opt.normalize);
 	PG_RETURN_ARRAYTYPE_P(float_array(out, m->cfg.hidden));
 }
 
@@ -158,6 +156,7 @@ tfm_embed_many(PG_FUNCTION_ARGS)
 	Datum	   *texts;
 	bool	   *nulls;
 	int			n, k = 0, C;
+	double		tokens = 0;
 	int32	  **ids;
 	int		   *lens;
 	float	   *out;
@@ -174,8 +173,13 @@ tfm_embed_many(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 		if (!nulls[i])
 		{
-			ids[k] = text_ids(m, DatumGetTextPP(texts[i]), &lens[k]);
-			k++;
+			ids[k] = text_ids(m, texts[i], &lens[k]);
+			tokens += lens[k++];
+			/* the ids so far and the embeddings to come */
+			TfmCheckMemory(((double) tokens + (double) n * C) * sizeof(float) + (double) n * 16,
+						   "the bulk tfm_embed call");
+			if ((i & 255) == 0)
+				CHECK_FOR_INTERRUPTS();
 		}
 	out = palloc_extended(sizeof(float) * Max(k, 1) * C, MCXT_ALLOC_HUGE);
 	TfmEncodeMany(out, m, &m->w, ids, lens, k, m->opt.normalize);
@@ -203,7 +207,7 @@ tfm_classify(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	m = call_model(fcinfo, 1);
 	require_task(m, TFM_TASK_CLASSIFICATION, "tfm_classify");
-	p = head_text(m, PG_GETARG_TEXT_PP(0));
+	p = head_text(m, PG_GETARG_DATUM(0));
 	for (int k = 1; k < m->nlabels; k++)
 		if (p[k] > p[best])
 			best = k;
@@ -229,7 +233,7 @@ tfm_score(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("model \"%s\" has no label \"%s\"", m->name, label),
 						errhint("tfm.models lists its labels.")));
-	PG_RETURN_FLOAT4(head_text(m, PG_GETARG_TEXT_PP(0))[k]);
+	PG_RETURN_FLOAT4(head_text(m, PG_GETARG_DATUM(0))[k]);
 }
 
 /* tfm_predict(input, model): output of a regression model */
@@ -242,7 +246,7 @@ tfm_predict(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	m = call_model(fcinfo, 1);
 	require_task(m, TFM_TASK_REGRESSION, "tfm_predict");
-	PG_RETURN_FLOAT4((float4) (head_text(m, PG_GETARG_TEXT_PP(0))[0] * m->target_std + m->target_mean));
+	PG_RETURN_FLOAT4((float4) (head_text(m, PG_GETARG_DATUM(0))[0] * m->target_std + m->target_mean));
 }
 
 /* refuse to drop a model other models are built on */

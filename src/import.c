@@ -20,6 +20,7 @@
 #include "import.h"
 #include "jsonutil.h"
 #include "model.h"
+#include "pg_tfm.h"
 #include "safetensors.h"
 
 #define CHUNK_BYTES (16 * 1024 * 1024)
@@ -199,6 +200,8 @@ import_model(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weig
 {
 	check_encoding();
 	check_name(name);
+	/* the weights, their copy in 16 MB chunks and the parsed header */
+	TfmCheckMemory((double) wsize + CHUNK_BYTES * 2.0, "importing the model");
 	if (TfmConfigIsGpt2(config))
 		return import_gpt2(name, config, tokenizer, weights, wsize, options, what);
 	return import_bert(name, config, tokenizer, weights, wsize, options, what);
@@ -225,6 +228,7 @@ read_file(const char *dir, const char *file, uint64 *size, char **pathp)
 	if ((uint64) sb.st_size > MAX_FILE_BYTES)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 						errmsg("file \"%s\" is larger than 8 GB", path)));
+	TfmCheckMemory((double) sb.st_size, psprintf("reading file \"%s\"", path));
 	buf = palloc_extended(sb.st_size + 1, MCXT_ALLOC_HUGE);
 	while (off < (uint64) sb.st_size)
 	{
