@@ -35,6 +35,13 @@ model_relid(void)
 	return rel;
 }
 
+/* whether tfm.model_acl exists (not before ALTER EXTENSION pg_tfm UPDATE from 0.1.0: all models public) */
+bool
+TfmAclReady(void)
+{
+	return OidIsValid(get_relname_relid("model_acl", get_namespace_oid("tfm", false)));
+}
+
 /* the role owning tfm.model (the extension's owner): the catalog is read and written as it */
 static Oid
 catalog_owner(void)
@@ -169,6 +176,8 @@ TfmForgetStaleRights(const char *name)
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(name)};
 
+	if (!TfmAclReady())
+		return;
 	if (SPI_execute_with_args("DELETE FROM tfm.model_acl a WHERE a.name = $1 "
 							  "AND NOT EXISTS (SELECT FROM tfm.model m WHERE m.name = $1)",
 							  1, types, args, NULL, false, 0) < 0)
@@ -186,6 +195,10 @@ change_usage(text *model, Oid roleid, bool grant)
 	TfmOwnerScope s;
 	char	   *owner;
 
+	if (!TfmAclReady())
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						errmsg("per-model rights need pg_tfm 0.2.0"),
+						errhint("Run ALTER EXTENSION pg_tfm UPDATE.")));
 	TfmAsOwnerBegin(&s);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

@@ -19,5 +19,6 @@ extern void TfmCheckUsage(Oid roleid, const char *name, const char *owner, bool 
 						  Datum grantees, bool grantees_null);
 extern char *TfmCheckCreate(const char *name);
 extern void TfmForgetStaleRights(const char *name);
+extern bool TfmAclReady(void);
 
 #endif

@@ -178,15 +178,17 @@ read_model_row(const char *name)
 	Datum		grantees;
 	bool		isnull, gnull;
 	TfmOwnerScope s;
+	bool		acl = TfmAclReady();
 
 	TfmAsOwnerBegin(&s);
-	if (SPI_execute_with_args("SELECT m.id, m.version, e.sha256, m.task, m.options, e.config, e.id, "
-							  "m.sha256, m.head, m.labels, e.architecture, e.cache_key::text, "
-							  "(SELECT array_agg(id) FROM tfm.model WHERE id = ANY($2)), "
-							  "m.owner::text, coalesce(a.public, true), a.grantees::oid[] "
-							  "FROM tfm.model m JOIN tfm.model e ON e.id = coalesce(m.encoder_id, m.id) "
-							  "LEFT JOIN tfm.model_acl a ON a.name = m.name "
-							  "WHERE m.name = $1 ORDER BY m.version DESC LIMIT 1",
+	if (SPI_execute_with_args(psprintf("SELECT m.id, m.version, e.sha256, m.task, m.options, e.config, e.id, "
+									   "m.sha256, m.head, m.labels, e.architecture, e.cache_key::text, "
+									   "(SELECT array_agg(id) FROM tfm.model WHERE id = ANY($2)), "
+									   "m.owner::text, %s "
+									   "FROM tfm.model m JOIN tfm.model e ON e.id = coalesce(m.encoder_id, m.id) %s "
+									   "WHERE m.name = $1 ORDER BY m.version DESC LIMIT 1",
+									   acl ? "coalesce(a.public, true), a.grantees::oid[]" : "true, NULL::oid[]",
+									   acl ? "LEFT JOIN tfm.model_acl a ON a.name = m.name" : ""),
 							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tfm.model");
 	TfmAsOwnerEnd(&s);

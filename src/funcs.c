@@ -297,8 +297,8 @@ tfm_drop(PG_FUNCTION_ARGS)
 	/* versions of the same name may share an encoder: clear the references first */
 	if (SPI_execute_with_args("UPDATE tfm.model SET encoder_id = NULL WHERE name = $1",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE ||
-		SPI_execute_with_args("DELETE FROM tfm.model_acl WHERE name = $1",
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE ||
+		(TfmAclReady() && SPI_execute_with_args("DELETE FROM tfm.model_acl WHERE name = $1",
+												 1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE) ||
 		SPI_execute_with_args("DELETE FROM tfm.model WHERE name = $1 RETURNING id",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "could not delete from tfm.model");
