@@ -35,3 +35,28 @@ AS 'MODULE_PATHNAME', 'tfm_revoke_text' LANGUAGE C VOLATILE STRICT;
 -- whether role (default: the current user) may use model; NULL for a model that does not exist
 CREATE FUNCTION tfm_has_usage(model text, role regrole DEFAULT NULL) RETURNS boolean
 AS 'MODULE_PATHNAME', 'tfm_has_usage' LANGUAGE C STABLE;
+
+-- the trigger runs with its caller's rights (not SECURITY DEFINER), on behalf of whoever writes the
+-- table: every call is schema-qualified and search_path holds only pg_catalog, so a function a
+-- user creates in a writable schema (say to_jsonb(their_table) in public) is never picked instead
+CREATE OR REPLACE FUNCTION tfm_flag() RETURNS trigger AS $$
+DECLARE
+    doc jsonb;
+    score real;
+BEGIN
+    IF TG_NARGS < 4 OR TG_NARGS > 5 THEN
+        RAISE EXCEPTION 'tfm_flag needs (model, text column, flag column, label [, threshold])'
+            USING ERRCODE = '22023';
+    END IF;
+    IF TG_LEVEL <> 'ROW' OR TG_WHEN <> 'BEFORE' THEN
+        RAISE EXCEPTION 'tfm_flag must be a BEFORE ... FOR EACH ROW trigger' USING ERRCODE = '39P01';
+    END IF;
+    doc := pg_catalog.to_jsonb(NEW);
+    IF NOT doc ? TG_ARGV[1] OR NOT doc ? TG_ARGV[2] THEN
+        RAISE EXCEPTION 'table %.% has no column % or %', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_ARGV[1], TG_ARGV[2]
+            USING ERRCODE = '42703';
+    END IF;
+    score := @extschema@.tfm_score(doc->>TG_ARGV[1], TG_ARGV[0], TG_ARGV[3]);
+    RETURN pg_catalog.jsonb_populate_record(NEW, pg_catalog.jsonb_build_object(TG_ARGV[2],
+               score >= pg_catalog.coalesce(TG_ARGV[4], '0.5')::real));
+END $$ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp;

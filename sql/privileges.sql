@@ -124,7 +124,19 @@ SELECT 'a'::text = 'a'::text AS trap_works;
 SELECT array_length(tfm_embed('hello', 'minilm'), 1) AS dim;
 SELECT err($$SELECT tfm_embed('hello', 'priv_m')$$);
 RESET search_path;
+-- the tfm_flag trigger (run on behalf of whoever inserts) calls nothing a user can shadow: a
+-- to_jsonb(bob_mail) in a schema writable by users is not picked over pg_catalog's
 RESET ROLE;
+GRANT CREATE ON SCHEMA public TO tfm_bob;
+SET ROLE tfm_bob;
+CREATE TABLE bob_mail (body text, flagged bool);
+CREATE FUNCTION public.to_jsonb(r bob_mail) RETURNS jsonb AS $$
+BEGIN RAISE NOTICE 'shadowing to_jsonb ran as %', current_user; RETURN '{}'; END $$ LANGUAGE plpgsql;
+CREATE TRIGGER f BEFORE INSERT ON bob_mail FOR EACH ROW EXECUTE FUNCTION tfm_flag('minilm', 'body', 'flagged', 'spam');
+SELECT err($$INSERT INTO bob_mail VALUES ('win money')$$);
+DROP TABLE bob_mail CASCADE;
+RESET ROLE;
+REVOKE CREATE ON SCHEMA public FROM tfm_bob;
 DROP SCHEMA tfm_evil CASCADE;
 
 -- no function of pg_tfm runs with more rights than its caller
