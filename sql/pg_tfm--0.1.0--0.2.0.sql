@@ -14,3 +14,61 @@ ALTER FUNCTION tfm_embed(text[], text) IMMUTABLE;
 ALTER FUNCTION tfm_classify(text, text) IMMUTABLE;
 ALTER FUNCTION tfm_score(text, text, text) IMMUTABLE;
 ALTER FUNCTION tfm_predict(text, text) IMMUTABLE;
+
+-- ==== privileges on models (issue #6) ====
+-- Who may use a model is kept per model name, so it holds for every version of the name. No row
+-- means the default: usable by PUBLIC (like EXECUTE on a new function). Owners (the owner column of
+-- tfm.model, members of that role) and superusers may always use, replace, grant and drop a model.
+-- grantees is regrole[]: dumps carry role names and pg_upgrade keeps role oids (aclitem[] would
+-- block pg_upgrade to PostgreSQL 16, which changed aclitem's format).
+CREATE TABLE tfm.model_acl (
+    name     text PRIMARY KEY,
+    public   boolean NOT NULL DEFAULT true,   -- usable by every role
+    grantees regrole[] NOT NULL DEFAULT '{}'  -- and by these roles and their members
+);
+SELECT pg_catalog.pg_extension_config_dump('tfm.model_acl', '');
+GRANT SELECT ON tfm.model_acl TO PUBLIC;
+
+-- the weights, heads, vocabularies and configs are read by pg_tfm's C code as the extension owner
+-- after it checked the caller's right; no direct reads that would bypass tfm_revoke. tfm.models
+-- (the listing, a view owned by the extension owner) stays readable by everyone.
+REVOKE SELECT ON tfm.model, tfm.model_data FROM PUBLIC;
+
+-- let role (and its members) use every version of model; owner or superuser only (42501)
+CREATE FUNCTION tfm_grant(model text, role regrole) RETURNS void
+AS 'MODULE_PATHNAME', 'tfm_grant' LANGUAGE C VOLATILE STRICT;
+-- the same with the role as text: 'public' means every role
+CREATE FUNCTION tfm_grant(model text, role text) RETURNS void
+AS 'MODULE_PATHNAME', 'tfm_grant_text' LANGUAGE C VOLATILE STRICT;
+CREATE FUNCTION tfm_revoke(model text, role regrole) RETURNS void
+AS 'MODULE_PATHNAME', 'tfm_revoke' LANGUAGE C VOLATILE STRICT;
+CREATE FUNCTION tfm_revoke(model text, role text) RETURNS void
+AS 'MODULE_PATHNAME', 'tfm_revoke_text' LANGUAGE C VOLATILE STRICT;
+-- whether role (default: the current user) may use model; NULL for a model that does not exist
+CREATE FUNCTION tfm_has_usage(model text, role regrole DEFAULT NULL) RETURNS boolean
+AS 'MODULE_PATHNAME', 'tfm_has_usage' LANGUAGE C STABLE;
+
+-- the trigger runs with its caller's rights (not SECURITY DEFINER), on behalf of whoever writes the
+-- table: every call is schema-qualified and search_path holds only pg_catalog, so a function a
+-- user creates in a writable schema (say to_jsonb(their_table) in public) is never picked instead
+CREATE OR REPLACE FUNCTION tfm_flag() RETURNS trigger AS $$
+DECLARE
+    doc jsonb;
+    score real;
+BEGIN
+    IF TG_NARGS < 4 OR TG_NARGS > 5 THEN
+        RAISE EXCEPTION 'tfm_flag needs (model, text column, flag column, label [, threshold])'
+            USING ERRCODE = '22023';
+    END IF;
+    IF TG_LEVEL <> 'ROW' OR TG_WHEN <> 'BEFORE' THEN
+        RAISE EXCEPTION 'tfm_flag must be a BEFORE ... FOR EACH ROW trigger' USING ERRCODE = '39P01';
+    END IF;
+    doc := pg_catalog.to_jsonb(NEW);
+    IF NOT doc ? TG_ARGV[1] OR NOT doc ? TG_ARGV[2] THEN
+        RAISE EXCEPTION 'table %.% has no column % or %', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_ARGV[1], TG_ARGV[2]
+            USING ERRCODE = '42703';
+    END IF;
+    score := @extschema@.tfm_score(doc->>TG_ARGV[1], TG_ARGV[0], TG_ARGV[3]);
+    RETURN pg_catalog.jsonb_populate_record(NEW, pg_catalog.jsonb_build_object(TG_ARGV[2],
+               score >= pg_catalog.coalesce(TG_ARGV[4], '0.5')::real));
+END $$ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp;

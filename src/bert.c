@@ -71,7 +71,8 @@ TfmBertScratchBytes(const TfmBertConfig *cfg, int B, int T)
 /* one post-LN encoder layer on the residual stream x (B,T,C), in place */
 static void
 bert_layer_forward(float *x, const TfmBertLayer *l, const BertScratch *s,
-				   const TfmBertConfig *cfg, const int *lens, int B, int T)
+				   const TfmBertConfig *cfg, const int *lens, int B, int T,
+				   void (*check) (void))
 {
 	int			N = B * T,
 				C = cfg->hidden,
@@ -81,14 +82,23 @@ bert_layer_forward(float *x, const TfmBertLayer *l, const BertScratch *s,
 	matmul_forward(s->q, x, l->q_w, l->q_b, N, C, C);	// (B,T,C)
 	matmul_forward(s->k, x, l->k_w, l->k_b, N, C, C);
 	matmul_forward(s->v, x, l->v_w, l->v_b, N, C, C);
+	/* a layer of a full batch takes ~0.2 s: stop between its large steps too */
+	if (check)
+		check();
 	attention_forward(s->ctx, NULL, s->q, s->k, s->v, lens, B, T, C,
 					  cfg->heads, s->att);	// (B,T,C)
+	if (check)
+		check();
 	matmul_forward(s->q, s->ctx, l->ao_w, l->ao_b, N, C, C);
 	residual_forward(s->q, s->q, x, nc);
 	layernorm_forward(x, NULL, NULL, s->q, l->ln1_w, l->ln1_b, N, C,
 					  cfg->ln_eps);
+	if (check)
+		check();
 	matmul_forward(s->ffn, x, l->i_w, l->i_b, N, C, I);	// (B,T,I)
 	gelu_forward(s->ffn, s->ffn, (size_t) N * I);
+	if (check)
+		check();
 	matmul_forward(s->q, s->ffn, l->o_w, l->o_b, N, I, C);	// (B,T,C)
 	residual_forward(s->q, s->q, x, nc);
 	layernorm_forward(x, NULL, NULL, s->q, l->ln2_w, l->ln2_b, N, C,
@@ -114,7 +124,7 @@ bert_forward(float *hidden, const TfmBertConfig *cfg,
 	{
 		if (check)
 			check();
-		bert_layer_forward(hidden, &w->layer[l], &s, cfg, lens, B, T);
+		bert_layer_forward(hidden, &w->layer[l], &s, cfg, lens, B, T, check);
 	}
 }
 
@@ -288,7 +298,8 @@ static void
 bert_layer_forward_train(float *out, const LayerActs *a, const TfmBertLayer *l,
 						 const TrainScratch *s, const TfmBertConfig *cfg,
 						 const int *lens, int B, int T, int li,
-						 float hidden_p, float attn_p, uint64_t seed)
+						 float hidden_p, float attn_p, uint64_t seed,
+						 void (*check) (void))
 {
 	int			N = B * T,
 				C = cfg->hidden,
@@ -301,6 +312,8 @@ bert_layer_forward_train(float *out, const LayerActs *a, const TfmBertLayer *l,
 	attention_forward_dropout(a->ctx, NULL, a->q, a->k, a->v, lens,
 							  B, T, C, cfg->heads, attn_p, seed,
 							  dropout_site(SITE_ATT(li)), s->att);
+	if (check)
+		check();
 	matmul_forward(a->res1, a->ctx, l->ao_w, l->ao_b, N, C, C);
 	dropout_forward(a->res1, a->res1, nc, hidden_p, seed,
 					dropout_site(SITE_ATT_OUT(li)));
@@ -354,7 +367,7 @@ bert_forward_train(float *hidden, float *acts, const TfmBertConfig *cfg,
 		}
 		bert_acts_layout(&e, &a, l, acts, cfg, B, T);
 		bert_layer_forward_train(out, &a, &w->layer[l], &s, cfg, lens, B, T,
-								 l, hidden_p, attn_p, seed);
+								 l, hidden_p, attn_p, seed, check);
 	}
 }
 
@@ -389,7 +402,8 @@ static void
 bert_layer_backward(const TfmBertLayer *gl, const LayerActs *a,
 					const TfmBertLayer *l, const TrainScratch *s,
 					const TfmBertConfig *cfg, const int *lens, int B, int T,
-					int li, float hidden_p, float attn_p, uint64_t seed)
+					int li, float hidden_p, float attn_p, uint64_t seed,
+					void (*check) (void))
 {
 	int			N = B * T,
 				C = cfg->hidden,
@@ -415,6 +429,8 @@ bert_layer_backward(const TfmBertLayer *gl, const LayerActs *a,
 	matmul_backward(s->dcur, (float *) gl->i_w, (float *) gl->i_b, s->g,
 					a->x1, l->i_w, N, C, I);	// (B,T,C)
 
+	if (check)					/* between the halves of a layer's backward pass */
+		check();
 	/* x1 = LN1(x + dropout(attn(x Wq, x Wk, x Wv) Wao)) */
 	zero(s->dres, nc);
 	layernorm_backward(s->dres, (float *) gl->ln1_w, (float *) gl->ln1_b,
@@ -464,7 +480,7 @@ bert_backward(TfmBertWeights *grads, const float *dhidden, const float *acts,
 			check();
 		bert_acts_layout(&e, &a, l, (float *) acts, cfg, B, T);
 		bert_layer_backward(&grads->layer[l], &a, &w->layer[l], &s, cfg,
-							lens, B, T, l, hidden_p, attn_p, seed);
+							lens, B, T, l, hidden_p, attn_p, seed, check);
 	}
 	bert_acts_layout(&e, NULL, 0, (float *) acts, cfg, B, T);
 	d = dropout_grad(s.dtmp, s.dcur, nc, hidden_p, seed, SITE_EMB);

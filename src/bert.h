@@ -54,7 +54,7 @@ size_t		TfmBertScratchBytes(const TfmBertConfig *cfg, int B, int T);
 /*
  * hidden (B,T,C) = last hidden state; ids (B,T) padded with anything past
  * lens[b]; token type 0; positions 0..T-1.  Rows of padding tokens hold
- * finite values of no meaning.  check() is called once per layer (it may
+ * finite values of no meaning.  check() is called five times per layer (it may
  * longjmp out; nothing needs cleaning up) and may be NULL.  scratch must be
  * float-aligned.
  */

@@ -3,11 +3,13 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
+#include "acl.h"
 #include "cache.h"
 #include "head.h"
 #include "infer.h"
@@ -165,12 +167,46 @@ map_encoder(TfmModel *m)
 	TfmBertBind(&m->w, m->layers, &m->cfg, m->map.weights);
 }
 
+/* the catalog row of the newest version of name as the extension owner; 42501 unless the caller may use it */
+static void
+read_model_row(const char *name)
+{
+	Oid			argtypes[2] = {TEXTOID, INT8ARRAYOID};
+	Datum		args[2] = {CStringGetTextDatum(name), cached_ids()};
+	HeapTuple	tup;
+	TupleDesc	td;
+	Datum		grantees;
+	bool		isnull, gnull;
+	TfmOwnerScope s;
+	bool		acl = TfmAclReady();
+
+	TfmAsOwnerBegin(&s);
+	if (SPI_execute_with_args(psprintf("SELECT m.id, m.version, e.sha256, m.task, m.options, e.config, e.id, "
+									   "m.sha256, m.head, m.labels, e.architecture, e.cache_key::text, "
+									   "(SELECT array_agg(id) FROM tfm.model WHERE id = ANY($2)), "
+									   "m.owner::text, %s "
+									   "FROM tfm.model m JOIN tfm.model e ON e.id = coalesce(m.encoder_id, m.id) %s "
+									   "WHERE m.name = $1 ORDER BY m.version DESC LIMIT 1",
+									   acl ? "coalesce(a.public, true), a.grantees::oid[]" : "true, NULL::oid[]",
+									   acl ? "LEFT JOIN tfm.model_acl a ON a.name = m.name" : ""),
+							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tfm.model");
+	TfmAsOwnerEnd(&s);
+	if (SPI_processed == 0)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+						errmsg("model \"%s\" does not exist", name),
+						errhint("Import it with tfm_import() or train it with tfm_train(); tfm.models lists the models.")));
+	tup = SPI_tuptable->vals[0];
+	td = SPI_tuptable->tupdesc;
+	grantees = SPI_getbinval(tup, td, 16, &gnull);
+	TfmCheckUsage(GetUserId(), name, SPI_getvalue(tup, td, 14),
+				  DatumGetBool(SPI_getbinval(tup, td, 15, &isnull)), grantees, gnull);
+}
+
 /* return the newest version of the named model (any architecture), mapping it on first use */
 TfmModel *
 TfmModelGetAny(const char *name)
 {
-	Oid			argtypes[2] = {TEXTOID, INT8ARRAYOID};
-	Datum		args[2] = {CStringGetTextDatum(name), cached_ids()};
 	Datum		alive;
 	bool		isnull;
 	TfmModel   *m;
@@ -179,17 +215,7 @@ TfmModelGetAny(const char *name)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT m.id, m.version, e.sha256, m.task, m.options, e.config, e.id, "
-							  "m.sha256, m.head, m.labels, e.architecture, e.cache_key::text, "
-							  "(SELECT array_agg(id) FROM tfm.model WHERE id = ANY($2)) "
-							  "FROM tfm.model m JOIN tfm.model e ON e.id = coalesce(m.encoder_id, m.id) "
-							  "WHERE m.name = $1 ORDER BY m.version DESC LIMIT 1",
-							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read tfm.model");
-	if (SPI_processed == 0)
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-						errmsg("model \"%s\" does not exist", name),
-						errhint("Import it with tfm_import() or train it with tfm_train(); tfm.models lists the models.")));
+	read_model_row(name);
 	alive = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 13, &isnull);
 	retire_dropped(alive, isnull);
 	m = find(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),

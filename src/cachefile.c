@@ -19,6 +19,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "acl.h"
 #include "bpe.h"
 #include "cachefile.h"
 #include "pg_tfm.h"
@@ -185,6 +186,8 @@ read_weights(int64 model_id, uint64 *size)
 
 		total += toast_raw_datum_size(d) - VARHDRSZ;
 	}
+	/* the stored weights and the fp32 image built from them (up to twice their size for fp16) */
+	TfmCheckMemory((double) total * 3, "building the model's cache file");
 	buf = palloc_extended(Max(total, 1), MCXT_ALLOC_HUGE);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -456,6 +459,7 @@ TfmCacheFileEnsure(TfmMapped *m, int64 model_id, const char *key)
 	uint64		size;
 	char	   *img;
 	const char *why = NULL;
+	TfmOwnerScope scope;
 
 	if (map_file(m, model_id, key, &why) == 0)
 		return;
@@ -474,10 +478,13 @@ TfmCacheFileEnsure(TfmMapped *m, int64 model_id, const char *key)
 	old = MemoryContextSwitchTo(ctx);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/* the caller's right to use the model was checked; the weights are readable by the owner only */
+	TfmAsOwnerBegin(&scope);
 	img = build_image(model_id, key, &size);
 	write_file(m->path, img, size);
 	sweep_orphans();
 	dropped = !still_exists(model_id, key);
+	TfmAsOwnerEnd(&scope);
 	SPI_finish();
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(ctx);

@@ -11,9 +11,11 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "acl.h"
 #include "cache.h"
 #include "generate.h"
 #include "infer.h"
+#include "pg_tfm.h"
 
 PG_FUNCTION_INFO_V1(tfm_tokenize);
 PG_FUNCTION_INFO_V1(tfm_embed);
@@ -33,6 +35,7 @@ typedef struct CallModel
 	char		name[TFM_NAMELEN];
 	TfmModel   *model;
 	uint64		generation;
+	Oid			userid;			/* whose right to use it was checked */
 } CallModel;
 
 
@@ -43,12 +46,13 @@ call_model(FunctionCallInfo fcinfo, int argno)
 	CallModel  *cm = (CallModel *) fcinfo->flinfo->fn_extra;
 	const char *name = TfmModelName(PG_NARGS() > argno && !PG_ARGISNULL(argno) ? PG_GETARG_TEXT_PP(argno) : NULL);
 
-	if (cm && cm->generation == TfmCacheGeneration() && strcmp(cm->name, name) == 0)
+	if (cm && cm->generation == TfmCacheGeneration() && cm->userid == GetUserId() && strcmp(cm->name, name) == 0)
 		return cm->model;
 	if (cm == NULL)
 		cm = fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallModel));
 	cm->model = TfmModelGetAny(name);
 	cm->generation = TfmCacheGeneration();
+	cm->userid = GetUserId();
 	strlcpy(cm->name, name, sizeof(cm->name));
 	return cm->model;
 }
@@ -65,19 +69,16 @@ require_task(const TfmModel *m, TfmTask task, const char *fn)
 						errhint("Train one with tfm_train(name, base, query, '%s').", TfmTaskName(task))));
 }
 
-/* tokenize and truncate one text argument */
+/* tokenize one text argument, truncated (a long text is not read past what truncation keeps) */
 static int32 *
-text_ids(const TfmModel *m, text *t, int *n)
+text_ids(const TfmModel *m, Datum t, int *n)
 {
-	int32	   *ids = TfmTokenizeText(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), n);
-
-	*n = TfmTruncate(ids, *n, m->opt.max_tokens);
-	return ids;
+	return TfmTokenizeTruncated(m, t, m->opt.max_tokens, n);
 }
 
 /* pooled vector of one text: normalised for embeddings, raw for heads */
 static float *
-pooled_text(const TfmModel *m, text *t, bool normalize)
+pooled_text(const TfmModel *m, Datum t, bool normalize)
 {
 	int			n;
 	int32	   *ids = text_ids(m, t, &n);
@@ -89,7 +90,7 @@ pooled_text(const TfmModel *m, text *t, bool normalize)
 
 /* head outputs of one text: probabilities (classification) or the raw value (regression) */
 static float *
-head_text(const TfmModel *m, text *t)
+head_text(const TfmModel *m, Datum t)
 {
 	float	   *pooled = pooled_text(m, t, false);
 	float	   *out = palloc(sizeof(float) * m->nlabels);
@@ -143,7 +144,7 @@ tfm_embed(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	m = call_model(fcinfo, 1);
 	TfmRequireArch(m, TFM_ARCH_BERT, "tfm_embed");
-	out = pooled_text(m, PG_GETARG_TEXT_PP(0), m->opt.normalize);
+	out = pooled_text(m, PG_GETARG_DATUM(0), m->opt.normalize);
 	PG_RETURN_ARRAYTYPE_P(float_array(out, m->cfg.hidden));
 }
 
@@ -156,6 +157,7 @@ tfm_embed_many(PG_FUNCTION_ARGS)
 	Datum	   *texts;
 	bool	   *nulls;
 	int			n, k = 0, C;
+	double		tokens = 0;
 	int32	  **ids;
 	int		   *lens;
 	float	   *out;
@@ -172,8 +174,13 @@ tfm_embed_many(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 		if (!nulls[i])
 		{
-			ids[k] = text_ids(m, DatumGetTextPP(texts[i]), &lens[k]);
-			k++;
+			ids[k] = text_ids(m, texts[i], &lens[k]);
+			tokens += lens[k++];
+			/* the ids so far and the embeddings to come */
+			TfmCheckMemory(((double) tokens + (double) n * C) * sizeof(float) + (double) n * 16,
+						   "the bulk tfm_embed call");
+			if ((i & 255) == 0)
+				CHECK_FOR_INTERRUPTS();
 		}
 	out = palloc_extended(sizeof(float) * Max(k, 1) * C, MCXT_ALLOC_HUGE);
 	TfmEncodeMany(out, m, &m->w, ids, lens, k, m->opt.normalize);
@@ -201,7 +208,7 @@ tfm_classify(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	m = call_model(fcinfo, 1);
 	require_task(m, TFM_TASK_CLASSIFICATION, "tfm_classify");
-	p = head_text(m, PG_GETARG_TEXT_PP(0));
+	p = head_text(m, PG_GETARG_DATUM(0));
 	for (int k = 1; k < m->nlabels; k++)
 		if (p[k] > p[best])
 			best = k;
@@ -227,7 +234,7 @@ tfm_score(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("model \"%s\" has no label \"%s\"", m->name, label),
 						errhint("tfm.models lists its labels.")));
-	PG_RETURN_FLOAT4(head_text(m, PG_GETARG_TEXT_PP(0))[k]);
+	PG_RETURN_FLOAT4(head_text(m, PG_GETARG_DATUM(0))[k]);
 }
 
 /* tfm_predict(input, model): output of a regression model */
@@ -240,7 +247,7 @@ tfm_predict(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	m = call_model(fcinfo, 1);
 	require_task(m, TFM_TASK_REGRESSION, "tfm_predict");
-	PG_RETURN_FLOAT4((float4) (head_text(m, PG_GETARG_TEXT_PP(0))[0] * m->target_std + m->target_mean));
+	PG_RETURN_FLOAT4((float4) (head_text(m, PG_GETARG_DATUM(0))[0] * m->target_std + m->target_mean));
 }
 
 /* refuse to drop a model other models are built on */
@@ -263,34 +270,41 @@ check_dependents(const char *name, Oid *argtypes, Datum *args)
 						errhint("Drop those models first.")));
 }
 
-/* tfm_drop(name): remove every version of a model */
+/* tfm_drop(name): remove every version of a model (owner or superuser) */
 Datum
 tfm_drop(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(name)};
+	Oid			me = GetUserId();
 	bool		isnull;
+	TfmOwnerScope s;
 
 	PreventCommandIfReadOnly("tfm_drop()");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT bool_and(owner = current_user) FROM tfm.model WHERE name = $1",
+	TfmAsOwnerBegin(&s);
+	if (SPI_execute_with_args("SELECT owner::text FROM tfm.model WHERE name = $1 ORDER BY version DESC",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tfm.model");
-	if (SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), isnull)
+	if (SPI_processed == 0)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 						errmsg("model \"%s\" does not exist", name)));
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !superuser())
-		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						errmsg("must be owner of model \"%s\"", name)));
+	for (uint64 i = 0; i < SPI_processed; i++)
+		if (!TfmIsModelOwner(me, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)))
+			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							errmsg("must be owner of model \"%s\"", name)));
 	check_dependents(name, argtypes, args);
 	/* versions of the same name may share an encoder: clear the references first */
 	if (SPI_execute_with_args("UPDATE tfm.model SET encoder_id = NULL WHERE name = $1",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE ||
+		(TfmAclReady() && SPI_execute_with_args("DELETE FROM tfm.model_acl WHERE name = $1",
+												 1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE) ||
 		SPI_execute_with_args("DELETE FROM tfm.model WHERE name = $1 RETURNING id",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "could not delete from tfm.model");
+	TfmAsOwnerEnd(&s);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));

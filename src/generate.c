@@ -13,6 +13,7 @@
 #include "generate.h"
 #include "infer.h"
 #include "jsonutil.h"
+#include "pg_tfm.h"
 
 #define MAX_TEMPERATURE 100.0
 #define MAX_SEED ((int64) 1 << 53)	/* integers a JSON number carries exactly */
@@ -80,6 +81,9 @@ work_alloc(size_t bytes, const char *what)
 static void
 work_init(GenWork *w, const TfmGpt2Config *cfg, int max_T, int max_new)
 {
+	TfmCheckMemory((double) sizeof(float) * cfg->n_vocab + (double) TfmGpt2CacheBytes(cfg, max_T) +
+				   (double) TfmGpt2ScratchBytes(cfg, max_new) +
+				   (double) sizeof(float) * TfmSampleScratchFloats(cfg->n_vocab), "generation (KV cache and work areas)");
 	w->logits = work_alloc(sizeof(float) * cfg->n_vocab, "logits");
 	w->kv = work_alloc(TfmGpt2CacheBytes(cfg, max_T), "KV cache");
 	w->scratch = work_alloc(TfmGpt2ScratchBytes(cfg, max_new), "decoder scratch");

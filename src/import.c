@@ -16,10 +16,12 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "acl.h"
 #include "gpt2model.h"
 #include "import.h"
 #include "jsonutil.h"
 #include "model.h"
+#include "pg_tfm.h"
 #include "safetensors.h"
 
 #define CHUNK_BYTES (16 * 1024 * 1024)
@@ -108,15 +110,17 @@ typedef struct StoreRow
 	Jsonb	   *options;
 } StoreRow;
 
-/* insert the catalog row and the weight chunks; returns the new id */
+/* insert the catalog row and the weight chunks as the extension owner; returns the new id */
 static int64
 store(const char *name, const StoreRow *row, Jsonb *config, Jsonb *tokenizer, const char *weights, uint64 wsize)
 {
-	Oid			t1[10] = {TEXTOID, INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID, INT4OID, TEXTOID, TEXTOID};
-	Datum		a1[10];
+	Oid			t1[11] = {TEXTOID, INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID, INT4OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		a1[11];
 	bool		isnull;
 	int64		id;
+	TfmOwnerScope s;
 
+	a1[10] = CStringGetTextDatum(TfmCheckCreate(name));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	a1[0] = CStringGetTextDatum(name);
@@ -129,14 +133,17 @@ store(const char *name, const StoreRow *row, Jsonb *config, Jsonb *tokenizer, co
 	a1[7] = Int32GetDatum(row->max_tokens);
 	a1[8] = CStringGetTextDatum(row->architecture);
 	a1[9] = CStringGetTextDatum(row->task);
+	TfmAsOwnerBegin(&s);
+	TfmForgetStaleRights(name);
 	if (SPI_execute_with_args("INSERT INTO tfm.model (name, version, architecture, task, dim, max_tokens, "
-							  "params, sha256, config, tokenizer, options) "
-							  "SELECT $1, coalesce(max(version), 0) + 1, $9, $10, $2, $8, $3, $4, $5, $6, $7 "
+							  "params, sha256, config, tokenizer, options, owner) "
+							  "SELECT $1, coalesce(max(version), 0) + 1, $9, $10, $2, $8, $3, $4, $5, $6, $7, $11 "
 							  "FROM tfm.model WHERE name = $1 RETURNING id",
-							  10, t1, a1, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+							  11, t1, a1, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not insert into tfm.model");
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	TfmStoreChunks(id, weights, wsize);
+	TfmAsOwnerEnd(&s);
 	SPI_finish();
 	return id;
 }
@@ -194,6 +201,8 @@ import_model(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weig
 {
 	check_encoding();
 	check_name(name);
+	/* the weights, their copy in 16 MB chunks and the parsed header */
+	TfmCheckMemory((double) wsize + CHUNK_BYTES * 2.0, "importing the model");
 	if (TfmConfigIsGpt2(config))
 		return import_gpt2(name, config, tokenizer, weights, wsize, options, what);
 	return import_bert(name, config, tokenizer, weights, wsize, options, what);
@@ -220,6 +229,7 @@ read_file(const char *dir, const char *file, uint64 *size, char **pathp)
 	if ((uint64) sb.st_size > MAX_FILE_BYTES)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 						errmsg("file \"%s\" is larger than 8 GB", path)));
+	TfmCheckMemory((double) sb.st_size, psprintf("reading file \"%s\"", path));
 	buf = palloc_extended(sb.st_size + 1, MCXT_ALLOC_HUGE);
 	while (off < (uint64) sb.st_size)
 	{
@@ -323,6 +333,8 @@ tfm_import_path(PG_FUNCTION_ARGS)
 						errhint("Only superusers and members of pg_read_server_files can; others can pass the content to tfm_import(name, config, tokenizer, weights).")));
 	check_encoding();
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	check_name(name);
+	(void) TfmCheckCreate(name);	/* before reading gigabytes; store() checks again */
 	dir = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	options = PG_GETARG_JSONB_P(2);
 	canonicalize_path(dir);

@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <signal.h>
 
+#include "access/detoast.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
@@ -38,6 +39,7 @@ TfmScratch(size_t bytes)
 			pfree(scratch);
 		scratch = NULL;
 		scratch_bytes = 0;
+		TfmCheckMemory((double) bytes, "the encoder's work area");
 		scratch = MemoryContextAllocExtended(TopMemoryContext, bytes, MCXT_ALLOC_HUGE);
 		scratch_bytes = bytes;
 	}
@@ -65,6 +67,8 @@ TfmTokenizeText(const TfmModel *m, const char *s, size_t len, int *n)
 	size_t		bad = 0;
 	int			rc;
 
+	/* ids (up to one per byte, in a doubling vector, then copied) and the normalizer's buffers */
+	TfmCheckMemory((double) len * 16, "tokenizing the text");
 	if (GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII)
 	{
 		s = pg_server_to_any(s, len, PG_UTF8);
@@ -90,6 +94,60 @@ TfmTokenizeText(const TfmModel *m, const char *s, size_t len, int *n)
 	if (out == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory for %d token ids", *n)));
 	return out;
+}
+
+/* length of the longest prefix of s[0, len) that ends right before an ASCII blank (0: none) */
+static size_t
+blank_cut(const char *s, size_t len)
+{
+	for (size_t p = len; p-- > 1;)
+		if (s[p] == ' ' || s[p] == '\t' || s[p] == '\n' || s[p] == '\r')
+			return p;
+	return 0;
+}
+
+/*
+ * ids of a text datum truncated to max_tokens (WordPiece: [CLS] first max_tokens-2 tokens [SEP]) without
+ * reading or tokenizing more of a long text than needed: tokenize a prefix cut at a blank (a blank
+ * ends every word and splits nothing the normalizer joins, so the prefix's tokens begin the text's)
+ * and widen it until it gives more than max_tokens ids; toasted texts are fetched by slices
+ */
+int32 *
+TfmTokenizeTruncated(const TfmModel *m, Datum d, int max_tokens, int *n)
+{
+	int			enc = GetDatabaseEncoding();
+	Size		total = toast_raw_datum_size(d) - VARHDRSZ;
+	Size		window = Max((Size) TFM_TOKEN_WINDOW, (Size) max_tokens * 16);
+	bool		windowed = m->arch == TFM_ARCH_BERT && (enc == PG_UTF8 || enc == PG_SQL_ASCII);
+	text	   *t;
+	int32	   *ids;
+
+	/* in other encodings an ASCII byte may end a multibyte character: no cutting */
+	while (windowed && window < total)
+	{
+		size_t		len;
+
+		t = DatumGetTextPSlice(d, 0, (int32) window);
+		len = blank_cut(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		if (len > 0)
+		{
+			ids = TfmTokenizeText(m, VARDATA_ANY(t), len, n);
+			if (*n > max_tokens)
+			{
+				pfree(t);
+				*n = TfmTruncate(ids, *n, max_tokens);
+				return ids;
+			}
+			pfree(ids);
+		}
+		pfree(t);
+		CHECK_FOR_INTERRUPTS();
+		window = window > total / 4 ? total : window * 4;
+	}
+	t = DatumGetTextPP(d);
+	ids = TfmTokenizeText(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), n);
+	*n = TfmTruncate(ids, *n, max_tokens);
+	return ids;
 }
 
 /* keep the first max_tokens-1 ids and the closing [SEP]; returns the new length */

@@ -1,6 +1,9 @@
 /* pg_tfm.c: module entry point; every pg_tfm.* GUC is defined here */
 #include "postgres.h"
 
+#include <limits.h>
+#include <math.h>
+
 #include "fmgr.h"
 #include "utils/guc.h"
 
@@ -14,6 +17,7 @@ PG_MODULE_MAGIC;
 char	   *tfm_default_model = NULL;
 int			tfm_blas_threads = 1;
 int			tfm_verify_cache = TFM_VERIFY_SAMPLED;
+int			tfm_max_memory = TFM_MAX_MEMORY_DEFAULT;
 
 static const struct config_enum_entry verify_options[] = {
 	{"sampled", TFM_VERIFY_SAMPLED, false},
@@ -40,6 +44,18 @@ blas_error(const char *msg)
 			 errhint("Install OpenBLAS (Debian: libopenblas0).")));
 }
 
+/* error 53200 when an operation's work memory (bytes, for what) would exceed pg_tfm.max_memory */
+void
+TfmCheckMemory(double bytes, const char *what)
+{
+	if (tfm_max_memory < 0 || bytes <= (double) tfm_max_memory * 1024.0 * 1024.0)
+		return;
+	ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+					errmsg("%s would need %.0f MB, more than pg_tfm.max_memory (%d MB)",
+						   what, ceil(bytes / (1024.0 * 1024.0)), tfm_max_memory),
+					errhint("A superuser can raise pg_tfm.max_memory; or use fewer or shorter inputs (rows, array elements, max_tokens, batch_size).")));
+}
+
 /* define the GUCs and configure BLAS for this backend */
 void
 _PG_init(void)
@@ -56,6 +72,12 @@ _PG_init(void)
 							 "sampled: header, vocabulary and 64 blocks of the weights; full: every byte (slower first call).",
 							 &tfm_verify_cache, TFM_VERIFY_SAMPLED, verify_options, PGC_SUSET, 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_tfm.max_memory",
+							"Largest work memory one pg_tfm operation may allocate (-1: no limit).",
+							"Checked before training buffers, bulk batches, import buffers, cache builds and the KV cache; "
+							"exceeding it is an error (53200), not an out-of-memory kill.",
+							&tfm_max_memory, TFM_MAX_MEMORY_DEFAULT, -1, INT_MAX / 2, PGC_SUSET, GUC_UNIT_MB,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_tfm");
 	RegisterXactCallback(TfmCacheXactCallback, NULL);
 	TfmBlasSetErrorHook(blas_error);

@@ -9,6 +9,7 @@
 #include "utils/builtins.h"
 
 #include "infer.h"
+#include "pg_tfm.h"
 #include "rows.h"
 
 #define FETCH_ROWS 256
@@ -67,7 +68,6 @@ add_row(TfmRows *r, HeapTuple tup, TupleDesc td, TfmTask task, const TfmModel *m
 	bool		null1, null2;
 	Datum		d = SPI_getbinval(tup, td, 1, &null1);
 	MemoryContext old;
-	text	   *t;
 
 	(void) SPI_getbinval(tup, td, 2, &null2);
 	if (null1 || null2)
@@ -77,11 +77,11 @@ add_row(TfmRows *r, HeapTuple tup, TupleDesc td, TfmTask task, const TfmModel *m
 	}
 	old = MemoryContextSwitchTo(keep);
 	grow(r);
-	t = DatumGetTextPP(d);
-	r->ids[r->n] = TfmTokenizeText(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &r->lens[r->n]);
-	r->lens[r->n] = TfmTruncate(r->ids[r->n], r->lens[r->n], max_tokens);
+	r->ids[r->n] = TfmTokenizeTruncated(m, d, max_tokens, &r->lens[r->n]);
 	r->ids[r->n] = repalloc(r->ids[r->n], sizeof(int32) * r->lens[r->n]);
 	r->tokens += r->lens[r->n];
+	TfmCheckMemory((double) r->tokens * sizeof(int32) + (double) r->cap * (sizeof(int32 *) + sizeof(int) + sizeof(char *) + sizeof(double)),
+				   "the rows of the query");
 	if (task == TFM_TASK_CLASSIFICATION)
 		r->label[r->n] = label_text(tup, td);
 	else

@@ -15,6 +15,7 @@
 #include "model.h"
 #include "ops.h"
 #include "optim.h"
+#include "pg_tfm.h"
 #include "train.h"
 
 static const char *const option_names[] = {
@@ -391,12 +392,30 @@ zeros(size_t n)
 	return palloc_extended(sizeof(float) * Max(n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 }
 
+/* error 53200 before training when its buffers would exceed pg_tfm.max_memory */
+static void
+check_budget(const TfmTrainer *t)
+{
+	const TfmBertConfig *cfg = &t->base->cfg;
+	double		B = t->o.batch_size, T = t->o.max_tokens;
+	double		bytes = (double) t->rows.tokens * sizeof(int32) +	/* the rows' ids, already held */
+		(double) t->rows.n * cfg->hidden * sizeof(float);	/* frozen features */
+
+	if (t->o.full)				/* weights, gradients, AdamW moments (and best weights), activations */
+		bytes += (double) TfmBertWeightsFloats(cfg) * sizeof(float) * (4 + (t->o.patience > 0)) +
+			B * T * cfg->hidden * sizeof(float) + (double) TfmBertActBytes(cfg, (int) B, (int) T) +
+			(double) TfmBertTrainScratchBytes(cfg, (int) B, (int) T);
+	TfmCheckMemory(bytes, t->o.full ? "full fine-tuning" : "training the head");
+}
+
 /* head weights, frozen features for the head (linear probe), encoder copy (full), optimiser state */
 static void
 setup_params(TfmTrainer *t)
 {
 	const TfmBertConfig *cfg = &t->base->cfg;
 	int			C = cfg->hidden;
+
+	check_budget(t);
 
 	t->head_n = TfmHeadParams(C, t->o.hidden_units, t->K);
 	t->head = zeros(t->head_n);

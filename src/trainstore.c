@@ -17,6 +17,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "acl.h"
 #include "import.h"
 #include "infer.h"
 #include "jsonutil.h"
@@ -141,33 +142,16 @@ encoder_safetensors(const TfmTrainer *t, uint64 *size)
 	return TfmSafetensorsWriteF32(n, names, rows, cols, data, size);
 }
 
-/* refuse to add a version to another user's model */
-static void
-check_owner(const char *name)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(name)};
-	bool		isnull;
-	Datum		d;
-
-	if (SPI_execute_with_args("SELECT bool_and(owner = current_user) FROM tfm.model WHERE name = $1",
-							  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read tfm.model");
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (!isnull && !DatumGetBool(d) && !superuser())
-		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						errmsg("must be owner of model \"%s\" to add a version", name)));
-}
-
 /* insert the trained model version (and its encoder weights when full); returns its id */
 int64
 TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options)
 {
-	Oid			types[11] = {TEXTOID, TEXTOID, TEXTARRAYOID, INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID,
-	INT8OID, BYTEAOID, JSONBOID};
-	Datum		a[11];
+	Oid			types[12] = {TEXTOID, TEXTOID, TEXTARRAYOID, INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID,
+	INT8OID, BYTEAOID, JSONBOID, TEXTOID};
+	Datum		a[12];
 	bool		isnull;
-	char		nulls[11];
+	char		nulls[12];
+	TfmOwnerScope s;
 	bytea	   *head = palloc(VARHDRSZ + sizeof(float) * t->head_n);
 	char	   *blob = NULL, *metrics = split_metrics(t), *sha;
 	uint64		bsize = 0;
@@ -188,9 +172,9 @@ TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options)
 			appendStringInfo(&key, "\n%s", t->labels[k]);
 		sha = TfmSha256Hex(key.data, key.len);
 	}
+	a[11] = CStringGetTextDatum(TfmCheckCreate(name));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	check_owner(name);
 	memset(nulls, ' ', sizeof(nulls));
 	a[0] = CStringGetTextDatum(name);
 	a[1] = CStringGetTextDatum(TfmTaskName(t->task));
@@ -212,19 +196,22 @@ TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options)
 	a[8] = Int64GetDatum(t->base->id);
 	a[9] = PointerGetDatum(head);
 	a[10] = JsonbPGetDatum(TfmJsonParse(training_json(t), strlen(training_json(t)), "training"));
+	TfmAsOwnerBegin(&s);
+	TfmForgetStaleRights(name);
 	if (SPI_execute_with_args(psprintf(
 								  "INSERT INTO tfm.model (name, version, architecture, task, labels, dim, max_tokens, params, "
-								  "sha256, config, tokenizer, options, metrics, base_id, encoder_id, head, training) "
+								  "sha256, config, tokenizer, options, metrics, base_id, encoder_id, head, training, owner) "
 								  "SELECT $1, coalesce((SELECT max(version) FROM tfm.model WHERE name = $1), 0) + 1, "
 								  "e.architecture, $2, $3, e.dim, $4, e.params + $5, $6, e.config, e.tokenizer, $7, $8, $9, "
-								  "%s, $10, $11 FROM tfm.model e WHERE e.id = " INT64_FORMAT " RETURNING id",
+								  "%s, $10, $11, $12 FROM tfm.model e WHERE e.id = " INT64_FORMAT " RETURNING id",
 								  t->o.full ? "NULL" : psprintf(INT64_FORMAT, t->base->encoder_id), t->base->encoder_id),
-							  11, types, a, nulls, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+							  12, types, a, nulls, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 						errmsg("base model of \"%s\" disappeared during training", name)));
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	if (blob)
 		TfmStoreChunks(id, blob, bsize);
+	TfmAsOwnerEnd(&s);
 	SPI_finish();
 	return id;
 }
@@ -250,6 +237,7 @@ tfm_train(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("unknown task \"%s\"", task),
 						errhint("Use 'classification' or 'regression'.")));
+	(void) TfmCheckCreate(name);	/* before training for hours; TfmTrainStore checks again */
 	t = palloc0(sizeof(TfmTrainer));
 	t->task = TfmTaskFromName(task);
 	t->base = TfmModelGet(text_to_cstring(PG_GETARG_TEXT_PP(1)));

@@ -21,7 +21,7 @@ SELECT results_eq($$SELECT name, version, architecture, dim, max_tokens, params 
 SELECT is((SELECT count(*)::int FROM tfm.model_data), 3, 'weights are stored in 16 MB chunks');
 SELECT is((SELECT array_length(tfm_embed('x', 'minilm'), 1)), 384, 'embedding has the model dimension');
 SELECT is(tfm_tokenize('Hello, world!', 'minilm'), ARRAY[101, 7592, 1010, 2088, 999, 102], 'tokenizer ids');
-SELECT is((SELECT array_length(extconfig, 1) FROM pg_extension WHERE extname = 'pg_tfm'), 3,
+SELECT is((SELECT array_length(extconfig, 1) FROM pg_extension WHERE extname = 'pg_tfm'), 4,
   'catalog tables and sequence are dumped with the extension');
 SELECT throws_ok($$SELECT tfm_embed('x', 'missing')$$, '42704', 'model "missing" does not exist');
 

@@ -1,0 +1,24 @@
+/* acl.h: per-model usage rights, model ownership, catalog access with the extension owner's rights */
+#ifndef TFM_ACL_H
+#define TFM_ACL_H
+
+#include "postgres.h"
+
+/* what TfmAsOwnerBegin saved: restored by TfmAsOwnerEnd, or by the (sub)transaction abort on error */
+typedef struct TfmOwnerScope
+{
+	Oid			user;			/* the caller */
+	int			sec;
+	int			nest;			/* GUC nest level holding search_path */
+} TfmOwnerScope;
+
+extern void TfmAsOwnerBegin(TfmOwnerScope *s);
+extern void TfmAsOwnerEnd(TfmOwnerScope *s);
+extern bool TfmIsModelOwner(Oid roleid, const char *owner);
+extern void TfmCheckUsage(Oid roleid, const char *name, const char *owner, bool public_usage,
+						  Datum grantees, bool grantees_null);
+extern char *TfmCheckCreate(const char *name);
+extern void TfmForgetStaleRights(const char *name);
+extern bool TfmAclReady(void);
+
+#endif

@@ -1,0 +1,112 @@
+# 080_cancel.pl: how fast long pg_tfm statements stop on pg_cancel_backend and on statement_timeout
+# (per-row embedding, bulk tfm_embed(text[]) of long texts, tfm_import, CALL tfm_train with a head
+# and with full fine-tuning); each must end with the cancel error within PG_TFM_CANCEL_BOUND_MS
+# (default 500 ms on this loaded 2-core machine; the figures are printed), leave the session
+# usable and leave nothing behind: no model row, no cache or temporary file, no progress file
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::Bin;
+use Test::More;
+use Time::HiRes qw(time sleep);
+use TfmTest;
+
+TfmTest::require_env();
+
+my $bound = $ENV{PG_TFM_CANCEL_BOUND_MS} || 500;
+my $db = new_db('tap_cancel_080');
+my $oid = db_oid($db);
+my $off = log_offset();
+my $s = session($db);
+my $ctl = session($db);
+my $pid = $s->pid;
+my $warm = 'The session is usable after the cancel.';
+$s->query('SET max_parallel_workers_per_gather = 0');
+my $expected = $s->query(embed_sql($warm));
+like($expected, qr/^\{(?:[-0-9.e]+,){383}[-0-9.e]+\}$/, 'a 384-d embedding before the cancels');
+my $models = psql($db, 'SELECT count(*) FROM tfm.model');
+my @files = cache_files($oid);
+my %figures;
+
+# wait until A's statement runs (not just sent), then sleep
+sub running_for
+{
+	my ($seconds) = @_;
+	ok(wait_until(sub { $ctl->query("SELECT state = 'active' AND query NOT LIKE 'SET %' FROM pg_stat_activity WHERE pid = $pid") eq 't' }),
+		'the statement is running');
+	sleep $seconds;
+}
+
+# after a cancel: the error, the session works, nothing was left behind
+sub check_after
+{
+	my ($what, $err, $re) = @_;
+	like($err, $re, "$what: ends with the cancel error");
+	is($s->query('SELECT 1'), '1', "$what: the session answers afterwards");
+	is($s->query(embed_sql($warm)), $expected, "$what: and embeds as before");
+	is(psql($db, 'SELECT count(*) FROM tfm.model'), $models, "$what: no new model row");
+	is_deeply([ cache_files($oid) ], \@files, "$what: no new cache file");
+	is_deeply([ tmp_files($oid) ], [], "$what: no temporary file");
+	ok(!-e TfmTest::cache_dir() . "/progress_$pid.json", "$what: no progress file");
+}
+
+# send sql, let it run for delay seconds (or until ready->() holds), cancel it; latency in ms
+sub cancel
+{
+	my ($what, $sql, $delay, $ready) = @_;
+	$s->send($sql);
+	running_for($delay);
+	ok(wait_until($ready), "$what: reached the step to cancel") if $ready;
+	ok(!$s->done, "$what: still running when cancelled") or return;
+	my $t0 = time;
+	$ctl->query("SELECT pg_cancel_backend($pid)");
+	my (undef, $err) = $s->wait;
+	my $ms = (time - $t0) * 1000;
+	push @{ $figures{"$what, pg_cancel_backend"} }, $ms;
+	cmp_ok($ms, '<', $bound, sprintf("%s: pg_cancel_backend to ERROR %.0f ms", $what, $ms));
+	check_after($what, $err, qr/canceling statement due to user request/);
+}
+
+# run sql under statement_timeout (ms); latency past the timeout in ms
+sub time_out
+{
+	my ($what, $sql, $timeout_ms) = @_;
+	$s->query("SET statement_timeout = $timeout_ms");
+	my (undef, $err) = $s->query($sql);
+	my $ms = $s->elapsed * 1000 - $timeout_ms;
+	$s->query('RESET statement_timeout');
+	push @{ $figures{"$what, statement_timeout"} }, $ms;
+	cmp_ok($ms, '<', $bound, sprintf("%s: statement_timeout to ERROR %.0f ms late", $what, $ms));
+	check_after("$what (timeout)", $err, qr/canceling statement due to statement timeout/);
+}
+
+my $per_row = "SELECT count(tfm_embed(repeat('word ', 300) || g, 'minilm')) FROM generate_series(1, 100000) g";
+my $bulk = "SELECT count(*) FROM tfm_embed(ARRAY(SELECT repeat('word ', 300) || g FROM generate_series(1, 5000) g), 'minilm')";
+my $train_q = "SELECT repeat(''word '', 60) || g, (g %% 2)::text FROM generate_series(1, %d) g";
+my $train_head = sprintf("CALL tfm_train('cancelled', 'minilm', '$train_q', 'classification', '{\"epochs\": 50}')", 3000);
+my $train_full = sprintf("CALL tfm_train('cancelled', 'minilm', '$train_q', 'classification', "
+	  . "'{\"fine_tune\": \"full\", \"epochs\": 50, \"batch_size\": 16}')", 64);
+my $in_full = sub {
+	$ctl->query("SELECT count(*) FROM tfm_training_progress() WHERE pid = $pid AND progress->>'phase' = 'full'") eq '1';
+};
+
+for my $delay (0.5, 1.3)
+{
+	cancel('per-row tfm_embed', $per_row, $delay);
+	cancel('bulk tfm_embed(text[])', $bulk, $delay);
+	cancel('CALL tfm_train (head)', $train_head, $delay + 1);
+}
+cancel('tfm_import', import_sql('cancelled'), $_) for (0.1, 0.25, 0.4);
+cancel('CALL tfm_train (full)', $train_full, 0.5, $in_full);
+time_out('per-row tfm_embed', $per_row, 1500);
+time_out('bulk tfm_embed(text[])', $bulk, 1500);
+time_out('tfm_import', import_sql('cancelled'), 300);
+time_out('CALL tfm_train (head)', $train_head, 2500);
+
+for my $k (sort keys %figures)
+{
+	my @v = sort { $a <=> $b } @{ $figures{$k} };
+	diag(sprintf("%-45s %s ms", $k, join(', ', map { sprintf('%.0f', $_) } @v)));
+}
+check_no_crash($off, allow => qr/canceling statement due to (user request|statement timeout)/);
+done_testing();
