@@ -389,6 +389,7 @@ TfmEncodeMany(float *out, const TfmModel *m, const TfmBertWeights *w, int32 *con
 	}
 	wk = palloc0(sizeof(EncWorker) * nworkers);
 	/* what may throw comes before any thread starts: helpers must never reach ereport */
+	TfmCheckMemory((double) bytes * (nworkers + 1), "the encoder threads' work areas");
 	(void) TfmScratch(bytes);
 	TfmBlasLoad();
 	TfmBlasSetThreads(1);
