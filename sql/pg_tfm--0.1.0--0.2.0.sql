@@ -70,5 +70,5 @@ BEGIN
     END IF;
     score := @extschema@.tfm_score(doc->>TG_ARGV[1], TG_ARGV[0], TG_ARGV[3]);
     RETURN pg_catalog.jsonb_populate_record(NEW, pg_catalog.jsonb_build_object(TG_ARGV[2],
-               score >= pg_catalog.coalesce(TG_ARGV[4], '0.5')::real));
+               score >= COALESCE(TG_ARGV[4], '0.5')::real));  -- COALESCE is syntax, not a function
 END $$ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp;
