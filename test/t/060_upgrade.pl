@@ -26,16 +26,7 @@ my $off = log_offset();
 # 1. the released version, with models and rows in it
 psql($old, "CREATE EXTENSION pg_tfm VERSION '0.1.0'");
 is(psql($old, "SELECT extversion FROM pg_extension WHERE extname = 'pg_tfm'"), '0.1.0', 'installed as 0.1.0');
-psql($old, <<"SQL");
-SET client_min_messages = warning;
-SELECT 1 FROM tfm_import('minilm', '$dir', '{"max_tokens": 64}');
-CREATE TABLE mail AS
-  SELECT CASE WHEN i % 2 = 0 THEN 'cheap pills, buy now, limited offer ' || i
-              ELSE 'notes from the project review meeting ' || i END AS body,
-         CASE WHEN i % 2 = 0 THEN 'spam' ELSE 'ham' END AS label
-  FROM generate_series(1, 40) i;
-CALL tfm_train('tiny', 'minilm', 'SELECT body, label FROM mail', 'classification', '{"fine_tune": "head", "epochs": 5}');
-SQL
+psql($old, tiny_models_sql(table => 'mail', train_options => '{"fine_tune": "head", "epochs": 5}'));
 is(psql($old, "SELECT string_agg(name || '\@' || version || ' ' || task, ', ' ORDER BY name) FROM tfm.models"),
 	'minilm@1 embedding, tiny@1 classification', 'an imported and a trained model');
 

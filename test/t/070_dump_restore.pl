@@ -24,17 +24,8 @@ my $file = "$tmp/src.dump";
 my $file2 = "$tmp/src2.dump";
 my $off = log_offset();
 
-psql($src, <<"SQL");
-SET client_min_messages = warning;
-CREATE EXTENSION pg_tfm;
-SELECT 1 FROM tfm_import('minilm', '$dir', '{"max_tokens": 64}');
-CREATE TABLE train AS
-  SELECT CASE WHEN i % 2 = 0 THEN 'cheap pills, buy now, limited offer ' || i
-              ELSE 'notes from the project review meeting ' || i END AS body,
-         CASE WHEN i % 2 = 0 THEN 'spam' ELSE 'ham' END AS label
-  FROM generate_series(1, 40) i;
-CALL tfm_train('tiny', 'minilm', 'SELECT body, label FROM train', 'classification', '{"epochs": 5}');
-SQL
+psql($src, "CREATE EXTENSION pg_tfm");
+psql($src, tiny_models_sql());
 
 my $mail_sql = <<'SQL';
 -- a user table computing embeddings and classes from the models (needs them while restoring)

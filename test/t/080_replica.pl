@@ -16,17 +16,8 @@ TfmTest::require_env('PG_TFM_PGCTL');
 (my $dir = $MODEL_DIR) =~ s/'/''/g;
 my $db = empty_db('tap_replica_080');
 my $off = log_offset();
-psql($db, <<"SQL");
-SET client_min_messages = warning;
-CREATE EXTENSION pg_tfm;
-SELECT 1 FROM tfm_import('minilm', '$dir', '{"max_tokens": 64}');
-CREATE TABLE train AS
-  SELECT CASE WHEN i % 2 = 0 THEN 'cheap pills, buy now, limited offer ' || i
-              ELSE 'notes from the project review meeting ' || i END AS body,
-         CASE WHEN i % 2 = 0 THEN 'spam' ELSE 'ham' END AS label
-  FROM generate_series(1, 40) i;
-CALL tfm_train('tiny', 'minilm', 'SELECT body, label FROM train', 'classification', '{"epochs": 5}');
-SQL
+psql($db, "CREATE EXTENSION pg_tfm");
+psql($db, tiny_models_sql());
 
 my @texts = ('Buy cheap pills now!', 'Agenda of the review meeting', 'ünïcödé and emoji 🙂 text');
 my $values_sql = join(";\n", map {

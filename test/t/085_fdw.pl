@@ -16,18 +16,8 @@ use TfmTest;
 
 TfmTest::require_env('PG_TFM_PGCTL');
 
-(my $dir = $MODEL_DIR) =~ s/'/''/g;
-my $models_sql = <<"SQL";
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS pg_tfm;
-SELECT 1 FROM tfm_import('minilm', '$dir', '{"max_tokens": 64}');
-CREATE TEMP TABLE train AS
-  SELECT CASE WHEN i % 2 = 0 THEN 'cheap pills, buy now, limited offer ' || i
-              ELSE 'notes from the project review meeting ' || i END AS body,
-         CASE WHEN i % 2 = 0 THEN 'spam' ELSE 'ham' END AS label
-  FROM generate_series(1, 40) i;
-CALL tfm_train('tiny', 'minilm', 'SELECT body, label FROM train', 'classification', '{"epochs": 5, "seed": 3}');
-SQL
+my $models_sql = "CREATE EXTENSION IF NOT EXISTS pg_tfm;\n"
+  . tiny_models_sql(temp => 1, train_options => '{"epochs": 5, "seed": 3}');
 my $rows_sql = "SELECT i AS id, (ARRAY['Win a free cruise, click here', 'Minutes of Tuesday''s meeting attached', "
   . "'Cheap meds without prescription', 'Can we move the review to Friday?', 'You have been selected for a prize'])[1 + i % 5]"
   . " || ' #' || i AS body FROM generate_series(1, 60) i";

@@ -23,7 +23,7 @@ use Time::HiRes ();
 our @EXPORT = qw(psql psql_result new_db empty_db drop_db extension_members free_port pg_tool
   node_init node_basebackup node_start node_stop run_cmd db_oid model_id cache_key cache_dir cache_files
   cache_file_name tmp_files log_offset log_since wait_until no_backends_in check_no_crash pgdata
-  session embed_sql emb_diff import_sql failed_checks_re header_layout read_header crc32c sample_blocks
+  session embed_sql emb_diff import_sql tiny_models_sql failed_checks_re header_layout read_header crc32c sample_blocks
   $TIMEOUT $MODEL_DIR);
 
 our $TIMEOUT = $ENV{PG_TFM_TAP_TIMEOUT} || 180;
@@ -184,6 +184,27 @@ sub import_sql
 	my ($name) = @_;
 	(my $dir = $MODEL_DIR) =~ s/'/''/g;
 	return "SELECT id FROM tfm_import('$name', '$dir', '{\"max_tokens\": 256}')";
+}
+
+# SQL importing 'minilm' (max_tokens 64) and training the head classifier 'tiny' on 40 toy rows of
+# a table (spam/ham), as the tests of dumps, replicas, upgrades and shards start from
+sub tiny_models_sql
+{
+	my (%o) = @_;
+	my $table = $o{table} // 'train';
+	my $create = $o{temp} ? 'CREATE TEMP TABLE' : 'CREATE TABLE';
+	my $opts = $o{train_options} // '{"epochs": 5}';
+	(my $dir = $MODEL_DIR) =~ s/'/''/g;
+	return <<"SQL";
+SET client_min_messages = warning;
+SELECT 1 FROM tfm_import('minilm', '$dir', '{"max_tokens": 64}');
+$create $table AS
+  SELECT CASE WHEN i % 2 = 0 THEN 'cheap pills, buy now, limited offer ' || i
+              ELSE 'notes from the project review meeting ' || i END AS body,
+         CASE WHEN i % 2 = 0 THEN 'spam' ELSE 'ham' END AS label
+  FROM generate_series(1, 40) i;
+CALL tfm_train('tiny', 'minilm', 'SELECT body, label FROM $table', 'classification', '$opts');
+SQL
 }
 
 # the log line of a cache file that failed its checks and is rebuilt, optionally with a given reason
