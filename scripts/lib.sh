@@ -116,7 +116,8 @@ start_cluster() {
   as_pg initdb -D "$RUN/pgdata" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
   export PGPORT=$(free_port) PGHOST="$RUN/sock" PGUSER=postgres
   log "starting a throwaway cluster on port $PGPORT"
-  as_pg pg_ctl -D "$RUN/pgdata" -l "$RUN/pgdata/server.log" -w -o \
+  # PG_TFM_SERVER_ENV="VAR=value ...": extra environment of the server (scripts/asan.sh preloads libasan)
+  as_pg env ${PG_TFM_SERVER_ENV:-} pg_ctl -D "$RUN/pgdata" -l "$RUN/pgdata/server.log" -w -o \
     "-p $PGPORT -k $RUN/sock -c listen_addresses=127.0.0.1 -c max_parallel_workers_per_gather=2" start >/dev/null
 }
 

@@ -3,7 +3,8 @@
 source "$(dirname "$0")/lib.sh"
 
 install_deps
-build_install
+# PG_TFM_BUILD=0: test what is installed (scripts/asan.sh installs its own build first)
+[ "${PG_TFM_BUILD:-1}" = 0 ] || build_install
 choose_run_dir
 fetch_model
 fetch_spam
@@ -23,8 +24,11 @@ suite() { # name, command...
 }
 
 # a part of the suite while developing: PG_TFM_REGRESS="import errors" (pg_regress files, "" for
-# none), PG_TFM_TAP="test/t/010*.pl" (TAP files, "" for none), PG_TFM_UNIT=0 (skip unit tests)
+# none), PG_TFM_TAP="test/t/010*.pl" (TAP files, "" for none), PG_TFM_UNIT=0 (skip unit tests),
+# PG_TFM_FUZZ=0 (skip the fuzzers; PG_TFM_FUZZ_SECONDS per target, default 10)
 [ "${PG_TFM_UNIT:-1}" = 0 ] || suite "unit tests (kernels, tokenizer)" make -C "$REPO" -s unit
+[ "${PG_TFM_FUZZ:-1}" = 0 ] || suite "libFuzzer (tokenizers, BPE merges, vocabulary blob checks)" \
+  env FUZZ_SECONDS="${PG_TFM_FUZZ_SECONDS:-10}" "$REPO/scripts/fuzz.sh"
 start_cluster
 trap stop_cluster EXIT
 started=$(psql -XAtq -d postgres -c "SELECT pg_postmaster_start_time()")

@@ -759,6 +759,8 @@ pretokenize(TokCtx *c)
 	const uint32_t *v = c->a.v;
 	size_t n = c->a.n, w = 0;
 
+	if (n == 0)					/* everything was cleaned away; v may be NULL */
+		return 0;
 	for (size_t i = 0; i < n; i++)
 	{
 		int sp = is_js_space(v[i]), pu = !sp && is_punct(v[i]);

@@ -146,6 +146,7 @@ test_normalizer(const TfmVocab *v)
 	EXPECT(v, "a\xe2\x80\x8b" "b", 2, 5, 24, 3);            /* zero-width space removed */
 	EXPECT(v, "a\xc2\xad" "b", 2, 5, 24, 3);                /* soft hyphen (Cf) removed */
 	EXPECT(v, "a\x01" "b\x7f", 2, 5, 24, 3);                /* control chars removed */
+	EXPECT(v, "\x0e\x01\x7f", 2, 3);                        /* nothing left after cleaning (fuzz) */
 	EXPECT(v, "a\xc2\xa0" "b\xe3\x80\x80" "a", 2, 5, 6, 5, 3);  /* NBSP, ideographic space */
 	EXPECT(v, "a\vb\fa", 2, 5, 24, 20, 3);                  /* \v \f are controls: removed */
 	EXPECT(v, "\xe4\xbd\xa0\xe5\xa5\xbd", 2, 16, 17, 3);   /* 你好 split per ideograph */
