@@ -15,24 +15,6 @@ static void *wp, *bpe;
 static size_t wp_size, bpe_size;
 static char bytechars[256][4];
 
-/* UTF-8 of GPT-2's bytes_to_unicode character of byte b */
-static int
-byte_char(int b, char *out)
-{
-	int printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-	uint32_t cp = (uint32_t) b;
-
-	if (!printable)
-	{
-		int n = 0;
-
-		for (int i = 0; i < b; i++)
-			n += !((i >= 33 && i <= 126) || (i >= 161 && i <= 172) || (i >= 174 && i <= 255));
-		cp = 256 + (uint32_t) n;
-	}
-	return (int) (fuzz_put_utf8(out, cp) - out);
-}
-
 /* the two valid blobs */
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -65,7 +47,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		fuzz_die("cannot build the WordPiece blob");
 	for (int b = 0; b < 256; b++)
 	{
-		blens[b] = byte_char(b, bytechars[b]);
+		blens[b] = fuzz_byte_char(b, bytechars[b]);
 		btok[b] = bytechars[b];
 		bids[b] = b;
 	}

@@ -15,24 +15,6 @@ static FuzzVocab v;				/* kept reachable: not a leak */
 static char *merges_txt;
 static TfmBpeMerge *merges;
 
-/* UTF-8 of GPT-2's bytes_to_unicode character of byte b */
-static int
-byte_char(int b, char *out)
-{
-	int printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-	uint32_t cp = (uint32_t) b;
-
-	if (!printable)
-	{
-		int n = 0;
-
-		for (int i = 0; i < b; i++)
-			n += !((i >= 33 && i <= 126) || (i >= 161 && i <= 172) || (i >= 174 && i <= 255));
-		cp = 256 + (uint32_t) n;
-	}
-	return (int) (fuzz_put_utf8(out, cp) - out);
-}
-
 /* load vocab.json and merges.txt, or make the 256 byte tokens */
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -68,7 +50,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		for (int b = 0; b < 256; b++)
 		{
 			v.tok[b] = calloc(1, 4);
-			v.len[b] = byte_char(b, v.tok[b]);
+			v.len[b] = fuzz_byte_char(b, v.tok[b]);
 			v.id[b] = b;
 		}
 	}

@@ -169,4 +169,22 @@ fuzz_json_vocab(const char *start, FuzzVocab *v)
 	}
 }
 
+/* UTF-8 of GPT-2's bytes_to_unicode character of byte b */
+static inline int
+fuzz_byte_char(int b, char *out)
+{
+	int printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+	uint32_t cp = (uint32_t) b;
+
+	if (!printable)
+	{
+		int n = 0;
+
+		for (int i = 0; i < b; i++)
+			n += !((i >= 33 && i <= 126) || (i >= 161 && i <= 172) || (i >= 174 && i <= 255));
+		cp = 256 + (uint32_t) n;
+	}
+	return (int) (fuzz_put_utf8(out, cp) - out);
+}
+
 #endif /* FUZZ_VOCAB_H */
