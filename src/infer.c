@@ -347,6 +347,7 @@ TfmEncodeMany(float *out, const TfmModel *m, const TfmBertWeights *w, int32 *con
 	EncBatch   *batches = palloc(sizeof(EncBatch) * Max(n, 1));
 	EncJob		job = {0};
 	EncWorker  *wk;
+	char	   *leader_buf;
 	int			nb = 0, nworkers;
 	size_t		bytes = 0;
 
@@ -390,13 +391,13 @@ TfmEncodeMany(float *out, const TfmModel *m, const TfmBertWeights *w, int32 *con
 	wk = palloc0(sizeof(EncWorker) * nworkers);
 	/* what may throw comes before any thread starts: helpers must never reach ereport */
 	TfmCheckMemory((double) bytes * (nworkers + 1), "the encoder threads' work areas");
-	(void) TfmScratch(bytes);
+	leader_buf = (char *) TfmScratch(bytes);
 	TfmBlasLoad();
 	TfmBlasSetThreads(1);
 	nworkers = start_workers(&job, wk, nworkers, bytes);
 	PG_TRY();
 	{
-		run_batches(&job, (char *) TfmScratch(bytes), TfmCheckInterrupts);
+		run_batches(&job, leader_buf, TfmCheckInterrupts);
 		finish_workers(&job, wk, nworkers, true);
 	}
 	PG_CATCH();

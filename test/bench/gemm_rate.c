@@ -9,44 +9,24 @@
 #include <time.h>
 
 #include "blas.h"
+#include "bench.h"
 #include "ops.h"
-
-/* seconds of a monotonic clock */
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* a buffer of n floats with small values */
-static float *
-buf(size_t n)
-{
-	float *p = malloc(n * sizeof(float));
-
-	for (size_t i = 0; i < n; i++)
-		p[i] = (float) ((i * 2654435761u) % 1000) * 1e-4f;
-	return p;
-}
 
 /* GFLOP/s of matmul_forward out (N,OC) = inp (N,C) W^T, repeated for at least 0.3 s */
 static double
 rate(int N, int C, int OC)
 {
-	float *x = buf((size_t) N * C), *w = buf((size_t) OC * C), *b = buf(OC), *y = buf((size_t) N * OC);
+	float *x = bench_buf((size_t) N * C), *w = bench_buf((size_t) OC * C), *b = bench_buf(OC), *y = bench_buf((size_t) N * OC);
 	double t0, t, flops = 2.0 * N * C * OC;
 	long reps = 0;
 
 	matmul_forward(y, x, w, b, N, C, OC);
-	t0 = now();
+	t0 = bench_seconds(CLOCK_MONOTONIC);
 	do
 	{
 		matmul_forward(y, x, w, b, N, C, OC);
 		reps++;
-	} while ((t = now() - t0) < 0.3);
+	} while ((t = bench_seconds(CLOCK_MONOTONIC) - t0) < 0.3);
 	free(x), free(w), free(b), free(y);
 	return flops * reps / t / 1e9;
 }

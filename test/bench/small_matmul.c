@@ -8,28 +8,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench.h"
 #include "ops.h"
-
-/* seconds of this thread's CPU time (robust when other work shares the cores) */
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* a buffer of n floats with small values */
-static float *
-buf(size_t n)
-{
-	float	   *p = malloc(n * sizeof(float));
-
-	for (size_t i = 0; i < n; i++)
-		p[i] = (float) ((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
-	return p;
-}
 
 int
 main(int argc, char **argv)
@@ -39,25 +19,25 @@ main(int argc, char **argv)
 	int			C = 384, I = 1536, L = 6;
 	int			shapes[6][2] = {{C, C}, {C, C}, {C, C}, {C, C}, {C, I}, {I, C}};	/* (in, out) */
 	float	   *w[6 * 6], *b[6 * 6];
-	float	   *x = buf((size_t) N * I), *out = buf((size_t) N * I);
+	float	   *x = bench_buf((size_t) N * I), *out = bench_buf((size_t) N * I);
 	double		flops = 0, bytes = 0, best = 1e9;
 
 	for (int l = 0; l < L; l++)
 		for (int m = 0; m < 6; m++)
 		{
-			w[l * 6 + m] = buf((size_t) shapes[m][0] * shapes[m][1]);
-			b[l * 6 + m] = buf(shapes[m][1]);
+			w[l * 6 + m] = bench_buf((size_t) shapes[m][0] * shapes[m][1]);
+			b[l * 6 + m] = bench_buf(shapes[m][1]);
 			flops += 2.0 * N * shapes[m][0] * shapes[m][1];
 			bytes += 4.0 * shapes[m][0] * shapes[m][1];
 		}
 	for (int r = 0; r < reps; r++)
 	{
-		double		t = now();
+		double		t = bench_seconds(CLOCK_THREAD_CPUTIME_ID);
 
 		for (int l = 0; l < L; l++)
 			for (int m = 0; m < 6; m++)
 				matmul_forward(out, x, w[l * 6 + m], b[l * 6 + m], N, shapes[m][0], shapes[m][1]);
-		t = now() - t;
+		t = bench_seconds(CLOCK_THREAD_CPUTIME_ID) - t;
 		if (t < best)
 			best = t;
 	}
