@@ -68,6 +68,17 @@ TfmBertScratchBytes(const TfmBertConfig *cfg, int B, int T)
 	return s.total * sizeof(float);
 }
 
+/* out (N,OC) = x (N,C) . w^T + b, through the packed form of w when there is one */
+static void
+linear_forward(float *out, const float *x, const float *w, const float *packed,
+			   const float *b, int N, int C, int OC)
+{
+	if (packed)
+		matmul_forward_packed(out, x, packed, b, N, C, OC);
+	else
+		matmul_forward(out, x, w, b, N, C, OC);
+}
+
 /* one post-LN encoder layer on the residual stream x (B,T,C), in place */
 static void
 bert_layer_forward(float *x, const TfmBertLayer *l, const BertScratch *s,
@@ -79,9 +90,9 @@ bert_layer_forward(float *x, const TfmBertLayer *l, const BertScratch *s,
 				I = cfg->intermediate;
 	size_t		nc = (size_t) N * C;
 
-	matmul_forward(s->q, x, l->q_w, l->q_b, N, C, C);	// (B,T,C)
-	matmul_forward(s->k, x, l->k_w, l->k_b, N, C, C);
-	matmul_forward(s->v, x, l->v_w, l->v_b, N, C, C);
+	linear_forward(s->q, x, l->q_w, l->q_p, l->q_b, N, C, C);	// (B,T,C)
+	linear_forward(s->k, x, l->k_w, l->k_p, l->k_b, N, C, C);
+	linear_forward(s->v, x, l->v_w, l->v_p, l->v_b, N, C, C);
 	/* a layer of a full batch takes ~0.2 s: stop between its large steps too */
 	if (check)
 		check();
@@ -89,17 +100,17 @@ bert_layer_forward(float *x, const TfmBertLayer *l, const BertScratch *s,
 					  cfg->heads, s->att);	// (B,T,C)
 	if (check)
 		check();
-	matmul_forward(s->q, s->ctx, l->ao_w, l->ao_b, N, C, C);
+	linear_forward(s->q, s->ctx, l->ao_w, l->ao_p, l->ao_b, N, C, C);
 	residual_forward(s->q, s->q, x, nc);
 	layernorm_forward(x, NULL, NULL, s->q, l->ln1_w, l->ln1_b, N, C,
 					  cfg->ln_eps);
 	if (check)
 		check();
-	matmul_forward(s->ffn, x, l->i_w, l->i_b, N, C, I);	// (B,T,I)
+	linear_forward(s->ffn, x, l->i_w, l->i_p, l->i_b, N, C, I);	// (B,T,I)
 	gelu_forward(s->ffn, s->ffn, (size_t) N * I);
 	if (check)
 		check();
-	matmul_forward(s->q, s->ffn, l->o_w, l->o_b, N, I, C);	// (B,T,C)
+	linear_forward(s->q, s->ffn, l->o_w, l->o_p, l->o_b, N, I, C);	// (B,T,C)
 	residual_forward(s->q, s->q, x, nc);
 	layernorm_forward(x, NULL, NULL, s->q, l->ln2_w, l->ln2_b, N, C,
 					  cfg->ln_eps);

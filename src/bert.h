@@ -37,6 +37,11 @@ typedef struct TfmBertLayer
 	const float *q_w, *q_b, *k_w, *k_b, *v_w, *v_b,
 			   *ao_w, *ao_b, *ln1_w, *ln1_b,
 			   *i_w, *i_b, *o_w, *o_b, *ln2_w, *ln2_b;
+	/*
+	 * the six linear weights packed for inference (matmul_pack), which
+	 * bert_forward uses when set; NULL: it uses the (out,in) ones above
+	 */
+	const float *q_p, *k_p, *v_p, *ao_p, *i_p, *o_p;
 } TfmBertLayer;
 
 typedef struct TfmBertWeights

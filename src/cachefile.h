@@ -8,12 +8,12 @@
 #include "gpt2.h"
 #include "model.h"
 
-#define TFM_FILE_MAGIC "PGTFMv03"
+#define TFM_FILE_MAGIC "PGTFMv04"
 #define TFM_FILE_HEADER_BYTES 4096
 
 typedef enum TfmArch
 {
-	TFM_ARCH_BERT,				/* vocab: WordPiece blob (tokenizer.h); weights: BERT slots */
+	TFM_ARCH_BERT,				/* vocab: WordPiece blob (tokenizer.h); weights: BERT slots, then the linear weights packed */
 	TFM_ARCH_GPT2				/* vocab: byte-level BPE blob (bpe.h); weights: GPT-2 slots, Linear layout */
 } TfmArch;
 

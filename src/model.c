@@ -5,6 +5,7 @@
 
 #include "jsonutil.h"
 #include "model.h"
+#include "ops.h"
 
 #define SLOTS_PER_LAYER 16
 #define EMB_SLOTS 5
@@ -216,7 +217,78 @@ TfmBertResolve(TfmSafetensors *st, const TfmBertConfig *cfg)
 	return out;
 }
 
-/* point the weight struct at the slots laid out from base */
+/* the linear weights of a layer in packing order: slot within the layer, out, in */
+static void
+linear_slot(const TfmBertConfig *cfg, int k, int *slot, int *out, int *in)
+{
+	static const int slots[6] = {0, 2, 4, 6, 10, 12};
+	int			C = cfg->hidden, I = cfg->intermediate;
+
+	*slot = slots[k];
+	*out = k == 4 ? I : C;
+	*in = k == 5 ? I : C;
+}
+
+/* floats of one layer's packed linear weights */
+uint64
+TfmBertPackedLayerFloats(const TfmBertConfig *cfg)
+{
+	uint64		n = 0;
+
+	for (int k = 0; k < 6; k++)
+	{
+		int			slot, out, in;
+
+		linear_slot(cfg, k, &slot, &out, &in);
+		n += matmul_packed_floats(in, out);
+	}
+	return n;
+}
+
+/* floats of the packed linear weights of all layers (after the slots in a cache file) */
+uint64
+TfmBertPackedFloats(const TfmBertConfig *cfg)
+{
+	return TfmBertPackedLayerFloats(cfg) * cfg->layers;
+}
+
+/* pack the linear weights of layer l of w into dst (TfmBertPackedLayerFloats) */
+void
+TfmBertPackLayer(float *dst, const TfmBertConfig *cfg, const TfmBertWeights *w, int l)
+{
+	const float *const *f = (const float *const *) &w->layer[l];
+
+	for (int k = 0; k < 6; k++)
+	{
+		int			slot, out, in;
+
+		linear_slot(cfg, k, &slot, &out, &in);
+		matmul_pack(dst, f[slot], in, out);
+		dst += matmul_packed_floats(in, out);
+	}
+}
+
+/* point the layers' packed weights at the packed section laid out from base */
+void
+TfmBertBindPacked(TfmBertLayer *layers, const TfmBertConfig *cfg, const float *base)
+{
+	for (int l = 0; l < cfg->layers; l++)
+	{
+		const float **p[6] = {&layers[l].q_p, &layers[l].k_p, &layers[l].v_p,
+							  &layers[l].ao_p, &layers[l].i_p, &layers[l].o_p};
+
+		for (int k = 0; k < 6; k++)
+		{
+			int			slot, out, in;
+
+			linear_slot(cfg, k, &slot, &out, &in);
+			*p[k] = base;
+			base += matmul_packed_floats(in, out);
+		}
+	}
+}
+
+/* point the weight struct at the slots laid out from base (no packed weights) */
 void
 TfmBertBind(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const float *base)
 {
@@ -233,12 +305,14 @@ TfmBertBind(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, c
 	{
 		const float **f = (const float **) &layers[l];
 
-		/* TfmBertLayer is 16 pointers in slot order */
+		/* TfmBertLayer is 16 pointers in slot order, then the packed ones */
 		for (int i = 0; i < SLOTS_PER_LAYER; i++, s++)
 		{
 			f[i] = p;
 			p += TfmBertSlotFloats(cfg, s);
 		}
+		layers[l].q_p = layers[l].k_p = layers[l].v_p = NULL;
+		layers[l].ao_p = layers[l].i_p = layers[l].o_p = NULL;
 	}
 	w->layer = layers;
 }

@@ -29,6 +29,10 @@ extern uint64 TfmBertWeightsFloats(const TfmBertConfig *cfg);
 extern TfmTensorInfo **TfmBertResolve(TfmSafetensors *st, const TfmBertConfig *cfg);
 extern uint64 TfmBertParams(const TfmBertConfig *cfg);
 extern void TfmBertBind(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const float *base);
+extern uint64 TfmBertPackedLayerFloats(const TfmBertConfig *cfg);
+extern uint64 TfmBertPackedFloats(const TfmBertConfig *cfg);
+extern void TfmBertPackLayer(float *dst, const TfmBertConfig *cfg, const TfmBertWeights *w, int l);
+extern void TfmBertBindPacked(TfmBertLayer *layers, const TfmBertConfig *cfg, const float *base);
 extern void *TfmVocabFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, const char *what);
 
 #endif

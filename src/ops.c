@@ -299,6 +299,164 @@ matmul_forward(float *out, const float *inp, const float *weight,
 	TfmSgemm(0, 1, N, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
 }
 
+/* floats of the packed form of a (OC,C) weight: whole panels */
+size_t
+matmul_packed_floats(int C, int OC)
+{
+	return (size_t) (OC + TFM_PANEL - 1) / TFM_PANEL * TFM_PANEL * C;
+}
+
+/* weight (OC,C) into panels of TFM_PANEL columns, (C,TFM_PANEL) each; zeros past OC */
+void
+matmul_pack(float *dst, const float *weight, int C, int OC)
+{
+	for (int o0 = 0; o0 < OC; o0 += TFM_PANEL)
+		for (int i = 0; i < C; i++)
+			for (int j = 0; j < TFM_PANEL; j++)
+				*dst++ = o0 + j < OC ? weight[(size_t) (o0 + j) * C + i] : 0.0f;
+}
+
+/* one panel against MR input rows, plain C (the portable path) */
+static void
+packed_tile_ref(float *out, int ldo, const float *x, int ldx, const float *panel,
+				const float *bias, int C, int MR, int cols)
+{
+	for (int r = 0; r < MR; r++)
+	{
+		float		acc[TFM_PANEL];
+
+		for (int j = 0; j < TFM_PANEL; j++)
+			acc[j] = bias && j < cols ? bias[j] : 0.0f;
+		for (int i = 0; i < C; i++)
+			for (int j = 0; j < TFM_PANEL; j++)
+				acc[j] += x[(size_t) r * ldx + i] * panel[(size_t) i * TFM_PANEL + j];
+		memcpy(out + (size_t) r * ldo, acc, sizeof(float) * cols);
+	}
+}
+
+#ifdef TFM_X86
+/*
+ * One panel (16 columns, two ymm) against MR <= 6 input rows: 12
+ * accumulators, and per input position 2 weight loads and MR broadcasts for
+ * 2*MR FMAs.  The accumulators start from the bias and are stored once;
+ * a partial last panel (cols < 16) goes through a buffer.
+ */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void
+packed_tile_avx2(float *out, int ldo, const float *x, int ldx, const float *panel,
+				 const float *bias, int C, int MR, int cols)
+{
+	__m256		acc[6][2];
+	float		b[TFM_PANEL] = {0};
+
+	if (bias)
+		memcpy(b, bias, sizeof(float) * cols);
+#pragma GCC unroll 6
+	for (int r = 0; r < MR; r++)
+	{
+		acc[r][0] = _mm256_loadu_ps(b);
+		acc[r][1] = _mm256_loadu_ps(b + 8);
+	}
+	for (int i = 0; i < C; i++)
+	{
+		__m256		w0 = _mm256_loadu_ps(panel + (size_t) i * TFM_PANEL),
+					w1 = _mm256_loadu_ps(panel + (size_t) i * TFM_PANEL + 8);
+
+#pragma GCC unroll 6
+		for (int r = 0; r < MR; r++)
+		{
+			__m256		xv = _mm256_broadcast_ss(x + (size_t) r * ldx + i);
+
+			acc[r][0] = _mm256_fmadd_ps(xv, w0, acc[r][0]);
+			acc[r][1] = _mm256_fmadd_ps(xv, w1, acc[r][1]);
+		}
+	}
+#pragma GCC unroll 6
+	for (int r = 0; r < MR; r++)
+	{
+		if (cols == TFM_PANEL)
+		{
+			_mm256_storeu_ps(out + (size_t) r * ldo, acc[r][0]);
+			_mm256_storeu_ps(out + (size_t) r * ldo + 8, acc[r][1]);
+		}
+		else
+		{
+			_mm256_storeu_ps(b, acc[r][0]);
+			_mm256_storeu_ps(b + 8, acc[r][1]);
+			memcpy(out + (size_t) r * ldo, b, sizeof(float) * cols);
+		}
+	}
+}
+
+/* one panel against MR rows, MR a constant at each call so the tile unrolls into registers */
+__attribute__((target("avx2,fma")))
+static void
+packed_rows_avx2(float *out, int ldo, const float *x, int ldx, const float *panel,
+				 const float *bias, int C, int MR, int cols)
+{
+	switch (MR)
+	{
+		case 6: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 6, cols); break;
+		case 5: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 5, cols); break;
+		case 4: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 4, cols); break;
+		case 3: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 3, cols); break;
+		case 2: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 2, cols); break;
+		default: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 1, cols); break;
+	}
+}
+#endif
+
+/* rows per block of the packed matmul: the block's inputs stay in L2 while every panel passes */
+#define PACKED_BLOCK_BYTES (192 * 1024)
+#define PACKED_MR 6
+
+/*
+ * out (N,OC) = inp (N,C) . weight^T + bias with weight in panels.  Rows go
+ * in blocks that fit L2; within a block each panel meets the rows in tiles
+ * of at most 6, split evenly (13 rows are tiles of 5, 4 and 4, not 6, 6, 1).
+ */
+void
+matmul_forward_packed(float *out, const float *inp, const float *packed,
+					  const float *bias, int N, int C, int OC)
+{
+	int			block = (int) (PACKED_BLOCK_BYTES / (sizeof(float) * (C > 0 ? C : 1))) /
+		PACKED_MR * PACKED_MR;
+#ifdef TFM_X86
+	int			avx2 = have_avx2();
+#endif
+
+	if (block < PACKED_MR)
+		block = PACKED_MR;
+	for (int n0 = 0; n0 < N; n0 += block)
+	{
+		int			nb = N - n0 < block ? N - n0 : block;
+		int			tiles = (nb + PACKED_MR - 1) / PACKED_MR;
+
+		for (int o = 0; o < OC; o += TFM_PANEL)
+		{
+			const float *panel = packed + (size_t) o * C;
+			const float *b = bias ? bias + o : NULL;
+			int			cols = OC - o < TFM_PANEL ? OC - o : TFM_PANEL;
+			int			n = n0;
+
+			for (int t = 0; t < tiles; t++)
+			{
+				int			mr = (n0 + nb - n) / (tiles - t);
+				float	   *dst = out + (size_t) n * OC + o;
+				const float *src = inp + (size_t) n * C;
+
+#ifdef TFM_X86
+				if (avx2)
+					packed_rows_avx2(dst, OC, src, C, panel, b, C, mr, cols);
+				else
+#endif
+					packed_tile_ref(dst, OC, src, C, panel, b, C, mr, cols);
+				n += mr;
+			}
+		}
+	}
+}
+
 /* naive matmul with double accumulation */
 void
 matmul_forward_ref(float *out, const float *inp, const float *weight,

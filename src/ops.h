@@ -41,6 +41,22 @@ void matmul_forward(float *out, const float *inp, const float *weight,
 void matmul_forward_ref(float *out, const float *inp, const float *weight,
 						const float *bias, int N, int C, int OC);
 /*
+ * Packed weights for inference: weight (OC,C) stored as panels of
+ * TFM_PANEL output columns, each panel (C,TFM_PANEL) row-major and the last
+ * one padded with zeros, so the kernel reads every weight once per tile of
+ * input rows in order, with no horizontal sums.  Results equal
+ * matmul_forward's within float rounding (the same products, summed in
+ * input order per output).
+ */
+#define TFM_PANEL 16
+/* floats of the packed form of a (OC,C) weight */
+size_t matmul_packed_floats(int C, int OC);
+/* dst (matmul_packed_floats) = weight (OC,C) in panels */
+void matmul_pack(float *dst, const float *weight, int C, int OC);
+/* out (N,OC) = inp (N,C) . weight^T + bias (or no bias if NULL), weight packed */
+void matmul_forward_packed(float *out, const float *inp, const float *packed,
+						   const float *bias, int N, int C, int OC);
+/*
  * dinp (N,C) += dout (N,OC) . weight (OC,C); dweight (OC,C) += dout^T . inp;
  * dbias (OC) += sum over rows of dout; each output may be NULL (skipped)
  */

@@ -208,6 +208,35 @@ test_matmul(int N, int C, int OC, int with_bias)
 	free(ref);
 }
 
+/* the packed-panel matmul against the reference: row tiles of 1-6, partial last panel, L2 blocks */
+static void
+test_matmul_packed(int N, int C, int OC, int with_bias)
+{
+	float	   *inp = rand_buf((size_t) N * C, -1, 1);
+	float	   *w = rand_buf((size_t) OC * C, -1, 1);
+	float	   *bias = rand_buf(OC, -1, 1);
+	float	   *packed = rand_buf(matmul_packed_floats(C, OC), -9, 9);
+	float	   *out = rand_buf((size_t) N * OC + 1, -9, 9);
+	float	   *ref = rand_buf((size_t) N * OC, -9, 9);
+	char		name[100];
+
+	out[(size_t) N * OC] = 12345.0f;
+	matmul_pack(packed, w, C, OC);
+	matmul_forward_packed(out, inp, packed, with_bias ? bias : NULL, N, C, OC);
+	matmul_forward_ref(ref, inp, w, with_bias ? bias : NULL, N, C, OC);
+	snprintf(name, sizeof(name), "matmul packed N=%d C=%d OC=%d bias=%d",
+			 N, C, OC, with_bias);
+	/* float sums of C products against double ones: outputs reach ~|20| at C 1536 */
+	check_close(out, ref, (size_t) N * OC, C > 384 ? 5e-5 : 1e-5, name);
+	check(out[(size_t) N * OC] == 12345.0f, "matmul packed writes nothing past out");
+	free(inp);
+	free(w);
+	free(bias);
+	free(packed);
+	free(out);
+	free(ref);
+}
+
 static void
 test_layernorm(int N, int C)
 {
@@ -586,6 +615,42 @@ test_bert(void)
 		free(h1);
 		free(s1);
 	}
+	/* the packed linear weights (a partial last panel at C 24 and I 40) give the same encoder */
+	{
+		float	   *hp = malloc(sizeof(float) * B * T * C);
+
+		for (int l = 0; l < tiny.layers; l++)
+		{
+			TfmBertLayer *L = &tiny_layers[l];
+			const float *w[6] = {L->q_w, L->k_w, L->v_w, L->ao_w, L->i_w, L->o_w};
+			const float **p[6] = {&L->q_p, &L->k_p, &L->v_p, &L->ao_p, &L->i_p, &L->o_p};
+			int			in[6] = {C, C, C, C, C, tiny.intermediate},
+						out[6] = {C, C, C, C, tiny.intermediate, C};
+
+			for (int k = 0; k < 6; k++)
+			{
+				float	   *d = malloc(sizeof(float) * matmul_packed_floats(in[k], out[k]));
+
+				matmul_pack(d, w[k], in[k], out[k]);
+				*p[k] = d;
+			}
+		}
+		bert_forward(hp, &tiny, &tiny_w, ids, lens, B, T, scratch, NULL);
+		check_close(hp, hid, (size_t) 2 * T * C, 1e-5, "bert_forward with packed weights == with (out,in) weights");
+		for (int l = 0; l < tiny.layers; l++)
+		{
+			TfmBertLayer *L = &tiny_layers[l];
+
+			free((void *) L->q_p);
+			free((void *) L->k_p);
+			free((void *) L->v_p);
+			free((void *) L->ao_p);
+			free((void *) L->i_p);
+			free((void *) L->o_p);
+			L->q_p = L->k_p = L->v_p = L->ao_p = L->i_p = L->o_p = NULL;
+		}
+		free(hp);
+	}
 	free(hid);
 	free(scratch);
 }
@@ -643,6 +708,12 @@ run_kernel_tests(int simd)
 		test_matmul(n, 64, 8, n % 2);
 	test_matmul(64, 16, 3, 1);		/* the largest N of the small-N kernel */
 	test_matmul(201, 40, 33, 1);	/* BLAS path */
+	for (int n = 1; n <= 13; n++)	/* every split of rows into tiles of <= 6, 16 and 8+16 columns */
+		test_matmul_packed(n, 24, n % 2 ? 16 : 24, n % 3);
+	test_matmul_packed(13, 384, 1536, 1);
+	test_matmul_packed(13, 1536, 384, 0);
+	test_matmul_packed(3, 5, 1, 1);	/* one column: a panel of 15 zeros */
+	test_matmul_packed(300, 384, 40, 1);	/* several row blocks (128 rows of 384) */
 	test_layernorm(13, 389);
 	test_layernorm(5, 7);
 	test_layernorm(3, 384);
