@@ -38,8 +38,9 @@ typedef struct TfmBertLayer
 			   *ao_w, *ao_b, *ln1_w, *ln1_b,
 			   *i_w, *i_b, *o_w, *o_b, *ln2_w, *ln2_b;
 	/*
-	 * the six linear weights packed for inference (matmul_pack), which
-	 * bert_forward uses when set; NULL: it uses the (out,in) ones above
+	 * the six linear weights packed (matmul_pack), as a cache file stores
+	 * them (its (out,in) pointers above are NULL then); bert_forward uses
+	 * them when set, training needs the (out,in) ones
 	 */
 	const float *q_p, *k_p, *v_p, *ao_p, *i_p, *o_p;
 } TfmBertLayer;

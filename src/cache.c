@@ -164,8 +164,7 @@ map_encoder(TfmModel *m)
 	}
 	m->vocab = (const TfmVocab *) m->map.vocab;
 	m->layers = MemoryContextAlloc(m->mcxt, sizeof(TfmBertLayer) * m->cfg.layers);
-	TfmBertBind(&m->w, m->layers, &m->cfg, m->map.weights);
-	TfmBertBindPacked(m->layers, &m->cfg, m->map.weights + TfmBertWeightsFloats(&m->cfg));
+	TfmBertBindCache(&m->w, m->layers, &m->cfg, m->map.weights);
 }
 
 /* the catalog row of the newest version of name as the extension owner; 42501 unless the caller may use it */

@@ -25,6 +25,7 @@
 #include "pg_tfm.h"
 #include "gpt2model.h"
 #include "model.h"
+#include "ops.h"
 #include "safetensors.h"
 #include "tokenizer.h"
 
@@ -109,7 +110,7 @@ header_problem(const TfmMapped *m, int64 model_id, const char *key)
 				TfmBpeCheck(m->base + h->vocab_off, h->vocab_size) == 0 &&
 				TfmBpeSizeOf(m->base + h->vocab_off) <= h->gcfg.n_vocab) ? NULL : "inconsistent GPT-2 sections";
 	return (h->arch == TFM_ARCH_BERT &&
-			h->weights_bytes == (TfmBertWeightsFloats(&h->cfg) + TfmBertPackedFloats(&h->cfg)) * sizeof(float) &&
+			h->weights_bytes == TfmBertCacheFloats(&h->cfg) * sizeof(float) &&
 			TfmVocabCheck(m->base + h->vocab_off, h->vocab_size) == 0) ? NULL : "inconsistent BERT sections";
 }
 
@@ -186,8 +187,8 @@ read_weights(int64 model_id, uint64 *size)
 
 		total += toast_raw_datum_size(d) - VARHDRSZ;
 	}
-	/* the stored weights and the fp32 image built from them (for fp16: twice their size, and the packed copy) */
-	TfmCheckMemory((double) total * 4, "building the model's cache file");
+	/* the stored weights and the fp32 image built from them (up to twice their size for fp16) */
+	TfmCheckMemory((double) total * 3, "building the model's cache file");
 	buf = palloc_extended(Max(total, 1), MCXT_ALLOC_HUGE);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -229,8 +230,7 @@ bert_parts(TfmFileHeader *h, Jsonb *config, Jsonb *tokenizer, TfmSafetensors *st
 	TfmBertConfigFromJson(&h->cfg, config, "config.json");
 	*vocab = TfmVocabFromJson(tokenizer, &h->cfg, vsize, "tokenizer.json");
 	*slots = TfmBertResolve(st, &h->cfg);
-	/* the slots, then the linear weights again packed for inference */
-	h->weights_bytes = (TfmBertWeightsFloats(&h->cfg) + TfmBertPackedFloats(&h->cfg)) * sizeof(float);
+	h->weights_bytes = TfmBertCacheFloats(&h->cfg) * sizeof(float);
 }
 
 /* the GPT-2 parts of an image: config, BPE blob, checked tensor slots */
@@ -247,28 +247,28 @@ gpt2_parts(TfmFileHeader *h, Jsonb *config, Jsonb *tokenizer, TfmSafetensors *st
 	h->weights_bytes = TfmGpt2WeightsFloats(&h->gcfg) * sizeof(float);
 }
 
-/* a BERT weights section: every slot as fp32, then the linear weights packed (TfmBertPackLayer) */
+/* a BERT weights section: every slot as fp32, the linear weights in panels (matmul_pack) */
 static void
 bert_materialise(float *dst, const TfmBertConfig *cfg, TfmSafetensors *st, TfmTensorInfo **slots,
 				 const char *weights)
 {
-	TfmBertWeights w;
-	TfmBertLayer *layers = palloc(sizeof(TfmBertLayer) * cfg->layers);
-
-	TfmBertBind(&w, layers, cfg, dst);
 	for (int s = 0; s < TfmBertSlotCount(cfg); s++)
 	{
+		int			in, out;
+
 		CHECK_FOR_INTERRUPTS();
-		TfmSafetensorsToFloat(dst, st, slots[s], weights);
-		dst += TfmBertSlotFloats(cfg, s);
+		if (TfmBertSlotPacked(cfg, s, &in, &out))
+		{
+			float	   *w = palloc_extended(sizeof(float) * in * out, MCXT_ALLOC_HUGE);
+
+			TfmSafetensorsToFloat(w, st, slots[s], weights);
+			matmul_pack(dst, w, in, out);
+			pfree(w);
+		}
+		else
+			TfmSafetensorsToFloat(dst, st, slots[s], weights);
+		dst += TfmBertCacheSlotFloats(cfg, s);
 	}
-	for (int l = 0; l < cfg->layers; l++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		TfmBertPackLayer(dst, cfg, &w, l);
-		dst += TfmBertPackedLayerFloats(cfg);
-	}
-	pfree(layers);
 }
 
 /* lay out header, vocabulary and fp32 weights of a model version in memory */

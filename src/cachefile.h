@@ -13,7 +13,7 @@
 
 typedef enum TfmArch
 {
-	TFM_ARCH_BERT,				/* vocab: WordPiece blob (tokenizer.h); weights: BERT slots, then the linear weights packed */
+	TFM_ARCH_BERT,				/* vocab: WordPiece blob (tokenizer.h); weights: BERT slots, linear weights packed */
 	TFM_ARCH_GPT2				/* vocab: byte-level BPE blob (bpe.h); weights: GPT-2 slots, Linear layout */
 } TfmArch;
 

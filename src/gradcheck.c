@@ -74,10 +74,11 @@ tfm_train_step(PG_FUNCTION_ARGS)
 	int32	   *labels = int_array(PG_GETARG_ARRAYTYPE_P(3), &nl);
 	size_t		nw = TfmBertWeightsFloats(cfg);
 	float	   *grad = palloc_extended(sizeof(float) * nw, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	float	   *plain = palloc_extended(sizeof(float) * nw, MCXT_ALLOC_HUGE);
 	const float *p = grad;
 	float	   *W, *dW, *x, *dx, *logits, *dlogits, *hidden, *acts, *scratch, *rows;
 	int32	   *ids;
-	TfmBertWeights gw;
+	TfmBertWeights w, gw;
 	StringInfoData s;
 	float		loss;
 
@@ -113,14 +114,17 @@ tfm_train_step(PG_FUNCTION_ARGS)
 	dx = palloc0(sizeof(float) * B * C);
 	logits = palloc(sizeof(float) * B * K);
 	dlogits = palloc(sizeof(float) * B * K);
-	bert_forward_train(hidden, acts, cfg, &m->w, ids, lens, B, T, 0, 0, 0, scratch, TfmCheckInterrupts);
+	/* training runs on the (out,in) weights the cache file keeps packed */
+	TfmBertUnpackCache(plain, cfg, m->map.weights);
+	TfmBertBind(&w, palloc(sizeof(TfmBertLayer) * cfg->layers), cfg, plain);
+	bert_forward_train(hidden, acts, cfg, &w, ids, lens, B, T, 0, 0, 0, scratch, TfmCheckInterrupts);
 	TfmPool(x, hidden, lens, B, T, C, TFM_POOL_MEAN, 0);
 	matmul_forward(logits, x, W, W + K * C, B, C, K);
 	loss = crossentropy_forward_backward(dlogits, logits, labels, B, K);
 	matmul_backward(dx, dW, dW + K * C, dlogits, x, W, B, C, K);
 	TfmPoolBackward(hidden, dx, lens, B, T, C, TFM_POOL_MEAN);
 	TfmBertBind(&gw, palloc(sizeof(TfmBertLayer) * cfg->layers), cfg, grad);
-	bert_backward(&gw, hidden, acts, cfg, &m->w, ids, lens, B, T, 0, 0, 0, scratch, TfmCheckInterrupts);
+	bert_backward(&gw, hidden, acts, cfg, &w, ids, lens, B, T, 0, 0, 0, scratch, TfmCheckInterrupts);
 
 	initStringInfo(&s);
 	appendStringInfo(&s, "{\"loss\": %.10g, \"logits\": [", loss);

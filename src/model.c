@@ -217,80 +217,52 @@ TfmBertResolve(TfmSafetensors *st, const TfmBertConfig *cfg)
 	return out;
 }
 
-/* the linear weights of a layer in packing order: slot within the layer, out, in */
-static void
-linear_slot(const TfmBertConfig *cfg, int k, int *slot, int *out, int *in)
+/* in (C) and out (rows) of a linear weight slot, which cache files store packed; false for other slots */
+bool
+TfmBertSlotPacked(const TfmBertConfig *cfg, int slot, int *in, int *out)
 {
-	static const int slots[6] = {0, 2, 4, 6, 10, 12};
-	int			C = cfg->hidden, I = cfg->intermediate;
+	char		name[128];
+	int64		rows, cols;
 
-	*slot = slots[k];
-	*out = k == 4 ? I : C;
-	*in = k == 5 ? I : C;
+	if (slot < EMB_SLOTS)
+		return false;
+	switch ((slot - EMB_SLOTS) % SLOTS_PER_LAYER)
+	{
+		case 0: case 2: case 4: case 6: case 10: case 12:
+			TfmBertSlotDesc(cfg, slot, name, &rows, &cols);
+			*in = (int) cols;
+			*out = (int) rows;
+			return true;
+		default:
+			return false;
+	}
 }
 
-/* floats of one layer's packed linear weights */
+/* floats a slot occupies in a cache file: linear weights in panels (matmul_pack), the rest as in memory */
 uint64
-TfmBertPackedLayerFloats(const TfmBertConfig *cfg)
+TfmBertCacheSlotFloats(const TfmBertConfig *cfg, int slot)
+{
+	int			in, out;
+
+	return TfmBertSlotPacked(cfg, slot, &in, &out) ? matmul_packed_floats(in, out) :
+		TfmBertSlotFloats(cfg, slot);
+}
+
+/* floats of a cache file's weights section */
+uint64
+TfmBertCacheFloats(const TfmBertConfig *cfg)
 {
 	uint64		n = 0;
 
-	for (int k = 0; k < 6; k++)
-	{
-		int			slot, out, in;
-
-		linear_slot(cfg, k, &slot, &out, &in);
-		n += matmul_packed_floats(in, out);
-	}
+	for (int s = 0; s < TfmBertSlotCount(cfg); s++)
+		n += TfmBertCacheSlotFloats(cfg, s);
 	return n;
 }
 
-/* floats of the packed linear weights of all layers (after the slots in a cache file) */
-uint64
-TfmBertPackedFloats(const TfmBertConfig *cfg)
-{
-	return TfmBertPackedLayerFloats(cfg) * cfg->layers;
-}
-
-/* pack the linear weights of layer l of w into dst (TfmBertPackedLayerFloats) */
-void
-TfmBertPackLayer(float *dst, const TfmBertConfig *cfg, const TfmBertWeights *w, int l)
-{
-	const float *const *f = (const float *const *) &w->layer[l];
-
-	for (int k = 0; k < 6; k++)
-	{
-		int			slot, out, in;
-
-		linear_slot(cfg, k, &slot, &out, &in);
-		matmul_pack(dst, f[slot], in, out);
-		dst += matmul_packed_floats(in, out);
-	}
-}
-
-/* point the layers' packed weights at the packed section laid out from base */
-void
-TfmBertBindPacked(TfmBertLayer *layers, const TfmBertConfig *cfg, const float *base)
-{
-	for (int l = 0; l < cfg->layers; l++)
-	{
-		const float **p[6] = {&layers[l].q_p, &layers[l].k_p, &layers[l].v_p,
-							  &layers[l].ao_p, &layers[l].i_p, &layers[l].o_p};
-
-		for (int k = 0; k < 6; k++)
-		{
-			int			slot, out, in;
-
-			linear_slot(cfg, k, &slot, &out, &in);
-			*p[k] = base;
-			base += matmul_packed_floats(in, out);
-		}
-	}
-}
-
-/* point the weight struct at the slots laid out from base (no packed weights) */
-void
-TfmBertBind(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const float *base)
+/* point w at slots laid out from base, in a cache file's layout (linear weights packed) or not */
+static void
+bind_slots(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const float *base,
+		   bool cache)
 {
 	const float *p = base;
 	const float **emb[EMB_SLOTS] = {&w->word_emb, &w->pos_emb, &w->type_emb, &w->emb_ln_w, &w->emb_ln_b};
@@ -303,16 +275,51 @@ TfmBertBind(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, c
 	}
 	for (int l = 0; l < cfg->layers; l++)
 	{
+		/* TfmBertLayer is 16 pointers in slot order, then the packed ones of slots 0 2 4 6 10 12 */
 		const float **f = (const float **) &layers[l];
+		const float **packed[SLOTS_PER_LAYER] = {&layers[l].q_p, NULL, &layers[l].k_p, NULL,
+			&layers[l].v_p, NULL, &layers[l].ao_p, NULL, NULL, NULL, &layers[l].i_p, NULL, &layers[l].o_p};
 
-		/* TfmBertLayer is 16 pointers in slot order, then the packed ones */
 		for (int i = 0; i < SLOTS_PER_LAYER; i++, s++)
 		{
 			f[i] = p;
-			p += TfmBertSlotFloats(cfg, s);
+			if (packed[i])
+				*packed[i] = cache ? p : NULL;
+			if (packed[i] && cache)
+				f[i] = NULL;
+			p += cache ? TfmBertCacheSlotFloats(cfg, s) : TfmBertSlotFloats(cfg, s);
 		}
-		layers[l].q_p = layers[l].k_p = layers[l].v_p = NULL;
-		layers[l].ao_p = layers[l].i_p = layers[l].o_p = NULL;
 	}
 	w->layer = layers;
+}
+
+/* point the weight struct at the slots laid out from base (training's (out,in) layout, nothing packed) */
+void
+TfmBertBind(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const float *base)
+{
+	bind_slots(w, layers, cfg, base, false);
+}
+
+/* point the weight struct at a cache file's weights: linear weights packed only (their (out,in) pointers NULL) */
+void
+TfmBertBindCache(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const float *base)
+{
+	bind_slots(w, layers, cfg, base, true);
+}
+
+/* plain (TfmBertWeightsFloats, training's layout) = a cache file's weights with the linear ones unpacked */
+void
+TfmBertUnpackCache(float *plain, const TfmBertConfig *cfg, const float *cache)
+{
+	for (int s = 0; s < TfmBertSlotCount(cfg); s++)
+	{
+		int			in, out;
+
+		if (TfmBertSlotPacked(cfg, s, &in, &out))
+			matmul_unpack(plain, cache, in, out);
+		else
+			memcpy(plain, cache, sizeof(float) * TfmBertSlotFloats(cfg, s));
+		plain += TfmBertSlotFloats(cfg, s);
+		cache += TfmBertCacheSlotFloats(cfg, s);
+	}
 }

@@ -29,10 +29,11 @@ extern uint64 TfmBertWeightsFloats(const TfmBertConfig *cfg);
 extern TfmTensorInfo **TfmBertResolve(TfmSafetensors *st, const TfmBertConfig *cfg);
 extern uint64 TfmBertParams(const TfmBertConfig *cfg);
 extern void TfmBertBind(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const float *base);
-extern uint64 TfmBertPackedLayerFloats(const TfmBertConfig *cfg);
-extern uint64 TfmBertPackedFloats(const TfmBertConfig *cfg);
-extern void TfmBertPackLayer(float *dst, const TfmBertConfig *cfg, const TfmBertWeights *w, int l);
-extern void TfmBertBindPacked(TfmBertLayer *layers, const TfmBertConfig *cfg, const float *base);
+extern bool TfmBertSlotPacked(const TfmBertConfig *cfg, int slot, int *in, int *out);
+extern uint64 TfmBertCacheSlotFloats(const TfmBertConfig *cfg, int slot);
+extern uint64 TfmBertCacheFloats(const TfmBertConfig *cfg);
+extern void TfmBertBindCache(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const float *base);
+extern void TfmBertUnpackCache(float *plain, const TfmBertConfig *cfg, const float *cache);
 extern void *TfmVocabFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, const char *what);
 
 #endif

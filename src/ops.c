@@ -316,6 +316,16 @@ matmul_pack(float *dst, const float *weight, int C, int OC)
 				*dst++ = o0 + j < OC ? weight[(size_t) (o0 + j) * C + i] : 0.0f;
 }
 
+/* weight (OC,C) back from panels */
+void
+matmul_unpack(float *weight, const float *packed, int C, int OC)
+{
+	for (int o0 = 0; o0 < OC; o0 += TFM_PANEL)
+		for (int i = 0; i < C; i++, packed += TFM_PANEL)
+			for (int j = 0; j < TFM_PANEL && o0 + j < OC; j++)
+				weight[(size_t) (o0 + j) * C + i] = packed[j];
+}
+
 /* one panel against MR input rows, plain C (the portable path) */
 static void
 packed_tile_ref(float *out, int ldo, const float *x, int ldx, const float *panel,

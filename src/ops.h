@@ -53,6 +53,8 @@ void matmul_forward_ref(float *out, const float *inp, const float *weight,
 size_t matmul_packed_floats(int C, int OC);
 /* dst (matmul_packed_floats) = weight (OC,C) in panels */
 void matmul_pack(float *dst, const float *weight, int C, int OC);
+/* weight (OC,C) = the inverse of matmul_pack */
+void matmul_unpack(float *weight, const float *packed, int C, int OC);
 /* out (N,OC) = inp (N,C) . weight^T + bias (or no bias if NULL), weight packed */
 void matmul_forward_packed(float *out, const float *inp, const float *packed,
 						   const float *bias, int N, int C, int OC);

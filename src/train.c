@@ -431,7 +431,7 @@ setup_params(TfmTrainer *t)
 		return;
 	t->enc_n = TfmBertWeightsFloats(cfg);
 	t->enc = palloc_extended(sizeof(float) * t->enc_n, MCXT_ALLOC_HUGE);
-	memcpy(t->enc, t->base->map.weights, sizeof(float) * t->enc_n);
+	TfmBertUnpackCache(t->enc, cfg, t->base->map.weights);
 	t->denc = zeros(t->enc_n);
 	t->em = zeros(t->enc_n);
 	t->ev = zeros(t->enc_n);

@@ -222,6 +222,13 @@ test_matmul_packed(int N, int C, int OC, int with_bias)
 
 	out[(size_t) N * OC] = 12345.0f;
 	matmul_pack(packed, w, C, OC);
+	{
+		float	   *back = rand_buf((size_t) OC * C, -9, 9);
+
+		matmul_unpack(back, packed, C, OC);
+		check(memcmp(back, w, sizeof(float) * OC * C) == 0, "matmul_unpack(matmul_pack(w)) == w");
+		free(back);
+	}
 	matmul_forward_packed(out, inp, packed, with_bias ? bias : NULL, N, C, OC);
 	matmul_forward_ref(ref, inp, w, with_bias ? bias : NULL, N, C, OC);
 	snprintf(name, sizeof(name), "matmul packed N=%d C=%d OC=%d bias=%d",
