@@ -40,7 +40,7 @@ bert_scratch_layout(BertScratch *s, float *base, const TfmBertConfig *cfg,
 {
 	size_t		btc = round16((size_t) B * T * cfg->hidden);
 	size_t		bti = round16((size_t) B * T * cfg->intermediate);
-	size_t		tt = round16(attention_scratch_floats(T));
+	size_t		tt = round16(attention_scratch_floats(T, cfg->hidden / cfg->heads));
 	size_t		off = 0;
 
 	s->q = base ? base + off : NULL;

@@ -306,14 +306,31 @@ matmul_packed_floats(int C, int OC)
 	return (size_t) (OC + TFM_PANEL - 1) / TFM_PANEL * TFM_PANEL * C;
 }
 
-/* weight (OC,C) into panels of TFM_PANEL columns, (C,TFM_PANEL) each; zeros past OC */
-void
-matmul_pack(float *dst, const float *weight, int C, int OC)
+/* weight (OC,C), rows ldw apart, into panels of TFM_PANEL columns, (C,TFM_PANEL) each; zeros past OC */
+static void
+pack_rows(float *dst, const float *weight, size_t ldw, int C, int OC)
 {
 	for (int o0 = 0; o0 < OC; o0 += TFM_PANEL)
 		for (int i = 0; i < C; i++)
 			for (int j = 0; j < TFM_PANEL; j++)
-				*dst++ = o0 + j < OC ? weight[(size_t) (o0 + j) * C + i] : 0.0f;
+				*dst++ = o0 + j < OC ? weight[(size_t) (o0 + j) * ldw + i] : 0.0f;
+}
+
+/* the panels of weight (OC,C) from its transpose b (C,OC), rows ldb apart */
+static void
+pack_cols(float *dst, const float *b, size_t ldb, int C, int OC)
+{
+	for (int o0 = 0; o0 < OC; o0 += TFM_PANEL)
+		for (int i = 0; i < C; i++)
+			for (int j = 0; j < TFM_PANEL; j++)
+				*dst++ = o0 + j < OC ? b[(size_t) i * ldb + o0 + j] : 0.0f;
+}
+
+/* weight (OC,C) into panels of TFM_PANEL columns, (C,TFM_PANEL) each; zeros past OC */
+void
+matmul_pack(float *dst, const float *weight, int C, int OC)
+{
+	pack_rows(dst, weight, C, C, OC);
 }
 
 /* weight (OC,C) back from panels */
@@ -324,24 +341,6 @@ matmul_unpack(float *weight, const float *packed, int C, int OC)
 		for (int i = 0; i < C; i++, packed += TFM_PANEL)
 			for (int j = 0; j < TFM_PANEL && o0 + j < OC; j++)
 				weight[(size_t) (o0 + j) * C + i] = packed[j];
-}
-
-/* one panel against MR input rows, plain C (the portable path) */
-static void
-packed_tile_ref(float *out, int ldo, const float *x, int ldx, const float *panel,
-				const float *bias, int C, int MR, int cols)
-{
-	for (int r = 0; r < MR; r++)
-	{
-		float		acc[TFM_PANEL];
-
-		for (int j = 0; j < TFM_PANEL; j++)
-			acc[j] = bias && j < cols ? bias[j] : 0.0f;
-		for (int i = 0; i < C; i++)
-			for (int j = 0; j < TFM_PANEL; j++)
-				acc[j] += x[(size_t) r * ldx + i] * panel[(size_t) i * TFM_PANEL + j];
-		memcpy(out + (size_t) r * ldo, acc, sizeof(float) * cols);
-	}
 }
 
 #ifdef TFM_X86
@@ -416,25 +415,56 @@ packed_rows_avx2(float *out, int ldo, const float *x, int ldx, const float *pane
 }
 #endif
 
+/* packed_gemm without AVX2: each panel is a (C,16) matrix for BLAS */
+static void
+packed_gemm_blas(float *out, int ldo, const float *inp, int ldi, const float *packed,
+				 const float *bias, int N, int C, int OC)
+{
+	for (int o = 0; o < OC; o += TFM_PANEL)
+	{
+		int			cols = OC - o < TFM_PANEL ? OC - o : TFM_PANEL;
+
+		for (int n = 0; n < N; n++)
+			for (int j = 0; j < cols; j++)
+				out[(size_t) n * ldo + o + j] = bias ? bias[o + j] : 0.0f;
+		TfmSgemm(0, 0, N, cols, C, 1.0f, inp, ldi, packed + (size_t) o * C, TFM_PANEL,
+				 1.0f, out + o, ldo);
+	}
+}
+
+/* packed weights go through BLAS (no AVX2 here), so threads must not meet them before it loads */
+int
+matmul_packed_needs_blas(void)
+{
+#ifdef TFM_X86
+	return !have_avx2();
+#else
+	return 1;
+#endif
+}
+
 /* rows per block of the packed matmul: the block's inputs stay in L2 while every panel passes */
 #define PACKED_BLOCK_BYTES (192 * 1024)
 #define PACKED_MR 6
 
 /*
- * out (N,OC) = inp (N,C) . weight^T + bias with weight in panels.  Rows go
- * in blocks that fit L2; within a block each panel meets the rows in tiles
- * of at most 6, split evenly (13 rows are tiles of 5, 4 and 4, not 6, 6, 1).
+ * out (N,OC) (rows ldo apart) = inp (N,C) (rows ldi apart) . weight^T + bias
+ * with weight in panels.  Rows go in blocks that fit L2; within a block
+ * each panel meets the rows in tiles of at most 6, split evenly (13 rows
+ * are tiles of 5, 4 and 4, not 6, 6, 1).
  */
-void
-matmul_forward_packed(float *out, const float *inp, const float *packed,
-					  const float *bias, int N, int C, int OC)
+static void
+packed_gemm(float *out, int ldo, const float *inp, int ldi, const float *packed,
+			const float *bias, int N, int C, int OC)
 {
 	int			block = (int) (PACKED_BLOCK_BYTES / (sizeof(float) * (C > 0 ? C : 1))) /
 		PACKED_MR * PACKED_MR;
-#ifdef TFM_X86
-	int			avx2 = have_avx2();
-#endif
 
+	if (matmul_packed_needs_blas())
+	{
+		packed_gemm_blas(out, ldo, inp, ldi, packed, bias, N, C, OC);
+		return;
+	}
 	if (block < PACKED_MR)
 		block = PACKED_MR;
 	for (int n0 = 0; n0 < N; n0 += block)
@@ -452,19 +482,26 @@ matmul_forward_packed(float *out, const float *inp, const float *packed,
 			for (int t = 0; t < tiles; t++)
 			{
 				int			mr = (n0 + nb - n) / (tiles - t);
-				float	   *dst = out + (size_t) n * OC + o;
-				const float *src = inp + (size_t) n * C;
+				float	   *dst = out + (size_t) n * ldo + o;
+				const float *src = inp + (size_t) n * ldi;
 
 #ifdef TFM_X86
-				if (avx2)
-					packed_rows_avx2(dst, OC, src, C, panel, b, C, mr, cols);
-				else
+				packed_rows_avx2(dst, ldo, src, ldi, panel, b, C, mr, cols);
 #endif
-					packed_tile_ref(dst, OC, src, C, panel, b, C, mr, cols);
 				n += mr;
 			}
 		}
 	}
+}
+
+
+
+/* out (N,OC) = inp (N,C) . weight^T + bias (or no bias if NULL), weight in panels */
+void
+matmul_forward_packed(float *out, const float *inp, const float *packed,
+					  const float *bias, int N, int C, int OC)
+{
+	packed_gemm(out, OC, inp, C, packed, bias, N, C, OC);
 }
 
 /* naive matmul with double accumulation */
@@ -1268,9 +1305,10 @@ embedding_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
 
 /* floats of scratch for one (T,T) score matrix */
 size_t
-attention_scratch_floats(int T)
+attention_scratch_floats(int T, int hs)
 {
-	return (size_t) T * (size_t) T;
+	/* the scores, then K and V of one head in panels (attention_packed) */
+	return (size_t) T * (size_t) T + matmul_packed_floats(hs, T) + matmul_packed_floats(T, hs);
 }
 
 /* number of real tokens of a sequence, clamped to [0,T] */
@@ -1351,18 +1389,40 @@ small_gemm_nn(float *c, int ldc, const float *a, int lda, const float *b, int ld
 }
 
 /*
+ * One head of attention without dropout through the panel kernel: K and V
+ * of the head are packed into pk / pv (as weights of 16 keys / 16 output
+ * channels), then scores = Q K^T, softmax with the 1/sqrt(hs) scale, out = P V.
+ * The panels make both products run at the linear layers' rate, where BLAS
+ * handled these thin shapes (hs = 32 columns) at a third of it.
+ */
+static void
+attention_packed(float *out, float *pr, const float *q, const float *k, const float *v,
+				 int L, int T, int C, int hs, float scale, float *pk, float *pv)
+{
+	pack_rows(pk, k, C, hs, L);
+	pack_cols(pv, v, C, L, hs);
+	packed_gemm(pr, T, q, C, pk, NULL, L, hs, L);
+	softmax_forward(pr, pr, scale, L, T, L);
+	packed_gemm(out, C, pr, T, pv, NULL, L, L, hs);
+}
+
+/*
  * per (b,h): P = softmax(Q K^T / sqrt(hs)) over real keys, kept in att (or
  * scratch), D = dropout(P) in scratch (after P if P is there) when p > 0,
- * out = D V
+ * out = D V.  Inference (packed: no dropout, scratch for the panels) goes
+ * through attention_packed; training keeps the path its backward mirrors.
  */
 static void
 attention_forward_impl(float *out, float *att,
 					   const float *q, const float *k, const float *v,
 					   const int *lens, int B, int T, int C, int NH,
-					   float p, uint64_t seed, uint64_t offset, float *scratch)
+					   float p, uint64_t seed, uint64_t offset, float *scratch,
+					   int packed)
 {
 	int			hs = C / NH;
 	float		scale = 1.0f / sqrtf((float) hs);
+	float	   *pk = scratch ? scratch + (size_t) T * T : NULL,
+			   *pv = pk ? pk + matmul_packed_floats(hs, T) : NULL;
 
 	for (int b = 0; b < B; b++)
 	{
@@ -1376,7 +1436,10 @@ attention_forward_impl(float *out, float *att,
 			float	   *pr = att ? att + bh : scratch;
 			float	   *d = pr;
 
-			if (L > 0)
+			if (L > 0 && packed && scratch)
+				attention_packed(out + off + h * hs, pr, q + off + h * hs, k + off + h * hs,
+								 v + off + h * hs, L, T, C, hs, scale, pk, pv);
+			else if (L > 0)
 			{
 				/* short sequences: no BLAS call (OpenBLAS is then never loaded for them) */
 				if (L <= ATTN_SMALL_L)
@@ -1414,7 +1477,7 @@ attention_forward(float *out, float *att,
 				  float *scratch)
 {
 	attention_forward_impl(out, att, q, k, v, lens, B, T, C, NH,
-						   0.0f, 0, 0, scratch);
+						   0.0f, 0, 0, scratch, 1);
 }
 
 /* attention with dropout on the probabilities (training) */
@@ -1426,7 +1489,7 @@ attention_forward_dropout(float *out, float *att,
 						  float *scratch)
 {
 	attention_forward_impl(out, att, q, k, v, lens, B, T, C, NH,
-						   p, seed, offset, scratch);
+						   p, seed, offset, scratch, 0);
 }
 
 /* attention, one query row at a time, double accumulation */

@@ -53,6 +53,8 @@ void matmul_forward_ref(float *out, const float *inp, const float *weight,
 size_t matmul_packed_floats(int C, int OC);
 /* dst (matmul_packed_floats) = weight (OC,C) in panels */
 void matmul_pack(float *dst, const float *weight, int C, int OC);
+/* nonzero when packed products go through BLAS (no AVX2): load it before threads use them */
+int matmul_packed_needs_blas(void);
 /* weight (OC,C) = the inverse of matmul_pack */
 void matmul_unpack(float *weight, const float *packed, int C, int OC);
 /* out (N,OC) = inp (N,C) . weight^T + bias (or no bias if NULL), weight packed */
@@ -166,8 +168,8 @@ void embedding_backward(float *dwte, float *dwpe, float *dwtt,
 
 /* --- attention --------------------------------------------------------- */
 
-/* floats of scratch attention_forward needs when att is NULL */
-size_t attention_scratch_floats(int T);
+/* floats of scratch attention_forward needs (hs = C / NH channels per head) */
+size_t attention_scratch_floats(int T, int hs);
 
 /*
  * Multi-head scaled dot-product self-attention, bidirectional (encoder).
@@ -176,7 +178,9 @@ size_t attention_scratch_floats(int T);
  * its query rows of out are set to zero.
  * out (B,T,C): context vectors, heads side by side.
  * att (B,NH,T,T): attention probabilities kept for the backward pass, or
- * NULL to use scratch (attention_scratch_floats(T) floats) instead.
+ * NULL to use scratch instead.  scratch (attention_scratch_floats(T, hs)
+ * floats) may be NULL only when att is given; with it both products run
+ * through the panel kernel of matmul_forward_packed.
  */
 void attention_forward(float *out, float *att,
 					   const float *q, const float *k, const float *v,
@@ -190,7 +194,7 @@ void attention_forward_ref(float *out, const float *q, const float *k,
  * attention_forward with dropout p on the probabilities (training); att,
  * if not NULL, keeps the probabilities BEFORE dropout; element (b,h,t,j)
  * uses dropout index offset + ((b NH + h) T + t) T + j; scratch holds
- * attention_scratch_floats(T) floats, twice that if att is NULL
+ * attention_scratch_floats(T, hs) floats, twice that if att is NULL
  */
 void attention_forward_dropout(float *out, float *att,
 							   const float *q, const float *k, const float *v,

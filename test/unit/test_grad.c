@@ -555,7 +555,7 @@ test_attention_backward(int B, int T, int C, int NH, const int *lens, float p)
 	at_v = rand_buf(n, -1, 1);
 	at_out = zeros(n);
 	at_att = zeros((size_t) B * NH * T * T);
-	at_scr = zeros(attention_scratch_floats(T));
+	at_scr = zeros(attention_scratch_floats(T, C / NH));
 	at_r = rand_buf(n, -1, 1);
 	x[0] = at_q, x[1] = at_k, x[2] = at_v;
 	for (int i = 0; i < 3; i++)
@@ -593,7 +593,7 @@ test_attention_backward(int B, int T, int C, int NH, const int *lens, float p)
 	/* without att: forward keeps nothing, backward recomputes P */
 	{
 		float	   *out2 = zeros(n),
-				   *scr2 = zeros(2 * attention_scratch_floats(T));
+				   *scr2 = zeros(2 * attention_scratch_floats(T, C / NH));
 		int			same = 1;
 
 		attention_forward_dropout(out2, NULL, at_q, at_k, at_v, at_lens, B, T,

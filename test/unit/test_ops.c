@@ -373,7 +373,7 @@ test_softmax(int N, int T, int valid)
 
 /* ---------------------------------------------------------------------- */
 
-/* attention against the reference for one shape (head size 32: vector paths; T > 64: BLAS) */
+/* attention against the reference for one shape (the panel kernel, any head size and length) */
 static void
 test_attention_shape(int T, int C, int NH, int len0, int len1)
 {
@@ -384,7 +384,7 @@ test_attention_shape(int T, int C, int NH, int len0, int len1)
 			   *v = rand_buf(btc, -2, 2);
 	float	   *o = rand_buf(btc, -9, 9),
 			   *r = rand_buf(btc, -9, 9);
-	float	   *scratch = malloc(sizeof(float) * attention_scratch_floats(T));
+	float	   *scratch = malloc(sizeof(float) * attention_scratch_floats(T, C / NH));
 	char		name[96];
 
 	attention_forward(o, NULL, q, k, v, lens, 2, T, C, NH, scratch);
@@ -410,7 +410,7 @@ test_attention(void)
 			   *r = rand_buf(btc, -9, 9),
 			   *o2 = rand_buf(btc, -9, 9);
 	float	   *att = rand_buf((size_t) B * NH * T * T, -9, 9);
-	float	   *scratch = malloc(sizeof(float) * attention_scratch_floats(T));
+	float	   *scratch = malloc(sizeof(float) * attention_scratch_floats(T, C / NH));
 	int			att_ok = 1;
 
 	attention_forward(o, NULL, q, k, v, lens, B, T, C, NH, scratch);
@@ -731,7 +731,9 @@ run_kernel_tests(int simd)
 	test_softmax(4, 1, 1);
 	test_attention();
 	test_attention_shape(20, 64, 2, 20, 7);		/* small path, AVX2 dot and axpy */
-	test_attention_shape(80, 64, 2, 80, 64);	/* BLAS (80) and small path (64) */
+	test_attention_shape(80, 64, 2, 80, 64);	/* 80 and 64 real tokens */
+	test_attention_shape(216, 384, 12, 216, 101);	/* MiniLM's heads (32 channels) at a body's length */
+	test_attention_shape(7, 40, 5, 1, 7);	/* 8-channel heads: half a panel; one real token */
 	test_bert();
 	test_pool();
 	TfmOpsSetSimd(1);
