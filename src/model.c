@@ -154,15 +154,22 @@ TfmBertSlotFloats(const TfmBertConfig *cfg, int slot)
 	return (n + SLOT_ALIGN - 1) / SLOT_ALIGN * SLOT_ALIGN;
 }
 
-/* floats of all slots together */
-uint64
-TfmBertWeightsFloats(const TfmBertConfig *cfg)
+/* floats of all slots, as in memory or as in a cache file */
+static uint64
+sum_slots(const TfmBertConfig *cfg, bool cache)
 {
 	uint64		n = 0;
 
 	for (int s = 0; s < TfmBertSlotCount(cfg); s++)
-		n += TfmBertSlotFloats(cfg, s);
+		n += cache ? TfmBertCacheSlotFloats(cfg, s) : TfmBertSlotFloats(cfg, s);
 	return n;
+}
+
+/* floats of all slots together */
+uint64
+TfmBertWeightsFloats(const TfmBertConfig *cfg)
+{
+	return sum_slots(cfg, false);
 }
 
 /* number of parameters (unpadded) */
@@ -252,11 +259,7 @@ TfmBertCacheSlotFloats(const TfmBertConfig *cfg, int slot)
 uint64
 TfmBertCacheFloats(const TfmBertConfig *cfg)
 {
-	uint64		n = 0;
-
-	for (int s = 0; s < TfmBertSlotCount(cfg); s++)
-		n += TfmBertCacheSlotFloats(cfg, s);
-	return n;
+	return sum_slots(cfg, true);
 }
 
 /* point w at slots laid out from base, in a cache file's layout (linear weights packed) or not */
