@@ -855,6 +855,20 @@ gelu_avx2(float *out, const float *inp, size_t n)
 		_mm256_storeu_ps(out + i,
 						 _mm256_fmadd_ps(hx, erf256(_mm256_mul_ps(x, r2)), hx));
 	}
+	/* the tail through the same formula, so a value never depends on its place in the array */
+	if (i < n)
+	{
+		float		buf[8] = {0};
+		__m256		x,
+					hx;
+
+		memcpy(buf, inp + i, sizeof(float) * (n - i));
+		x = _mm256_loadu_ps(buf);
+		hx = _mm256_mul_ps(half, x);
+		_mm256_storeu_ps(buf, _mm256_fmadd_ps(hx, erf256(_mm256_mul_ps(x, r2)), hx));
+		memcpy(out + i, buf, sizeof(float) * (n - i));
+		i = n;
+	}
 	return i;
 }
 #endif

@@ -1,4 +1,5 @@
-// test/make_bad_models.js MODEL_DIR OUT_DIR: hostile and broken model directories for the error tests
+// test/make_bad_models.js MODEL_DIR OUT_DIR: hostile and broken model directories for the error tests,
+// and odd_shape: a valid BERT with random weights in shapes MiniLM lacks (sql/shapes.sql)
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -45,3 +46,34 @@ dir('unknown_dtype', { ...base, 'model.safetensors': withHeader((h) => { h['enco
 dir('missing_tensor', { ...base, 'model.safetensors': withHeader((h) => { delete h['encoder.layer.3.attention.self.key.weight']; }) });
 dir('header_not_object', { ...base, 'model.safetensors': st([1, 2, 3], Buffer.alloc(0)) });
 dir('two_weights', { ...base, 'a.safetensors': weights, 'b.safetensors': weights });
+
+// odd_shape: MiniLM's tokenizer and vocabulary size, random F32 weights (a fixed-seed xorshift),
+// hidden 20 in 4 heads of 5 channels, FFN 37, 2 layers: no dimension is a multiple of 8 or 16
+{
+  const H = 20, I = 37, L = 2, P = 64, V = JSON.parse(config).vocab_size;
+  let x = 0x9e3779b9;
+  const rnd = () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x / 4294967296 - 0.5; };
+  const tensors = [['embeddings.word_embeddings.weight', [V, H]], ['embeddings.position_embeddings.weight', [P, H]],
+    ['embeddings.token_type_embeddings.weight', [2, H]], ['embeddings.LayerNorm.weight', [H]], ['embeddings.LayerNorm.bias', [H]]];
+  for (let l = 0; l < L; l++) {
+    const p = `encoder.layer.${l}.`;
+    for (const m of ['attention.self.query', 'attention.self.key', 'attention.self.value', 'attention.output.dense'])
+      tensors.push([p + m + '.weight', [H, H]], [p + m + '.bias', [H]]);
+    tensors.push([p + 'attention.output.LayerNorm.weight', [H]], [p + 'attention.output.LayerNorm.bias', [H]],
+      [p + 'intermediate.dense.weight', [I, H]], [p + 'intermediate.dense.bias', [I]],
+      [p + 'output.dense.weight', [H, I]], [p + 'output.dense.bias', [H]],
+      [p + 'output.LayerNorm.weight', [H]], [p + 'output.LayerNorm.bias', [H]]);
+  }
+  const h = {}, parts = [];
+  let off = 0;
+  for (const [name, shape] of tensors) {
+    const n = shape.reduce((a, b) => a * b, 1), b = Buffer.alloc(4 * n);
+    const ln = name.endsWith('LayerNorm.weight');
+    for (let i = 0; i < n; i++) b.writeFloatLE(ln ? 1 + 0.2 * rnd() : 0.6 * rnd(), 4 * i);
+    h[name] = { dtype: 'F32', shape, data_offsets: [off, off + b.length] };
+    parts.push(b); off += b.length;
+  }
+  dir('odd_shape', { 'tokenizer.json': tokenizer, 'model.safetensors': st(h, Buffer.concat(parts)),
+    'config.json': cfg({ hidden_size: H, num_attention_heads: 4, intermediate_size: I, num_hidden_layers: L,
+      max_position_embeddings: P }) });
+}
