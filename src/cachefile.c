@@ -109,7 +109,7 @@ header_problem(const TfmMapped *m, int64 model_id, const char *key)
 				h->weights_bytes == TfmGpt2WeightsFloats(&h->gcfg) * sizeof(float) &&
 				TfmBpeCheck(m->base + h->vocab_off, h->vocab_size) == 0 &&
 				TfmBpeSizeOf(m->base + h->vocab_off) <= h->gcfg.n_vocab) ? NULL : "inconsistent GPT-2 sections";
-	return (h->arch == TFM_ARCH_BERT &&
+	return (h->arch == TFM_ARCH_BERT && TfmBertConfigCheck(&h->cfg) == 0 &&
 			h->weights_bytes == TfmBertCacheFloats(&h->cfg) * sizeof(float) &&
 			TfmVocabCheck(m->base + h->vocab_off, h->vocab_size) == 0) ? NULL : "inconsistent BERT sections";
 }
@@ -301,6 +301,10 @@ build_image(int64 model_id, const char *key, uint64 *size)
 	h.vocab_size = vsize;
 	h.weights_off = TYPEALIGN(4096, h.vocab_off + vsize);
 	h.file_size = h.weights_off + h.weights_bytes;
+	/* the stored weights, the image and one linear weight in fp32 while it is packed */
+	TfmCheckMemory((double) wsize + h.file_size +
+				   (double) h.cfg.hidden * Max(h.cfg.hidden, h.cfg.intermediate) * sizeof(float),
+				   "building the model's cache file");
 	img = palloc_extended(h.file_size, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	memcpy(img + h.vocab_off, vocab, vsize);
 	dst = (float *) (img + h.weights_off);

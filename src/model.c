@@ -12,6 +12,26 @@
 #define SLOT_ALIGN 16			/* floats: every slot starts on a 64-byte boundary */
 
 /* read config.json of a BERT-family model */
+/* config.json's limits, also checked on a cache file's header (TfmBertConfigCheck) */
+#define MAX_VOCAB 1000000
+#define MAX_HIDDEN 8192
+#define MAX_LAYERS 96
+#define MAX_HEADS 256
+#define MAX_INTERMEDIATE 65536
+#define MAX_POSITIONS 65536
+#define MAX_TYPES 16
+
+/* 0 when a config is within config.json's limits (hidden a multiple of heads), -1 otherwise */
+int
+TfmBertConfigCheck(const TfmBertConfig *cfg)
+{
+	return (cfg->vocab >= 1 && cfg->vocab <= MAX_VOCAB && cfg->hidden >= 1 && cfg->hidden <= MAX_HIDDEN &&
+			cfg->layers >= 1 && cfg->layers <= MAX_LAYERS && cfg->heads >= 1 && cfg->heads <= MAX_HEADS &&
+			cfg->hidden % cfg->heads == 0 && cfg->intermediate >= 1 && cfg->intermediate <= MAX_INTERMEDIATE &&
+			cfg->max_pos >= 1 && cfg->max_pos <= MAX_POSITIONS && cfg->type_vocab >= 1 &&
+			cfg->type_vocab <= MAX_TYPES && cfg->ln_eps > 0 && cfg->ln_eps < 1) ? 0 : -1;
+}
+
 void
 TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char *what)
 {
@@ -32,13 +52,13 @@ TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char *what)
 						errmsg("%s: hidden_act \"%s\" with position_embedding_type \"%s\" is not supported",
 							   what, act, pos),
 						errhint("Supported: hidden_act \"gelu\", position_embedding_type \"absolute\".")));
-	cfg->vocab = TfmJsonGetInt(c, "vocab_size", -1, 1, 1000000, what);
-	cfg->hidden = TfmJsonGetInt(c, "hidden_size", -1, 1, 8192, what);
-	cfg->layers = TfmJsonGetInt(c, "num_hidden_layers", -1, 1, 96, what);
-	cfg->heads = TfmJsonGetInt(c, "num_attention_heads", -1, 1, 256, what);
-	cfg->intermediate = TfmJsonGetInt(c, "intermediate_size", -1, 1, 65536, what);
-	cfg->max_pos = TfmJsonGetInt(c, "max_position_embeddings", -1, 1, 65536, what);
-	cfg->type_vocab = TfmJsonGetInt(c, "type_vocab_size", 2, 1, 16, what);
+	cfg->vocab = TfmJsonGetInt(c, "vocab_size", -1, 1, MAX_VOCAB, what);
+	cfg->hidden = TfmJsonGetInt(c, "hidden_size", -1, 1, MAX_HIDDEN, what);
+	cfg->layers = TfmJsonGetInt(c, "num_hidden_layers", -1, 1, MAX_LAYERS, what);
+	cfg->heads = TfmJsonGetInt(c, "num_attention_heads", -1, 1, MAX_HEADS, what);
+	cfg->intermediate = TfmJsonGetInt(c, "intermediate_size", -1, 1, MAX_INTERMEDIATE, what);
+	cfg->max_pos = TfmJsonGetInt(c, "max_position_embeddings", -1, 1, MAX_POSITIONS, what);
+	cfg->type_vocab = TfmJsonGetInt(c, "type_vocab_size", 2, 1, MAX_TYPES, what);
 	cfg->ln_eps = (float) TfmJsonGetFloat(c, "layer_norm_eps", 1e-12, what);
 	if (cfg->hidden % cfg->heads != 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -319,7 +339,12 @@ TfmBertUnpackCache(float *plain, const TfmBertConfig *cfg, const float *cache)
 		int			in, out;
 
 		if (TfmBertSlotPacked(cfg, s, &in, &out))
+		{
+			/* the slot's padding too: optimisers run over whole slots */
 			matmul_unpack(plain, cache, in, out);
+			memset(plain + (size_t) in * out, 0,
+				   sizeof(float) * (TfmBertSlotFloats(cfg, s) - (size_t) in * out));
+		}
 		else
 			memcpy(plain, cache, sizeof(float) * TfmBertSlotFloats(cfg, s));
 		plain += TfmBertSlotFloats(cfg, s);

@@ -20,6 +20,7 @@ typedef struct TfmModelOptions
 } TfmModelOptions;
 
 extern void TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char *what);
+extern int	TfmBertConfigCheck(const TfmBertConfig *cfg);
 extern void TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cfg, bool from_user);
 extern Jsonb *TfmOptionsToJson(const TfmModelOptions *opt);
 extern int	TfmBertSlotCount(const TfmBertConfig *cfg);

@@ -451,7 +451,7 @@ matmul_packed_needs_blas(void)
  * out (N,OC) (rows ldo apart) = inp (N,C) (rows ldi apart) . weight^T + bias
  * with weight in panels.  Rows go in blocks that fit L2; within a block
  * each panel meets the rows in tiles of at most 6, split evenly (13 rows
- * are tiles of 5, 4 and 4, not 6, 6, 1).
+ * are tiles of 4, 4 and 5, not 6, 6, 1).
  */
 static void
 packed_gemm(float *out, int ldo, const float *inp, int ldi, const float *packed,
@@ -482,11 +482,9 @@ packed_gemm(float *out, int ldo, const float *inp, int ldi, const float *packed,
 			for (int t = 0; t < tiles; t++)
 			{
 				int			mr = (n0 + nb - n) / (tiles - t);
-				float	   *dst = out + (size_t) n * ldo + o;
-				const float *src = inp + (size_t) n * ldi;
-
 #ifdef TFM_X86
-				packed_rows_avx2(dst, ldo, src, ldi, panel, b, C, mr, cols);
+				packed_rows_avx2(out + (size_t) n * ldo + o, ldo, inp + (size_t) n * ldi, ldi,
+								 panel, b, C, mr, cols);
 #endif
 				n += mr;
 			}
@@ -1317,7 +1315,7 @@ embedding_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
 /* attention                                                               */
 /* ---------------------------------------------------------------------- */
 
-/* floats of scratch for one (T,T) score matrix */
+/* floats of attention_forward's scratch: one (T,T) score matrix, then one head's K and V in panels */
 size_t
 attention_scratch_floats(int T, int hs)
 {
@@ -1424,7 +1422,8 @@ attention_packed(float *out, float *pr, const float *q, const float *k, const fl
  * per (b,h): P = softmax(Q K^T / sqrt(hs)) over real keys, kept in att (or
  * scratch), D = dropout(P) in scratch (after P if P is there) when p > 0,
  * out = D V.  Inference (packed: no dropout, scratch for the panels) goes
- * through attention_packed; training keeps the path its backward mirrors.
+ * through attention_packed where the panel kernel runs (AVX2); training
+ * keeps the path its backward mirrors.
  */
 static void
 attention_forward_impl(float *out, float *att,
@@ -1450,7 +1449,7 @@ attention_forward_impl(float *out, float *att,
 			float	   *pr = att ? att + bh : scratch;
 			float	   *d = pr;
 
-			if (L > 0 && packed && scratch)
+			if (L > 0 && packed && scratch && !matmul_packed_needs_blas())
 				attention_packed(out + off + h * hs, pr, q + off + h * hs, k + off + h * hs,
 								 v + off + h * hs, L, T, C, hs, scale, pk, pv);
 			else if (L > 0)

@@ -194,7 +194,7 @@ void attention_forward_ref(float *out, const float *q, const float *k,
  * attention_forward with dropout p on the probabilities (training); att,
  * if not NULL, keeps the probabilities BEFORE dropout; element (b,h,t,j)
  * uses dropout index offset + ((b NH + h) T + t) T + j; scratch holds
- * attention_scratch_floats(T, hs) floats, twice that if att is NULL
+ * T * T floats, twice that if att is NULL
  */
 void attention_forward_dropout(float *out, float *att,
 							   const float *q, const float *k, const float *v,

@@ -144,6 +144,8 @@ my @cases = (
 		'inconsistent GPT-2 sections' ],
 	[ 'cfg.hidden changed, header CRC recomputed', sub { set_field('cfg.hidden', 'l<', 256, fix => 1) },
 		'inconsistent BERT sections' ],
+	[ 'cfg.heads set to 0, header CRC recomputed', sub { set_field('cfg.heads', 'l<', 0, fix => 1) },
+		'inconsistent BERT sections' ],
 	[ 'vocabulary header flipped, vocab_crc and header CRC recomputed', sub {
 			flip($vocab_off);
 			set_field('vocab_crc', 'L<', crc32c($section->($vocab_off, $vocab_size)), fix => 1);
