@@ -252,6 +252,10 @@ static void
 bert_materialise(float *dst, const TfmBertConfig *cfg, TfmSafetensors *st, TfmTensorInfo **slots,
 				 const char *weights)
 {
+	/* one fp32 buffer for the largest linear weight, packed from there */
+	float	   *w = palloc_extended(sizeof(float) * cfg->hidden * Max(cfg->hidden, cfg->intermediate),
+									MCXT_ALLOC_HUGE);
+
 	for (int s = 0; s < TfmBertSlotCount(cfg); s++)
 	{
 		int			in, out;
@@ -259,16 +263,14 @@ bert_materialise(float *dst, const TfmBertConfig *cfg, TfmSafetensors *st, TfmTe
 		CHECK_FOR_INTERRUPTS();
 		if (TfmBertSlotPacked(cfg, s, &in, &out))
 		{
-			float	   *w = palloc_extended(sizeof(float) * in * out, MCXT_ALLOC_HUGE);
-
 			TfmSafetensorsToFloat(w, st, slots[s], weights);
 			matmul_pack(dst, w, in, out);
-			pfree(w);
 		}
 		else
 			TfmSafetensorsToFloat(dst, st, slots[s], weights);
 		dst += TfmBertCacheSlotFloats(cfg, s);
 	}
+	pfree(w);
 }
 
 /* lay out header, vocabulary and fp32 weights of a model version in memory */

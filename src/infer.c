@@ -393,7 +393,7 @@ TfmEncodeMany(float *out, const TfmModel *m, const TfmBertWeights *w, int32 *con
 	TfmCheckMemory((double) bytes * (nworkers + 1), "the encoder threads' work areas");
 	leader_buf = (char *) TfmScratch(bytes);
 	/* only (out,in) weights (training's copy) reach BLAS; a cache file's packed ones only without AVX2 */
-	if (m->cfg.layers == 0 || w->layer[0].q_p == NULL || matmul_packed_needs_blas())
+	if (w->layer[0].q_p == NULL || matmul_packed_needs_blas())
 		TfmBlasLoad();
 	TfmBlasSetThreads(1);
 	nworkers = start_workers(&job, wk, nworkers, bytes);

@@ -298,18 +298,18 @@ bind_slots(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, co
 	}
 	for (int l = 0; l < cfg->layers; l++)
 	{
-		/* TfmBertLayer is 16 pointers in slot order, then the packed ones of slots 0 2 4 6 10 12 */
+		/* TfmBertLayer is 16 pointers in slot order, then one per packed slot in the same order */
 		const float **f = (const float **) &layers[l];
-		const float **packed[SLOTS_PER_LAYER] = {&layers[l].q_p, NULL, &layers[l].k_p, NULL,
-			&layers[l].v_p, NULL, &layers[l].ao_p, NULL, NULL, NULL, &layers[l].i_p, NULL, &layers[l].o_p};
+		const float **pk = &layers[l].q_p;
 
 		for (int i = 0; i < SLOTS_PER_LAYER; i++, s++)
 		{
-			f[i] = p;
-			if (packed[i])
-				*packed[i] = cache ? p : NULL;
-			if (packed[i] && cache)
-				f[i] = NULL;
+			int			in, out;
+			bool		linear = TfmBertSlotPacked(cfg, s, &in, &out);
+
+			f[i] = linear && cache ? NULL : p;
+			if (linear)
+				*pk++ = cache ? p : NULL;
 			p += cache ? TfmBertCacheSlotFloats(cfg, s) : TfmBertSlotFloats(cfg, s);
 		}
 	}

@@ -306,31 +306,21 @@ matmul_packed_floats(int C, int OC)
 	return (size_t) (OC + TFM_PANEL - 1) / TFM_PANEL * TFM_PANEL * C;
 }
 
-/* weight (OC,C), rows ldw apart, into panels of TFM_PANEL columns, (C,TFM_PANEL) each; zeros past OC */
+/* panels of a weight (OC,C) whose element (o,i) is w[o * so + i * si]; zeros past OC */
 static void
-pack_rows(float *dst, const float *weight, size_t ldw, int C, int OC)
+pack_strided(float *dst, const float *w, size_t so, size_t si, int C, int OC)
 {
 	for (int o0 = 0; o0 < OC; o0 += TFM_PANEL)
 		for (int i = 0; i < C; i++)
 			for (int j = 0; j < TFM_PANEL; j++)
-				*dst++ = o0 + j < OC ? weight[(size_t) (o0 + j) * ldw + i] : 0.0f;
-}
-
-/* the panels of weight (OC,C) from its transpose b (C,OC), rows ldb apart */
-static void
-pack_cols(float *dst, const float *b, size_t ldb, int C, int OC)
-{
-	for (int o0 = 0; o0 < OC; o0 += TFM_PANEL)
-		for (int i = 0; i < C; i++)
-			for (int j = 0; j < TFM_PANEL; j++)
-				*dst++ = o0 + j < OC ? b[(size_t) i * ldb + o0 + j] : 0.0f;
+				*dst++ = o0 + j < OC ? w[(size_t) (o0 + j) * so + (size_t) i * si] : 0.0f;
 }
 
 /* weight (OC,C) into panels of TFM_PANEL columns, (C,TFM_PANEL) each; zeros past OC */
 void
 matmul_pack(float *dst, const float *weight, int C, int OC)
 {
-	pack_rows(dst, weight, C, C, OC);
+	pack_strided(dst, weight, C, 1, C, OC);
 }
 
 /* weight (OC,C) back from panels */
@@ -1411,8 +1401,8 @@ static void
 attention_packed(float *out, float *pr, const float *q, const float *k, const float *v,
 				 int L, int T, int C, int hs, float scale, float *pk, float *pv)
 {
-	pack_rows(pk, k, C, hs, L);
-	pack_cols(pv, v, C, L, hs);
+	pack_strided(pk, k, C, 1, hs, L);	/* K (L,hs) is the weight (L keys, hs) */
+	pack_strided(pv, v, 1, C, L, hs);	/* V (L,hs) is the transposed weight (hs, L) */
 	packed_gemm(pr, T, q, C, pk, NULL, L, hs, L);
 	softmax_forward(pr, pr, scale, L, T, L);
 	packed_gemm(out, C, pr, T, pv, NULL, L, L, hs);
@@ -1436,6 +1426,7 @@ attention_forward_impl(float *out, float *att,
 	float		scale = 1.0f / sqrtf((float) hs);
 	float	   *pk = scratch ? scratch + (size_t) T * T : NULL,
 			   *pv = pk ? pk + matmul_packed_floats(hs, T) : NULL;
+	int			panels = packed && scratch && !matmul_packed_needs_blas();
 
 	for (int b = 0; b < B; b++)
 	{
@@ -1449,7 +1440,7 @@ attention_forward_impl(float *out, float *att,
 			float	   *pr = att ? att + bh : scratch;
 			float	   *d = pr;
 
-			if (L > 0 && packed && scratch && !matmul_packed_needs_blas())
+			if (L > 0 && panels)
 				attention_packed(out + off + h * hs, pr, q + off + h * hs, k + off + h * hs,
 								 v + off + h * hs, L, T, C, hs, scale, pk, pv);
 			else if (L > 0)
