@@ -92,7 +92,7 @@ BEGIN
     SELECT pg_catalog.string_agg(DISTINCT m.owner::text, ', ') INTO missing FROM tfm.model m
     WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) m.owner);
     IF missing IS NOT NULL THEN
-        RAISE NOTICE 'pg_tfm: models of roles that no longer exist (%) now belong to the extension''s owner', missing;
+        RAISE WARNING 'pg_tfm: models of roles that no longer exist (%) now belong to the extension''s owner', missing;
     END IF;
 END $$;
 UPDATE tfm.model m SET owner_oid = COALESCE(
