@@ -138,3 +138,8 @@ END $$;
 -- versions changed owner
 CREATE FUNCTION tfm_reassign_owned(old_role regrole, new_role regrole) RETURNS bigint
 AS 'MODULE_PATHNAME', 'tfm_reassign_owned' LANGUAGE C VOLATILE STRICT;
+
+-- drop a model and, with cascade, the models trained on it that use its encoder, whoever owns them
+-- (as DROP ... CASCADE does); without it such models make the drop fail (2BP01, naming them and owners)
+CREATE FUNCTION tfm_drop(name text, cascade boolean) RETURNS void
+AS 'MODULE_PATHNAME', 'tfm_drop' LANGUAGE C VOLATILE STRICT;

@@ -88,8 +88,13 @@ is($out, 'a_enc', "tfm.owner_of_models shows $alice her models");
 # 2. dependent models: the base's owner learns which models use it and who owns them
 $err = fails_with($alice, "SELECT tfm_drop('a_enc')", '2BP01', "$alice drops a_enc that b_head uses");
 like($err, qr/DETAIL:  Models using it: b_head \(owner $bob\)\./, 'the detail names b_head and its owner');
-like($err, qr/HINT:  .*their owners \(or a superuser\) must tfm_drop\(\) them first/, 'the hint says who may drop them');
+like($err, qr/HINT:  .*their owners \(or a superuser\) may tfm_drop\(\) them first, or tfm_drop\('a_enc', cascade => true\) drops them too/,
+	'the hint says who may drop them, and how to drop them with the base');
 fails_with($alice, "SELECT tfm_drop('b_head')", '42501', "$alice drops $bob\'s b_head");
+($rc, $out, $err) = as_role($alice, "BEGIN; SET ROLE $alice; SELECT tfm_drop('a_enc', cascade => true);\n"
+	  . "SELECT count(*) FROM tfm.models; ROLLBACK");
+is($out, "\n0", "$alice drops a_enc with cascade => true: b_head goes too (rolled back)") or diag $err;
+like($err, qr/NOTICE:  00000: drop cascades to model "b_head" \(owner $bob\)/, 'a notice names the dropped model and its owner');
 $err = fails_with('postgres', "SELECT tfm_drop('a_enc')", '2BP01', 'a superuser drops a_enc that b_head uses');
 like($err, qr/b_head \(owner $bob\)/, 'the superuser is told too');
 
