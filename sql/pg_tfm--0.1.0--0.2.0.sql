@@ -72,3 +72,74 @@ BEGIN
     RETURN pg_catalog.jsonb_populate_record(NEW, pg_catalog.jsonb_build_object(TG_ARGV[2],
                score >= COALESCE(TG_ARGV[4], '0.5')::real));  -- COALESCE is syntax, not a function
 END $$ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp;
+
+-- ==== issue 13: model owners and grantees by role oid ====
+-- 0.1.0 kept the owner as a role name: a dropped role's models passed to any new role of that name.
+-- The owner is now a regrole (an oid: dumps carry the role's name, pg_upgrade keeps role oids), and
+-- a role that owns models, or holds a tfm_grant on one, holds SELECT on the marker view
+-- tfm.owner_of_models, resp. tfm.grantee_of_models. PostgreSQL records those privileges in
+-- pg_shdepend, so DROP ROLE fails (2BP01, "privileges for view tfm.owner_of_models") until the models
+-- are dropped or handed over with tfm_reassign_owned(). DROP OWNED BY revokes the markers; models
+-- whose owner is then dropped are managed by superusers only and go to the extension's owner at the
+-- next change of the catalog; grants to a dropped role are forgotten then. A role created later with
+-- the old name has another oid and never inherits them.
+ALTER TABLE tfm.model ADD COLUMN owner_oid regrole;
+-- the owner names of 0.1.0 become oids; a name no role has any more goes to the extension's owner
+DO $$
+DECLARE
+    missing text;
+BEGIN
+    SELECT pg_catalog.string_agg(DISTINCT m.owner::text, ', ') INTO missing FROM tfm.model m
+    WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) m.owner);
+    IF missing IS NOT NULL THEN
+        RAISE WARNING 'pg_tfm: models of roles that no longer exist (%) now belong to the extension''s owner', missing;
+    END IF;
+END $$;
+UPDATE tfm.model m SET owner_oid = COALESCE(
+    (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) m.owner),
+    (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) 'tfm.model'::pg_catalog.regclass))::regrole;
+ALTER TABLE tfm.model ALTER COLUMN owner_oid SET NOT NULL,
+                      ALTER COLUMN owner_oid SET DEFAULT pg_catalog.to_regrole(pg_catalog.quote_ident(CURRENT_USER));
+-- tfm.models keeps its owner column: the role's name (unknown (OID=n) for a dropped role)
+CREATE OR REPLACE VIEW tfm.models AS
+SELECT m.name, m.version, m.architecture, m.task, m.labels, m.dim, m.max_tokens, m.params, m.sha256,
+       m.created_at, m.metrics, m.options, pg_catalog.pg_get_userbyid(m.owner_oid) AS owner, m.id,
+       b.name || '@' || b.version AS base, m.training
+FROM tfm.model m LEFT JOIN tfm.model b ON b.id = m.base_id;
+ALTER TABLE tfm.model DROP COLUMN owner;
+ALTER TABLE tfm.model RENAME COLUMN owner_oid TO owner;
+
+-- markers: SELECT here is held by every role that owns models (resp. may use models by tfm_grant),
+-- so that DROP ROLE fails while it does; each shows the current user its models (resp. grants)
+CREATE VIEW tfm.owner_of_models WITH (security_barrier) AS
+SELECT m.name, m.version FROM tfm.model m
+WHERE m.owner OPERATOR(pg_catalog.=) pg_catalog.to_regrole(pg_catalog.quote_ident(CURRENT_USER));
+COMMENT ON VIEW tfm.owner_of_models IS
+  'roles with SELECT here own pg_tfm models: tfm_drop() them or hand them over with tfm_reassign_owned() before DROP ROLE';
+CREATE VIEW tfm.grantee_of_models WITH (security_barrier) AS
+SELECT a.name FROM tfm.model_acl a
+WHERE pg_catalog.to_regrole(pg_catalog.quote_ident(CURRENT_USER)) OPERATOR(pg_catalog.=) ANY (a.grantees);
+COMMENT ON VIEW tfm.grantee_of_models IS
+  'roles with SELECT here may use pg_tfm models by tfm_grant(): tfm_revoke() them (or DROP OWNED BY) before DROP ROLE';
+-- the owners of models at the time of the upgrade get their marker (the extension's owner needs none)
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT DISTINCT m.owner FROM tfm.model m, pg_catalog.pg_class c
+             WHERE c.oid OPERATOR(pg_catalog.=) 'tfm.model'::pg_catalog.regclass
+               AND m.owner::pg_catalog.oid OPERATOR(pg_catalog.<>) c.relowner LOOP
+        EXECUTE pg_catalog.format('GRANT SELECT ON tfm.owner_of_models TO %s', r.owner);
+    END LOOP;
+END $$;
+
+-- give every model old_role owns (every version) to new_role; superuser, or a role with the
+-- privileges of both (as REASSIGN OWNED); old_role may be the oid of a dropped role. Returns how many
+-- versions changed owner
+CREATE FUNCTION tfm_reassign_owned(old_role regrole, new_role regrole) RETURNS bigint
+AS 'MODULE_PATHNAME', 'tfm_reassign_owned' LANGUAGE C VOLATILE STRICT;
+
+-- drop a model and, with cascade, the models trained on it that use its encoder, whoever owns them
+-- (as DROP ... CASCADE does); without it such models make the drop fail (2BP01, naming them and owners)
+CREATE FUNCTION tfm_drop(name text, cascade boolean) RETURNS void
+AS 'MODULE_PATHNAME', 'tfm_drop' LANGUAGE C VOLATILE STRICT;

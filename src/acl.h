@@ -14,10 +14,14 @@ typedef struct TfmOwnerScope
 
 extern void TfmAsOwnerBegin(TfmOwnerScope *s);
 extern void TfmAsOwnerEnd(TfmOwnerScope *s);
-extern bool TfmIsModelOwner(Oid roleid, const char *owner);
-extern void TfmCheckUsage(Oid roleid, const char *name, const char *owner, bool public_usage,
+extern bool TfmIsModelOwner(Oid roleid, Oid owner);
+extern void TfmCheckUsage(Oid roleid, const char *name, Oid owner, bool public_usage,
 						  Datum grantees, bool grantees_null);
-extern char *TfmCheckCreate(const char *name);
+extern Oid	TfmCheckCreate(const char *name);
+extern const char *TfmOwnerOidSql(void);
+extern char *TfmOwnerValueSql(int param);
+extern const char *TfmRoleName(Oid roleid);
+extern void TfmSyncRoleMarkers(void);
 extern void TfmForgetStaleRights(const char *name);
 extern bool TfmAclReady(void);
 

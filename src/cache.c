@@ -175,7 +175,7 @@ read_model_row(const char *name)
 	Datum		args[2] = {CStringGetTextDatum(name), cached_ids()};
 	HeapTuple	tup;
 	TupleDesc	td;
-	Datum		grantees;
+	Datum		grantees, owner;
 	bool		isnull, gnull;
 	TfmOwnerScope s;
 	bool		acl = TfmAclReady();
@@ -184,10 +184,10 @@ read_model_row(const char *name)
 	if (SPI_execute_with_args(psprintf("SELECT m.id, m.version, e.sha256, m.task, m.options, e.config, e.id, "
 									   "m.sha256, m.head, m.labels, e.architecture, e.cache_key::text, "
 									   "(SELECT array_agg(id) FROM tfm.model WHERE id = ANY($2)), "
-									   "m.owner::text, %s "
+									   "%s, %s "
 									   "FROM tfm.model m JOIN tfm.model e ON e.id = coalesce(m.encoder_id, m.id) %s "
 									   "WHERE m.name = $1 ORDER BY m.version DESC LIMIT 1",
-									   acl ? "coalesce(a.public, true), a.grantees::oid[]" : "true, NULL::oid[]",
+									   TfmOwnerOidSql(), acl ? "coalesce(a.public, true), a.grantees::oid[]" : "true, NULL::oid[]",
 									   acl ? "LEFT JOIN tfm.model_acl a ON a.name = m.name" : ""),
 							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tfm.model");
@@ -199,7 +199,8 @@ read_model_row(const char *name)
 	tup = SPI_tuptable->vals[0];
 	td = SPI_tuptable->tupdesc;
 	grantees = SPI_getbinval(tup, td, 16, &gnull);
-	TfmCheckUsage(GetUserId(), name, SPI_getvalue(tup, td, 14),
+	owner = SPI_getbinval(tup, td, 14, &isnull);
+	TfmCheckUsage(GetUserId(), name, isnull ? InvalidOid : DatumGetObjectId(owner),
 				  DatumGetBool(SPI_getbinval(tup, td, 15, &isnull)), grantees, gnull);
 }
 

@@ -250,31 +250,111 @@ tfm_predict(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT4((float4) (head_text(m, PG_GETARG_DATUM(0))[0] * m->target_std + m->target_mean));
 }
 
-/* refuse to drop a model other models are built on */
+/*
+ * refuse to drop a model other models are built on (whoever owns them, as DROP without CASCADE): the
+ * detail names each dependent model with its owner, and the hint says who may drop it
+ */
 static void
-check_dependents(const char *name, Oid *argtypes, Datum *args)
+check_dependents(const char *name, Oid me)
 {
+	Oid			argtypes[2] = {TEXTOID, OIDOID};
+	Datum		args[2] = {CStringGetTextDatum(name), ObjectIdGetDatum(me)};
 	bool		isnull;
-	Datum		d;
+	Datum		d, others;
 
-	if (SPI_execute_with_args("SELECT string_agg(DISTINCT d.name, ', ') FROM tfm.model d "
-							  "JOIN tfm.model m ON d.encoder_id = m.id "
-							  "WHERE m.name = $1 AND d.name <> $1",
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(psprintf("SELECT string_agg(format('%%s (owner %%s)', dn, pg_catalog.pg_get_userbyid(downer)), "
+									   "', ' ORDER BY dn), bool_or(NOT pg_catalog.pg_has_role($2, downer, 'USAGE')) "
+									   "FROM (SELECT DISTINCT d.name AS dn, o.owner AS downer FROM tfm.model d "
+									   "      JOIN tfm.model b ON d.encoder_id = b.id "
+									   "      CROSS JOIN LATERAL (SELECT %s AS owner FROM tfm.model m WHERE m.name = d.name "
+									   "                          ORDER BY m.version DESC LIMIT 1) o "
+									   "      WHERE b.name = $1 AND d.name <> $1) x",
+									   TfmOwnerOidSql()),
+							  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tfm.model");
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (!isnull)
-		ereport(ERROR, (errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-						errmsg("cannot drop model \"%s\" because other models use its encoder", name),
-						errdetail("Models using it: %s.", TextDatumGetCString(d)),
-						errhint("Drop those models first.")));
+	if (isnull)
+		return;
+	others = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	ereport(ERROR, (errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					errmsg("cannot drop model \"%s\" because other models use its encoder", name),
+					errdetail("Models using it: %s.", TextDatumGetCString(d)),
+					!isnull && DatumGetBool(others) && !superuser_arg(me) ?
+					errhint("Those models were trained on \"%s\" (fine_tune head) and use its weights: their owners "
+							"(or a superuser) may tfm_drop() them first, or tfm_drop('%s', cascade => true) drops them too.",
+							name, name) :
+					errhint("Those models were trained on \"%s\" (fine_tune head) and use its weights: tfm_drop() them "
+							"first, or tfm_drop('%s', cascade => true) drops them too.", name, name)));
 }
 
-/* tfm_drop(name): remove every version of a model (owner or superuser) */
+/* delete every version of name and its rights; their cache files go at commit (SPI, as the extension owner) */
+static void
+delete_model(const char *name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+
+	/* versions of the same name may share an encoder: clear the references first */
+	if (SPI_execute_with_args("UPDATE tfm.model SET encoder_id = NULL WHERE name = $1",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE ||
+		(TfmAclReady() && SPI_execute_with_args("DELETE FROM tfm.model_acl WHERE name = $1",
+												 1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE) ||
+		SPI_execute_with_args("DELETE FROM tfm.model WHERE name = $1 RETURNING id",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "could not delete from tfm.model");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+
+		TfmCacheForget(id);
+		TfmCacheFileRemoveAtCommit(id);
+	}
+}
+
+/*
+ * drop the models using name's encoder, whoever owns them (as DROP ... CASCADE drops other roles'
+ * views of a table), each with a notice naming it and its owner (SPI, as the extension owner)
+ */
+static void
+drop_dependents(const char *name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(name)};
+	int			n;
+	char	  **dep, **owner;
+
+	if (SPI_execute_with_args(psprintf("SELECT x.dn, pg_catalog.pg_get_userbyid(x.downer) "
+									   "FROM (SELECT DISTINCT d.name AS dn, (SELECT %s FROM tfm.model m WHERE m.name = d.name "
+									   "      ORDER BY m.version DESC LIMIT 1) AS downer FROM tfm.model d "
+									   "      JOIN tfm.model b ON d.encoder_id = b.id WHERE b.name = $1 AND d.name <> $1) x "
+									   "ORDER BY x.dn", TfmOwnerOidSql()),
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tfm.model");
+	n = (int) SPI_processed;
+	dep = palloc(sizeof(char *) * (n + 1));
+	owner = palloc(sizeof(char *) * (n + 1));
+	for (int i = 0; i < n; i++)
+	{
+		dep[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		owner[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		ereport(NOTICE, (errmsg("drop cascades to model \"%s\" (owner %s)", dep[i], owner[i])));
+		delete_model(dep[i]);
+	}
+}
+
+/*
+ * tfm_drop(name [, cascade]): remove every version of a model (owner or superuser); with cascade also
+ * the models trained on it that use its encoder, whoever owns them
+ */
 Datum
 tfm_drop(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	bool		cascade = PG_NARGS() > 1 && PG_GETARG_BOOL(1);
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(name)};
 	Oid			me = GetUserId();
@@ -285,33 +365,27 @@ tfm_drop(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	TfmAsOwnerBegin(&s);
-	if (SPI_execute_with_args("SELECT owner::text FROM tfm.model WHERE name = $1 ORDER BY version DESC",
+	if (SPI_execute_with_args(psprintf("SELECT %s FROM tfm.model m WHERE m.name = $1 ORDER BY m.version DESC",
+									   TfmOwnerOidSql()),
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tfm.model");
 	if (SPI_processed == 0)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 						errmsg("model \"%s\" does not exist", name)));
 	for (uint64 i = 0; i < SPI_processed; i++)
-		if (!TfmIsModelOwner(me, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)))
+	{
+		Datum		o = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!TfmIsModelOwner(me, isnull ? InvalidOid : DatumGetObjectId(o)))
 			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 							errmsg("must be owner of model \"%s\"", name)));
-	check_dependents(name, argtypes, args);
-	/* versions of the same name may share an encoder: clear the references first */
-	if (SPI_execute_with_args("UPDATE tfm.model SET encoder_id = NULL WHERE name = $1",
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE ||
-		(TfmAclReady() && SPI_execute_with_args("DELETE FROM tfm.model_acl WHERE name = $1",
-												 1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE) ||
-		SPI_execute_with_args("DELETE FROM tfm.model WHERE name = $1 RETURNING id",
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
-		elog(ERROR, "could not delete from tfm.model");
-	TfmAsOwnerEnd(&s);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-
-		TfmCacheForget(id);
-		TfmCacheFileRemoveAtCommit(id);
 	}
+	if (cascade)
+		drop_dependents(name);
+	check_dependents(name, me);
+	delete_model(name);
+	TfmSyncRoleMarkers();		/* a role owning no model any more may be dropped */
+	TfmAsOwnerEnd(&s);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -114,13 +114,13 @@ typedef struct StoreRow
 static int64
 store(const char *name, const StoreRow *row, Jsonb *config, Jsonb *tokenizer, const char *weights, uint64 wsize)
 {
-	Oid			t1[11] = {TEXTOID, INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID, INT4OID, TEXTOID, TEXTOID, TEXTOID};
+	Oid			t1[11] = {TEXTOID, INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID, INT4OID, TEXTOID, TEXTOID, OIDOID};
 	Datum		a1[11];
 	bool		isnull;
 	int64		id;
 	TfmOwnerScope s;
 
-	a1[10] = CStringGetTextDatum(TfmCheckCreate(name));
+	a1[10] = ObjectIdGetDatum(TfmCheckCreate(name));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	a1[0] = CStringGetTextDatum(name);
@@ -135,13 +135,14 @@ store(const char *name, const StoreRow *row, Jsonb *config, Jsonb *tokenizer, co
 	a1[9] = CStringGetTextDatum(row->task);
 	TfmAsOwnerBegin(&s);
 	TfmForgetStaleRights(name);
-	if (SPI_execute_with_args("INSERT INTO tfm.model (name, version, architecture, task, dim, max_tokens, "
-							  "params, sha256, config, tokenizer, options, owner) "
-							  "SELECT $1, coalesce(max(version), 0) + 1, $9, $10, $2, $8, $3, $4, $5, $6, $7, $11 "
-							  "FROM tfm.model WHERE name = $1 RETURNING id",
+	if (SPI_execute_with_args(psprintf("INSERT INTO tfm.model (name, version, architecture, task, dim, max_tokens, "
+									   "params, sha256, config, tokenizer, options, owner) "
+									   "SELECT $1, coalesce(max(version), 0) + 1, $9, $10, $2, $8, $3, $4, $5, $6, $7, %s "
+									   "FROM tfm.model WHERE name = $1 RETURNING id", TfmOwnerValueSql(11)),
 							  11, t1, a1, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not insert into tfm.model");
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	TfmSyncRoleMarkers();		/* the owner's marker: DROP ROLE fails while it owns models */
 	TfmStoreChunks(id, weights, wsize);
 	TfmAsOwnerEnd(&s);
 	SPI_finish();

@@ -13,6 +13,78 @@
 
 #include "jsonutil.h"
 
+/* the value of 4 hex digits at s (which has at least 4 bytes), or -1 */
+static int
+hex4(const char *s)
+{
+	int			v = 0;
+
+	for (int i = 0; i < 4; i++)
+	{
+		char		c = s[i];
+
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v |= c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v |= c - 'A' + 10;
+		else
+			return -1;
+	}
+	return v;
+}
+
+/*
+ * for a SQL_ASCII database: replace the \uXXXX escapes of non-ASCII characters (and valid surrogate
+ * pairs) by their UTF-8 bytes, in place; returns the new length. jsonb_in would have to convert them
+ * to the server encoding, and PostgreSQL has no UTF8 -> SQL_ASCII conversion (0A000), while a UTF8
+ * database stores exactly these bytes. ASCII escapes (\", \\, \u0000 ...) and lone surrogates stay
+ * as they are, for jsonb_in to take or reject as usual. Never lengthens the text (6 bytes -> 2..3,
+ * 12 -> 4).
+ */
+static size_t
+unescape_non_ascii(char *s, size_t len)
+{
+	size_t		i = 0, o = 0;
+
+	while (i < len)
+	{
+		int			cp, lo;
+
+		if (s[i] != '\\' || i + 1 >= len)
+		{
+			s[o++] = s[i++];
+			continue;
+		}
+		if (s[i + 1] != 'u' || i + 6 > len || (cp = hex4(s + i + 2)) < 0x80 ||
+			(cp >= 0xDC00 && cp <= 0xDFFF))
+		{
+			s[o++] = s[i++];	/* an escape we leave alone: copy its two bytes */
+			s[o++] = s[i++];
+			continue;
+		}
+		if (cp >= 0xD800 && cp <= 0xDBFF)
+		{
+			if (i + 12 > len || s[i + 6] != '\\' || s[i + 7] != 'u' ||
+				(lo = hex4(s + i + 8)) < 0xDC00 || lo > 0xDFFF)
+			{
+				s[o++] = s[i++];
+				s[o++] = s[i++];
+				continue;
+			}
+			cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+			i += 12;
+		}
+		else
+			i += 6;
+		unicode_to_utf8((pg_wchar) cp, (unsigned char *) s + o);
+		o += pg_utf_mblen((unsigned char *) s + o);
+	}
+	return o;
+}
+
 /* parse JSON text into jsonb, reporting malformed input against `what` (e.g. a file name) */
 Jsonb *
 TfmJsonParse(const char *data, size_t len, const char *what)
@@ -25,6 +97,14 @@ TfmJsonParse(const char *data, size_t len, const char *what)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("%s is not valid JSON: it contains a NUL byte", what)));
+	if (GetDatabaseEncoding() == PG_SQL_ASCII)
+	{
+		char	   *u = palloc(len + 1);
+
+		memcpy(u, data, len);
+		len = unescape_non_ascii(u, len);
+		data = u;
+	}
 	if (pg_encoding_verifymbstr(PG_UTF8, data, len) != (int) len)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),

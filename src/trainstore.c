@@ -147,7 +147,7 @@ int64
 TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options)
 {
 	Oid			types[12] = {TEXTOID, TEXTOID, TEXTARRAYOID, INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID,
-	INT8OID, BYTEAOID, JSONBOID, TEXTOID};
+	INT8OID, BYTEAOID, JSONBOID, OIDOID};
 	Datum		a[12];
 	bool		isnull;
 	char		nulls[12];
@@ -172,7 +172,7 @@ TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options)
 			appendStringInfo(&key, "\n%s", t->labels[k]);
 		sha = TfmSha256Hex(key.data, key.len);
 	}
-	a[11] = CStringGetTextDatum(TfmCheckCreate(name));
+	a[11] = ObjectIdGetDatum(TfmCheckCreate(name));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	memset(nulls, ' ', sizeof(nulls));
@@ -203,12 +203,14 @@ TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options)
 								  "sha256, config, tokenizer, options, metrics, base_id, encoder_id, head, training, owner) "
 								  "SELECT $1, coalesce((SELECT max(version) FROM tfm.model WHERE name = $1), 0) + 1, "
 								  "e.architecture, $2, $3, e.dim, $4, e.params + $5, $6, e.config, e.tokenizer, $7, $8, $9, "
-								  "%s, $10, $11, $12 FROM tfm.model e WHERE e.id = " INT64_FORMAT " RETURNING id",
-								  t->o.full ? "NULL" : psprintf(INT64_FORMAT, t->base->encoder_id), t->base->encoder_id),
+								  "%s, $10, $11, %s FROM tfm.model e WHERE e.id = " INT64_FORMAT " RETURNING id",
+								  t->o.full ? "NULL" : psprintf(INT64_FORMAT, t->base->encoder_id), TfmOwnerValueSql(12),
+								  t->base->encoder_id),
 							  12, types, a, nulls, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 						errmsg("base model of \"%s\" disappeared during training", name)));
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	TfmSyncRoleMarkers();		/* the owner's marker: DROP ROLE fails while it owns models */
 	if (blob)
 		TfmStoreChunks(id, blob, bsize);
 	TfmAsOwnerEnd(&s);
