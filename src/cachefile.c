@@ -14,10 +14,12 @@
 #include "miscadmin.h"
 #include "port/pg_crc32c.h"
 #include "storage/fd.h"
+#include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/wait_event.h"
 
 #include "acl.h"
 #include "bpe.h"
@@ -124,7 +126,8 @@ map_file(TfmMapped *m, int64 model_id, const char *key, const char **why)
 
 	memset(m, 0, sizeof(*m));
 	TfmCacheFilePath(m->path, model_id, key);
-	fd = OpenTransientFile(m->path, O_RDONLY | PG_BINARY);
+	/* O_NONBLOCK: something other than a file in its place must not block open() (a FIFO) */
+	fd = OpenTransientFile(m->path, O_RDONLY | O_NONBLOCK | PG_BINARY);
 	if (fd < 0)
 	{
 		if (errno != ENOENT)
@@ -135,6 +138,12 @@ map_file(TfmMapped *m, int64 model_id, const char *key, const char **why)
 	if (fstat(fd, &sb) != 0)
 		ereport(ERROR, (errcode_for_file_access(),
 						errmsg("could not stat model cache file \"%s\": %m", m->path)));
+	if (!S_ISREG(sb.st_mode))
+	{
+		CloseTransientFile(fd);
+		*why = "not a regular file";
+		return -1;
+	}
 	if (sb.st_size < TFM_FILE_HEADER_BYTES)
 	{
 		CloseTransientFile(fd);
@@ -393,8 +402,10 @@ lock_model(int64 model_id)
 		if (errno != EWOULDBLOCK && errno != EINTR)
 			ereport(ERROR, (errcode_for_file_access(),
 							errmsg("could not lock \"%s\": %m", path)));
+		/* a cancel or terminate sets the latch: the wait ends at once, not after the 10 ms */
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
-		pg_usleep(10000L);
 	}
 	return fd;
 }
