@@ -28,6 +28,7 @@ use Time::HiRes qw(time sleep);
 use TfmTest;
 
 TfmTest::require_env();
+$SIG{PIPE} = 'IGNORE';    # a terminated session's psql exits: closing it must not kill the test
 
 my $margin = $ENV{PG_TFM_WAIT_MARGIN_MS} // 500;
 my $hang_s = $ENV{PG_TFM_FIFO_HANG_S} || 10;
