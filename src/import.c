@@ -67,8 +67,11 @@ TfmSha256Hex(const char *buf, uint64 size)
 	if (pg_cryptohash_init(ctx) < 0)
 		elog(ERROR, "could not initialise SHA-256");
 	for (uint64 off = 0; off < size; off += CHUNK_BYTES)
+	{
 		if (pg_cryptohash_update(ctx, (const uint8 *) buf + off, Min(size - off, (uint64) CHUNK_BYTES)) < 0)
 			elog(ERROR, "could not compute SHA-256");
+		CHECK_FOR_INTERRUPTS();	/* 16 MB take tens of ms: a cancel must not wait for the whole file */
+	}
 	if (pg_cryptohash_final(ctx, dig, sizeof(dig)) < 0)
 		elog(ERROR, "could not compute SHA-256");
 	pg_cryptohash_free(ctx);

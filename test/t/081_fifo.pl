@@ -242,6 +242,8 @@ sub waiting
 }
 
 ok(waiting($s), 'a first call waits for the build lock');
+ok(wait_until(sub { $ctl->query('SELECT wait_event_type FROM pg_stat_activity WHERE pid = ' . $s->pid) eq 'Extension' }, 10),
+	'pg_stat_activity shows it waiting (wait_event_type Extension)');
 sleep 0.2;
 my $t = time;
 $ctl->query('SELECT pg_cancel_backend(' . $s->pid . ')');
