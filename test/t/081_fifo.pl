@@ -13,7 +13,8 @@
 #    running after PG_TFM_FIFO_HANG_S (default 10 s) counts as hung: the test opens the FIFO for
 #    writing to release the backend, and fails.
 # 2. The wait for another session's build of a model's cache file (the build lock, which the test
-#    holds with flock): pg_cancel_backend, statement_timeout and pg_terminate_backend end it within
+#    holds with flock; pg_stat_activity shows wait_event_type Extension): pg_cancel_backend,
+#    statement_timeout (1 s) and pg_terminate_backend end it within
 #    100 ms plus the idle round trip (ctl query + session query) plus the same margin.
 # Last: the postmaster did not restart, no backend crashed.
 use strict;
@@ -256,10 +257,11 @@ push @{ $figures{'lock wait, pg_cancel_backend'} }, $ms;
 $s = session($db) if $hung;
 $s->query("\\set VERBOSITY verbose\nSELECT 1");
 
-$s->query("SET statement_timeout = 500");
-ok(waiting($s), 'a first call under statement_timeout 500 ms waits for the build lock');
+# 1 s: time enough to reach the lock on a loaded machine before the timeout fires
+$s->query("SET statement_timeout = 1000");
+ok(waiting($s), 'a first call under statement_timeout 1 s waits for the build lock');
 ($err, $hung) = finish($s, TfmTest::cache_dir(), $hang_s);
-$ms = $s->elapsed * 1000 - 500;
+$ms = $s->elapsed * 1000 - 1000;
 like($err, qr/ERROR:  57014: canceling statement due to statement timeout/, 'statement_timeout ends the lock wait (57014)') or diag($err);
 cmp_ok($ms, '<', $lbound, sprintf('%.0f ms after the timeout', $ms));
 push @{ $figures{'lock wait, statement_timeout'} }, $ms;
