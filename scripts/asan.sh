@@ -7,14 +7,19 @@
 # deadlock of a preloaded libasan with libgpg-error's constructor) and ASAN_OPTIONS=detect_leaks=0:abort_on_error=1, so an
 # invalid access aborts the backend, which the suite sees as a crash. Sanitizer reports go to
 # $RUN/asan/ (one file per process); the script prints them and fails when there is any.
-# Runs the pg_regress files of ASAN_REGRESS (default: all but train, the long training file),
+# Runs the pg_regress files of ASAN_REGRESS (default: every file of the Makefile's REGRESS but train,
+# the long training file),
 # and TAP files of ASAN_TAP (default test/asan/asan_active.pl, which checks that the backends map
 # libasan and the sanitized pg_tfm.so, and test/asan/safetensors_mutate.pl, ST_MUTATIONS=2000
 # mutated safetensors headers through tfm_import; add test/t/*.pl files to run those sanitized too). At the end the normal build is installed again.
 # Not part of scripts/test.sh: the sanitized server is 2-3 times slower.
 source "$(dirname "$0")/lib.sh"
 [ -n "$PG_ROOT" ] || { echo "set PG_TFM_PREFIX to a private PostgreSQL copy (see scripts/lib.sh)" >&2; exit 2; }
-ASAN_REGRESS=${ASAN_REGRESS:-"import surface golden errors encoding train_step metrics gpt2"}
+# every file of the Makefile's REGRESS (read from make, so files added later are included) but train
+all_regress=$(make -s --no-print-directory -C "$REPO" PG_CONFIG=/usr/bin/pg_config \
+  --eval 'print-regress: ; @echo $(REGRESS)' print-regress)
+ASAN_REGRESS=${ASAN_REGRESS:-$(echo "$all_regress" | tr ' ' '\n' | grep -vx train | tr '\n' ' ')}
+[ -n "$ASAN_REGRESS" ] || { echo "could not read REGRESS from the Makefile" >&2; exit 2; }
 ASAN_TAP=${ASAN_TAP:-"$REPO/test/asan/asan_active.pl $REPO/test/asan/safetensors_mutate.pl"}
 export ST_MUTATIONS=${ST_MUTATIONS:-2000}
 install_deps

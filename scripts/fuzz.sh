@@ -6,11 +6,14 @@
 # the input is saved as $RUN/fuzz/crash-<target>-* (replay: $RUN/fuzz/bin/<target> FILE).
 # FUZZ_TARGETS="wordpiece bpe" picks targets; the growing corpus lives in $RUN/fuzz/corpus.
 # FUZZ_COVERAGE=1 also builds the targets with source-based coverage and prints the line and
-# branch coverage of src/tokenizer.c and src/bpe.c reached by the corpus (llvm-cov-14).
+# branch coverage of the src files each target links (src/tokenizer.c, src/bpe.c, src/stcheck.c)
+# reached by the corpus (llvm-cov-14). fuzz_safetensors covers the pure-C safetensors checks of
+# src/stcheck.c; the jsonb header decoding of src/safetensors.c is fuzzed in the server by
+# test/asan/safetensors_mutate.pl (test/t/083_safetensors_mutate.pl in the normal suite).
 # Installs clang-14 and libclang-rt-14-dev with apt when missing.
 source "$(dirname "$0")/lib.sh"
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
-FUZZ_TARGETS=${FUZZ_TARGETS:-"wordpiece bpe merges blob"}
+FUZZ_TARGETS=${FUZZ_TARGETS:-"wordpiece bpe merges blob safetensors"}
 
 missing=""
 for p in clang-14 libclang-rt-14-dev; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
@@ -35,6 +38,7 @@ sources() { # the src files a target links
     wordpiece) echo "$REPO/src/tokenizer.c" ;;
     bpe|merges) echo "$REPO/src/bpe.c" ;;
     blob) echo "$REPO/src/tokenizer.c $REPO/src/bpe.c" ;;
+    safetensors) echo "$REPO/src/stcheck.c" ;;
     *) echo "unknown fuzz target $1" >&2; exit 2 ;;
   esac
 }

@@ -27,7 +27,7 @@ suite() { # name, command...
 # none), PG_TFM_TAP="test/t/010*.pl" (TAP files, "" for none), PG_TFM_UNIT=0 (skip unit tests),
 # PG_TFM_FUZZ=0 (skip the fuzzers; PG_TFM_FUZZ_SECONDS per target, default 10)
 [ "${PG_TFM_UNIT:-1}" = 0 ] || suite "unit tests (kernels, tokenizer)" make -C "$REPO" -s unit
-[ "${PG_TFM_FUZZ:-1}" = 0 ] || suite "libFuzzer (tokenizers, BPE merges, vocabulary blob checks)" \
+[ "${PG_TFM_FUZZ:-1}" = 0 ] || suite "libFuzzer (tokenizers, BPE merges, vocabulary blob checks, safetensors checks)" \
   env FUZZ_SECONDS="${PG_TFM_FUZZ_SECONDS:-10}" "$REPO/scripts/fuzz.sh"
 start_cluster
 trap stop_cluster EXIT

@@ -14,10 +14,12 @@
 #include "miscadmin.h"
 #include "port/pg_crc32c.h"
 #include "storage/fd.h"
+#include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/wait_event.h"
 
 #include "acl.h"
 #include "bpe.h"
@@ -33,6 +35,7 @@
 #define TFM_SAMPLE_BLOCKS 64
 #define TFM_SAMPLE_BYTES 4096
 #define TFM_ORPHAN_SECONDS 600
+#define STEP_BYTES (16 * 1024 * 1024)	/* checksummed or written between two checks for interrupts */
 
 /* name the cache file of a model version in this database */
 void
@@ -42,14 +45,22 @@ TfmCacheFilePath(char *path, int64 model_id, const char *key)
 			 DataDir, TFM_DIR, MyDatabaseId, model_id, key);
 }
 
-/* CRC-32C of a byte range */
+/*
+ * CRC-32C of a byte range, in 16 MB steps with a check for interrupts between them: over a mapped
+ * file of gigabytes (pg_tfm.verify_cache = full) each step may wait for the disk
+ */
 static uint32
 crc_of(const void *p, size_t n)
 {
 	pg_crc32c	crc;
+	const char *c = p;
 
 	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, p, n);
+	for (size_t off = 0; off < n; off += STEP_BYTES)
+	{
+		COMP_CRC32C(crc, c + off, Min(n - off, (size_t) STEP_BYTES));
+		CHECK_FOR_INTERRUPTS();
+	}
 	FIN_CRC32C(crc);
 	return crc;
 }
@@ -124,7 +135,8 @@ map_file(TfmMapped *m, int64 model_id, const char *key, const char **why)
 
 	memset(m, 0, sizeof(*m));
 	TfmCacheFilePath(m->path, model_id, key);
-	fd = OpenTransientFile(m->path, O_RDONLY | PG_BINARY);
+	/* O_NONBLOCK: something other than a file in its place must not block open() (a FIFO) */
+	fd = OpenTransientFile(m->path, O_RDONLY | O_NONBLOCK | PG_BINARY);
 	if (fd < 0)
 	{
 		if (errno != ENOENT)
@@ -135,6 +147,12 @@ map_file(TfmMapped *m, int64 model_id, const char *key, const char **why)
 	if (fstat(fd, &sb) != 0)
 		ereport(ERROR, (errcode_for_file_access(),
 						errmsg("could not stat model cache file \"%s\": %m", m->path)));
+	if (!S_ISREG(sb.st_mode))
+	{
+		CloseTransientFile(fd);
+		*why = "not a regular file";
+		return -1;
+	}
 	if (sb.st_size < TFM_FILE_HEADER_BYTES)
 	{
 		CloseTransientFile(fd);
@@ -148,7 +166,18 @@ map_file(TfmMapped *m, int64 model_id, const char *key, const char **why)
 						errmsg("could not map model cache file \"%s\": %m", m->path)));
 	m->base = p;
 	m->size = sb.st_size;
-	if ((*why = header_problem(m, model_id, key)) != NULL)
+	/* a cancel during the checks (the full checksum reads the whole file) must not leak the mapping */
+	PG_TRY();
+	{
+		*why = header_problem(m, model_id, key);
+	}
+	PG_CATCH();
+	{
+		TfmCacheFileUnmap(m);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (*why != NULL)
 	{
 		TfmCacheFileUnmap(m);
 		return -1;
@@ -340,7 +369,7 @@ write_file(const char *path, const char *img, uint64 size)
 	{
 		while (off < size)
 		{
-			ssize_t		n = write(fd, img + off, Min(size - off, (uint64) 1 << 26));
+			ssize_t		n = write(fd, img + off, Min(size - off, (uint64) STEP_BYTES));
 
 			if (n <= 0)
 				ereport(ERROR, (errcode_for_file_access(),
@@ -393,8 +422,10 @@ lock_model(int64 model_id)
 		if (errno != EWOULDBLOCK && errno != EINTR)
 			ereport(ERROR, (errcode_for_file_access(),
 							errmsg("could not lock \"%s\": %m", path)));
+		/* a cancel or terminate sets the latch: the wait ends at once, not after the 10 ms */
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
-		pg_usleep(10000L);
 	}
 	return fd;
 }

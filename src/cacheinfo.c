@@ -52,6 +52,7 @@ mapped_by(List *pids, const char *path)
 			found = strstr(line, path) != NULL;
 		FreeFile(f);
 		n += found;
+		CHECK_FOR_INTERRUPTS();	/* one file per backend: a long list answers a cancel between them */
 	}
 	return n;
 }

@@ -67,8 +67,11 @@ TfmSha256Hex(const char *buf, uint64 size)
 	if (pg_cryptohash_init(ctx) < 0)
 		elog(ERROR, "could not initialise SHA-256");
 	for (uint64 off = 0; off < size; off += CHUNK_BYTES)
+	{
 		if (pg_cryptohash_update(ctx, (const uint8 *) buf + off, Min(size - off, (uint64) CHUNK_BYTES)) < 0)
 			elog(ERROR, "could not compute SHA-256");
+		CHECK_FOR_INTERRUPTS();	/* 16 MB take tens of ms: a cancel must not wait for the whole file */
+	}
 	if (pg_cryptohash_final(ctx, dig, sizeof(dig)) < 0)
 		elog(ERROR, "could not compute SHA-256");
 	pg_cryptohash_free(ctx);
@@ -209,24 +212,45 @@ import_model(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weig
 	return import_bert(name, config, tokenizer, weights, wsize, options, what);
 }
 
-/* read a whole file of the model directory */
-static char *
-read_file(const char *dir, const char *file, uint64 *size, char **pathp)
+/*
+ * open a file of the model directory for reading without ever blocking: O_NONBLOCK makes open()
+ * of a FIFO return at once instead of waiting (uninterruptibly) for a writer, and a device, FIFO,
+ * socket or directory is refused before any read.  Symbolic links are followed: a link to a
+ * regular file is fine.  O_NONBLOCK has no effect on reads of a regular file.
+ */
+static int
+open_regular(const char *path, struct stat *sb)
 {
-	char	   *path = psprintf("%s/%s", dir, file);
-	int			fd;
-	struct stat sb;
-	char	   *buf;
-	uint64		off = 0;
+	int			fd = OpenTransientFile(path, O_RDONLY | O_NONBLOCK | PG_BINARY);
 
-	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
 	if (fd < 0)
 		ereport(ERROR, (errcode_for_file_access(),
 						errmsg("could not open file \"%s\": %m", path),
 						errhint("The directory must hold config.json, tokenizer.json (GPT-2: or vocab.json and merges.txt) and a .safetensors file readable by the server.")));
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FILE),
-						errmsg("\"%s\" is not a regular file", path)));
+	if (fstat(fd, sb) != 0)
+		ereport(ERROR, (errcode_for_file_access(),
+						errmsg("could not stat file \"%s\": %m", path)));
+	if (!S_ISREG(sb->st_mode))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("\"%s\" is not a regular file", path),
+						errdetail("It is a %s.", S_ISDIR(sb->st_mode) ? "directory" :
+								  S_ISFIFO(sb->st_mode) ? "FIFO (named pipe)" :
+								  S_ISSOCK(sb->st_mode) ? "socket" :
+								  S_ISCHR(sb->st_mode) || S_ISBLK(sb->st_mode) ? "device" : "special file"),
+						errhint("Model files must be regular files (or symbolic links to them).")));
+	return fd;
+}
+
+/* read a whole file of the model directory, in chunks that each end with a check for interrupts */
+static char *
+read_file(const char *dir, const char *file, uint64 *size, char **pathp)
+{
+	char	   *path = psprintf("%s/%s", dir, file);
+	struct stat sb;
+	int			fd = open_regular(path, &sb);
+	char	   *buf;
+	uint64		off = 0;
+
 	if ((uint64) sb.st_size > MAX_FILE_BYTES)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 						errmsg("file \"%s\" is larger than 8 GB", path)));
@@ -234,11 +258,17 @@ read_file(const char *dir, const char *file, uint64 *size, char **pathp)
 	buf = palloc_extended(sb.st_size + 1, MCXT_ALLOC_HUGE);
 	while (off < (uint64) sb.st_size)
 	{
-		ssize_t		n = read(fd, buf + off, Min((uint64) sb.st_size - off, (uint64) 1 << 26));
+		ssize_t		n = read(fd, buf + off, Min((uint64) sb.st_size - off, (uint64) CHUNK_BYTES));
 
-		if (n <= 0)
+		if (n < 0 && errno == EINTR)
+			n = 0;
+		else if (n < 0)
 			ereport(ERROR, (errcode_for_file_access(),
 							errmsg("could not read file \"%s\": %m", path)));
+		else if (n == 0)
+			ereport(ERROR, (errcode(ERRCODE_IO_ERROR),
+							errmsg("could not read file \"%s\": it shrank from " UINT64_FORMAT " to " UINT64_FORMAT " bytes while being read",
+								   path, (uint64) sb.st_size, off)));
 		off += n;
 		CHECK_FOR_INTERRUPTS();
 	}

@@ -7,23 +7,9 @@
 #include "jsonutil.h"
 #include "ops.h"
 #include "safetensors.h"
+#include "stcheck.h"
 
 #define TFM_MAX_HEADER (100 * 1024 * 1024)
-
-typedef struct DTypeName
-{
-	const char *name;
-	TfmDType	dtype;
-	int			size;
-} DTypeName;
-
-static const DTypeName dtypes[] = {
-	{"F32", TFM_DT_F32, 4}, {"F16", TFM_DT_F16, 2}, {"BF16", TFM_DT_BF16, 2},
-	{"I64", TFM_DT_I64, 8}, {"F64", TFM_DT_OTHER, 8}, {"I32", TFM_DT_OTHER, 4},
-	{"U32", TFM_DT_OTHER, 4}, {"I16", TFM_DT_OTHER, 2}, {"U16", TFM_DT_OTHER, 2},
-	{"I8", TFM_DT_OTHER, 1}, {"U8", TFM_DT_OTHER, 1}, {"BOOL", TFM_DT_OTHER, 1},
-	{"U64", TFM_DT_OTHER, 8}, {"F8_E4M3", TFM_DT_OTHER, 1}, {"F8_E5M2", TFM_DT_OTHER, 1},
-};
 
 /* report a malformed safetensors file */
 static void
@@ -71,32 +57,37 @@ parse_tensor(TfmSafetensors *st, TfmTensorInfo *t, JsonbContainer *obj)
 	if (!TfmJsonGet(obj, "dtype", &v) || v.type != jbvString)
 		st_error(st, t->name, "\"dtype\" is missing or not a string");
 	t->dtype_name = pnstrdup(v.val.string.val, v.val.string.len);
-	for (int i = 0; i < (int) lengthof(dtypes); i++)
-		if (strcmp(dtypes[i].name, t->dtype_name) == 0)
-			t->dtype = dtypes[i].dtype, elsize = dtypes[i].size;
+	t->dtype = TfmStDType(v.val.string.val, v.val.string.len, &elsize);
 	if (elsize == 0)
 		st_error(st, t->name, psprintf("unknown dtype \"%s\"", t->dtype_name));
 	if (!TfmJsonGet(obj, "shape", &v))
 		st_error(st, t->name, "\"shape\" is missing");
 	t->ndim = read_int_array(st, t->name, &v, t->shape, TFM_MAX_DIMS, "shape");
-	t->nelem = 1;
-	for (int i = 0; i < t->ndim; i++)
-	{
-		if (t->shape[i] > 0 && t->nelem > PG_UINT64_MAX / 16 / (uint64) t->shape[i])
-			st_error(st, t->name, "shape is too large");
-		t->nelem *= (uint64) t->shape[i];
-	}
 	if (!TfmJsonGet(obj, "data_offsets", &v) ||
 		read_int_array(st, t->name, &v, offs, TFM_MAX_DIMS, "data_offsets") != 2)
+	{
+		/* the shape's overflow is reported first, as before data_offsets were read */
+		if (TfmStCheckTensor(t->shape, t->ndim, elsize, 0, 0, 0, &t->nelem) == TFM_ST_SHAPE_TOO_LARGE)
+			st_error(st, t->name, "shape is too large");
 		st_error(st, t->name, "\"data_offsets\" must be [begin, end]");
+	}
 	t->begin = (uint64) offs[0];
 	t->end = (uint64) offs[1];
-	if (t->begin > t->end || t->end > datasize)
-		st_error(st, t->name, psprintf("data_offsets [" UINT64_FORMAT ", " UINT64_FORMAT "] lie outside the " UINT64_FORMAT " bytes of data",
-									   t->begin, t->end, datasize));
-	if (t->end - t->begin != t->nelem * (uint64) elsize)
-		st_error(st, t->name, psprintf("shape and dtype need " UINT64_FORMAT " bytes but data_offsets give " UINT64_FORMAT,
-									   t->nelem * (uint64) elsize, t->end - t->begin));
+	switch (TfmStCheckTensor(t->shape, t->ndim, elsize, t->begin, t->end, datasize, &t->nelem))
+	{
+		case TFM_ST_OK:
+			break;
+		case TFM_ST_SHAPE_TOO_LARGE:
+			st_error(st, t->name, "shape is too large");
+			break;
+		case TFM_ST_OFFSETS_OUTSIDE:
+			st_error(st, t->name, psprintf("data_offsets [" UINT64_FORMAT ", " UINT64_FORMAT "] lie outside the " UINT64_FORMAT " bytes of data",
+										   t->begin, t->end, datasize));
+			break;
+		default:
+			st_error(st, t->name, psprintf("shape and dtype need " UINT64_FORMAT " bytes but data_offsets give " UINT64_FORMAT,
+										   t->nelem * (uint64) elsize, t->end - t->begin));
+	}
 }
 
 /* parse and check the header of a safetensors buffer */
@@ -114,12 +105,16 @@ TfmSafetensorsParse(const char *buf, uint64 size, const char *what)
 
 	st->what = what;
 	st->size = size;
-	if (size < 8)
-		st_error(st, NULL, psprintf("the file has %d bytes, fewer than the 8-byte header length", (int) size));
-	for (int i = 7; i >= 0; i--)
-		hlen = (hlen << 8) | (unsigned char) buf[i];
-	if (hlen > TFM_MAX_HEADER || hlen > size - 8)
-		st_error(st, NULL, psprintf("the header length " UINT64_FORMAT " exceeds the file size " UINT64_FORMAT " or the 100 MB limit", hlen, size));
+	switch (TfmStHeaderLength((const unsigned char *) buf, size, TFM_MAX_HEADER, &hlen))
+	{
+		case TFM_ST_OK:
+			break;
+		case TFM_ST_SHORT_FILE:
+			st_error(st, NULL, psprintf("the file has %d bytes, fewer than the 8-byte header length", (int) size));
+			break;
+		default:
+			st_error(st, NULL, psprintf("the header length " UINT64_FORMAT " exceeds the file size " UINT64_FORMAT " or the 100 MB limit", hlen, size));
+	}
 	st->data_start = 8 + hlen;
 	hdr = TfmJsonParse(buf + 8, hlen, psprintf("the header of %s", what));
 	if (!JB_ROOT_IS_OBJECT(hdr))

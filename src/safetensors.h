@@ -4,16 +4,9 @@
 
 #include "postgres.h"
 
-#define TFM_MAX_DIMS 8
+#include "stcheck.h"
 
-typedef enum TfmDType
-{
-	TFM_DT_F32,
-	TFM_DT_F16,
-	TFM_DT_BF16,
-	TFM_DT_I64,
-	TFM_DT_OTHER				/* known to safetensors but not usable as weights */
-} TfmDType;
+#define TFM_MAX_DIMS 8
 
 typedef struct TfmTensorInfo
 {
