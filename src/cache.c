@@ -183,7 +183,7 @@ read_model_row(const char *name)
 	TfmAsOwnerBegin(&s);
 	if (SPI_execute_with_args(psprintf("SELECT m.id, m.version, e.sha256, m.task, m.options, e.config, e.id, "
 									   "m.sha256, m.head, m.labels, e.architecture, e.cache_key::text, "
-									   "(SELECT array_agg(id) FROM tfm.model WHERE id = ANY($2)), "
+									   "(SELECT pg_catalog.array_agg(id) FROM tfm.model WHERE id = ANY($2)), "
 									   "m.owner::text, %s "
 									   "FROM tfm.model m JOIN tfm.model e ON e.id = coalesce(m.encoder_id, m.id) %s "
 									   "WHERE m.name = $1 ORDER BY m.version DESC LIMIT 1",

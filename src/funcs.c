@@ -257,7 +257,7 @@ check_dependents(const char *name, Oid *argtypes, Datum *args)
 	bool		isnull;
 	Datum		d;
 
-	if (SPI_execute_with_args("SELECT string_agg(DISTINCT d.name, ', ') FROM tfm.model d "
+	if (SPI_execute_with_args("SELECT pg_catalog.string_agg(DISTINCT d.name, ', ') FROM tfm.model d "
 							  "JOIN tfm.model m ON d.encoder_id = m.id "
 							  "WHERE m.name = $1 AND d.name <> $1",
 							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
