@@ -154,7 +154,7 @@ map_encoder(TfmModel *m)
 		memcmp(&m->cfg, &m->map.hdr->cfg, sizeof(TfmBertConfig)) != 0 ||
 		memcmp(&m->gpt2.cfg, &m->map.hdr->gcfg, sizeof(TfmGpt2Config)) != 0)
 		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
-						errmsg("model cache file \"%s\" disagrees with the catalog", m->map.path)));
+						errmsg("model cache file \"%s\" disagrees with the catalog", TfmPathShown(m->map.path))));
 	if (m->arch == TFM_ARCH_GPT2)
 	{
 		m->bpe = m->map.vocab;

@@ -324,7 +324,6 @@ tfm_cache(PG_FUNCTION_ARGS)
 
 	/* the data directory is not everyone's to see (SHOW data_directory): others get the path under it */
 	bool		full = TfmSeesAllActivity();
-	size_t		dlen = strlen(DataDir);
 
 	InitMaterializedSRF(fcinfo, 0);
 	for (TfmModel *m = TfmCacheList(); m; m = m->next)
@@ -335,8 +334,7 @@ tfm_cache(PG_FUNCTION_ARGS)
 		v[0] = Int64GetDatum(m->id);
 		v[1] = CStringGetTextDatum(m->name);
 		v[2] = CStringGetTextDatum(m->sha256);
-		v[3] = CStringGetTextDatum(full || strncmp(m->map.path, DataDir, dlen) != 0 || m->map.path[dlen] != '/' ?
-								   m->map.path : m->map.path + dlen + 1);
+		v[3] = CStringGetTextDatum(full ? m->map.path : TfmPathShown(m->map.path));
 		v[4] = Int64GetDatum((int64) m->map.size);
 		v[5] = Int64GetDatum(m->hits);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);

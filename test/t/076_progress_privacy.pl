@@ -6,7 +6,7 @@
 # earlier backend with the same pid) is never shown and is removed when any training starts; a
 # damaged file does not make tfm_training_progress() fail for everyone, and a '"' in a model
 # name is escaped. tfm.cache, tfm_cache_files() and SET pg_tfm.verify_cache are refused (42501)
-# to roles without superuser
+# to roles without superuser; errors about cache files show paths under the data directory
 use strict;
 use warnings;
 use FindBin;
@@ -95,6 +95,18 @@ like($path_watch, qr/^f\n\/.*\/$file$/, 'tfm_cache() shows a member of pg_read_a
 my (undef, $path_su) = as_role(undef, "SELECT tfm_embed('x', 'minilm') IS NULL; SELECT path FROM tfm_cache()");
 like($path_su, qr/^f\n\/.*\/$file$/, 'tfm_cache() shows a superuser the full path');
 is((split /\n/, $path_su)[1], (split /\n/, $path_watch)[1], 'the same file');
+
+# errors about cache files name them relative to the data directory too (here: the directory is not
+# writable when bob makes the first call of a new model version)
+psql($db, import_sql('fresh'));
+chmod 0500, $dir or die "chmod $dir: $!";
+my ($frc, $fout, $ferr) = eval { psql_result($db, "\\set VERBOSITY verbose\nSET ROLE $bob;\nSELECT tfm_embed('x', 'fresh') IS NULL") };
+chmod 0700, $dir or die "chmod $dir: $!";
+like($ferr, qr/ERROR:\s+42501: could not (open lock|create model cache) file "pg_tfm\/\d+_\d+[^"]*": Permission denied/,
+	'an error about a cache file shows the path under the data directory');
+my $pgdata = TfmTest::pgdata();
+unlike($ferr, qr/\Q$pgdata\E/, 'and not the data directory');
+is(psql($db, "SELECT tfm_embed('x', 'fresh') IS NULL"), 'f', 'the model works once the directory is writable');
 
 # --- tfm_training_progress(): only one's own sessions ---------------------------------------------
 
