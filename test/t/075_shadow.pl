@@ -42,8 +42,8 @@ sub run_ok
 sub same_as_clean
 {
 	my ($what, $sql) = @_;
+	my $evil = run_ok("$what (path evil, pg_catalog, public)", $sql);    # first: it builds the cache files
 	my $clean = run_ok("$what (clean path)", $sql, $CLEAN);
-	my $evil = run_ok("$what (path evil, pg_catalog, public)", $sql);
 	is($evil, $clean, "$what: the same result whatever the path");
 	return $evil;
 }
@@ -173,6 +173,41 @@ CREATE FUNCTION public.tfm_score(a text, b text, c anyelement) RETURNS real LANG
   \$f\$ BEGIN RAISE WARNING 'SHADOW RAN: public.tfm_score(text, text, anyelement)'; RETURN 1; END \$f\$;
 RESET ROLE;
 SQL
+
+# functions and operators outside pg_catalog that pg_tfm's objects were bound to (views' rules, column
+# defaults, constraints, the objects themselves) and that are not pg_tfm's own: pg_depend records no
+# dependencies on built-in (pinned) objects, so any row here is a function another role could own
+my $BOUND_SQL = <<'SQL';
+WITH ext AS (SELECT oid FROM pg_extension WHERE extname = 'pg_tfm'),
+members AS (SELECT d.classid, d.objid FROM pg_depend d, ext
+            WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e'),
+owned AS (SELECT classid, objid FROM members
+          UNION ALL SELECT 'pg_rewrite'::regclass, r.oid FROM pg_rewrite r JOIN members m ON m.objid = r.ev_class
+          UNION ALL SELECT 'pg_attrdef'::regclass, a.oid FROM pg_attrdef a JOIN members m ON m.objid = a.adrelid
+          UNION ALL SELECT 'pg_constraint'::regclass, c.oid FROM pg_constraint c JOIN members m ON m.objid = c.conrelid)
+SELECT coalesce(string_agg(DISTINCT pg_describe_object(d.classid, d.objid, 0) || ' uses '
+                           || pg_describe_object(d.refclassid, d.refobjid, 0), '; '), '')
+FROM pg_depend d JOIN owned o ON o.classid = d.classid AND o.objid = d.objid
+WHERE d.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass)
+  AND NOT EXISTS (SELECT FROM members m WHERE m.classid = d.refclassid AND m.objid = d.refobjid)
+  AND coalesce((SELECT pronamespace FROM pg_proc WHERE d.refclassid = 'pg_proc'::regclass AND oid = d.refobjid),
+               (SELECT oprnamespace FROM pg_operator WHERE d.refclassid = 'pg_operator'::regclass AND oid = d.refobjid))
+      <> 'pg_catalog'::regnamespace
+SQL
+is(psql($db, $BOUND_SQL), '', 'no view, default or constraint of pg_tfm is bound to a function or operator outside pg_catalog');
+
+# the same after ALTER EXTENSION UPDATE of a 0.1.0 installed with the shadows in public
+my $up = empty_db('tap_shadow_075_up');
+psql($up, "GRANT CREATE ON SCHEMA public TO $role; CREATE TABLE public.mail (body text, flagged boolean);");
+psql($up, shadows_sql('public'));
+psql($up, "CREATE EXTENSION pg_tfm VERSION '0.1.0'");
+like(psql($up, $BOUND_SQL), qr/rule _RETURN on view tfm\.models uses operator (?:public\.)?\|\|\(text,integer\)/,
+	'0.1.0 bound tfm.models to the shadow ||(text, integer) in public (the check can fail)');
+my ($urc, $uout, $uerr) = psql_result($up, 'ALTER EXTENSION pg_tfm UPDATE');
+is($urc, 0, 'ALTER EXTENSION pg_tfm UPDATE succeeds') or diag($uerr);
+unlike($uerr, qr/SHADOW RAN/, 'no shadow ran during the upgrade');
+is(psql($up, $BOUND_SQL), '', 'after the upgrade nothing of pg_tfm is bound to a function or operator outside pg_catalog');
+drop_db($up);
 
 is(psql($db, <<'SQL'), '', 'every SQL and PL/pgSQL function of pg_tfm runs with search_path = pg_catalog, pg_temp');
 SELECT string_agg(p.oid::regprocedure::text, ', ')
