@@ -321,9 +321,7 @@ Datum
 tfm_cache(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-
-	/* the data directory is not everyone's to see (SHOW data_directory): others get the path under it */
-	bool		full = TfmSeesAllActivity();
+	bool		full = TfmSeesAllActivity();	/* others may not see the data directory: path under it */
 
 	InitMaterializedSRF(fcinfo, 0);
 	for (TfmModel *m = TfmCacheList(); m; m = m->next)

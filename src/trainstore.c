@@ -21,7 +21,6 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
-#include "utils/jsonfuncs.h"
 #include "utils/timestamp.h"
 
 #include "acl.h"
