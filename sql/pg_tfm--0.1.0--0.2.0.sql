@@ -143,3 +143,52 @@ AS 'MODULE_PATHNAME', 'tfm_reassign_owned' LANGUAGE C VOLATILE STRICT;
 -- (as DROP ... CASCADE does); without it such models make the drop fail (2BP01, naming them and owners)
 CREATE FUNCTION tfm_drop(name text, cascade boolean) RETURNS void
 AS 'MODULE_PATHNAME', 'tfm_drop' LANGUAGE C VOLATILE STRICT;
+
+-- ==== issue 13: search_path (no object of another role runs instead of a built-in or ours) ====
+-- The SQL and PL/pgSQL functions run with search_path pg_catalog, pg_temp (functions and operators
+-- resolve in pg_catalog only; pg_temp is never searched for them), and name what they call with
+-- its schema. Views are bound when created, with the path of this script (the extension's schema,
+-- pg_catalog searched first): text || int has no exact match in pg_catalog, so an exact
+-- ||(text, int) in a schema on that path would have been bound; both views are re-created with
+-- every operator and function qualified. The C code runs its own statements with the same path
+-- (TfmSafePathBegin); only the caller's own query of tfm_train and tfm_evaluate uses the caller's.
+
+-- import a Hugging Face model directory from the server's filesystem
+CREATE OR REPLACE FUNCTION tfm_import(name text, path text, options jsonb DEFAULT '{}')
+RETURNS tfm.models AS $$
+DECLARE
+    r tfm.models;
+    new_id pg_catalog.int8 := tfm._import_path($1, $2, $3);
+BEGIN
+    SELECT * INTO r FROM tfm.models m WHERE m.id OPERATOR(pg_catalog.=) new_id;
+    RETURN r;
+END $$ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp;
+
+-- import a model from client-supplied content
+CREATE OR REPLACE FUNCTION tfm_import(name text, config jsonb, tokenizer jsonb, weights bytea, options jsonb DEFAULT '{}')
+RETURNS tfm.models AS $$
+DECLARE
+    r tfm.models;
+    new_id pg_catalog.int8 := tfm._import_content($1, $2, $3, $4, $5);
+BEGIN
+    SELECT * INTO r FROM tfm.models m WHERE m.id OPERATOR(pg_catalog.=) new_id;
+    RETURN r;
+END $$ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp;
+
+CREATE OR REPLACE VIEW tfm.models AS
+SELECT m.name, m.version, m.architecture, m.task, m.labels, m.dim, m.max_tokens, m.params, m.sha256,
+       m.created_at, m.metrics, m.options, pg_catalog.pg_get_userbyid(m.owner) AS owner, m.id,
+       b.name OPERATOR(pg_catalog.||) '@'::pg_catalog.text
+              OPERATOR(pg_catalog.||) b.version::pg_catalog.text AS base,
+       m.training
+FROM tfm.model m LEFT JOIN tfm.model b ON b.id OPERATOR(pg_catalog.=) m.base_id;
+
+CREATE OR REPLACE VIEW tfm.cache AS
+SELECT m.name, m.version, m.id AS model_id, f.bytes, f.modified, f.mapped_by
+FROM tfm.model m
+JOIN @extschema@.tfm_cache_files() f
+  ON f.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                        WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+ AND f.model_id OPERATOR(pg_catalog.=) COALESCE(m.encoder_id, m.id)
+ AND f.cache_key OPERATOR(pg_catalog.=) (SELECT e.cache_key::pg_catalog.text FROM tfm.model e
+                                         WHERE e.id OPERATOR(pg_catalog.=) COALESCE(m.encoder_id, m.id));

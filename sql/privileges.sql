@@ -143,7 +143,8 @@ DROP SCHEMA tfm_evil CASCADE;
 SELECT count(*) AS security_definer FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid
 WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_tfm') AND p.prosecdef;
 SELECT proname, proconfig FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid
-WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_tfm') AND p.proconfig IS NOT NULL;
+WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_tfm') AND p.proconfig IS NOT NULL
+ORDER BY p.oid::regprocedure::text;
 
 -- PUBLIC again; revoking a role
 SET ROLE tfm_alice;

@@ -59,8 +59,32 @@ catalog_owner(void)
 }
 
 /*
- * switch to the extension owner with search_path pg_catalog, pg_temp (nothing the caller put on the
- * path can run with those rights) for pg_tfm's own fixed queries on its tables; never around user SQL
+ * search_path pg_catalog, pg_temp until TfmSafePathEnd (or the (sub)transaction's abort): functions and
+ * operators resolve in pg_catalog only (pg_temp is never searched for them), tables and types in
+ * pg_catalog first; nothing a role created in a schema on the caller's path can run. Every SQL
+ * statement pg_tfm writes itself runs inside this (directly or through TfmAsOwnerBegin); only the
+ * caller's own query of tfm_train/tfm_evaluate runs with the caller's path. Returns the nest level.
+ */
+int
+TfmSafePathBegin(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+/* back to the caller's search_path */
+void
+TfmSafePathEnd(int nest)
+{
+	AtEOXact_GUC(false, nest);
+}
+
+/*
+ * switch to the extension owner with the safe search_path of TfmSafePathBegin for pg_tfm's own fixed
+ * queries on its tables; never around user SQL
  */
 void
 TfmAsOwnerBegin(TfmOwnerScope *s)
@@ -69,16 +93,14 @@ TfmAsOwnerBegin(TfmOwnerScope *s)
 
 	GetUserIdAndSecContext(&s->user, &s->sec);
 	SetUserIdAndSecContext(owner, s->sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	s->nest = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	s->nest = TfmSafePathBegin();
 }
 
 /* back to the caller's rights and search_path */
 void
 TfmAsOwnerEnd(TfmOwnerScope *s)
 {
-	AtEOXact_GUC(false, s->nest);
+	TfmSafePathEnd(s->nest);
 	SetUserIdAndSecContext(s->user, s->sec);
 }
 
@@ -271,7 +293,7 @@ change_usage(text *model, Oid roleid, bool grant)
 	if (SPI_execute_with_args("INSERT INTO tfm.model_acl (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
 							  1, types, args, NULL, false, 0) != SPI_OK_INSERT ||
 		SPI_execute_with_args(OidIsValid(roleid) ?
-							  "UPDATE tfm.model_acl SET grantees = array_remove(grantees, $2::regrole) || "
+							  "UPDATE tfm.model_acl SET grantees = pg_catalog.array_remove(grantees, $2::regrole) || "
 							  "CASE WHEN $3 THEN ARRAY[$2::regrole] ELSE '{}' END WHERE name = $1" :
 							  "UPDATE tfm.model_acl SET public = $3 WHERE name = $1",
 							  3, types, args, NULL, false, 0) != SPI_OK_UPDATE)

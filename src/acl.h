@@ -12,6 +12,8 @@ typedef struct TfmOwnerScope
 	int			nest;			/* GUC nest level holding search_path */
 } TfmOwnerScope;
 
+extern int	TfmSafePathBegin(void);
+extern void TfmSafePathEnd(int nest);
 extern void TfmAsOwnerBegin(TfmOwnerScope *s);
 extern void TfmAsOwnerEnd(TfmOwnerScope *s);
 extern bool TfmIsModelOwner(Oid roleid, Oid owner);

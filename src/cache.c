@@ -154,7 +154,7 @@ map_encoder(TfmModel *m)
 		memcmp(&m->cfg, &m->map.hdr->cfg, sizeof(TfmBertConfig)) != 0 ||
 		memcmp(&m->gpt2.cfg, &m->map.hdr->gcfg, sizeof(TfmGpt2Config)) != 0)
 		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
-						errmsg("model cache file \"%s\" disagrees with the catalog", m->map.path)));
+						errmsg("model cache file \"%s\" disagrees with the catalog", TfmPathShown(m->map.path))));
 	if (m->arch == TFM_ARCH_GPT2)
 	{
 		m->bpe = m->map.vocab;
@@ -183,7 +183,7 @@ read_model_row(const char *name)
 	TfmAsOwnerBegin(&s);
 	if (SPI_execute_with_args(psprintf("SELECT m.id, m.version, e.sha256, m.task, m.options, e.config, e.id, "
 									   "m.sha256, m.head, m.labels, e.architecture, e.cache_key::text, "
-									   "(SELECT array_agg(id) FROM tfm.model WHERE id = ANY($2)), "
+									   "(SELECT pg_catalog.array_agg(id) FROM tfm.model WHERE id = ANY($2)), "
 									   "%s, %s "
 									   "FROM tfm.model m JOIN tfm.model e ON e.id = coalesce(m.encoder_id, m.id) %s "
 									   "WHERE m.name = $1 ORDER BY m.version DESC LIMIT 1",

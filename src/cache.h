@@ -5,6 +5,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "datatype/timestamp.h"
 
 #include "bert.h"
 #include "cachefile.h"
@@ -63,5 +64,8 @@ extern void TfmCacheForget(int64 model_id);
 extern TfmTask TfmTaskFromName(const char *task);
 extern const char *TfmTaskName(TfmTask task);
 extern void TfmRequireArch(const TfmModel *m, TfmArch arch, const char *fn);
+extern bool TfmServerProcess(int pid, Oid *userid, TimestampTz *started);	/* cacheinfo.c */
+extern bool TfmSeesAllActivity(void);
+extern bool TfmMaySeeActivityOf(Oid roleid);
 
 #endif

@@ -46,6 +46,18 @@ TfmCacheFilePath(char *path, int64 model_id, const char *key)
 }
 
 /*
+ * a path under the data directory as errors show it: relative to it, as PostgreSQL's own messages do
+ * (roles that may not read data_directory must not learn it from a failed cache file)
+ */
+const char *
+TfmPathShown(const char *path)
+{
+	size_t		n = strlen(DataDir);
+
+	return strncmp(path, DataDir, n) == 0 && path[n] == '/' ? path + n + 1 : path;
+}
+
+/*
  * CRC-32C of a byte range, in 16 MB steps with a check for interrupts between them: over a mapped
  * file of gigabytes (pg_tfm.verify_cache = full) each step may wait for the disk
  */
@@ -141,12 +153,12 @@ map_file(TfmMapped *m, int64 model_id, const char *key, const char **why)
 	{
 		if (errno != ENOENT)
 			ereport(ERROR, (errcode_for_file_access(),
-							errmsg("could not open model cache file \"%s\": %m", m->path)));
+							errmsg("could not open model cache file \"%s\": %m", TfmPathShown(m->path))));
 		return 1;
 	}
 	if (fstat(fd, &sb) != 0)
 		ereport(ERROR, (errcode_for_file_access(),
-						errmsg("could not stat model cache file \"%s\": %m", m->path)));
+						errmsg("could not stat model cache file \"%s\": %m", TfmPathShown(m->path))));
 	if (!S_ISREG(sb.st_mode))
 	{
 		CloseTransientFile(fd);
@@ -163,7 +175,7 @@ map_file(TfmMapped *m, int64 model_id, const char *key, const char **why)
 	CloseTransientFile(fd);
 	if (p == MAP_FAILED)
 		ereport(ERROR, (errcode_for_file_access(),
-						errmsg("could not map model cache file \"%s\": %m", m->path)));
+						errmsg("could not map model cache file \"%s\": %m", TfmPathShown(m->path))));
 	m->base = p;
 	m->size = sb.st_size;
 	/* a cancel during the checks (the full checksum reads the whole file) must not leak the mapping */
@@ -364,7 +376,7 @@ write_file(const char *path, const char *img, uint64 size)
 	fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
 	if (fd < 0)
 		ereport(ERROR, (errcode_for_file_access(),
-						errmsg("could not create model cache file \"%s\": %m", tmp)));
+						errmsg("could not create model cache file \"%s\": %m", TfmPathShown(tmp))));
 	PG_TRY();
 	{
 		while (off < size)
@@ -373,13 +385,13 @@ write_file(const char *path, const char *img, uint64 size)
 
 			if (n <= 0)
 				ereport(ERROR, (errcode_for_file_access(),
-								errmsg("could not write model cache file \"%s\": %m", tmp)));
+								errmsg("could not write model cache file \"%s\": %m", TfmPathShown(tmp))));
 			off += n;
 			CHECK_FOR_INTERRUPTS();
 		}
 		if (pg_fsync(fd) != 0)
 			ereport(ERROR, (errcode_for_file_access(),
-							errmsg("could not fsync model cache file \"%s\": %m", tmp)));
+							errmsg("could not fsync model cache file \"%s\": %m", TfmPathShown(tmp))));
 		CloseTransientFile(fd);
 		fd = -1;
 		durable_rename(tmp, path, ERROR);
@@ -411,17 +423,17 @@ lock_model(int64 model_id)
 	snprintf(path, sizeof(path), "%s/%s", DataDir, TFM_DIR);
 	if (MakePGDirectory(path) != 0 && errno != EEXIST)
 		ereport(ERROR, (errcode_for_file_access(),
-						errmsg("could not create directory \"%s\": %m", path)));
+						errmsg("could not create directory \"%s\": %m", TfmPathShown(path))));
 	lock_path(path, model_id);
 	fd = OpenTransientFile(path, O_RDWR | O_CREAT | PG_BINARY);
 	if (fd < 0)
 		ereport(ERROR, (errcode_for_file_access(),
-						errmsg("could not open lock file \"%s\": %m", path)));
+						errmsg("could not open lock file \"%s\": %m", TfmPathShown(path))));
 	while (flock(fd, LOCK_EX | LOCK_NB) != 0)
 	{
 		if (errno != EWOULDBLOCK && errno != EINTR)
 			ereport(ERROR, (errcode_for_file_access(),
-							errmsg("could not lock \"%s\": %m", path)));
+							errmsg("could not lock \"%s\": %m", TfmPathShown(path))));
 		/* a cancel or terminate sets the latch: the wait ends at once, not after the 10 ms */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
@@ -493,7 +505,7 @@ sweep_orphans(void)
 			 stat(path, &sb) != 0 || now - sb.st_mtime < TFM_ORPHAN_SECONDS))
 			continue;
 		if (unlink(path) == 0)
-			ereport(LOG, (errmsg("pg_tfm: removed orphaned cache file \"%s\"", path)));
+			ereport(LOG, (errmsg("pg_tfm: removed orphaned cache file \"%s\"", TfmPathShown(path))));
 	}
 	FreeDir(d);
 }
@@ -528,7 +540,7 @@ TfmCacheFileEnsure(TfmMapped *m, int64 model_id, const char *key)
 	}
 	if (rc < 0)
 	{
-		ereport(LOG, (errmsg("pg_tfm: cache file \"%s\" failed its checks (%s); rebuilding it", m->path, why)));
+		ereport(LOG, (errmsg("pg_tfm: cache file \"%s\" failed its checks (%s); rebuilding it", TfmPathShown(m->path), why)));
 		unlink(m->path);
 	}
 	ctx = AllocSetContextCreate(CurrentMemoryContext, "pg_tfm materialise", ALLOCSET_DEFAULT_SIZES);
@@ -548,7 +560,7 @@ TfmCacheFileEnsure(TfmMapped *m, int64 model_id, const char *key)
 	if (map_file(m, model_id, key, &why) != 0)
 		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
 						errmsg("model cache file \"%s\" failed its checks right after it was written: %s",
-							   m->path, why ? why : "missing")));
+							   TfmPathShown(m->path), why ? why : "missing")));
 	/* a drop committed while we built: this statement may still use the mapping, nobody else will */
 	if (dropped)
 	{

@@ -56,6 +56,7 @@ typedef enum TfmVerify
 } TfmVerify;
 
 extern void TfmCacheFilePath(char *path, int64 model_id, const char *key);
+extern const char *TfmPathShown(const char *path);
 extern void TfmCacheFileUnmap(TfmMapped *m);
 extern void TfmCacheFileEnsure(TfmMapped *m, int64 model_id, const char *key);
 extern void TfmCacheFileRemoveAtCommit(int64 model_id);

@@ -1,36 +1,78 @@
-/* cacheinfo.c: tfm_cache_files(), the cache files on disk and how many server processes map each */
+/* cacheinfo.c: tfm_cache_files(), the cache files on disk and how many server processes map each; who may see which sessions */
 #include "postgres.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
 
-#include "executor/spi.h"
+#include "catalog/pg_authid.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
+#include "utils/acl.h"
+#include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "cache.h"
+
 PG_FUNCTION_INFO_V1(tfm_cache_files);
 
-/* pids of this server's backends and workers */
+/*
+ * pids of this server's backends, workers and auxiliary processes, from the backend status array in C
+ * (no SQL: a query here would resolve its function through the caller's search_path)
+ */
 static List *
 server_pids(void)
 {
 	List	   *pids = NIL;
+	int			n = pgstat_fetch_stat_numbackends();
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT pid FROM pg_stat_get_activity(NULL) WHERE pid IS NOT NULL", true, 0) == SPI_OK_SELECT)
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
+	for (int i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *l = pgstat_fetch_stat_local_beentry(i);
 
-			pids = lappend_int(pids, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
-		}
-	SPI_finish();
+		if (l != NULL && l->backendStatus.st_procpid > 0)
+			pids = lappend_int(pids, l->backendStatus.st_procpid);
+	}
 	return pids;
+}
+
+/*
+ * whether pid is a live backend of this server (as of this transaction's snapshot of the backend
+ * status array, as pg_stat_activity sees it); its session user and start time when it is
+ */
+bool
+TfmServerProcess(int pid, Oid *userid, TimestampTz *started)
+{
+	int			n = pgstat_fetch_stat_numbackends();
+
+	for (int i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *l = pgstat_fetch_stat_local_beentry(i);
+
+		if (l != NULL && l->backendStatus.st_procpid == pid)
+		{
+			*userid = l->backendStatus.st_userid;
+			*started = l->backendStatus.st_proc_start_timestamp;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* whether the current user may see other roles' activity: superuser or pg_read_all_stats (as pg_stat_activity) */
+bool
+TfmSeesAllActivity(void)
+{
+	return superuser() || has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+}
+
+/* whether the current user may see the activity of sessions of roleid */
+bool
+TfmMaySeeActivityOf(Oid roleid)
+{
+	return TfmSeesAllActivity() || has_privs_of_role(GetUserId(), roleid);
 }
 
 /* how many of pids map path (from /proc/PID/maps; processes we may not read count as not mapping) */

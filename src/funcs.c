@@ -262,8 +262,8 @@ check_dependents(const char *name, Oid me)
 	bool		isnull;
 	Datum		d, others;
 
-	if (SPI_execute_with_args(psprintf("SELECT string_agg(format('%%s (owner %%s)', dn, pg_catalog.pg_get_userbyid(downer)), "
-									   "', ' ORDER BY dn), bool_or(NOT pg_catalog.pg_has_role($2, downer, 'USAGE')) "
+	if (SPI_execute_with_args(psprintf("SELECT pg_catalog.string_agg(pg_catalog.format('%%s (owner %%s)', dn, pg_catalog.pg_get_userbyid(downer)), "
+									   "', ' ORDER BY dn), pg_catalog.bool_or(NOT pg_catalog.pg_has_role($2, downer, 'USAGE')) "
 									   "FROM (SELECT DISTINCT d.name AS dn, o.owner AS downer FROM tfm.model d "
 									   "      JOIN tfm.model b ON d.encoder_id = b.id "
 									   "      CROSS JOIN LATERAL (SELECT %s AS owner FROM tfm.model m WHERE m.name = d.name "
@@ -395,6 +395,7 @@ Datum
 tfm_cache(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		full = TfmSeesAllActivity();	/* others may not see the data directory: path under it */
 
 	InitMaterializedSRF(fcinfo, 0);
 	for (TfmModel *m = TfmCacheList(); m; m = m->next)
@@ -405,7 +406,7 @@ tfm_cache(PG_FUNCTION_ARGS)
 		v[0] = Int64GetDatum(m->id);
 		v[1] = CStringGetTextDatum(m->name);
 		v[2] = CStringGetTextDatum(m->sha256);
-		v[3] = CStringGetTextDatum(m->map.path);
+		v[3] = CStringGetTextDatum(full ? m->map.path : TfmPathShown(m->map.path));
 		v[4] = Int64GetDatum((int64) m->map.size);
 		v[5] = Int64GetDatum(m->hits);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);

@@ -140,7 +140,7 @@ store(const char *name, const StoreRow *row, Jsonb *config, Jsonb *tokenizer, co
 	TfmForgetStaleRights(name);
 	if (SPI_execute_with_args(psprintf("INSERT INTO tfm.model (name, version, architecture, task, dim, max_tokens, "
 									   "params, sha256, config, tokenizer, options, owner) "
-									   "SELECT $1, coalesce(max(version), 0) + 1, $9, $10, $2, $8, $3, $4, $5, $6, $7, %s "
+									   "SELECT $1, coalesce(pg_catalog.max(version), 0) + 1, $9, $10, $2, $8, $3, $4, $5, $6, $7, %s "
 									   "FROM tfm.model WHERE name = $1 RETURNING id", TfmOwnerValueSql(11)),
 							  11, t1, a1, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not insert into tfm.model");

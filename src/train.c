@@ -506,6 +506,7 @@ report_epoch(TfmTrainer *t, const char *name, int epoch, int epochs, double trai
 	double		left = elapsed / epoch * (epochs - epoch);
 	const char *phase = t->phase_full ? "full" : "head";
 	const char *mname = t->task == TFM_TASK_CLASSIFICATION ? "accuracy" : "r2";
+	TfmProgress progress = {name, phase, epoch, epochs, t->step, t->total_steps, train_loss, val_loss, elapsed, left};
 	char	   *json;
 
 	if (t->nval > 0)
@@ -517,10 +518,7 @@ report_epoch(TfmTrainer *t, const char *name, int epoch, int epochs, double trai
 	json = psprintf("{\"phase\": \"%s\", \"epoch\": %d, \"train_loss\": %.6g, \"val_loss\": %.6g, \"val_%s\": %.6g, \"seconds\": %.3f}",
 					phase, epoch, train_loss, val_loss, mname, metric, elapsed);
 	appendStringInfo(&t->history, "%s%s", t->history.len > 1 ? ", " : "", json);
-	TfmProgressWrite(name, psprintf("{\"model\": \"%s\", \"phase\": \"%s\", \"epoch\": %d, \"epochs\": %d, \"step\": %d, \"steps\": %d, "
-									"\"train_loss\": %.6g, \"val_loss\": %.6g, \"elapsed\": %.1f, \"remaining\": %.1f}",
-									name, phase, epoch, epochs, t->step, t->total_steps, train_loss, val_loss,
-									elapsed, left));
+	TfmProgressWrite(&progress);
 }
 
 /* run up to epochs epochs of the current phase with early stopping on validation loss */

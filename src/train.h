@@ -67,7 +67,17 @@ extern void TfmTrainOptionsFromJson(TfmTrainOptions *o, Jsonb *options, const Tf
 extern void TfmTrainRun(TfmTrainer *t, const char *name);
 extern double TfmTrainEvalLoss(TfmTrainer *t, const int *idx, int n, int *pred, double *predv);
 extern int64 TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options);
-extern void TfmProgressWrite(const char *name, const char *json);
+/* what tfm_training_progress() shows of a running training (trainstore.c writes it as JSON) */
+typedef struct TfmProgress
+{
+	const char *model;
+	const char *phase;			/* "head" or "full" */
+	int			epoch, epochs, step, steps;
+	double		train_loss, val_loss, elapsed, remaining;	/* non-finite ones are written as null */
+} TfmProgress;
+
+extern void TfmProgressWrite(const TfmProgress *p);
 extern void TfmProgressClear(void);
+extern void TfmProgressSweep(void);
 
 #endif

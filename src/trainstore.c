@@ -2,20 +2,26 @@
 #include "postgres.h"
 
 #include <dirent.h>
-#include <signal.h>
+#include <math.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "catalog/pg_type.h"
+#include "common/jsonapi.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/procarray.h"
 #include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
 
 #include "acl.h"
 #include "import.h"
@@ -29,29 +35,67 @@ PG_FUNCTION_INFO_V1(tfm_train);
 PG_FUNCTION_INFO_V1(tfm_evaluate);
 PG_FUNCTION_INFO_V1(tfm_training_progress);
 
-/* path of this backend's progress file */
+/* path of a backend's progress file */
 static char *
 progress_path(int pid)
 {
 	return psprintf("%s/pg_tfm/progress_%d.json", DataDir, pid);
 }
 
-/* publish training progress for tfm_training_progress() in other sessions */
-void
-TfmProgressWrite(const char *name, const char *json)
+/* a number for JSON: null when not finite (NaN and Infinity are not JSON) */
+static void
+append_json_number(StringInfo s, const char *key, const char *fmt, double v)
 {
+	appendStringInfo(s, ", \"%s\": ", key);
+	if (isfinite(v))
+		appendStringInfo(s, fmt, v);
+	else
+		appendStringInfoString(s, "null");
+}
+
+/* remove this backend's progress file when it exits, also by FATAL (pg_terminate_backend) */
+static void
+progress_at_exit(int code, Datum arg)
+{
+	(void) unlink(progress_path(MyProcPid));
+}
+
+/* publish training progress for tfm_training_progress() in other sessions (best effort) */
+void
+TfmProgressWrite(const TfmProgress *p)
+{
+	static bool registered = false;
 	char	   *path = progress_path(MyProcPid);
 	char	   *tmp = psprintf("%s.tmp", path);
+	StringInfoData s;
 	FILE	   *f;
 
-	(void) name;
+	if (!registered)
+	{
+		before_shmem_exit(progress_at_exit, (Datum) 0);
+		registered = true;
+	}
+	initStringInfo(&s);
+	appendStringInfoString(&s, "{\"model\": ");
+	escape_json(&s, p->model);
+	appendStringInfoString(&s, ", \"phase\": ");
+	escape_json(&s, p->phase);
+	appendStringInfo(&s, ", \"epoch\": %d, \"epochs\": %d, \"step\": %d, \"steps\": %d",
+					 p->epoch, p->epochs, p->step, p->steps);
+	append_json_number(&s, "train_loss", "%.6g", p->train_loss);
+	append_json_number(&s, "val_loss", "%.6g", p->val_loss);
+	append_json_number(&s, "elapsed", "%.1f", p->elapsed);
+	append_json_number(&s, "remaining", "%.1f", p->remaining);
+	appendStringInfoChar(&s, '}');
 	(void) MakePGDirectory(psprintf("%s/pg_tfm", DataDir));
 	f = AllocateFile(tmp, "w");
 	if (f == NULL)
-		return;					/* progress is best effort */
-	fputs(json, f);
-	FreeFile(f);
-	(void) rename(tmp, path);
+		return;
+	fwrite(s.data, 1, s.len, f);
+	if (FreeFile(f) == 0)
+		(void) rename(tmp, path);
+	else
+		(void) unlink(tmp);
 }
 
 /* remove this backend's progress file */
@@ -59,6 +103,59 @@ void
 TfmProgressClear(void)
 {
 	(void) unlink(progress_path(MyProcPid));
+}
+
+/* when a file was last modified, as a timestamp */
+static TimestampTz
+file_mtime(const struct stat *sb)
+{
+	return time_t_to_timestamptz(sb->st_mtim.tv_sec) + sb->st_mtim.tv_nsec / 1000;
+}
+
+/*
+ * whether a progress file of pid (with status sb) is left over from a backend that is gone: no live
+ * backend has pid, or the backend now holding pid started after the file was last written. A live
+ * backend not in this transaction's snapshot of the status array is found through the proc array.
+ */
+static bool
+progress_stale(int pid, const struct stat *sb)
+{
+	Oid			role;
+	TimestampTz started;
+
+	if (pid == MyProcPid)
+		return false;
+	if (BackendPidGetProc(pid) == NULL)
+		return true;
+	return TfmServerProcess(pid, &role, &started) && started > file_mtime(sb);
+}
+
+/*
+ * at the start of a training: remove the progress files (and their .tmp) that backends killed without
+ * running their exit callbacks (kill -9, a crash) left behind
+ */
+void
+TfmProgressSweep(void)
+{
+	char	   *dir = psprintf("%s/pg_tfm", DataDir);
+	DIR		   *d = AllocateDir(dir);
+	struct dirent *de;
+
+	while (d && (de = ReadDirExtended(d, dir, LOG)) != NULL)
+	{
+		int			pid, n = 0;
+		struct stat sb;
+		char	   *path;
+
+		if (sscanf(de->d_name, "progress_%d.json%n", &pid, &n) != 1 || n == 0 ||
+			(de->d_name[n] != '\0' && strcmp(de->d_name + n, ".tmp") != 0))
+			continue;
+		path = psprintf("%s/%s", dir, de->d_name);
+		if (stat(path, &sb) == 0 && progress_stale(pid, &sb) && unlink(path) == 0)
+			ereport(DEBUG1, (errmsg("pg_tfm: removed stale progress file \"%s\"", path)));
+	}
+	if (d)
+		FreeDir(d);
 }
 
 /* the inference options of a trained model as JSON */
@@ -201,7 +298,7 @@ TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options)
 	if (SPI_execute_with_args(psprintf(
 								  "INSERT INTO tfm.model (name, version, architecture, task, labels, dim, max_tokens, params, "
 								  "sha256, config, tokenizer, options, metrics, base_id, encoder_id, head, training, owner) "
-								  "SELECT $1, coalesce((SELECT max(version) FROM tfm.model WHERE name = $1), 0) + 1, "
+								  "SELECT $1, coalesce((SELECT pg_catalog.max(version) FROM tfm.model WHERE name = $1), 0) + 1, "
 								  "e.architecture, $2, $3, e.dim, $4, e.params + $5, $6, e.config, e.tokenizer, $7, $8, $9, "
 								  "%s, $10, $11, %s FROM tfm.model e WHERE e.id = " INT64_FORMAT " RETURNING id",
 								  t->o.full ? "NULL" : psprintf(INT64_FORMAT, t->base->encoder_id), TfmOwnerValueSql(12),
@@ -248,6 +345,7 @@ tfm_train(PG_FUNCTION_ARGS)
 	if (t->rows.n < 2)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("the training query gave %d usable rows, at least 2 are needed", t->rows.n)));
+	TfmProgressSweep();
 	PG_TRY();
 	{
 		TfmTrainRun(t, name);
@@ -330,7 +428,38 @@ tfm_evaluate(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(TfmJsonParse(s.data, s.len, "metrics"));
 }
 
-/* tfm_training_progress(): the progress files of running tfm_train calls */
+/*
+ * the progress document of a file when it is still current (its backend lives and started before the
+ * file was written) and its session is one the current user may see, else NULL
+ */
+static Jsonb *
+read_progress(const char *path, int pid)
+{
+	Oid			role;
+	TimestampTz started;
+	struct stat sb;
+	char		buf[4096];
+	FILE	   *f;
+	size_t		len;
+	JsonLexContext *lex;
+
+	if (!TfmServerProcess(pid, &role, &started) || !TfmMaySeeActivityOf(role))
+		return NULL;			/* gone, or another role's session (as pg_stat_activity hides them) */
+	if ((f = AllocateFile(path, "r")) == NULL)
+		return NULL;
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	if (fstat(fileno(f), &sb) != 0 || file_mtime(&sb) < started || !feof(f))
+		len = 0;				/* left by an earlier backend with this pid, or too long to be ours */
+	FreeFile(f);
+	buf[len] = '\0';
+	/* never an error for everyone because of one file: check it parses before making it jsonb */
+	lex = makeJsonLexContextCstringLen(buf, (int) len, GetDatabaseEncoding(), true);
+	if (len == 0 || pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+		return NULL;
+	return TfmJsonParse(buf, len, "progress");
+}
+
+/* tfm_training_progress(): the progress files of running tfm_train calls the current user may see */
 Datum
 tfm_training_progress(PG_FUNCTION_ARGS)
 {
@@ -343,24 +472,17 @@ tfm_training_progress(PG_FUNCTION_ARGS)
 	d = AllocateDir(dir);
 	while (d && (de = ReadDirExtended(d, dir, LOG)) != NULL)
 	{
-		int			pid;
+		int			pid, n = 0;
 		Datum		v[2];
 		bool		nulls[2] = {false, false};
-		char		buf[4096];
-		FILE	   *f;
-		size_t		len;
+		Jsonb	   *doc;
 
-		if (sscanf(de->d_name, "progress_%d.json", &pid) != 1 || strstr(de->d_name, ".tmp"))
+		if (sscanf(de->d_name, "progress_%d.json%n", &pid, &n) != 1 || n == 0 || de->d_name[n] != '\0')
 			continue;
-		if (kill(pid, 0) != 0)
-			continue;			/* left by a backend that is gone */
-		f = AllocateFile(psprintf("%s/%s", dir, de->d_name), "r");
-		if (f == NULL)
+		if ((doc = read_progress(psprintf("%s/%s", dir, de->d_name), pid)) == NULL)
 			continue;
-		len = fread(buf, 1, sizeof(buf) - 1, f);
-		FreeFile(f);
 		v[0] = Int32GetDatum(pid);
-		v[1] = JsonbPGetDatum(TfmJsonParse(buf, len, "progress"));
+		v[1] = JsonbPGetDatum(doc);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
 	}
 	if (d)
