@@ -307,7 +307,7 @@ sub check_no_crash
 	Test::More::ok(!@crash, 'server log: no backend terminated by a signal, no PANIC')
 	  or Test::More::diag(join "\n", @crash);
 	return if $opt{errors_allowed};
-	my @err = grep { /\b(ERROR|FATAL):/ && !/terminating connection due to administrator command/ }
+	my @err = grep { /\b(ERROR|FATAL):/ && !/terminating (connection|autovacuum process) due to administrator command/ }
 	  split /\n/, $log;
 	@err = grep { $_ !~ $opt{allow} } @err if $opt{allow};
 	Test::More::ok(!@err, 'server log: no ERROR or FATAL') or Test::More::diag(join "\n", @err);
