@@ -39,6 +39,7 @@ SELECT count(*) AS rows, count(*) FILTER (WHERE flagged IS NOT DISTINCT FROM (tf
 FROM inbox;
 CREATE TRIGGER bad_flag BEFORE INSERT ON inbox FOR EACH ROW EXECUTE FUNCTION tfm_flag('spam', 'nope', 'flagged', 'spam');
 INSERT INTO inbox (body) VALUES ('x');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 DROP TRIGGER bad_flag ON inbox;
 
 -- 2. on a small subset of subjects, a full fine-tune beats the frozen head trained on the same rows
@@ -98,6 +99,7 @@ SELECT (training->>'skipped_rows')::int AS skipped FROM tfm.models WHERE name = 
 -- a statement timeout stops training promptly and leaves no model behind
 SET statement_timeout = '1s';
 CALL tfm_train('timeout', 'minilm', 'SELECT t, label FROM mail_train', 'classification', '{"max_tokens": 64}');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 RESET statement_timeout;
 SELECT count(*) AS timeout_models FROM tfm.models WHERE name = 'timeout';
 SELECT count(*) AS progress_left FROM tfm_training_progress();

@@ -77,3 +77,11 @@ dir('two_weights', { ...base, 'a.safetensors': weights, 'b.safetensors': weights
     'config.json': cfg({ hidden_size: H, num_attention_heads: 4, intermediate_size: I, num_hidden_layers: L,
       max_position_embeddings: P }) });
 }
+
+// huge_file: a weights file of 8 GB + 1 byte, sparse (no disk used), refused from its size (54000)
+{
+  dir('huge_file', base);
+  const fd = fs.openSync(path.join(out, 'huge_file', 'model.safetensors'), 'w');
+  fs.ftruncateSync(fd, 8 * 1024 * 1024 * 1024 + 1);
+  fs.closeSync(fd);
+}
