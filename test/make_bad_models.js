@@ -1,5 +1,6 @@
 // test/make_bad_models.js MODEL_DIR OUT_DIR: hostile and broken model directories for the error tests,
-// and odd_shape: a valid BERT with random weights in shapes MiniLM lacks (sql/shapes.sql)
+// and odd_shape: a valid BERT with random weights in shapes MiniLM lacks (sql/shapes.sql, sql/options.sql);
+// huge_file: a sparse weights file over the 8 GB limit (sql/sqlstates.sql)
 'use strict';
 const fs = require('fs');
 const path = require('path');
