@@ -11,7 +11,10 @@ fetch_spam
 export PG_TFM_GOLDEN="${PG_TFM_GOLDEN:-$(cd "$REPO/.." && pwd)/shared/golden}"
 [ -d "$PG_TFM_GOLDEN" ] || { echo "golden data not found at $PG_TFM_GOLDEN (set PG_TFM_GOLDEN)" >&2; exit 1; }
 # the server reads golden files through COPY, so it needs a copy it can reach
-rm -rf "$RUN/golden" && cp -r "$PG_TFM_GOLDEN" "$RUN/golden" && chmod -R a+rX "$RUN/golden"
+# (separate commands: set -e does not stop at a failure inside an && list, only at its last command)
+rm -rf "$RUN/golden"
+cp -r "$PG_TFM_GOLDEN" "$RUN/golden"
+chmod -R a+rX "$RUN/golden"
 export PG_TFM_GOLDEN="$RUN/golden"
 export PG_TFM_BAD="$RUN/bad"
 # fixtures are made afresh: stale ones from an earlier run must not hide a failure of the generator

@@ -120,5 +120,21 @@ CREATE TRIGGER f BEFORE INSERT ON sq_inbox FOR EACH ROW EXECUTE FUNCTION tfm_fla
 INSERT INTO sq_inbox (body) VALUES ('cheap pills, buy now'), (NULL);
 SELECT count(*) AS rows, count(flagged) AS flagged_not_null FROM sq_inbox;
 
+-- 42501: the cache files are the superuser's business (tfm_cache_files(), tfm.cache, pg_tfm.verify_cache)
+CREATE ROLE sq_user;
+SET ROLE sq_user;
+SELECT err($$SELECT count(*) FROM tfm_cache_files()$$);
+SELECT err($$SELECT count(*) FROM tfm.cache$$);
+SELECT err($$SET pg_tfm.verify_cache = full$$);
+RESET ROLE;
+DROP ROLE sq_user;
+-- 25006: import, training and drop in a read-only transaction are refused before any work
+BEGIN READ ONLY;
+SELECT err($$SELECT tfm_import('sq_x', '/nonexistent')$$);
+SELECT err($$SELECT tfm_import('sq_x', '{}'::jsonb, '{}'::jsonb, '\x00'::bytea)$$);
+SELECT err($$CALL tfm_train('sq_x', 'sq_odd', 'SELECT body, label FROM sq_rows')$$);
+SELECT err($$SELECT tfm_drop('sq_cls')$$);
+COMMIT;
+
 DROP TABLE sq_inbox, sq_rows;
 SELECT tfm_drop('sq_cls'), tfm_drop('sq_odd'), tfm_drop('sq_gpt2'), tfm_drop('sq_gpt2_inf');
