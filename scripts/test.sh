@@ -11,9 +11,13 @@ fetch_spam
 export PG_TFM_GOLDEN="${PG_TFM_GOLDEN:-$(cd "$REPO/.." && pwd)/shared/golden}"
 [ -d "$PG_TFM_GOLDEN" ] || { echo "golden data not found at $PG_TFM_GOLDEN (set PG_TFM_GOLDEN)" >&2; exit 1; }
 # the server reads golden files through COPY, so it needs a copy it can reach
-# (separate commands: set -e does not stop at a failure inside an && list, only at its last command)
-rm -rf "$RUN/golden"
-cp -r "$PG_TFM_GOLDEN" "$RUN/golden"
+# (separate commands: set -e does not stop at a failure inside an && list, only at its last command;
+# PG_TFM_GOLDEN may already be that copy, exported by an earlier run: then it is not removed)
+golden_src=$(cd "$PG_TFM_GOLDEN" && pwd -P)
+if [ "$golden_src" != "$(cd "$RUN" && pwd -P)/golden" ]; then
+  rm -rf "$RUN/golden"
+  cp -r "$golden_src" "$RUN/golden"
+fi
 chmod -R a+rX "$RUN/golden"
 export PG_TFM_GOLDEN="$RUN/golden"
 export PG_TFM_BAD="$RUN/bad"

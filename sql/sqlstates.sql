@@ -1,5 +1,5 @@
 -- documented errors (docs/reference.md) that no other test file provokes, each with its SQLSTATE;
--- faults of the disk, the cache files and OpenBLAS are in test/t/095_faults.pl
+-- faults of the disk, of cache file writes and of OpenBLAS are in test/t/095_faults.pl
 SET client_min_messages = warning;
 \getenv golden PG_TFM_GOLDEN
 \getenv bad PG_TFM_BAD
@@ -135,6 +135,16 @@ SELECT err($$SELECT tfm_import('sq_x', '{}'::jsonb, '{}'::jsonb, '\x00'::bytea)$
 SELECT err($$CALL tfm_train('sq_x', 'sq_odd', 'SELECT body, label FROM sq_rows')$$);
 SELECT err($$SELECT tfm_drop('sq_cls')$$);
 COMMIT;
+
+-- XX001: catalog rows edited by hand (a superuser can) so that they disagree with what they describe:
+-- a head that does not fit its labels, a config that disagrees with the built cache file; seen by a
+-- new session (this one keeps its handles of the unchanged versions)
+UPDATE tfm.model SET head = substring(head FROM 5) WHERE name = 'sq_cls';
+UPDATE tfm.model SET config = jsonb_set(config, '{num_attention_heads}', '2') WHERE name = 'sq_odd';
+\c
+SET client_min_messages = warning;
+SELECT err($$SELECT tfm_score('x', 'sq_cls', 'spam')$$);
+SELECT regexp_replace(err($$SELECT tfm_embed('x', 'sq_odd')$$), '<dir>/[^"]*', '<dir>/<file>') AS err;
 
 DROP TABLE sq_inbox, sq_rows;
 SELECT tfm_drop('sq_cls'), tfm_drop('sq_odd'), tfm_drop('sq_gpt2'), tfm_drop('sq_gpt2_inf');
