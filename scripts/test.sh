@@ -11,10 +11,22 @@ fetch_spam
 export PG_TFM_GOLDEN="${PG_TFM_GOLDEN:-$(cd "$REPO/.." && pwd)/shared/golden}"
 [ -d "$PG_TFM_GOLDEN" ] || { echo "golden data not found at $PG_TFM_GOLDEN (set PG_TFM_GOLDEN)" >&2; exit 1; }
 # the server reads golden files through COPY, so it needs a copy it can reach
-rm -rf "$RUN/golden" && cp -r "$PG_TFM_GOLDEN" "$RUN/golden" && chmod -R a+rX "$RUN/golden"
+# (separate commands: set -e does not stop at a failure inside an && list, only at its last command;
+# PG_TFM_GOLDEN may already be that copy, exported by an earlier run: then it is not removed)
+golden_src=$(cd "$PG_TFM_GOLDEN" && pwd -P)
+if [ "$golden_src" != "$(cd "$RUN" && pwd -P)/golden" ]; then
+  rm -rf "$RUN/golden"
+  cp -r "$golden_src" "$RUN/golden"
+fi
+chmod -R a+rX "$RUN/golden"
 export PG_TFM_GOLDEN="$RUN/golden"
 export PG_TFM_BAD="$RUN/bad"
-node "$REPO/test/make_bad_models.js" "$PG_TFM_MODEL_DIR" "$PG_TFM_BAD" && chmod -R a+rX "$PG_TFM_BAD"
+# fixtures are made afresh: stale ones from an earlier run must not hide a failure of the generator
+rm -rf "$PG_TFM_BAD"
+if ! node "$REPO/test/make_bad_models.js" "$PG_TFM_MODEL_DIR" "$PG_TFM_BAD"; then
+  echo "test set-up failed: test/make_bad_models.js" >&2; exit 1
+fi
+chmod -R a+rX "$PG_TFM_BAD"
 
 passed=0; failed=0
 suite() { # name, command...
@@ -40,10 +52,13 @@ run_regress() {
 }
 suite "pg_regress (SQL surface, golden tokens and embeddings)" run_regress
 
+# set -e is off inside suite's `if`: every set-up step's status is checked by hand
 run_pgtap() {
-  psql -XAtq -d postgres -c "DROP DATABASE IF EXISTS tap" -c "CREATE DATABASE tap" >/dev/null
+  psql -XAtq -d postgres -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS tap" -c "CREATE DATABASE tap" >/dev/null \
+    || { echo "pgTAP set-up failed: CREATE DATABASE tap"; return 1; }
   psql -XAtq -d tap -v ON_ERROR_STOP=1 -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION pg_tfm" \
-    -c "SELECT 1 FROM tfm_import('minilm', '$PG_TFM_MODEL_DIR', '{\"max_tokens\": 256}')" >/dev/null
+    -c "SELECT 1 FROM tfm_import('minilm', '$PG_TFM_MODEL_DIR', '{\"max_tokens\": 256}')" >/dev/null \
+    || { echo "pgTAP set-up failed: extensions or model import in database tap"; return 1; }
   pg_prove -d tap "$REPO"/test/pgtap/*.sql
 }
 suite "pgTAP (catalog)" run_pgtap

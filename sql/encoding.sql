@@ -10,12 +10,15 @@ CREATE EXTENSION pg_tfm;
 SELECT name FROM tfm_import('minilm', :'model_dir', '{"max_tokens": 256}');
 SELECT tfm_tokenize(convert_from('\x636166c3a9', 'SQL_ASCII'), 'minilm') AS utf8_bytes_ids;
 SELECT tfm_tokenize(convert_from('\x6361ff66', 'SQL_ASCII'), 'minilm');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT tfm_embed(convert_from('\x6361ff66', 'SQL_ASCII'), 'minilm');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT array_length(tfm_embed('plain ascii', 'minilm'), 1) AS dim;
 \c tfm_latin1
 SET client_min_messages = warning;
 CREATE EXTENSION pg_tfm;
 SELECT name FROM tfm_import('minilm', :'model_dir', '{"max_tokens": 256}');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \c contrib_regression
 DROP DATABASE tfm_sqlascii;
 DROP DATABASE tfm_latin1;

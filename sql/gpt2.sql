@@ -16,6 +16,7 @@ CREATE TEMP TABLE cases AS
 SELECT ord, (c->'prompt_ids') AS j, ARRAY(SELECT jsonb_array_elements_text(c->'prompt_ids')::int) AS prompt,
        ARRAY(SELECT jsonb_array_elements_text(c->'last_logits_first8')::float8) AS first8,
        (c->>'last_logits_argmax')::int AS argmax,
+       (c->>'last_logits_max')::float8 AS lmax, (c->>'last_logits_logsumexp')::float8 AS lse,
        ARRAY(SELECT jsonb_array_elements_text(c->'greedy_20')::int) AS greedy
 FROM jsonb_array_elements(pg_read_file(:'gfile')::jsonb->'cases') WITH ORDINALITY AS t(c, ord);
 CREATE TEMP TABLE logits AS
@@ -24,6 +25,12 @@ SELECT ord, kv, tfm._gpt2_logits(prompt, 'gpt2tiny', kv) AS l FROM cases, (VALUE
 SELECT c.ord, c.j AS prompt_ids, l.kv, array_length(l.l, 1) AS vocab,
        (SELECT max(abs(a - b)) FROM unnest(l.l[1:8], c.first8) t(a, b)) < 1e-4 AS first8_within_1e4,
        (SELECT i - 1 FROM unnest(l.l) WITH ORDINALITY u(x, i) ORDER BY x DESC, i LIMIT 1) = c.argmax AS argmax_equal
+FROM cases c JOIN logits l USING (ord) ORDER BY c.ord, l.kv;
+-- every one of the 50,257 logits counts: the golden max and logsumexp within 1e-5, every logit finite
+SELECT c.ord, l.kv, abs((SELECT max(x) FROM unnest(l.l) x) - c.lmax) < 1e-5 AS max_within_1e5,
+       abs((SELECT m + ln(sum(exp(x - m))) FROM unnest(l.l) x, (SELECT max(y) AS m FROM unnest(l.l) y) s GROUP BY m)
+           - c.lse) < 1e-5 AS logsumexp_within_1e5,
+       (SELECT bool_and(x::float8 NOT IN ('Infinity', '-Infinity', 'NaN')) FROM unnest(l.l) x) AS all_finite
 FROM cases c JOIN logits l USING (ord) ORDER BY c.ord, l.kv;
 -- greedy 20 tokens identical to PyTorch's, with and without the KV cache
 SELECT ord, tfm._gpt2_generate(prompt, 'gpt2tiny', 20) = greedy AS kv_cache,
@@ -47,8 +54,16 @@ FROM (SELECT tfm_generate('Once upon a time', 'gpt2tiny', 30, '{"seed": 7, "temp
 -- top_k 1 is greedy whatever the seed
 SELECT tfm._gpt2_generate('{464,2068,7586,21831}', 'gpt2tiny', 20, '{"seed": 3, "top_k": 1}') =
        (SELECT greedy FROM cases WHERE ord = 1) AS top_k_1_is_greedy;
--- partial UTF-8 from byte tokens comes out as U+FFFD, never as invalid text (deterministic seeds)
-SELECT count(*) AS texts, count(*) FILTER (WHERE t LIKE '%' || U&'\FFFD' || '%') AS with_replacement
+-- partial UTF-8 from byte tokens comes out as U+FFFD, never as invalid text (deterministic seeds):
+-- valid_utf8 checks every byte (convert_to verifies its argument and raises 22021 on invalid UTF-8)
+CREATE FUNCTION pg_temp.valid_utf8(t text) RETURNS bool AS $$
+BEGIN
+  RETURN convert_from(convert_to(t, 'UTF8'), 'UTF8') = t;
+EXCEPTION WHEN character_not_in_repertoire THEN
+  RETURN false;
+END $$ LANGUAGE plpgsql;
+SELECT count(*) AS texts, count(*) FILTER (WHERE t LIKE '%' || U&'\FFFD' || '%') AS with_replacement,
+       count(*) FILTER (WHERE pg_temp.valid_utf8(t)) AS valid_utf8
 FROM (SELECT tfm_generate('', 'gpt2tiny', 32, jsonb_build_object('seed', s, 'temperature', 3)) t
       FROM generate_series(1, 20) s) x;
 

@@ -24,3 +24,4 @@ SELECT tfm._regression_metrics(ARRAY[1, 2, 3, 4]::float8[], ARRAY[1.5, 2, 2, 5]:
        '{"n": 4, "mse": 0.5625, "mae": 0.625, "r2": 0.55}'::jsonb AS regression_ok;
 -- mismatched lengths are an error
 SELECT tfm._classification_metrics(ARRAY['a'], ARRAY['a', 'b']);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE

@@ -14,6 +14,21 @@ FROM g;
 CREATE FUNCTION pg_temp.close(ours float8, want float8, scale float8) RETURNS bool
 AS $$ SELECT abs(ours - want) <= 1e-3 * abs(want) + 1e-6 * scale $$ LANGUAGE sql;
 
+-- same_shape: arrays of the same length at every level, so that a value missing from (or added to) ours is
+-- a failure; the comparisons below pair values by position and would otherwise skip it
+CREATE FUNCTION pg_temp.same_shape(a jsonb, b jsonb) RETURNS bool AS $$
+  SELECT CASE WHEN jsonb_typeof(a) = 'array' AND jsonb_typeof(b) = 'array' THEN
+    jsonb_array_length(a) = jsonb_array_length(b) AND
+    coalesce((SELECT bool_and(pg_temp.same_shape(x, y)) FROM jsonb_array_elements(a) WITH ORDINALITY s(x, i)
+              JOIN jsonb_array_elements(b) WITH ORDINALITY t(y, k) ON i = k), true)
+  ELSE jsonb_typeof(a) IS NOT DISTINCT FROM jsonb_typeof(b) END $$ LANGUAGE sql;
+SELECT pg_temp.same_shape(r.j->'logits', g.j->'logits') AS logits_shape,
+       pg_temp.same_shape(r.j->'pooled_first4', g.j->'pooled_first4') AS pooled_shape,
+       (SELECT count(*) FROM jsonb_each(g.j->'grad') e(name, w)
+        WHERE pg_temp.same_shape(r.j->'grad'->name->'first8', w->'first8')) = (SELECT count(*) FROM jsonb_object_keys(g.j->'grad'))
+       AS every_reference_gradient_with_its_first8
+FROM r, g;
+
 SELECT pg_temp.close((r.j->>'loss')::float8, (g.j->>'loss')::float8, 1) AS loss_ok FROM r, g;
 SELECT bool_and(pg_temp.close(o::float8, w::float8, 1e-3)) AS logits_ok
 FROM r, g, jsonb_array_elements(r.j->'logits') WITH ORDINALITY ro(rr, i), jsonb_array_elements(g.j->'logits') WITH ORDINALITY go(gr, k),

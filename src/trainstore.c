@@ -260,7 +260,11 @@ TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options)
 	memcpy(VARDATA(head), t->head, sizeof(float) * t->head_n);
 	initStringInfo(&key);
 	if (t->o.full)
-		sha = TfmSha256Hex(blob = encoder_safetensors(t, &bsize), bsize);
+	{
+		/* two statements: bsize is set by encoder_safetensors, and argument order is unspecified */
+		blob = encoder_safetensors(t, &bsize);
+		sha = TfmSha256Hex(blob, bsize);
+	}
 	else
 	{
 		appendStringInfo(&key, "%s", t->base->enc_sha256);

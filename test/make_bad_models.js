@@ -1,5 +1,6 @@
 // test/make_bad_models.js MODEL_DIR OUT_DIR: hostile and broken model directories for the error tests,
-// and odd_shape: a valid BERT with random weights in shapes MiniLM lacks (sql/shapes.sql)
+// and odd_shape: a valid BERT with random weights in shapes MiniLM lacks (sql/shapes.sql, sql/options.sql);
+// huge_file: a sparse weights file over the 8 GB limit (sql/sqlstates.sql)
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -76,4 +77,12 @@ dir('two_weights', { ...base, 'a.safetensors': weights, 'b.safetensors': weights
   dir('odd_shape', { 'tokenizer.json': tokenizer, 'model.safetensors': st(h, Buffer.concat(parts)),
     'config.json': cfg({ hidden_size: H, num_attention_heads: 4, intermediate_size: I, num_hidden_layers: L,
       max_position_embeddings: P }) });
+}
+
+// huge_file: a weights file of 8 GB + 1 byte, sparse (no disk used), refused from its size (54000)
+{
+  dir('huge_file', base);
+  const fd = fs.openSync(path.join(out, 'huge_file', 'model.safetensors'), 'w');
+  fs.ftruncateSync(fd, 8 * 1024 * 1024 * 1024 + 1);
+  fs.closeSync(fd);
 }
