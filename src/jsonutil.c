@@ -202,3 +202,12 @@ TfmJsonCheckKeys(Jsonb *obj, const char *const *known, const char *what)
 						errhint("Known: %s.", names.data)));
 	}
 }
+
+/* a number for JSON text we build: %.*g when finite, null otherwise (JSON has no NaN or Infinity) */
+char *
+TfmJsonFloat(double v, int digits)
+{
+	if (!isfinite(v))
+		return pstrdup("null");
+	return psprintf("%.*g", digits, v);
+}

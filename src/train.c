@@ -5,6 +5,7 @@
 
 #include "miscadmin.h"
 #include "portability/instr_time.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
@@ -507,6 +508,7 @@ report_epoch(TfmTrainer *t, const char *name, int epoch, int epochs, double trai
 	const char *phase = t->phase_full ? "full" : "head";
 	const char *mname = t->task == TFM_TASK_CLASSIFICATION ? "accuracy" : "r2";
 	char	   *json;
+	StringInfoData progress;
 
 	if (t->nval > 0)
 		ereport(NOTICE, (errmsg("%s epoch %d/%d: train loss %.4f, validation loss %.4f, %s %.4f, %.1f s elapsed, about %.0f s left",
@@ -514,13 +516,29 @@ report_epoch(TfmTrainer *t, const char *name, int epoch, int epochs, double trai
 	else
 		ereport(NOTICE, (errmsg("%s epoch %d/%d: train loss %.4f, %.1f s elapsed, about %.0f s left",
 								phase, epoch, epochs, train_loss, elapsed, left)));
-	json = psprintf("{\"phase\": \"%s\", \"epoch\": %d, \"train_loss\": %.6g, \"val_loss\": %.6g, \"val_%s\": %.6g, \"seconds\": %.3f}",
-					phase, epoch, train_loss, val_loss, mname, metric, elapsed);
+	json = psprintf("{\"phase\": \"%s\", \"epoch\": %d, \"train_loss\": %s, \"val_loss\": %s, \"val_%s\": %s, \"seconds\": %.3f}",
+					phase, epoch, TfmJsonFloat(train_loss, 6), TfmJsonFloat(val_loss, 6), mname,
+					TfmJsonFloat(metric, 6), elapsed);
 	appendStringInfo(&t->history, "%s%s", t->history.len > 1 ? ", " : "", json);
-	TfmProgressWrite(name, psprintf("{\"model\": \"%s\", \"phase\": \"%s\", \"epoch\": %d, \"epochs\": %d, \"step\": %d, \"steps\": %d, "
-									"\"train_loss\": %.6g, \"val_loss\": %.6g, \"elapsed\": %.1f, \"remaining\": %.1f}",
-									name, phase, epoch, epochs, t->step, t->total_steps, train_loss, val_loss,
-									elapsed, left));
+	initStringInfo(&progress);
+	appendStringInfoString(&progress, "{\"model\": ");
+	escape_json(&progress, name);
+	appendStringInfo(&progress, ", \"phase\": \"%s\", \"epoch\": %d, \"epochs\": %d, \"step\": %d, \"steps\": %d, "
+					 "\"train_loss\": %s, \"val_loss\": %s, \"elapsed\": %.1f, \"remaining\": %.1f}",
+					 phase, epoch, epochs, t->step, t->total_steps, TfmJsonFloat(train_loss, 6),
+					 TfmJsonFloat(val_loss, 6), elapsed, left);
+	TfmProgressWrite(name, progress.data);
+}
+
+/* stop a run whose loss is no longer a finite number: its weights are no model to store */
+static void
+check_diverged(const TfmTrainer *t, int epoch, double train_loss)
+{
+	if (!isfinite(train_loss))
+		ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						errmsg("training diverged: the training loss of %s epoch %d is not a finite number",
+							   t->phase_full ? "full" : "head", epoch),
+						errhint("Lower learning_rate, or set max_grad_norm (gradient clipping).")));
 }
 
 /* run up to epochs epochs of the current phase with early stopping on validation loss */
@@ -547,6 +565,7 @@ run_epochs(TfmTrainer *t, const char *name, int epochs, instr_time start)
 			metric = val_metric(t, &val_loss);
 		t->epochs_run++;
 		report_epoch(t, name, epoch, epochs, sum / t->ntrain, val_loss, metric, since(start));
+		check_diverged(t, epoch, sum / t->ntrain);
 		if (t->o.patience == 0)
 			continue;
 		if (val_loss < t->best_val_loss - 1e-7)
