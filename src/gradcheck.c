@@ -49,10 +49,10 @@ append_stats(StringInfo s, const char *name, const float *g, size_t n, bool firs
 
 	for (size_t i = 0; i < n; i++)
 		sum += g[i], abs_sum += fabs(g[i]), l2 += (double) g[i] * g[i];
-	appendStringInfo(s, "%s\"%s\": {\"sum\": %.10g, \"abs_sum\": %.10g, \"l2\": %.10g, \"first8\": [",
-					 first ? "" : ", ", name, sum, abs_sum, sqrt(l2));
+	appendStringInfo(s, "%s\"%s\": {\"sum\": %s, \"abs_sum\": %s, \"l2\": %s, \"first8\": [",
+					 first ? "" : ", ", name, TfmJsonFloat(sum, 10), TfmJsonFloat(abs_sum, 10), TfmJsonFloat(sqrt(l2), 10));
 	for (size_t i = 0; i < Min(n, 8); i++)
-		appendStringInfo(s, "%s%.10g", i ? ", " : "", g[i]);
+		appendStringInfo(s, "%s%s", i ? ", " : "", TfmJsonFloat(g[i], 10));
 	appendStringInfoString(s, "]}");
 }
 
@@ -62,7 +62,7 @@ append_floats(StringInfo s, const float *x, int n)
 {
 	appendStringInfoChar(s, '[');
 	for (int i = 0; i < n; i++)
-		appendStringInfo(s, "%s%.10g", i ? ", " : "", x[i]);
+		appendStringInfo(s, "%s%s", i ? ", " : "", TfmJsonFloat(x[i], 10));
 	appendStringInfoChar(s, ']');
 }
 
@@ -149,7 +149,7 @@ tfm_train_step(PG_FUNCTION_ARGS)
 	bert_backward(&gw, hidden, acts, cfg, &w, ids, lens, B, T, 0, 0, 0, scratch, TfmCheckInterrupts);
 
 	initStringInfo(&s);
-	appendStringInfo(&s, "{\"loss\": %.10g, \"logits\": [", loss);
+	appendStringInfo(&s, "{\"loss\": %s, \"logits\": [", TfmJsonFloat(loss, 10));
 	for (int b = 0; b < B; b++)
 	{
 		appendStringInfoString(&s, b ? ", " : "");
