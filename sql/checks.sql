@@ -168,6 +168,15 @@ SELECT name, version FROM chk_content, tfm_import('chk_f16', config, tokenizer, 
 SELECT name, version FROM chk_content, tfm_import('chk_bf16', config, tokenizer, st_retype(weights, 'BF16', 'encoder.layer.0.output.dense.bias', '\x7f7f'));
 SELECT name, version FROM chk_content, tfm_import('chk_f32', config, tokenizer, st_retype(weights, 'F32', 'encoder.layer.0.output.dense.bias', '\xffff7f7f'));
 SELECT count(*) AS nan_models FROM tfm.models WHERE name = 'chk_nan';
+-- embeddings are finite numbers or an error (22P01), never NaN: a bias of 65504 is harmless, one of
+-- 3.4e38 overflows fp32 in the next LayerNorm
+SELECT m, chk(format('SELECT tfm_embed(%L, %L)', 'cheap pills', m)) AS embed
+FROM unnest(ARRAY['chk_f16', 'chk_bf16', 'chk_f32']) m;
+-- the same for 3.4e38 in the word, position and type embeddings (their sum is infinite)
+SELECT name, version FROM chk_content,
+  tfm_import('chk_ovf', config, tokenizer, st_retype(weights, 'F32', 'embeddings.%_embeddings.weight', '\xffff7f7f'));
+SELECT chk($$SELECT tfm_embed('cheap pills', 'chk_ovf')$$);
+SELECT chk($$SELECT * FROM tfm_embed(ARRAY['cheap pills', 'meeting'], 'chk_ovf')$$);
 -- GPT-2
 SELECT name, version FROM tfm_import('chk_gpt2', :'gpt2');
 CREATE TABLE chk_gpt2_content AS
@@ -257,7 +266,7 @@ SELECT count(*) AS rows, count(flagged) AS decided FROM chk_flag;
 DROP TABLE chk_flag, chk_content, chk_gpt2_content, chk_mail;
 DROP FUNCTION chk_trigger(text, text, text), st_retype(bytea, text, text, bytea);
 SELECT count(*) AS dropped FROM (SELECT tfm_drop(n) FROM unnest(ARRAY['chk_cls', 'chk_1000', 'chk_reg', 'chk_owned',
-  'chk_f16', 'chk_bf16', 'chk_f32', 'chk_gpt2']) n) d;
+  'chk_f16', 'chk_bf16', 'chk_f32', 'chk_ovf', 'chk_gpt2']) n) d;
 SELECT tfm_drop('chk');
 REVOKE CREATE ON SCHEMA tfm FROM tfm_chk_a;
 DROP ROLE tfm_chk_a, tfm_chk_b;
