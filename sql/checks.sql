@@ -132,6 +132,13 @@ SELECT e->>'n' AS n, (SELECT count(*) FROM jsonb_object_keys(e->'labels')) AS la
        jsonb_array_length(e->'confusion'->'cells') AS cells,
        e->'confusion'->'labels'->0 AS first_label, e->'confusion'->'labels'->2 AS first_unseen
 FROM (SELECT tfm_evaluate('chk_cls', 'SELECT ''t '' || i, ''l'' || lpad(i::text, 5, ''0'') FROM generate_series(1, 12000) i') AS e) s;
+-- training's own metrics are computed in chunks of 4096 rows: 5000 rows without a validation split
+CALL tfm_train('chk_5000', 'chk', 'SELECT ''text '' || i, (i % 3)::text FROM generate_series(1, 5000) i',
+               'classification', '{"epochs": 1, "validation_fraction": 0}');
+SELECT metrics->>'n' AS n, (SELECT sum(x::int) FROM jsonb_array_elements(metrics->'confusion'->'matrix') r,
+                                   jsonb_array_elements_text(r) x) AS counted,
+       (SELECT sum((v->>'support')::int) FROM jsonb_each(metrics->'labels') l(k, v)) AS support
+FROM tfm.models WHERE name = 'chk_5000';
 -- a few labels keep the dense matrix
 SELECT tfm._classification_metrics('{a,b,b,c}', '{a,b,c,c}')->'confusion' AS small;
 SELECT chk($$SELECT tfm._classification_metrics('{a,NULL}', '{a,b}')$$);
@@ -265,7 +272,7 @@ SELECT count(*) AS rows, count(flagged) AS decided FROM chk_flag;
 -- clean up
 DROP TABLE chk_flag, chk_content, chk_gpt2_content, chk_mail;
 DROP FUNCTION chk_trigger(text, text, text), st_retype(bytea, text, text, bytea);
-SELECT count(*) AS dropped FROM (SELECT tfm_drop(n) FROM unnest(ARRAY['chk_cls', 'chk_1000', 'chk_reg', 'chk_owned',
+SELECT count(*) AS dropped FROM (SELECT tfm_drop(n) FROM unnest(ARRAY['chk_cls', 'chk_1000', 'chk_5000', 'chk_reg', 'chk_owned',
   'chk_f16', 'chk_bf16', 'chk_f32', 'chk_ovf', 'chk_gpt2']) n) d;
 SELECT tfm_drop('chk');
 REVOKE CREATE ON SCHEMA tfm FROM tfm_chk_a;

@@ -347,6 +347,7 @@ tfm_evaluate(PG_FUNCTION_ARGS)
 	TfmRowsRead(&rows, text_to_cstring(PG_GETARG_TEXT_PP(1)), m->task, m, m->opt.max_tokens, 0);
 	C = m->cfg.hidden;
 	K = m->nlabels;
+	TfmCheckMemory((double) rows.n * (C + K) * sizeof(float) + (double) rows.n * 3 * sizeof(int), "evaluating the rows");
 	x = palloc_extended(sizeof(float) * Max(rows.n, 1) * C, MCXT_ALLOC_HUGE);
 	out = palloc_extended(sizeof(float) * Max(rows.n, 1) * K, MCXT_ALLOC_HUGE);
 	TfmEncodeMany(x, m, &m->w, rows.ids, rows.lens, rows.n, false);
