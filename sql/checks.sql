@@ -236,7 +236,8 @@ REVOKE EXECUTE ON FUNCTION tfm._train_step(text, int[], int[], int[]) FROM tfm_c
 SELECT has_function_privilege('public', 'tfm._train_step(text, int[], int[], int[])', 'EXECUTE') AS public_may;
 
 -- 5. tfm_flag: every argument checked at the first row, before scoring
-CREATE TABLE chk_flag (body text, flagged bool, note text, n int);
+CREATE DOMAIN chk_bool AS boolean;
+CREATE TABLE chk_flag (body text, flagged bool, note text, n int, d chk_bool);
 CREATE FUNCTION chk_trigger(args text, timing text DEFAULT 'BEFORE', level text DEFAULT 'ROW') RETURNS text AS $$
 BEGIN
   EXECUTE 'DROP TRIGGER IF EXISTS f ON chk_flag';
@@ -255,6 +256,7 @@ FROM (VALUES ($$'chk_cls', 'body', 'flagged', 'spam', 'NaN'$$),
              ($$'chk_cls', 'body', 'flagged', 'spam', '0.5', 'extra'$$),
              ($$'chk_cls', 'body', 'note', 'spam'$$),
              ($$'chk_cls', 'body', 'n', 'spam', '0.5'$$),
+             ($$'chk_cls', 'body', 'd', 'spam', '0.5'$$),
              ($$'chk_cls', 'body', 'missing', 'spam'$$),
              ($$'chk_cls', 'body', 'flagged', 'no_such_label'$$)) t(args);
 SELECT chk_trigger($$'chk_cls', 'body', 'flagged', 'spam'$$, 'AFTER') AS after_row,
@@ -271,6 +273,7 @@ SELECT count(*) AS rows, count(flagged) AS decided FROM chk_flag;
 
 -- clean up
 DROP TABLE chk_flag, chk_content, chk_gpt2_content, chk_mail;
+DROP DOMAIN chk_bool;
 DROP FUNCTION chk_trigger(text, text, text), st_retype(bytea, text, text, bytea);
 SELECT count(*) AS dropped FROM (SELECT tfm_drop(n) FROM unnest(ARRAY['chk_cls', 'chk_1000', 'chk_5000', 'chk_reg', 'chk_owned',
   'chk_f16', 'chk_bf16', 'chk_f32', 'chk_ovf', 'chk_gpt2']) n) d;

@@ -113,7 +113,9 @@ BEGIN
         RAISE EXCEPTION 'table %.% has no column % or %', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_ARGV[1], TG_ARGV[2]
             USING ERRCODE = '42703';
     END IF;
-    SELECT a.atttypid INTO flag_type FROM pg_catalog.pg_attribute a
+    -- the column's type, or a domain's base type (a domain over boolean is a boolean column)
+    SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END INTO flag_type
+    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
     WHERE a.attrelid = TG_RELID AND a.attname = TG_ARGV[2]::name AND a.attnum > 0 AND NOT a.attisdropped;
     IF flag_type IS DISTINCT FROM 'pg_catalog.bool'::pg_catalog.regtype THEN
         RAISE EXCEPTION 'tfm_flag flag column % of table %.% must be boolean, not %', TG_ARGV[2], TG_TABLE_SCHEMA,
