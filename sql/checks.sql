@@ -74,6 +74,7 @@ SELECT chk($$CALL tfm_train('a"b', 'chk', 'SELECT body, (1/0)::text FROM chk_mai
 SELECT chk($$CALL tfm_train('', 'chk', 'SELECT body, (1/0)::text FROM chk_mail')$$);
 SELECT chk($$CALL tfm_train(repeat('x', 64), 'chk', 'SELECT body, (1/0)::text FROM chk_mail')$$);
 SELECT chk($$CALL tfm_train('tab	name', 'chk', 'SELECT body, (1/0)::text FROM chk_mail')$$);
+SELECT chk($$CALL tfm_train(repeat('é', 80), 'chk', 'SELECT body, (1/0)::text FROM chk_mail')$$);  -- shown cut at 100 bytes
 SELECT chk($$CALL tfm_train('ok.name:1-2_3', 'chk', 'SELECT body, (1/0)::text FROM chk_mail')$$);  -- a valid name reaches the query
 SELECT chk($$SELECT tfm_import('a"b', config, tokenizer, weights) FROM chk_content$$);
 SELECT chk($$SELECT tfm_import('', '{}', '{}', '\x00')$$);

@@ -41,7 +41,8 @@ TfmCheckModelName(const char *name)
 
 	if (n == 0 || n >= TFM_NAMELEN || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-") != n)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("invalid model name \"%.*s%s\"", (int) Min(n, 100), name, n > 100 ? "..." : ""),
+						errmsg("invalid model name \"%.*s%s\"", pg_mbcliplen(name, (int) Min(n, 1000), 100), name,
+							   n > 100 ? "..." : ""),
 						errhint("A model name is 1 to 63 letters (A-Z, a-z), digits, '_', '.', ':' or '-' (the regular expression ^[A-Za-z0-9_.:-]{1,63}$).")));
 }
 
