@@ -103,7 +103,8 @@ TfmClassMetrics(StringInfo out, const int *truth, const int *pred, int n, int K,
 
 	for (int i = 0; i < n; i++)
 	{
-		Assert(truth[i] >= 0 && truth[i] < K && pred[i] >= 0 && pred[i] < K);
+		if (truth[i] < 0 || truth[i] >= K || pred[i] < 0 || pred[i] >= K)
+			elog(ERROR, "label index out of range in the metrics");	/* a bug, never the input */
 		support[truth[i]]++;
 		predicted[pred[i]]++;
 		tp[truth[i]] += truth[i] == pred[i];
