@@ -62,9 +62,9 @@ TfmGpt2InfoFromJson(TfmGpt2Info *info, Jsonb *config, const char *what)
 	check_flags(c, what);
 	g->n_vocab = TfmJsonGetInt(c, "vocab_size", -1, 1, 1 << 24, what);
 	if (TfmJsonGet(c, "n_positions", &v) && v.type != jbvNull)
-		g->n_ctx = TfmJsonNumericToInt(&v, 1, 65536, what, "n_positions");
+		g->n_ctx = TfmJsonNumericToInt(&v, 2, 65536, what, "n_positions");	/* max_tokens is at least 2 */
 	else
-		g->n_ctx = TfmJsonGetInt(c, "n_ctx", -1, 1, 65536, what);
+		g->n_ctx = TfmJsonGetInt(c, "n_ctx", -1, 2, 65536, what);
 	g->n_embd = TfmJsonGetInt(c, "n_embd", -1, 1, 16384, what);
 	g->n_layer = TfmJsonGetInt(c, "n_layer", -1, 1, 128, what);
 	g->n_head = TfmJsonGetInt(c, "n_head", -1, 1, 256, what);

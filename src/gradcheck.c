@@ -16,8 +16,16 @@
 #include "model.h"
 #include "ops.h"
 #include "optim.h"
+#include "pg_tfm.h"
 
 PG_FUNCTION_INFO_V1(tfm_train_step);
+
+/* number of elements of an array argument */
+static double
+array_elements(ArrayType *a)
+{
+	return (double) ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+}
 
 /* int[] argument as a palloc'd C array */
 static int32 *
@@ -41,10 +49,10 @@ append_stats(StringInfo s, const char *name, const float *g, size_t n, bool firs
 
 	for (size_t i = 0; i < n; i++)
 		sum += g[i], abs_sum += fabs(g[i]), l2 += (double) g[i] * g[i];
-	appendStringInfo(s, "%s\"%s\": {\"sum\": %.10g, \"abs_sum\": %.10g, \"l2\": %.10g, \"first8\": [",
-					 first ? "" : ", ", name, sum, abs_sum, sqrt(l2));
+	appendStringInfo(s, "%s\"%s\": {\"sum\": %s, \"abs_sum\": %s, \"l2\": %s, \"first8\": [",
+					 first ? "" : ", ", name, TfmJsonFloat(sum, 10), TfmJsonFloat(abs_sum, 10), TfmJsonFloat(sqrt(l2), 10));
 	for (size_t i = 0; i < Min(n, 8); i++)
-		appendStringInfo(s, "%s%.10g", i ? ", " : "", g[i]);
+		appendStringInfo(s, "%s%s", i ? ", " : "", TfmJsonFloat(g[i], 10));
 	appendStringInfoString(s, "]}");
 }
 
@@ -54,7 +62,7 @@ append_floats(StringInfo s, const float *x, int n)
 {
 	appendStringInfoChar(s, '[');
 	for (int i = 0; i < n; i++)
-		appendStringInfo(s, "%s%.10g", i ? ", " : "", x[i]);
+		appendStringInfo(s, "%s%s", i ? ", " : "", TfmJsonFloat(x[i], 10));
 	appendStringInfoChar(s, ']');
 }
 
@@ -69,19 +77,23 @@ tfm_train_step(PG_FUNCTION_ARGS)
 	TfmModel   *m = TfmModelGet(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	const TfmBertConfig *cfg = &m->cfg;
 	int			nid, B, nl, T = 1, C = cfg->hidden, K = 2, off = 0;
-	int32	   *flat = int_array(PG_GETARG_ARRAYTYPE_P(1), &nid);
-	int32	   *lens = int_array(PG_GETARG_ARRAYTYPE_P(2), &B);
-	int32	   *labels = int_array(PG_GETARG_ARRAYTYPE_P(3), &nl);
+	int32	   *flat, *lens, *labels;
 	size_t		nw = TfmBertWeightsFloats(cfg);
-	float	   *grad = palloc_extended(sizeof(float) * nw, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	float	   *plain = palloc_extended(sizeof(float) * nw, MCXT_ALLOC_HUGE);
-	const float *p = grad;
+	float	   *grad, *plain;
+	const float *p;
 	float	   *W, *dW, *x, *dx, *logits, *dlogits, *hidden, *acts, *scratch, *rows;
 	int32	   *ids;
 	TfmBertWeights w, gw;
 	StringInfoData s;
 	float		loss;
 
+	/* the arguments' copies, then (below) the batch's buffers: all within pg_tfm.max_memory */
+	TfmCheckMemory((array_elements(PG_GETARG_ARRAYTYPE_P(1)) + array_elements(PG_GETARG_ARRAYTYPE_P(2)) +
+					array_elements(PG_GETARG_ARRAYTYPE_P(3))) * (sizeof(Datum) + sizeof(int32)),
+				   "the training step's arguments");
+	flat = int_array(PG_GETARG_ARRAYTYPE_P(1), &nid);
+	lens = int_array(PG_GETARG_ARRAYTYPE_P(2), &B);
+	labels = int_array(PG_GETARG_ARRAYTYPE_P(3), &nl);
 	if (nl != B)
 		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR), errmsg("one label per sequence")));
 	for (int b = 0; b < B; b++)
@@ -93,10 +105,20 @@ tfm_train_step(PG_FUNCTION_ARGS)
 	}
 	if (off != nid)
 		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR), errmsg("lens do not add up to the ids")));
+	/* the kernels index a batch with int: keep every (B,T,·) buffer below 2^31 elements */
+	if ((double) B * T * (Max(C, cfg->intermediate) + (double) cfg->heads * T) > (double) PG_INT32_MAX)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						errmsg("a batch of %d sequences of up to %d tokens is too large for one training step", B, T)));
+	TfmCheckMemory(2.0 * nw * sizeof(float) + (double) B * T * (C * sizeof(float) + sizeof(int32)) +
+				   (double) TfmBertActBytes(cfg, B, T) + (double) TfmBertTrainScratchBytes(cfg, B, T) +
+				   (double) nid * 3 * sizeof(int32), "the training step");
+	grad = palloc_extended(sizeof(float) * nw, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	plain = palloc_extended(sizeof(float) * nw, MCXT_ALLOC_HUGE);
+	p = grad;
 	for (int i = 0; i < nid; i++)
 		if (flat[i] < 0 || flat[i] >= cfg->vocab)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("token id out of range")));
-	ids = palloc0(sizeof(int32) * B * T);
+	ids = palloc_extended(sizeof(int32) * B * T, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	for (int b = 0, o = 0; b < B; o += lens[b], b++)
 		memcpy(ids + (size_t) b * T, flat + o, sizeof(int32) * lens[b]);
 	W = palloc(sizeof(float) * (K * C + K));
@@ -107,13 +129,13 @@ tfm_train_step(PG_FUNCTION_ARGS)
 			W[c * C + h] = (float) (0.02 * sin(1.0 + c * C + h));
 		W[K * C + c] = 0.01f * c;
 	}
-	hidden = palloc(sizeof(float) * B * T * C);
+	hidden = palloc_extended(sizeof(float) * B * T * C, MCXT_ALLOC_HUGE);
 	acts = palloc_extended(TfmBertActBytes(cfg, B, T), MCXT_ALLOC_HUGE);
 	scratch = palloc_extended(TfmBertTrainScratchBytes(cfg, B, T), MCXT_ALLOC_HUGE);
-	x = palloc(sizeof(float) * B * C);
-	dx = palloc0(sizeof(float) * B * C);
-	logits = palloc(sizeof(float) * B * K);
-	dlogits = palloc(sizeof(float) * B * K);
+	x = palloc_extended(sizeof(float) * B * C, MCXT_ALLOC_HUGE);
+	dx = palloc_extended(sizeof(float) * B * C, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	logits = palloc_extended(sizeof(float) * B * K, MCXT_ALLOC_HUGE);
+	dlogits = palloc_extended(sizeof(float) * B * K, MCXT_ALLOC_HUGE);
 	/* training runs on the (out,in) weights the cache file keeps packed */
 	TfmBertUnpackCache(plain, cfg, m->map.weights);
 	TfmBertBind(&w, palloc(sizeof(TfmBertLayer) * cfg->layers), cfg, plain);
@@ -127,7 +149,7 @@ tfm_train_step(PG_FUNCTION_ARGS)
 	bert_backward(&gw, hidden, acts, cfg, &w, ids, lens, B, T, 0, 0, 0, scratch, TfmCheckInterrupts);
 
 	initStringInfo(&s);
-	appendStringInfo(&s, "{\"loss\": %.10g, \"logits\": [", loss);
+	appendStringInfo(&s, "{\"loss\": %s, \"logits\": [", TfmJsonFloat(loss, 10));
 	for (int b = 0; b < B; b++)
 	{
 		appendStringInfoString(&s, b ? ", " : "");

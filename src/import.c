@@ -30,16 +30,20 @@
 PG_FUNCTION_INFO_V1(tfm_import_path);
 PG_FUNCTION_INFO_V1(tfm_import_content);
 
-/* check a model name: 1..63 characters of letters, digits, _ . : - */
-static void
-check_name(const char *name)
+/*
+ * refuse a model name the catalog's CHECK (name ~ '^[A-Za-z0-9_.:-]{1,63}$') would refuse: every
+ * function that creates a model calls this first, before any privilege check, parsing or training
+ */
+void
+TfmCheckModelName(const char *name)
 {
 	size_t		n = strlen(name);
 
 	if (n == 0 || n >= TFM_NAMELEN || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-") != n)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("invalid model name \"%s\"", name),
-						errhint("Use 1 to 63 letters, digits, '_', '.', ':' or '-'.")));
+						errmsg("invalid model name \"%.*s%s\"", pg_mbcliplen(name, (int) Min(n, 1000), 100), name,
+							   n > 100 ? "..." : ""),
+						errhint("A model name is 1 to 63 letters (A-Z, a-z), digits, '_', '.', ':' or '-' (the regular expression ^[A-Za-z0-9_.:-]{1,63}$).")));
 }
 
 /* refuse databases whose encoding cannot hold a vocabulary (jsonb stores text in the server encoding) */
@@ -123,6 +127,7 @@ store(const char *name, const StoreRow *row, Jsonb *config, Jsonb *tokenizer, co
 	int64		id;
 	TfmOwnerScope s;
 
+	TfmCheckModelName(name);
 	a1[10] = ObjectIdGetDatum(TfmCheckCreate(name));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -167,7 +172,7 @@ import_bert(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weigh
 	TfmOptionsFromJson(&opt, options, &cfg, true);
 	pfree(TfmVocabFromJson(tokenizer, &cfg, &vsize, what[1]));
 	st = TfmSafetensorsParse(weights, wsize, what[2]);
-	TfmBertResolve(st, &cfg);
+	TfmSafetensorsCheckFinite(st, TfmBertResolve(st, &cfg), TfmBertSlotCount(&cfg), weights);
 	row.dim = cfg.hidden;
 	row.max_tokens = opt.max_tokens;
 	row.params = TfmBertParams(&cfg);
@@ -190,7 +195,7 @@ import_gpt2(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weigh
 	row.max_tokens = TfmGpt2OptionsFromJson(options, &info.cfg, true);
 	pfree(TfmBpeFromJson(tokenizer, &info.cfg, &bsize, what[1]));
 	st = TfmSafetensorsParse(weights, wsize, what[2]);
-	TfmGpt2Resolve(st, &info.cfg);
+	TfmSafetensorsCheckFinite(st, TfmGpt2Resolve(st, &info.cfg), TfmGpt2SlotCount(&info.cfg), weights);
 	row.dim = info.cfg.n_embd;
 	row.params = TfmGpt2Params(&info.cfg);
 	opts = psprintf("{\"max_tokens\": %d}", row.max_tokens);
@@ -204,7 +209,7 @@ import_model(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weig
 			 Jsonb *options, const char *const *what)
 {
 	check_encoding();
-	check_name(name);
+	TfmCheckModelName(name);
 	/* the weights, their copy in 16 MB chunks and the parsed header */
 	TfmCheckMemory((double) wsize + CHUNK_BYTES * 2.0, "importing the model");
 	if (TfmConfigIsGpt2(config))
@@ -364,7 +369,7 @@ tfm_import_path(PG_FUNCTION_ARGS)
 						errhint("Only superusers and members of pg_read_server_files can; others can pass the content to tfm_import(name, config, tokenizer, weights).")));
 	check_encoding();
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	check_name(name);
+	TfmCheckModelName(name);
 	(void) TfmCheckCreate(name);	/* before reading gigabytes; store() checks again */
 	dir = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	options = PG_GETARG_JSONB_P(2);
@@ -391,6 +396,10 @@ tfm_import_content(PG_FUNCTION_ARGS)
 						errmsg("name, config, tokenizer and weights must not be NULL")));
 	PreventCommandIfReadOnly("tfm_import()");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	/* the name and the caller's right to it before looking at the content (42501, not a parse error) */
+	TfmCheckModelName(name);
+	check_encoding();
+	(void) TfmCheckCreate(name);	/* store() checks again */
 	w = PG_GETARG_BYTEA_PP(3);
 	PG_RETURN_INT64(import_model(name, PG_GETARG_JSONB_P(1), PG_GETARG_JSONB_P(2),
 								 VARDATA_ANY(w), VARSIZE_ANY_EXHDR(w),

@@ -4,6 +4,7 @@
 
 #include "postgres.h"
 
+extern void TfmCheckModelName(const char *name);
 extern char *TfmSha256Hex(const char *buf, uint64 size);
 extern void TfmStoreChunks(int64 id, const char *weights, uint64 wsize);
 

@@ -334,6 +334,17 @@ cmp_len(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* error 22P01 when an encoding holds NaN or infinity: finite weights can still overflow fp32 */
+static void
+check_finite_out(const TfmModel *m, const float *out, int n)
+{
+	for (size_t i = 0; i < (size_t) n * m->cfg.hidden; i++)
+		if (!isfinite(out[i]))
+			ereport(ERROR, (errcode(ERRCODE_FLOATING_POINT_EXCEPTION),
+							errmsg("model \"%s\" computed a value that is not a finite number", m->name),
+							errhint("Its weights overflow fp32 arithmetic for this input; the checkpoint is probably damaged.")));
+}
+
 /*
  * encode n truncated sequences into out (n,C), batching similar lengths to waste no padding;
  * with pg_tfm.blas_threads > 1 and several batches, helper threads encode batches too (each
@@ -384,6 +395,7 @@ TfmEncodeMany(float *out, const TfmModel *m, const TfmBertWeights *w, int32 *con
 	if (nworkers <= 0)
 	{
 		run_batches(&job, (char *) TfmScratch(bytes), TfmCheckInterrupts);
+		check_finite_out(m, out, n);
 		pfree(order);
 		pfree(batches);
 		return;
@@ -412,6 +424,7 @@ TfmEncodeMany(float *out, const TfmModel *m, const TfmBertWeights *w, int32 *con
 	}
 	PG_END_TRY();
 	TfmBlasSetThreads(tfm_blas_threads);
+	check_finite_out(m, out, n);
 	pfree(wk);
 	pfree(order);
 	pfree(batches);

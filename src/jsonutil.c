@@ -191,7 +191,11 @@ TfmJsonNumericToInt(JsonbValue *v, int64 lo, int64 hi, const char *what, const c
 	return (int64) d;
 }
 
-/* read an integer member within [lo, hi]; dflt when absent (dflt < lo means required) */
+/*
+ * read an integer member within [lo, hi]; dflt when absent (-1 below lo means required). A default
+ * derived from elsewhere (say the model's length) that lies outside [lo, hi] is reported as such,
+ * never as a missing key
+ */
 int64
 TfmJsonGetInt(JsonbContainer *obj, const char *key, int64 dflt, int64 lo, int64 hi, const char *what)
 {
@@ -199,10 +203,15 @@ TfmJsonGetInt(JsonbContainer *obj, const char *key, int64 dflt, int64 lo, int64 
 
 	if (!TfmJsonGet(obj, key, &v) || v.type == jbvNull)
 	{
-		if (dflt < lo)
+		if (dflt == -1 && dflt < lo)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s: required key \"%s\" is missing", what, key)));
+		if (dflt < lo || dflt > hi)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s: \"%s\" is not given and its default " INT64_FORMAT " is not between " INT64_FORMAT " and " INT64_FORMAT,
+							what, key, dflt, lo, hi)));
 		return dflt;
 	}
 	return TfmJsonNumericToInt(&v, lo, hi, what, key);
@@ -281,4 +290,13 @@ TfmJsonCheckKeys(Jsonb *obj, const char *const *known, const char *what)
 						errmsg("unknown %s \"%.*s\"", what, v.val.string.len, v.val.string.val),
 						errhint("Known: %s.", names.data)));
 	}
+}
+
+/* a number for JSON text we build: %.*g when finite, null otherwise (JSON has no NaN or Infinity) */
+char *
+TfmJsonFloat(double v, int digits)
+{
+	if (!isfinite(v))
+		return pstrdup("null");
+	return psprintf("%.*g", digits, v);
 }

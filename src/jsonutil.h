@@ -14,6 +14,7 @@ extern char *TfmJsonGetString(JsonbContainer *obj, const char *key, const char *
 extern int TfmJsonGetBool(JsonbContainer *obj, const char *key, int dflt, const char *what);
 extern int64 TfmJsonNumericToInt(JsonbValue *v, int64 lo, int64 hi, const char *what, const char *key);
 extern const char *TfmJsonTypeName(JsonbValue *v);
+extern char *TfmJsonFloat(double v, int digits);
 extern void TfmJsonCheckKeys(Jsonb *obj, const char *const *known, const char *what);
 
 #endif

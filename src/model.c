@@ -57,7 +57,8 @@ TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char *what)
 	cfg->layers = TfmJsonGetInt(c, "num_hidden_layers", -1, 1, MAX_LAYERS, what);
 	cfg->heads = TfmJsonGetInt(c, "num_attention_heads", -1, 1, MAX_HEADS, what);
 	cfg->intermediate = TfmJsonGetInt(c, "intermediate_size", -1, 1, MAX_INTERMEDIATE, what);
-	cfg->max_pos = TfmJsonGetInt(c, "max_position_embeddings", -1, 1, MAX_POSITIONS, what);
+	/* at least 2: every input holds [CLS] and [SEP] */
+	cfg->max_pos = TfmJsonGetInt(c, "max_position_embeddings", -1, 2, MAX_POSITIONS, what);
 	cfg->type_vocab = TfmJsonGetInt(c, "type_vocab_size", 2, 1, MAX_TYPES, what);
 	cfg->ln_eps = (float) TfmJsonGetFloat(c, "layer_norm_eps", 1e-12, what);
 	if (cfg->hidden % cfg->heads != 0)

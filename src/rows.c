@@ -4,9 +4,11 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 
 #include "infer.h"
 #include "pg_tfm.h"
@@ -47,7 +49,7 @@ label_text(HeapTuple tup, TupleDesc td)
 	return SPI_getvalue(tup, td, 2);
 }
 
-/* the target of a row as a finite number */
+/* the target of a row as a finite number within [-TFM_MAX_TARGET, TFM_MAX_TARGET] */
 static double
 target_value(HeapTuple tup, TupleDesc td)
 {
@@ -58,7 +60,54 @@ target_value(HeapTuple tup, TupleDesc td)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 						errmsg("regression target \"%s\" is not a finite number", s),
 						errhint("The second column of the query must be numeric for task 'regression'.")));
+	if (fabs(v) > TFM_MAX_TARGET)
+		ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						errmsg("regression target %g is outside the supported range [-1e30, 1e30]", v),
+						errhint("Scale the targets in the query (for example divide by a constant, or take a logarithm) and scale the predictions back.")));
 	return v;
+}
+
+/* hash of a label (a C string behind the key pointer) */
+static uint32
+label_hash(const void *key, Size keysize)
+{
+	const char *s = *(char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, (int) strlen(s));
+}
+
+/* compare two labels behind key pointers, 0 when equal */
+static int
+label_match(const void *a, const void *b, Size keysize)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* count a row's label among the distinct ones; error 54000 past r->max_labels */
+static void
+count_label(TfmRows *r, char *label)
+{
+	bool		found;
+
+	if (r->max_labels <= 0)
+		return;
+	if (r->distinct == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(char *);
+		ctl.hash = label_hash;
+		ctl.match = label_match;
+		ctl.hcxt = CurrentMemoryContext;
+		r->distinct = hash_create("pg_tfm labels", 256, &ctl, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	}
+	(void) hash_search(r->distinct, &label, HASH_ENTER, &found);
+	if (!found && ++r->nlabels > r->max_labels)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						errmsg("the training query gave more than %d distinct labels", r->max_labels),
+						errhint("pg_tfm trains classifiers with at most %d labels: group rare labels (for example into 'other'), "
+								"or use tfm_embed with a nearest-neighbour search for many classes.", r->max_labels)));
 }
 
 /* add one fetched row */
@@ -83,22 +132,29 @@ add_row(TfmRows *r, HeapTuple tup, TupleDesc td, TfmTask task, const TfmModel *m
 	TfmCheckMemory((double) r->tokens * sizeof(int32) + (double) r->cap * (sizeof(int32 *) + sizeof(int) + sizeof(char *) + sizeof(double)),
 				   "the rows of the query");
 	if (task == TFM_TASK_CLASSIFICATION)
+	{
 		r->label[r->n] = label_text(tup, td);
+		count_label(r, r->label[r->n]);
+	}
 	else
 		r->target[r->n] = target_value(tup, td);
 	r->n++;
 	MemoryContextSwitchTo(old);
 }
 
-/* run query and keep its rows' truncated ids and labels in the current memory context */
+/*
+ * run query and keep its rows' truncated ids and labels in the current memory context; more than
+ * max_labels distinct labels (when > 0) stop the reading with an error
+ */
 void
-TfmRowsRead(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int max_tokens)
+TfmRowsRead(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int max_tokens, int max_labels)
 {
 	MemoryContext keep = CurrentMemoryContext;
 	Portal		portal;
 	SPIPlanPtr	plan;
 
 	memset(r, 0, sizeof(*r));
+	r->max_labels = max_labels;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	plan = SPI_prepare_cursor(query, 0, NULL, CURSOR_OPT_NO_SCROLL);

@@ -16,9 +16,16 @@ typedef struct TfmRows
 	double	   *target;			/* regression: target per row */
 	int64		skipped;		/* rows with a NULL text or label */
 	int64		tokens;			/* sum of lens */
+	int			max_labels;		/* classification: most distinct labels allowed (0: no limit) */
+	int			nlabels;		/* distinct labels so far (counted when max_labels > 0) */
+	struct HTAB *distinct;		/* the distinct labels so far */
 } TfmRows;
 
-extern void TfmRowsRead(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int max_tokens);
+/* largest absolute regression target: statistics, metrics and real predictions stay finite */
+#define TFM_MAX_TARGET 1e30
+
+extern void TfmRowsRead(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int max_tokens,
+						int max_labels);
 extern int	TfmLabelSet(char ***labels, int **y, const TfmRows *r);
 extern int	TfmLabelIndex(char *const *labels, int K, const char *label);
 

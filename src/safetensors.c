@@ -2,6 +2,7 @@
 #include "postgres.h"
 
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/jsonb.h"
 
 #include "jsonutil.h"
@@ -179,6 +180,56 @@ TfmSafetensorsToFloat(float *dst, const TfmSafetensors *st, const TfmTensorInfo 
 	}
 	if (aligned)
 		pfree(aligned);
+}
+
+/* index of the first NaN or infinity of a F32/F16/BF16 tensor (read as raw bits), or -1 */
+static int64
+first_non_finite(const TfmTensorInfo *t, const char *src)
+{
+	for (uint64 i = 0; i < t->nelem; i++)
+	{
+		if (t->dtype == TFM_DT_F32)
+		{
+			uint32		u;
+
+			memcpy(&u, src + 4 * i, 4);
+			if ((u & 0x7f800000u) == 0x7f800000u)
+				return (int64) i;
+		}
+		else
+		{
+			uint16		u;
+
+			memcpy(&u, src + 2 * i, 2);
+			if (t->dtype == TFM_DT_F16 ? (u & 0x7c00u) == 0x7c00u : (u & 0x7f80u) == 0x7f80u)
+				return (int64) i;
+		}
+		if ((i & 0xffffff) == 0xffffff)
+			CHECK_FOR_INTERRUPTS();
+	}
+	return -1;
+}
+
+/* error 22P03 naming the tensor when one of the n float tensors holds a NaN or an infinity */
+void
+TfmSafetensorsCheckFinite(const TfmSafetensors *st, TfmTensorInfo *const *tensors, int n, const char *buf)
+{
+	for (int k = 0; k < n; k++)
+	{
+		const TfmTensorInfo *t = tensors[k];
+		int64		i;
+
+		if (t == NULL || (t->dtype != TFM_DT_F32 && t->dtype != TFM_DT_F16 && t->dtype != TFM_DT_BF16))
+			continue;
+		i = first_non_finite(t, buf + st->data_start + t->begin);
+		if (i >= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("%s: tensor \"%s\" holds a value that is not a finite number (NaN or infinity)",
+							st->what, t->name),
+					 errdetail("Element " INT64_FORMAT " of the %s tensor is NaN or infinite.", i, t->dtype_name),
+					 errhint("pg_tfm imports only finite weights: the checkpoint is damaged or was saved after training diverged.")));
+	}
 }
 
 /* serialise fp32 tensors (rows 0 means 1-d of cols) as a safetensors buffer */

@@ -31,6 +31,8 @@ typedef struct TfmSafetensors
 
 extern TfmSafetensors *TfmSafetensorsParse(const char *buf, uint64 size, const char *what);
 extern TfmTensorInfo *TfmSafetensorsFind(TfmSafetensors *st, const char *name);
+extern void TfmSafetensorsCheckFinite(const TfmSafetensors *st, TfmTensorInfo *const *tensors, int n,
+									  const char *buf);
 extern void TfmSafetensorsToFloat(float *dst, const TfmSafetensors *st, const TfmTensorInfo *t, const char *buf);
 extern char *TfmSafetensorsWriteF32(int n, char *const *names, const int64 *rows, const int64 *cols,
 									 const float *const *data, uint64 *size);

@@ -5,6 +5,7 @@
 
 #include "miscadmin.h"
 #include "portability/instr_time.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
@@ -127,7 +128,7 @@ head_loss(TfmTrainer *t, float *dout, const float *out, const int *rows, int B)
 {
 	int		   *yb = palloc(sizeof(int) * B);
 	float	   *tb = palloc(sizeof(float) * B);
-	float	   *dummy = dout ? dout : palloc(sizeof(float) * B * t->K);
+	float	   *dummy = dout ? dout : palloc_extended(sizeof(float) * B * t->K, MCXT_ALLOC_HUGE);
 	double		loss;
 
 	for (int b = 0; b < B; b++)
@@ -279,33 +280,42 @@ features(TfmTrainer *t, float *out, const int *idx, int n)
 	pfree(lens);
 }
 
+/* rows evaluated at a time: bounds the buffers (and int indexes) whatever the rows and labels */
+#define EVAL_CHUNK 4096
+
 /* mean loss over rows idx; predicted class (pred) or value (predv) per row when given */
 double
 TfmTrainEvalLoss(TfmTrainer *t, const int *idx, int n, int *pred, double *predv)
 {
-	int			C = t->base->cfg.hidden, K = t->K, H = t->o.hidden_units;
-	float	   *x = palloc_extended(sizeof(float) * Max(n, 1) * C, MCXT_ALLOC_HUGE);
-	float	   *out = palloc(sizeof(float) * Max(n, 1) * K);
-	float	   *pre = palloc_extended(sizeof(float) * Max(n * H, 1), MCXT_ALLOC_HUGE);
-	float	   *act = palloc_extended(sizeof(float) * Max(n * H, 1), MCXT_ALLOC_HUGE);
-	double		loss;
+	int			C = t->base->cfg.hidden, K = t->K, H = t->o.hidden_units, R = Min(Max(n, 1), EVAL_CHUNK);
+	float	   *x = palloc_extended(sizeof(float) * R * C, MCXT_ALLOC_HUGE);
+	float	   *out = palloc_extended(sizeof(float) * R * K, MCXT_ALLOC_HUGE);
+	float	   *pre = palloc_extended(sizeof(float) * Max((size_t) R * H, 1), MCXT_ALLOC_HUGE);
+	float	   *act = palloc_extended(sizeof(float) * Max((size_t) R * H, 1), MCXT_ALLOC_HUGE);
+	double		loss = 0;
 
-	if (n == 0)
-		return 0;
-	features(t, x, idx, n);
-	head_forward(out, pre, act, t->head, x, n, C, H, K);
-	loss = head_loss(t, NULL, out, idx, n);
-	for (int i = 0; i < n; i++)
+	for (int off = 0; off < n; off += R)
 	{
-		int			best = 0;
+		int			m = Min(R, n - off);
+		double		l;
 
-		for (int k = 1; k < K; k++)
-			if (out[i * K + k] > out[i * K + best])
-				best = k;
-		if (pred)
-			pred[i] = best;
-		if (predv)
-			predv[i] = out[i] * t->tstd + t->tmean;
+		CHECK_FOR_INTERRUPTS();
+		features(t, x, idx + off, m);
+		head_forward(out, pre, act, t->head, x, m, C, H, K);
+		l = head_loss(t, NULL, out, idx + off, m);
+		loss += m == n ? l : l * m / n;	/* one chunk: exactly the mean, as before chunking */
+		for (int i = 0; i < m; i++)
+		{
+			int			best = 0;
+
+			for (int k = 1; k < K; k++)
+				if (out[(size_t) i * K + k] > out[(size_t) i * K + best])
+					best = k;
+			if (pred)
+				pred[off + i] = best;
+			if (predv)
+				predv[off + i] = out[i] * t->tstd + t->tmean;
+		}
 	}
 	pfree(x);
 	pfree(out);
@@ -399,7 +409,8 @@ check_budget(const TfmTrainer *t)
 	const TfmBertConfig *cfg = &t->base->cfg;
 	double		B = t->o.batch_size, T = t->o.max_tokens;
 	double		bytes = (double) t->rows.tokens * sizeof(int32) +	/* the rows' ids, already held */
-		(double) t->rows.n * cfg->hidden * sizeof(float);	/* frozen features */
+		(double) t->rows.n * cfg->hidden * sizeof(float) +	/* frozen features */
+		(double) Min(t->rows.n, EVAL_CHUNK) * (cfg->hidden + 2.0 * t->K + 2.0 * t->o.hidden_units) * sizeof(float);	/* evaluation */
 
 	if (t->o.full)				/* weights, gradients, AdamW moments (and best weights), activations */
 		bytes += (double) TfmBertWeightsFloats(cfg) * sizeof(float) * (4 + (t->o.patience > 0)) +
@@ -515,10 +526,22 @@ report_epoch(TfmTrainer *t, const char *name, int epoch, int epochs, double trai
 	else
 		ereport(NOTICE, (errmsg("%s epoch %d/%d: train loss %.4f, %.1f s elapsed, about %.0f s left",
 								phase, epoch, epochs, train_loss, elapsed, left)));
-	json = psprintf("{\"phase\": \"%s\", \"epoch\": %d, \"train_loss\": %.6g, \"val_loss\": %.6g, \"val_%s\": %.6g, \"seconds\": %.3f}",
-					phase, epoch, train_loss, val_loss, mname, metric, elapsed);
+	json = psprintf("{\"phase\": \"%s\", \"epoch\": %d, \"train_loss\": %s, \"val_loss\": %s, \"val_%s\": %s, \"seconds\": %.3f}",
+					phase, epoch, TfmJsonFloat(train_loss, 6), TfmJsonFloat(val_loss, 6), mname,
+					TfmJsonFloat(metric, 6), elapsed);
 	appendStringInfo(&t->history, "%s%s", t->history.len > 1 ? ", " : "", json);
 	TfmProgressWrite(&progress);
+}
+
+/* stop a run whose loss is no longer a finite number: its weights are no model to store */
+static void
+check_diverged(const TfmTrainer *t, int epoch, double train_loss)
+{
+	if (!isfinite(train_loss))
+		ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						errmsg("training diverged: the training loss of %s epoch %d is not a finite number",
+							   t->phase_full ? "full" : "head", epoch),
+						errhint("Lower learning_rate, or set max_grad_norm (gradient clipping).")));
 }
 
 /* run up to epochs epochs of the current phase with early stopping on validation loss */
@@ -545,6 +568,7 @@ run_epochs(TfmTrainer *t, const char *name, int epochs, instr_time start)
 			metric = val_metric(t, &val_loss);
 		t->epochs_run++;
 		report_epoch(t, name, epoch, epochs, sum / t->ntrain, val_loss, metric, since(start));
+		check_diverged(t, epoch, sum / t->ntrain);
 		if (t->o.patience == 0)
 			continue;
 		if (val_loss < t->best_val_loss - 1e-7)

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@
 #include "jsonutil.h"
 #include "metrics.h"
 #include "model.h"
+#include "pg_tfm.h"
 #include "train.h"
 
 PG_FUNCTION_INFO_V1(tfm_train);
@@ -162,9 +164,10 @@ TfmProgressSweep(void)
 static char *
 inference_options(const TfmTrainer *t)
 {
-	return psprintf("{\"max_tokens\": %d, \"pooling\": \"%s\", \"normalize\": %s, \"target_mean\": %.17g, \"target_std\": %.17g, \"head_hidden\": %d}",
+	return psprintf("{\"max_tokens\": %d, \"pooling\": \"%s\", \"normalize\": %s, \"target_mean\": %s, \"target_std\": %s, \"head_hidden\": %d}",
 					t->o.max_tokens, t->base->opt.pooling == TFM_POOL_CLS ? "cls" : "mean",
-					t->base->opt.normalize ? "true" : "false", t->tmean, t->tstd, t->o.hidden_units);
+					t->base->opt.normalize ? "true" : "false", TfmJsonFloat(t->tmean, 17),
+					TfmJsonFloat(t->tstd, 17), t->o.hidden_units);
 }
 
 /* metrics on the validation split (or the training rows when there is none) */
@@ -239,6 +242,22 @@ encoder_safetensors(const TfmTrainer *t, uint64 *size)
 	return TfmSafetensorsWriteF32(n, names, rows, cols, data, size);
 }
 
+/* refuse to store a model with a weight or statistic that is not a finite number */
+static void
+check_finite_model(const TfmTrainer *t)
+{
+	bool		ok = isfinite(t->tmean) && isfinite(t->tstd);
+
+	for (size_t i = 0; ok && i < t->head_n; i++)
+		ok = isfinite(t->head[i]);
+	for (size_t i = 0; ok && t->o.full && i < t->enc_n; i++)
+		ok = isfinite(t->enc[i]);
+	if (!ok)
+		ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						errmsg("training diverged: the trained weights are not all finite numbers"),
+						errhint("Lower learning_rate, or set max_grad_norm (gradient clipping).")));
+}
+
 /* insert the trained model version (and its encoder weights when full); returns its id */
 int64
 TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options)
@@ -256,6 +275,7 @@ TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options)
 	StringInfoData key;
 
 	(void) options;
+	check_finite_model(t);
 	SET_VARSIZE(head, VARHDRSZ + sizeof(float) * t->head_n);
 	memcpy(VARDATA(head), t->head, sizeof(float) * t->head_n);
 	initStringInfo(&key);
@@ -273,6 +293,7 @@ TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options)
 			appendStringInfo(&key, "\n%s", t->labels[k]);
 		sha = TfmSha256Hex(key.data, key.len);
 	}
+	TfmCheckModelName(name);
 	a[11] = ObjectIdGetDatum(TfmCheckCreate(name));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -333,6 +354,7 @@ tfm_train(PG_FUNCTION_ARGS)
 							errmsg("tfm_train arguments must not be NULL")));
 	PreventCommandIfReadOnly("tfm_train()");	/* not after hours of training */
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	TfmCheckModelName(name);	/* the catalog's rule, before any work */
 	query = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	task = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	options = PG_GETARG_JSONB_P(4);
@@ -345,7 +367,7 @@ tfm_train(PG_FUNCTION_ARGS)
 	t->task = TfmTaskFromName(task);
 	t->base = TfmModelGet(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	TfmTrainOptionsFromJson(&t->o, options, t->base, t->task);
-	TfmRowsRead(&t->rows, query, t->task, t->base, t->o.max_tokens);
+	TfmRowsRead(&t->rows, query, t->task, t->base, t->o.max_tokens, TFM_MAX_LABELS);
 	if (t->rows.n < 2)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("the training query gave %d usable rows, at least 2 are needed", t->rows.n)));
@@ -363,20 +385,50 @@ tfm_train(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* index of a truth label among the model's labels, appending labels the model never saw */
+/* compare C strings for qsort */
 static int
-truth_index(char ***labels, int *K, int known, const char *label)
+cmp_cstr(const void *a, const void *b)
 {
-	int			k = TfmLabelIndex(*labels, known, label);
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
 
-	if (k >= 0)
-		return k;
-	for (k = known; k < *K; k++)
-		if (strcmp((*labels)[k], label) == 0)
-			return k;
-	*labels = repalloc(*labels, sizeof(char *) * (*K + 1));
-	(*labels)[*K] = pstrdup(label);
-	return (*K)++;
+/* sort and deduplicate n strings in place; returns how many distinct ones */
+static int
+sort_unique(char **s, int n)
+{
+	int			k = 0;
+
+	qsort(s, n, sizeof(char *), cmp_cstr);
+	for (int i = 0; i < n; i++)
+		if (k == 0 || strcmp(s[k - 1], s[i]) != 0)
+			s[k++] = s[i];
+	return k;
+}
+
+/*
+ * each row's truth label as an index into labels: the model's K (sorted) labels, then the labels
+ * the model never saw, sorted; returns the number of labels (O(n log n), whatever the labels)
+ */
+static int
+truth_indexes(int *truth, char ***labels, const TfmModel *m, const TfmRows *rows)
+{
+	int			K = m->nlabels, nn = 0;
+	char	  **novel = palloc(sizeof(char *) * Max(rows->n, 1));
+
+	for (int i = 0; i < rows->n; i++)
+		if (TfmLabelIndex(m->labels, K, rows->label[i]) < 0)
+			novel[nn++] = rows->label[i];
+	nn = sort_unique(novel, nn);
+	*labels = palloc(sizeof(char *) * Max(K + nn, 1));
+	memcpy(*labels, m->labels, sizeof(char *) * K);
+	memcpy(*labels + K, novel, sizeof(char *) * nn);
+	for (int i = 0; i < rows->n; i++)
+	{
+		int			k = TfmLabelIndex(m->labels, K, rows->label[i]);
+
+		truth[i] = k >= 0 ? k : K + TfmLabelIndex(novel, nn, rows->label[i]);
+	}
+	return K + nn;
 }
 
 /* tfm_evaluate(model, query): metrics of a trained model on the rows of query */
@@ -396,9 +448,10 @@ tfm_evaluate(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
 						errmsg("model \"%s\" is an embedding model, tfm_evaluate needs a trained model", m->name),
 						errhint("Train one with tfm_train().")));
-	TfmRowsRead(&rows, text_to_cstring(PG_GETARG_TEXT_PP(1)), m->task, m, m->opt.max_tokens);
+	TfmRowsRead(&rows, text_to_cstring(PG_GETARG_TEXT_PP(1)), m->task, m, m->opt.max_tokens, 0);
 	C = m->cfg.hidden;
 	K = m->nlabels;
+	TfmCheckMemory((double) rows.n * (C + K) * sizeof(float) + (double) rows.n * 3 * sizeof(int), "evaluating the rows");
 	x = palloc_extended(sizeof(float) * Max(rows.n, 1) * C, MCXT_ALLOC_HUGE);
 	out = palloc_extended(sizeof(float) * Max(rows.n, 1) * K, MCXT_ALLOC_HUGE);
 	TfmEncodeMany(x, m, &m->w, rows.ids, rows.lens, rows.n, false);
@@ -407,17 +460,15 @@ tfm_evaluate(PG_FUNCTION_ARGS)
 	if (m->task == TFM_TASK_CLASSIFICATION)
 	{
 		int		   *truth = palloc(sizeof(int) * Max(rows.n, 1)), *pred = palloc(sizeof(int) * Max(rows.n, 1));
-		char	  **labels = palloc(sizeof(char *) * K);
-		int			all = K;
+		char	  **labels;
+		int			all = truth_indexes(truth, &labels, m, &rows);
 
-		memcpy(labels, m->labels, sizeof(char *) * K);
 		for (int i = 0; i < rows.n; i++)
 		{
 			pred[i] = 0;
 			for (int k = 1; k < K; k++)
-				if (out[i * K + k] > out[i * K + pred[i]])
+				if (out[(size_t) i * K + k] > out[(size_t) i * K + pred[i]])
 					pred[i] = k;
-			truth[i] = truth_index(&labels, &all, K, rows.label[i]);
 		}
 		TfmClassMetrics(&s, truth, pred, rows.n, all, (const char *const *) labels);
 	}
@@ -494,6 +545,19 @@ tfm_training_progress(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* refuse metric arrays beyond TFM_MAX_METRIC_ROWS elements or the memory budget, before unpacking them */
+static void
+check_metric_array(ArrayType *a, double bytes_per_element)
+{
+	int			n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+
+	if (n > TFM_MAX_METRIC_ROWS)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						errmsg("metrics of %d values requested, at most %d are supported", n, TFM_MAX_METRIC_ROWS),
+						errhint("Compute the metrics on a sample, or aggregate them in SQL.")));
+	TfmCheckMemory((double) n * bytes_per_element, "the metrics");
+}
+
 /* text[] argument as C strings */
 static char **
 text_array(ArrayType *a, int *n)
@@ -502,8 +566,9 @@ text_array(ArrayType *a, int *n)
 	bool	   *nulls;
 	char	  **out;
 
+	check_metric_array(a, 96.0);	/* datums, strings' headers, indexes, sort keys, per-label counts */
 	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &d, &nulls, n);
-	out = palloc(sizeof(char *) * Max(*n, 1));
+	out = palloc_extended(sizeof(char *) * Max(*n, 1), MCXT_ALLOC_HUGE);
 	for (int i = 0; i < *n; i++)
 	{
 		if (nulls[i])
@@ -511,13 +576,6 @@ text_array(ArrayType *a, int *n)
 		out[i] = TextDatumGetCString(d[i]);
 	}
 	return out;
-}
-
-/* compare C strings for qsort */
-static int
-cmp_cstr(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
 /* tfm._classification_metrics(truth text[], pred text[]): the metrics tfm_evaluate reports, for checking by hand */
@@ -528,18 +586,16 @@ tfm_classification_metrics(PG_FUNCTION_ARGS)
 	int			n, np, K = 0;
 	char	  **truth = text_array(PG_GETARG_ARRAYTYPE_P(0), &n);
 	char	  **pred = text_array(PG_GETARG_ARRAYTYPE_P(1), &np);
-	char	  **labels = palloc(sizeof(char *) * Max(2 * n, 1));
-	int		   *ti = palloc(sizeof(int) * Max(n, 1)), *pi = palloc(sizeof(int) * Max(n, 1));
+	char	  **labels = palloc_extended(sizeof(char *) * Max(2 * (size_t) n, 1), MCXT_ALLOC_HUGE);
+	int		   *ti = palloc_extended(sizeof(int) * Max(n, 1), MCXT_ALLOC_HUGE);
+	int		   *pi = palloc_extended(sizeof(int) * Max(n, 1), MCXT_ALLOC_HUGE);
 	StringInfoData s;
 
 	if (n != np)
 		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR), errmsg("truth and pred differ in length")));
 	memcpy(labels, truth, sizeof(char *) * n);
 	memcpy(labels + n, pred, sizeof(char *) * n);
-	qsort(labels, 2 * n, sizeof(char *), cmp_cstr);
-	for (int i = 0; i < 2 * n; i++)
-		if (K == 0 || strcmp(labels[K - 1], labels[i]) != 0)
-			labels[K++] = labels[i];
+	K = sort_unique(labels, 2 * n);
 	for (int i = 0; i < n; i++)
 		ti[i] = TfmLabelIndex(labels, K, truth[i]), pi[i] = TfmLabelIndex(labels, K, pred[i]);
 	initStringInfo(&s);
@@ -558,12 +614,14 @@ tfm_regression_metrics(PG_FUNCTION_ARGS)
 	double	   *ta, *tb;
 	StringInfoData s;
 
+	check_metric_array(a, 32.0);
+	check_metric_array(b, 32.0);
 	deconstruct_array(a, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &da, NULL, &n);
 	deconstruct_array(b, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &db, NULL, &nb);
 	if (n != nb)
 		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR), errmsg("truth and pred differ in length")));
-	ta = palloc(sizeof(double) * Max(n, 1));
-	tb = palloc(sizeof(double) * Max(n, 1));
+	ta = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
+	tb = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
 	for (int i = 0; i < n; i++)
 		ta[i] = DatumGetFloat8(da[i]), tb[i] = DatumGetFloat8(db[i]);
 	initStringInfo(&s);
