@@ -4,7 +4,7 @@ MODULE_big = pg_tfm
 DATA = $(wildcard sql/pg_tfm--*.sql)
 OBJS = src/pg_tfm.o src/acl.o src/jsonutil.o src/safetensors.o src/model.o src/tokjson.o src/cachefile.o \
        src/cache.o src/cacheinfo.o src/infer.o src/metrics.o src/rows.o src/head.o src/train.o src/trainstore.o src/gradcheck.o src/optim.o src/import.o src/funcs.o src/tokenizer.o src/ops.o src/blas.o src/bert.o \
-       src/bpe.o src/gpt2.o src/gpt2model.o src/bpejson.o src/generate.o
+       src/bpe.o src/gpt2.o src/gpt2model.o src/bpejson.o src/generate.o src/stconfig.o
 
 PG_CPPFLAGS = -I$(srcdir)/src -I/usr/include/x86_64-linux-gnu
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -O2

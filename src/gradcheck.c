@@ -122,7 +122,7 @@ tfm_train_step(PG_FUNCTION_ARGS)
 	matmul_forward(logits, x, W, W + K * C, B, C, K);
 	loss = crossentropy_forward_backward(dlogits, logits, labels, B, K);
 	matmul_backward(dx, dW, dW + K * C, dlogits, x, W, B, C, K);
-	TfmPoolBackward(hidden, dx, lens, B, T, C, TFM_POOL_MEAN);
+	TfmPoolBackward(hidden, dx, hidden, lens, B, T, C, TFM_POOL_MEAN);
 	TfmBertBind(&gw, palloc(sizeof(TfmBertLayer) * cfg->layers), cfg, grad);
 	bert_backward(&gw, hidden, acts, cfg, &w, ids, lens, B, T, 0, 0, 0, scratch, TfmCheckInterrupts);
 

@@ -66,7 +66,7 @@ static char *
 inference_options(const TfmTrainer *t)
 {
 	return psprintf("{\"max_tokens\": %d, \"pooling\": \"%s\", \"normalize\": %s, \"target_mean\": %.17g, \"target_std\": %.17g, \"head_hidden\": %d}",
-					t->o.max_tokens, t->base->opt.pooling == TFM_POOL_CLS ? "cls" : "mean",
+					t->o.max_tokens, TfmPoolingName(t->base->opt.pooling),
 					t->base->opt.normalize ? "true" : "false", t->tmean, t->tstd, t->o.hidden_units);
 }
 
