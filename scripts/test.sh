@@ -15,6 +15,8 @@ rm -rf "$RUN/golden" && cp -r "$PG_TFM_GOLDEN" "$RUN/golden" && chmod -R a+rX "$
 export PG_TFM_GOLDEN="$RUN/golden"
 export PG_TFM_BAD="$RUN/bad"
 node "$REPO/test/make_bad_models.js" "$PG_TFM_MODEL_DIR" "$PG_TFM_BAD" && chmod -R a+rX "$PG_TFM_BAD"
+export PG_TFM_ST="$RUN/st"   # real bge-small files with random weights of a shrunk config (sql/stconfig.sql)
+node "$REPO/test/make_st_models.js" "$PG_TFM_GOLDEN" "$PG_TFM_ST" && chmod -R a+rX "$PG_TFM_ST"
 
 passed=0; failed=0
 suite() { # name, command...
