@@ -122,8 +122,24 @@ FROM unnest(ARRAY['r_max_raw', 'r_last_raw', 'r_msl_raw']) m,
        ARRAY[0, 1, 0]) AS j) s, e, generate_series(1, 4) k
 WHERE e.m = m.m AND e.i < 4 GROUP BY m.m ORDER BY m.m;
 
+-- heads trained on these models pool as their base does: the trained model's options keep the
+-- pooling (a head on lasttoken states, a full fine-tune through max pooling's backward)
+CREATE TEMP TABLE mail AS
+  SELECT 'message number ' || i || repeat(' buy cheap pills now', i % 2 * 3) AS body,
+         CASE WHEN i % 2 = 1 THEN 'spam' ELSE 'ham' END AS label
+  FROM generate_series(1, 24) i;
+SET client_min_messages = warning;  -- no per-epoch timings
+CALL tfm_train('last_head', 'lasttoken', 'SELECT body, label FROM mail', 'classification', '{"epochs": 2}');
+CALL tfm_train('max_full', 'max', 'SELECT body, label FROM mail', 'classification', '{"epochs": 2, "fine_tune": "full"}');
+RESET client_min_messages;
+SELECT name, task, max_tokens, options->>'pooling' AS pooling, options->>'normalize' AS normalize
+FROM tfm.models WHERE name IN ('last_head', 'max_full') ORDER BY name;
+SELECT m, count(*) FILTER (WHERE tfm_classify(body, m) IN ('spam', 'ham')) AS classified
+FROM mail, unnest(ARRAY['last_head', 'max_full']) m GROUP BY m ORDER BY m;
+SELECT tfm_drop('last_head'), tfm_drop('max_full');
+
 -- 3. refused with 0A000, naming what and what pg_tfm supports. The golden folders have no weights
--- except tiny-random-roberta, whose model_type is refused all the same): config.json decides
+-- (tiny-random-roberta has, and is refused all the same): config.json alone decides
 SELECT d, pg_temp.err(format('SELECT tfm_import(%L, %L)', 'x', :'golden' || '/models/' || d)) AS result
 FROM unnest(ARRAY['ms-marco-MiniLM-L12-v2', 'distilbert-base-uncased-finetuned-sst-2-english', 'tiny-random-roberta']) d;
 -- directories with config.json alone (a RoBERTa one says the type first, not "no tokenizer.json")
