@@ -15,8 +15,14 @@ rm -rf "$RUN/golden" && cp -r "$PG_TFM_GOLDEN" "$RUN/golden" && chmod -R a+rX "$
 export PG_TFM_GOLDEN="$RUN/golden"
 export PG_TFM_BAD="$RUN/bad"
 node "$REPO/test/make_bad_models.js" "$PG_TFM_MODEL_DIR" "$PG_TFM_BAD" && chmod -R a+rX "$PG_TFM_BAD"
-export PG_TFM_ST="$RUN/st"   # real bge-small files with random weights of a shrunk config (sql/stconfig.sql)
-node "$REPO/test/make_st_models.js" "$PG_TFM_GOLDEN" "$PG_TFM_ST" && chmod -R a+rX "$PG_TFM_ST"
+# bge-small-en-v1.5's real config, tokenizer and sentence-transformers files with random weights of a
+# shrunk config, and directories refused at import (sql/stconfig.sql)
+export PG_TFM_ST="$RUN/st"
+rm -rf "$PG_TFM_ST"
+if ! node "$REPO/test/make_st_models.js" "$PG_TFM_GOLDEN" "$PG_TFM_ST"; then
+  echo "test set-up failed: test/make_st_models.js" >&2; exit 1
+fi
+chmod -R a+rX "$PG_TFM_ST"
 
 passed=0; failed=0
 suite() { # name, command...
