@@ -27,6 +27,14 @@ if ! node "$REPO/test/make_bad_models.js" "$PG_TFM_MODEL_DIR" "$PG_TFM_BAD"; the
   echo "test set-up failed: test/make_bad_models.js" >&2; exit 1
 fi
 chmod -R a+rX "$PG_TFM_BAD"
+# bge-small-en-v1.5's real config, tokenizer and sentence-transformers files with random weights of a
+# shrunk config, and directories refused at import (sql/stconfig.sql)
+export PG_TFM_ST="$RUN/st"
+rm -rf "$PG_TFM_ST"
+if ! node "$REPO/test/make_st_models.js" "$PG_TFM_GOLDEN" "$PG_TFM_ST"; then
+  echo "test set-up failed: test/make_st_models.js" >&2; exit 1
+fi
+chmod -R a+rX "$PG_TFM_ST"
 
 passed=0; failed=0
 suite() { # name, command...

@@ -12,7 +12,7 @@ FROM cases ORDER BY name;
 SELECT err(format('SELECT tfm_import(%L, %L)', 'bad', :'model_dir' || '/config.json'));
 -- bad names and options
 SELECT err(format('SELECT tfm_import(%L, %L)', 'bad name!', :'model_dir'));
-SELECT err(format('SELECT tfm_import(%L, %L, %L)', 'x', :'model_dir', '{"pooling": "max"}'));
+SELECT err(format('SELECT tfm_import(%L, %L, %L)', 'x', :'model_dir', '{"pooling": "weightedmean"}'));
 SELECT err(format('SELECT tfm_import(%L, %L, %L)', 'x', :'model_dir', '{"max_tokens": 100000}'));
 SELECT err(format('SELECT tfm_import(%L, %L, %L)', 'x', :'model_dir', '{"dropout": 1}'));
 SELECT err(format('SELECT tfm_import(%L, %L, %L)', 'x', :'model_dir', '[]'));

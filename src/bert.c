@@ -504,27 +504,46 @@ bert_backward(TfmBertWeights *grads, const float *dhidden, const float *acts,
 					   B, T, C, cfg->vocab);
 }
 
-/* dhidden (B,T,C) from dpooled (B,C) through TfmPool without normalising */
+/* dhidden (B,T,C) from dpooled (B,C) through TfmPool without normalising; hidden (max only) may be dhidden */
 void
-TfmPoolBackward(float *dhidden, const float *dpooled, const int *lens,
+TfmPoolBackward(float *dhidden, const float *dpooled, const float *hidden, const int *lens,
 				int B, int T, int C, int pooling)
 {
-	memset(dhidden, 0, sizeof(float) * (size_t) B * T * C);
 	for (int b = 0; b < B; b++)
 	{
 		const float *dp = dpooled + (size_t) b * C;
 		float	   *dh = dhidden + (size_t) b * T * C;
 		int			L = lens[b] < 0 ? 0 : (lens[b] > T ? T : lens[b]);
 
-		if (pooling == TFM_POOL_CLS)
+		if (pooling == TFM_POOL_MAX && L > 0)
 		{
-			if (L > 0)
-				memcpy(dh, dp, sizeof(float) * C);
+			const float *h = hidden + (size_t) b * T * C;
+
+			/* one channel at a time: its column is read whole before it is overwritten */
+			for (int i = 0; i < C; i++)
+			{
+				int			arg = 0;
+
+				for (int t = 1; t < L; t++)
+					if (h[(size_t) t * C + i] > h[(size_t) arg * C + i])
+						arg = t;
+				for (int t = 0; t < T; t++)
+					dh[(size_t) t * C + i] = t == arg ? dp[i] : 0.0f;
+			}
+			continue;
+		}
+		memset(dh, 0, sizeof(float) * (size_t) T * C);
+		if (L == 0)
+			continue;
+		if (pooling == TFM_POOL_CLS || pooling == TFM_POOL_LAST)
+		{
+			memcpy(dh + (pooling == TFM_POOL_LAST ? (size_t) (L - 1) * C : 0), dp, sizeof(float) * C);
 			continue;
 		}
 		for (int t = 0; t < L; t++)
 			for (int i = 0; i < C; i++)
-				dh[(size_t) t * C + i] = dp[i] / L;
+				dh[(size_t) t * C + i] = pooling == TFM_POOL_MEAN_SQRT_LEN ? (float) (dp[i] / sqrt((double) L)) :
+					dp[i] / L;
 	}
 }
 
@@ -540,21 +559,33 @@ TfmPool(float *out, const float *hidden, const int *lens,
 		int			L = lens[b] < 0 ? 0 : (lens[b] > T ? T : lens[b]);
 
 		memset(o, 0, sizeof(float) * C);
-		if (pooling == TFM_POOL_CLS)
+		if (L == 0)
+			;
+		else if (pooling == TFM_POOL_CLS || pooling == TFM_POOL_LAST)
+			memcpy(o, h + (pooling == TFM_POOL_LAST ? (size_t) (L - 1) * C : 0), sizeof(float) * C);
+		else if (pooling == TFM_POOL_MAX)
 		{
-			if (L > 0)
-				memcpy(o, h, sizeof(float) * C);
+			for (int i = 0; i < C; i++)
+			{
+				float		m = h[i];
+
+				for (int t = 1; t < L; t++)
+					m = fmaxf(m, h[(size_t) t * C + i]);
+				o[i] = m;
+			}
 		}
-		else if (L > 0)
+		else
 		{
 			/* sum in double: long sequences, tolerance 1e-4 downstream */
+			double		div = pooling == TFM_POOL_MEAN_SQRT_LEN ? sqrt((double) L) : (double) L;
+
 			for (int i = 0; i < C; i++)
 			{
 				double		acc = 0.0;
 
 				for (int t = 0; t < L; t++)
 					acc += h[(size_t) t * C + i];
-				o[i] = (float) (acc / L);
+				o[i] = (float) (acc / div);
 			}
 		}
 		if (normalize)

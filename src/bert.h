@@ -115,22 +115,27 @@ void		bert_backward(TfmBertWeights *grads, const float *dhidden,
 						  float attn_p, uint64_t seed, float *scratch,
 						  void (*check) (void));
 
-/* out (B,C): mean over the first lens[b] tokens (TFM_POOL_MEAN) or token 0
- * (TFM_POOL_CLS); L2-normalise if normalize.  lens[b] == 0 gives zeros. */
+/* out (B,C) over the first lens[b] tokens: their mean (TFM_POOL_MEAN), token 0
+ * (TFM_POOL_CLS), the per-channel max (TFM_POOL_MAX), their sum / sqrt(lens[b])
+ * (TFM_POOL_MEAN_SQRT_LEN), the last token (TFM_POOL_LAST), as sentence-transformers'
+ * Pooling modes; L2-normalise if normalize.  lens[b] == 0 gives zeros. */
 enum
 {
 	TFM_POOL_MEAN = 0,
-	TFM_POOL_CLS = 1
+	TFM_POOL_CLS = 1,
+	TFM_POOL_MAX = 2,
+	TFM_POOL_MEAN_SQRT_LEN = 3,
+	TFM_POOL_LAST = 4
 };
 void		TfmPool(float *out, const float *hidden, const int *lens,
 					int B, int T, int C, int pooling, int normalize);
 
 /*
- * dhidden (B,T,C) from dpooled (B,C) for mean / cls pooling WITHOUT
- * normalisation; written, not accumulated (zeros on padding rows)
+ * dhidden (B,T,C) from dpooled (B,C) for every pooling mode WITHOUT
+ * normalisation (max: to the first token holding each channel's max); written, not accumulated (zeros on padding rows)
  */
 void		TfmPoolBackward(float *dhidden, const float *dpooled,
-							const int *lens, int B, int T, int C,
+							const float *hidden, const int *lens, int B, int T, int C,
 							int pooling);
 
 #endif							/* TFM_BERT_H */

@@ -68,7 +68,7 @@ append_floats(StringInfo s, const float *x, int n)
 
 /*
  * tfm._train_step(model, ids, lens, labels): forward + backward of the encoder and a linear head
- * initialised as W[c][h] = 0.02 sin(1 + c C + h), b[c] = 0.01 c, mean pooling, mean cross-entropy,
+ * initialised as W[c][h] = 0.02 sin(1 + c C + h), b[c] = 0.01 c, the model's pooling, mean cross-entropy,
  * no dropout; ids holds the B sequences back to back
  */
 Datum
@@ -140,11 +140,11 @@ tfm_train_step(PG_FUNCTION_ARGS)
 	TfmBertUnpackCache(plain, cfg, m->map.weights);
 	TfmBertBind(&w, palloc(sizeof(TfmBertLayer) * cfg->layers), cfg, plain);
 	bert_forward_train(hidden, acts, cfg, &w, ids, lens, B, T, 0, 0, 0, scratch, TfmCheckInterrupts);
-	TfmPool(x, hidden, lens, B, T, C, TFM_POOL_MEAN, 0);
+	TfmPool(x, hidden, lens, B, T, C, m->opt.pooling, 0);
 	matmul_forward(logits, x, W, W + K * C, B, C, K);
 	loss = crossentropy_forward_backward(dlogits, logits, labels, B, K);
 	matmul_backward(dx, dW, dW + K * C, dlogits, x, W, B, C, K);
-	TfmPoolBackward(hidden, dx, lens, B, T, C, TFM_POOL_MEAN);
+	TfmPoolBackward(hidden, dx, hidden, lens, B, T, C, m->opt.pooling);
 	TfmBertBind(&gw, palloc(sizeof(TfmBertLayer) * cfg->layers), cfg, grad);
 	bert_backward(&gw, hidden, acts, cfg, &w, ids, lens, B, T, 0, 0, 0, scratch, TfmCheckInterrupts);
 

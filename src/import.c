@@ -23,6 +23,7 @@
 #include "model.h"
 #include "pg_tfm.h"
 #include "safetensors.h"
+#include "stconfig.h"
 
 #define CHUNK_BYTES (16 * 1024 * 1024)
 #define MAX_FILE_BYTES ((uint64) 8 << 30)
@@ -210,6 +211,7 @@ import_model(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weig
 {
 	check_encoding();
 	TfmCheckModelName(name);
+	TfmCheckKind(config, what[0]);	/* a classifier, cross-encoder or unknown family: refused (issue 15) */
 	/* the weights, their copy in 16 MB chunks and the parsed header */
 	TfmCheckMemory((double) wsize + CHUNK_BYTES * 2.0, "importing the model");
 	if (TfmConfigIsGpt2(config))
@@ -377,7 +379,10 @@ tfm_import_path(PG_FUNCTION_ARGS)
 	what[0] = psprintf("file \"%s/config.json\"", dir);
 	cbuf = read_file(dir, "config.json", &csize, NULL);
 	config = TfmJsonParse(cbuf, csize, what[0]);
+	TfmCheckKind(config, what[0]);	/* before any other file is read */
 	tokenizer = read_tokenizer(dir, TfmConfigIsGpt2(config), &what[1]);
+	if (!TfmConfigIsGpt2(config))	/* sentence-transformers settings as default options */
+		options = TfmStOptions(dir, config, tokenizer, options, read_file, file_exists);
 	wbuf = read_file(dir, find_weights(dir), &wsize, &wpath);
 	what[2] = psprintf("file \"%s\"", wpath);
 	PG_RETURN_INT64(import_model(name, config, tokenizer, wbuf, wsize, options, what));

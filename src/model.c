@@ -87,14 +87,21 @@ TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cf
 	opt->max_tokens = TfmJsonGetInt(c, "max_tokens", cfg->max_pos, 2, cfg->max_pos, "options");
 	opt->normalize = TfmJsonGetBool(c, "normalize", 1, "options");
 	pool = TfmJsonGetString(c, "pooling", "mean", "options");
-	if (strcmp(pool, "mean") == 0)
-		opt->pooling = TFM_POOL_MEAN;
-	else if (strcmp(pool, "cls") == 0)
-		opt->pooling = TFM_POOL_CLS;
-	else
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("unknown pooling \"%s\"", pool),
-						errhint("Use \"mean\" or \"cls\".")));
+	for (opt->pooling = TFM_POOL_MEAN; opt->pooling <= TFM_POOL_LAST; opt->pooling++)
+		if (strcmp(pool, TfmPoolingName(opt->pooling)) == 0)
+			return;
+	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("unknown pooling \"%s\"", pool),
+					errhint("Use \"mean\", \"cls\", \"max\", \"mean_sqrt_len_tokens\" or \"lasttoken\".")));
+}
+
+/* the option value naming a pooling mode (sentence-transformers' names) */
+const char *
+TfmPoolingName(int pooling)
+{
+	static const char *const names[] = {"mean", "cls", "max", "mean_sqrt_len_tokens", "lasttoken"};
+
+	return pooling >= TFM_POOL_MEAN && pooling <= TFM_POOL_LAST ? names[pooling] : "mean";
 }
 
 /* write the resolved options back as JSON for the catalog */
@@ -102,7 +109,7 @@ Jsonb *
 TfmOptionsToJson(const TfmModelOptions *opt)
 {
 	char	   *s = psprintf("{\"max_tokens\": %d, \"pooling\": \"%s\", \"normalize\": %s}",
-							 opt->max_tokens, opt->pooling == TFM_POOL_CLS ? "cls" : "mean",
+							 opt->max_tokens, TfmPoolingName(opt->pooling),
 							 opt->normalize ? "true" : "false");
 
 	return TfmJsonParse(s, strlen(s), "options");

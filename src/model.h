@@ -15,7 +15,7 @@
 typedef struct TfmModelOptions
 {
 	int			max_tokens;
-	int			pooling;		/* TFM_POOL_MEAN or TFM_POOL_CLS */
+	int			pooling;		/* TFM_POOL_MEAN, _CLS, _MAX, _MEAN_SQRT_LEN or _LAST */
 	int			normalize;
 } TfmModelOptions;
 
@@ -23,6 +23,7 @@ extern void TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char 
 extern int	TfmBertConfigCheck(const TfmBertConfig *cfg);
 extern void TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cfg, bool from_user);
 extern Jsonb *TfmOptionsToJson(const TfmModelOptions *opt);
+extern const char *TfmPoolingName(int pooling);
 extern int	TfmBertSlotCount(const TfmBertConfig *cfg);
 extern void TfmBertSlotDesc(const TfmBertConfig *cfg, int slot, char *name, int64 *rows, int64 *cols);
 extern uint64 TfmBertSlotFloats(const TfmBertConfig *cfg, int slot);

@@ -245,7 +245,7 @@ step_full(TfmTrainer *t, const int *rows, int B)
 					   (float) t->o.attn_dropout, seed, scratch, TfmCheckInterrupts);
 	TfmPool(x, hidden, lens, B, T, C, t->base->opt.pooling, 0);
 	loss = head_step(t, dx, x, rows, B);
-	TfmPoolBackward(hidden, dx, lens, B, T, C, t->base->opt.pooling);
+	TfmPoolBackward(hidden, dx, hidden, lens, B, T, C, t->base->opt.pooling);
 	bert_backward(&t->gw, hidden, acts, cfg, &t->w, ids, lens, B, T, (float) t->o.hidden_dropout,
 				  (float) t->o.attn_dropout, seed, scratch, TfmCheckInterrupts);
 	update(t);

@@ -165,7 +165,7 @@ static char *
 inference_options(const TfmTrainer *t)
 {
 	return psprintf("{\"max_tokens\": %d, \"pooling\": \"%s\", \"normalize\": %s, \"target_mean\": %s, \"target_std\": %s, \"head_hidden\": %d}",
-					t->o.max_tokens, t->base->opt.pooling == TFM_POOL_CLS ? "cls" : "mean",
+					t->o.max_tokens, TfmPoolingName(t->base->opt.pooling),
 					t->base->opt.normalize ? "true" : "false", TfmJsonFloat(t->tmean, 17),
 					TfmJsonFloat(t->tstd, 17), t->o.hidden_units);
 }

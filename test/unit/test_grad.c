@@ -637,23 +637,34 @@ pl_loss(void)
 	return dot(pl_out, pl_r, 3 * 5);
 }
 
-/* TfmPoolBackward vs finite differences for mean and cls */
+/* TfmPoolBackward vs finite differences for every pooling mode, and in place as training calls it */
 static void
 test_pool_backward(void)
 {
+	static const char *const names[] = {"mean", "cls", "max", "mean_sqrt_len", "lasttoken"};
 	size_t		n = 3 * 4 * 5;
-	float	   *g = rand_buf(n, -1, 1), *fdv = zeros(n);
+	float	   *g = rand_buf(n, -1, 1), *fdv = zeros(n), *inplace = zeros(n);
+	char		what[96];
 
-	pl_h = rand_buf(n, -1, 1);
 	pl_out = zeros(15);
 	pl_r = rand_buf(15, -1, 1);
-	for (pl_mode = TFM_POOL_MEAN; pl_mode <= TFM_POOL_CLS; pl_mode++)
+	for (pl_mode = TFM_POOL_MEAN; pl_mode <= TFM_POOL_LAST; pl_mode++)
 	{
-		TfmPoolBackward(g, pl_r, pl_lens, 3, 4, 5, pl_mode);
+		pl_h = rand_buf(n, -1, 1);
+		if (pl_mode == TFM_POOL_MAX)
+			/* tokens of one channel 0.1 apart: the finite-difference step never changes the argmax */
+			for (int b = 0; b < 3; b++)
+				for (int t = 0; t < 4; t++)
+					for (int i = 0; i < 5; i++)
+						pl_h[(b * 4 + t) * 5 + i] = (float) ((7 * t + 3 * i + 5 * b) % 11) * 0.1f - 0.5f;
+		TfmPoolBackward(g, pl_r, pl_h, pl_lens, 3, 4, 5, pl_mode);
 		fd_all(fdv, pl_h, n, 1e-2f, pl_loss);
-		check_err(rel_err(g, fdv, n), 1e-5, pl_mode == TFM_POOL_MEAN ?
-				  "TfmPoolBackward mean vs finite differences" :
-				  "TfmPoolBackward cls vs finite differences");
+		snprintf(what, sizeof(what), "TfmPoolBackward %s vs finite differences", names[pl_mode]);
+		check_err(rel_err(g, fdv, n), 1e-5, what);
+		memcpy(inplace, pl_h, sizeof(float) * n);
+		TfmPoolBackward(inplace, pl_r, inplace, pl_lens, 3, 4, 5, pl_mode);
+		snprintf(what, sizeof(what), "TfmPoolBackward %s in place (dhidden = hidden)", names[pl_mode]);
+		check_err(rel_err(inplace, g, n), 0, what);
 	}
 }
 
