@@ -34,15 +34,7 @@ my @files = cache_files($oid);
 my %figures;
 my %outcomes;    # what => { cancelled => n, 'finished first' => n }
 
-# the idle round trip: a control query, then a query of the session (ms, the longest of 5)
-my $rt = 0;
-for (1 .. 5)
-{
-	my $t = time;
-	$ctl->query('SELECT 1');
-	$s->query('SELECT 1');
-	$rt = (time - $t) * 1000 if (time - $t) * 1000 > $rt;
-}
+my $rt = idle_round_trip($ctl, $s);
 my $bound = $rt + $allowance;
 diag(sprintf('idle round trip %.0f ms: cancel bound %.0f ms (+ PG_TFM_CANCEL_BOUND_MS %d)', $rt, $bound, $allowance));
 

@@ -220,17 +220,9 @@ open my $lfh, '>>', $lock or die "$lock: $!";
 chown((stat TfmTest::pgdata())[4, 5], TfmTest::cache_dir(), $lock);
 flock($lfh, LOCK_EX) or die "flock $lock: $!";
 
-# the idle round trip: a ctl query then a session query, the longest of 5 (ms)
 my $s = session($db);
 $s->query("\\set VERBOSITY verbose\nSELECT 1");
-my $rt = 0;
-for (1 .. 5)
-{
-	my $t = time;
-	$ctl->query('SELECT 1');
-	$s->query('SELECT 1');
-	$rt = (time - $t) * 1000 if (time - $t) * 1000 > $rt;
-}
+my $rt = idle_round_trip($ctl, $s);
 my $lbound = $rt + 100 + $margin;
 
 # send an embedding and wait until it waits for the lock

@@ -23,7 +23,7 @@ use Time::HiRes ();
 our @EXPORT = qw(psql psql_result new_db empty_db drop_db extension_members free_port pg_tool
   node_init node_basebackup node_start node_stop run_cmd db_oid model_id cache_key cache_dir cache_files
   cache_file_name tmp_files log_offset log_since wait_until no_backends_in check_no_crash pgdata
-  session embed_sql emb_diff import_sql tiny_models_sql failed_checks_re header_layout read_header crc32c sample_blocks
+  session idle_round_trip embed_sql emb_diff import_sql tiny_models_sql failed_checks_re header_layout read_header crc32c sample_blocks
   $TIMEOUT $MODEL_DIR);
 
 our $TIMEOUT = $ENV{PG_TFM_TAP_TIMEOUT} || 180;
@@ -465,6 +465,23 @@ sub session
 	my $s = TfmTest::Session->new($db);
 	push @sessions, $s;
 	return $s;
+}
+
+# the idle round trip of a control session and a session: a query of each, the longest of 5 (ms);
+# cancel bounds are measured on top of it, so a loaded machine does not fail them
+sub idle_round_trip
+{
+	my ($ctl, $s) = @_;
+	my $rt = 0;
+	for (1 .. 5)
+	{
+		my $t = Time::HiRes::time();
+		$ctl->query('SELECT 1');
+		$s->query('SELECT 1');
+		my $ms = (Time::HiRes::time() - $t) * 1000;
+		$rt = $ms if $ms > $rt;
+	}
+	return $rt;
 }
 
 # --- extra clusters (a standby, shards) -------------------------------------------------------
