@@ -73,7 +73,8 @@ ok(-e $live, 'kept: the old file of the live model');
 my $log1 = TfmTest::log_since($off1);
 for my $k (sort grep { $gone{$_} } keys %f)
 {
-	like($log1, qr/pg_tfm: removed orphaned cache file "\Q$f{$k}\E"/, "the log names $k");
+	my $shown = shown_path($f{$k});
+	like($log1, qr/pg_tfm: removed orphaned cache file "\Q$shown\E"/, "the log names $k");
 }
 unlink grep { -e } values %f;
 

@@ -23,7 +23,7 @@ use Time::HiRes ();
 our @EXPORT = qw(psql psql_result new_db empty_db drop_db extension_members free_port pg_tool
   node_init node_basebackup node_start node_stop run_cmd db_oid model_id cache_key cache_dir cache_files
   cache_file_name tmp_files log_offset log_since wait_until no_backends_in check_no_crash pgdata
-  session idle_round_trip embed_sql emb_diff import_sql tiny_models_sql failed_checks_re header_layout read_header crc32c sample_blocks
+  session idle_round_trip shown_path embed_sql emb_diff import_sql tiny_models_sql failed_checks_re header_layout read_header crc32c sample_blocks
   $TIMEOUT $MODEL_DIR);
 
 our $TIMEOUT = $ENV{PG_TFM_TAP_TIMEOUT} || 180;
@@ -212,7 +212,16 @@ sub failed_checks_re
 {
 	my ($path, $reason) = @_;
 	my $why = defined $reason ? quotemeta($reason) : '[^)]+';
-	return qr/pg_tfm: cache file "\Q$path\E" failed its checks \($why\); rebuilding it/;
+	my $shown = shown_path($path);
+	return qr/pg_tfm: cache file "\Q$shown\E" failed its checks \($why\); rebuilding it/;
+}
+
+# a path under the data directory as pg_tfm's messages show it: relative to the data directory
+sub shown_path
+{
+	my ($path) = @_;
+	my $dir = pgdata();
+	return substr($path, 0, length($dir) + 1) eq "$dir/" ? substr($path, length($dir) + 1) : $path;
 }
 
 # cache files (.bin) in the cache directory, optionally only of one database [and model id]
