@@ -68,6 +68,19 @@ SELECT count(*) AS texts, bool_and(tfm_tokenize(a, 'cls3') = ids) AS same_ids FR
 SELECT tfm_evaluate('cls3', $$SELECT a AS input, CASE WHEN a LIKE 'I %' THEN 'contradiction' ELSE 'neutral' END AS label
                               FROM expected WHERE model = 'cls3'$$)->'confusion' AS confusion;
 
+-- tfm_train on such a checkpoint trains a NEW head on its encoder (the [CLS] state it pools; the
+-- checkpoint's pooler and classifier are not used): here a few steps on made-up labels
+CREATE TEMP TABLE ft AS SELECT 'text number ' || i || CASE WHEN i % 2 = 0 THEN ' good' ELSE ' bad' END AS body,
+  CASE WHEN i % 2 = 0 THEN 'pos' ELSE 'neg' END AS label FROM generate_series(1, 24) i;
+SET client_min_messages = warning;  -- the epochs' notices show timings
+CALL tfm_train('cls3_ft', 'cls3', 'SELECT body, label FROM ft', 'classification', '{"epochs": 2, "seed": 1}');
+RESET client_min_messages;
+SELECT m.name, m.task, m.labels, m.options->>'pooling' AS pooling, m.options ? 'head_activation' AS tanh_head,
+       b.name AS encoder_of FROM tfm.model m JOIN tfm.model b ON b.id = m.encoder_id WHERE m.name = 'cls3_ft';
+SELECT tfm_classify('text number 2 good', 'cls3_ft') IN ('pos', 'neg') AS classifies;
+SELECT pg_temp.err($$SELECT tfm_drop('cls3')$$) AS drop_base;
+SELECT tfm_drop('cls3_ft');
+
 -- 5. functions that do not fit the model's task say so (42809)
 SELECT pg_temp.err($$SELECT tfm_score_pair('a', 'b', 'cls3')$$) AS pair_on_classifier;
 SELECT pg_temp.err($$SELECT * FROM tfm_rerank('a', ARRAY['b'], 'multi')$$) AS rerank_on_classifier;
