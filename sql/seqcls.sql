@@ -98,3 +98,8 @@ SELECT pg_temp.err(format('SELECT tfm_import(%L, %L, %L)', 'x', :'seqcls' || '/c
 SELECT count(*) AS nothing_imported FROM tfm.models WHERE name = 'x';
 
 SELECT tfm_drop(name) FROM unnest(ARRAY['ce', 'ce16', 'cls3', 'multi', 'reg']) name;
+
+-- the pair functions: IMMUTABLE with a model argument (tfm_rerank's NULL model reads the setting)
+SELECT oid::regprocedure AS function, proparallel, proisstrict, provolatile, proretset FROM pg_proc
+WHERE proname IN ('tfm_score_pair', 'tfm_rerank') OR oid = 'tfm_tokenize(text, text, text)'::regprocedure
+ORDER BY oid::regprocedure::text;
