@@ -24,6 +24,5 @@ extern void TfmCheckInterrupts(void);
 extern float *TfmScratch(size_t bytes);
 extern void TfmScratchRelease(void);
 extern TfmModel *TfmCallModel(FunctionCallInfo fcinfo, int argno);	/* funcs.c */
-extern int32 *TfmTokenizePair(const TfmModel *m, text *a, text *b, int max_tokens, int *n);	/* rerank.c */
 
 #endif

@@ -44,16 +44,21 @@ longest_first(int *na, int *nb, int budget)
 	*nb = swap ? s : l;
 }
 
-/*
- * ids of the pair (a, b): [CLS] a [SEP] b [SEP] with b's tokens and the last [SEP] marked as token type
- * 1 (TFM_TOKEN_TYPE1), truncated longest_first to max_tokens (max_tokens 0: untruncated)
- */
-int32 *
-TfmTokenizePair(const TfmModel *m, text *a, text *b, int max_tokens, int *n)
+/* the ids of a text with [CLS] and [SEP] (palloc'd, untruncated) */
+static int32 *
+text_ids(const TfmModel *m, text *t, int *n)
 {
-	int			na, nb, ka, kb;
-	int32	   *ia = TfmTokenizeText(m, VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a), &na);
-	int32	   *ib = TfmTokenizeText(m, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), &nb);
+	return TfmTokenizeText(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), n);
+}
+
+/*
+ * the pair of two tokenized texts (each [CLS] ... [SEP]): [CLS] a [SEP] b [SEP] with b's tokens and the
+ * last [SEP] marked as token type 1 (TFM_TOKEN_TYPE1), truncated longest_first to max_tokens (0: not)
+ */
+static int32 *
+pair_ids(const TfmModel *m, const int32 *ia, int na, const int32 *ib, int nb, int max_tokens, int *n)
+{
+	int			ka = na - 2, kb = nb - 2;
 	int32	   *out;
 
 	if (m->cfg.type_vocab < 2)
@@ -63,9 +68,6 @@ TfmTokenizePair(const TfmModel *m, text *a, text *b, int max_tokens, int *n)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("model \"%s\" reads at most %d tokens, fewer than a pair's three special tokens",
 							   m->name, max_tokens)));
-	/* both hold [CLS] ... [SEP]: their texts' tokens are the ones between */
-	ka = na - 2;
-	kb = nb - 2;
 	if (max_tokens > 0)
 		longest_first(&ka, &kb, max_tokens - 3);
 	*n = ka + kb + 3;
@@ -75,6 +77,17 @@ TfmTokenizePair(const TfmModel *m, text *a, text *b, int max_tokens, int *n)
 	for (int i = 0; i < kb; i++)
 		out[ka + 2 + i] = ib[1 + i] + TFM_TOKEN_TYPE1;
 	out[ka + kb + 2] = ib[nb - 1] + TFM_TOKEN_TYPE1;
+	return out;
+}
+
+/* ids of the pair (a, b) as pair_ids gives them */
+static int32 *
+TfmTokenizePair(const TfmModel *m, text *a, text *b, int max_tokens, int *n)
+{
+	int			na, nb;
+	int32	   *ia = text_ids(m, a, &na), *ib = text_ids(m, b, &nb);
+	int32	   *out = pair_ids(m, ia, na, ib, nb, max_tokens, n);
+
 	pfree(ia);
 	pfree(ib);
 	return out;
@@ -153,9 +166,9 @@ tfm_rerank(PG_FUNCTION_ARGS)
 	TfmModel   *m;
 	Datum	   *docs;
 	bool	   *nulls;
-	int			n, k = 0;
+	int			n, k = 0, nq;
 	double		tokens = 0;
-	int32	  **ids;
+	int32	  **ids, *qids;
 	int		   *lens;
 	float	   *out;
 	text	   *query;
@@ -166,13 +179,18 @@ tfm_rerank(PG_FUNCTION_ARGS)
 	m = TfmCallModel(fcinfo, 2);
 	require_pair_head(m, "tfm_rerank");
 	query = PG_GETARG_TEXT_PP(0);
+	qids = text_ids(m, query, &nq);		/* once for every document */
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT, &docs, &nulls, &n);
 	ids = palloc(sizeof(int32 *) * Max(n, 1));
 	lens = palloc(sizeof(int) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 		if (!nulls[i])
 		{
-			ids[k] = TfmTokenizePair(m, query, DatumGetTextPP(docs[i]), m->opt.max_tokens, &lens[k]);
+			int			nd;
+			int32	   *dids = text_ids(m, DatumGetTextPP(docs[i]), &nd);
+
+			ids[k] = pair_ids(m, qids, nq, dids, nd, m->opt.max_tokens, &lens[k]);
+			pfree(dids);
 			tokens += lens[k++];
 			/* the ids so far and the pooled vectors to come */
 			TfmCheckMemory(((double) tokens + (double) n * m->cfg.hidden) * sizeof(float) + (double) n * 16,
