@@ -433,7 +433,8 @@ tfm_import_path(PG_FUNCTION_ARGS)
 	config = TfmJsonParse(cbuf, csize, what[0]);
 	TfmCheckKind(config, what[0]);	/* before any other file is read */
 	tokenizer = read_tokenizer(dir, TfmConfigIsGpt2(config), &what[1]);
-	if (!TfmConfigIsGpt2(config))	/* sentence-transformers settings as default options */
+	/* sentence-transformers settings as default options (a checkpoint with a head pools its own way) */
+	if (!TfmConfigIsGpt2(config) && !TfmIsSeqClassification(config))
 		options = TfmStOptions(dir, config, tokenizer, options, read_file, file_exists);
 	wbuf = read_file(dir, find_weights(dir), &wsize, &wpath);
 	what[2] = psprintf("file \"%s\"", wpath);
