@@ -35,6 +35,14 @@ if ! node "$REPO/test/make_st_models.js" "$PG_TFM_GOLDEN" "$PG_TFM_ST"; then
   echo "test set-up failed: test/make_st_models.js" >&2; exit 1
 fi
 chmod -R a+rX "$PG_TFM_ST"
+# the ms-marco cross-encoder's real config and tokenizer with random weights of a shrunk config, as
+# BertForSequenceClassification checkpoints, and the reference logits of test/ref/bert_ref.js (sql/seqcls.sql)
+export PG_TFM_SEQCLS="$RUN/seqcls"
+rm -rf "$PG_TFM_SEQCLS"
+if ! node "$REPO/test/make_seqcls_models.js" "$PG_TFM_GOLDEN" "$PG_TFM_SEQCLS"; then
+  echo "test set-up failed: test/make_seqcls_models.js" >&2; exit 1
+fi
+chmod -R a+rX "$PG_TFM_SEQCLS"
 
 passed=0; failed=0
 suite() { # name, command...

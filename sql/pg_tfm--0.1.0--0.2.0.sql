@@ -245,3 +245,14 @@ BEGIN
     RETURN pg_catalog.jsonb_populate_record(NEW, pg_catalog.jsonb_build_object(TG_ARGV[2],
                score >= threshold::real));
 END $$ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp;
+
+-- ==== issue 15: sequence-classification checkpoints and cross-encoders ====
+-- BertForSequenceClassification checkpoints import with their head (task classification, regression
+-- or cross-encoder); a cross-encoder scores (query, document) pairs as [CLS] a [SEP] b [SEP].
+CREATE FUNCTION tfm_tokenize(a text, b text, model text) RETURNS int[]
+AS 'MODULE_PATHNAME', 'tfm_tokenize_pair' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION tfm_score_pair(a text, b text, model text) RETURNS real
+AS 'MODULE_PATHNAME', 'tfm_score_pair' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 10000;
+CREATE FUNCTION tfm_rerank(query text, documents text[], model text DEFAULT NULL,
+                           OUT ordinality bigint, OUT score real)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'tfm_rerank' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 10000 ROWS 100;

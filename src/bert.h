@@ -1,6 +1,6 @@
 /*
  * bert.h - BERT-family encoder forward pass (post-LayerNorm, absolute
- * positions, token type 0), e.g. all-MiniLM-L6-v2
+ * positions, token types 0 and 1), e.g. all-MiniLM-L6-v2
  *
  * The caller owns every buffer: weights (fp32, e.g. from the mmap'd
  * weights file), the output and a scratch area of TfmBertScratchBytes().
@@ -59,7 +59,8 @@ size_t		TfmBertScratchBytes(const TfmBertConfig *cfg, int B, int T);
 
 /*
  * hidden (B,T,C) = last hidden state; ids (B,T) padded with anything past
- * lens[b]; token type 0; positions 0..T-1.  Rows of padding tokens hold
+ * lens[b]; token type 0, or 1 for ids marked with TFM_TOKEN_TYPE1 (ops.h;
+ * then cfg->type_vocab >= 2); positions 0..T-1.  Rows of padding tokens hold
  * finite values of no meaning.  check() is called five times per layer (it may
  * longjmp out; nothing needs cleaning up) and may be NULL.  scratch must be
  * float-aligned.

@@ -46,6 +46,8 @@ TfmTaskFromName(const char *task)
 		return TFM_TASK_REGRESSION;
 	if (strcmp(task, "generation") == 0)
 		return TFM_TASK_GENERATION;
+	if (strcmp(task, "cross-encoder") == 0)
+		return TFM_TASK_CROSS_ENCODER;
 	return TFM_TASK_EMBEDDING;
 }
 
@@ -55,7 +57,8 @@ TfmTaskName(TfmTask task)
 {
 	return task == TFM_TASK_CLASSIFICATION ? "classification" :
 		task == TFM_TASK_REGRESSION ? "regression" :
-		task == TFM_TASK_GENERATION ? "generation" : "embedding";
+		task == TFM_TASK_GENERATION ? "generation" :
+		task == TFM_TASK_CROSS_ENCODER ? "cross-encoder" : "embedding";
 }
 
 /* refuse a model of another architecture than a function runs (e.g. tfm_embed on GPT-2) */
@@ -81,7 +84,7 @@ find(int64 id, const char *sha256)
 	return NULL;
 }
 
-/* copy labels (text[]) and head (bytea) of a trained model into m's context */
+/* copy labels (text[]) and head (bytea) of a trained model or a checkpoint with a head into m's context */
 static void
 load_head(TfmModel *m, HeapTuple tup, TupleDesc td)
 {
@@ -107,7 +110,9 @@ load_head(TfmModel *m, HeapTuple tup, TupleDesc td)
 	}
 	m->target_mean = TfmJsonGetFloat(&opts->root, "target_mean", 0.0, "options");
 	m->target_std = TfmJsonGetFloat(&opts->root, "target_std", 1.0, "options");
-	m->head_hidden = TfmJsonGetInt(&opts->root, "head_hidden", 0, 0, 4096, "options");
+	m->head_hidden = TfmJsonGetInt(&opts->root, "head_hidden", 0, 0, 8192, "options");
+	m->head_tanh = strcmp(TfmJsonGetString(&opts->root, "head_activation", "gelu", "options"), "tanh") == 0;
+	m->multi_label = TfmJsonGetBool(&opts->root, "multi_label", 0, "options");
 	d = SPI_getbinval(tup, td, 9, &isnull);
 	want = sizeof(float) * TfmHeadParams(m->cfg.hidden, m->head_hidden, m->nlabels);
 	head = isnull ? NULL : DatumGetByteaPP(d);

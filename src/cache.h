@@ -18,7 +18,8 @@ typedef enum TfmTask
 	TFM_TASK_EMBEDDING,
 	TFM_TASK_CLASSIFICATION,
 	TFM_TASK_REGRESSION,
-	TFM_TASK_GENERATION			/* GPT-2: tfm_generate */
+	TFM_TASK_GENERATION,		/* GPT-2: tfm_generate */
+	TFM_TASK_CROSS_ENCODER		/* a one-label checkpoint scoring text pairs: tfm_rerank */
 } TfmTask;
 
 typedef struct TfmModel
@@ -48,6 +49,8 @@ typedef struct TfmModel
 	char	  **labels;
 	float	   *head;			/* head.h layout */
 	int			head_hidden;	/* hidden units of the head, 0 for linear */
+	bool		head_tanh;		/* a checkpoint's pooler + classifier (seqhead.h): tanh hidden layer, not GELU */
+	bool		multi_label;	/* sigmoid per label instead of softmax */
 	double		target_mean;	/* regression targets were standardised with these */
 	double		target_std;
 	int64		hits;

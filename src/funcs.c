@@ -16,6 +16,7 @@
 #include "generate.h"
 #include "infer.h"
 #include "pg_tfm.h"
+#include "seqhead.h"
 
 PG_FUNCTION_INFO_V1(tfm_tokenize);
 PG_FUNCTION_INFO_V1(tfm_embed);
@@ -57,6 +58,13 @@ call_model(FunctionCallInfo fcinfo, int argno)
 	return cm->model;
 }
 
+/* the model argument argno of a call, resolved once per query (for the entry points of other files) */
+TfmModel *
+TfmCallModel(FunctionCallInfo fcinfo, int argno)
+{
+	return call_model(fcinfo, argno);
+}
+
 /* refuse a model whose task does not fit the function */
 static void
 require_task(const TfmModel *m, TfmTask task, const char *fn)
@@ -88,7 +96,7 @@ pooled_text(const TfmModel *m, Datum t, bool normalize)
 	return out;
 }
 
-/* head outputs of one text: probabilities (classification) or the raw value (regression) */
+/* head outputs of one text: probabilities (classification: softmax, or sigmoid per label) or the raw value (regression) */
 static float *
 head_text(const TfmModel *m, Datum t)
 {
@@ -96,7 +104,9 @@ head_text(const TfmModel *m, Datum t)
 	float	   *out = palloc(sizeof(float) * m->nlabels);
 
 	TfmHeadForward(out, m, m->head, pooled, 1);
-	if (m->task == TFM_TASK_CLASSIFICATION)
+	if (m->task == TFM_TASK_CLASSIFICATION && m->multi_label)
+		TfmSigmoidRows(out, m->nlabels);
+	else if (m->task == TFM_TASK_CLASSIFICATION)
 		TfmSoftmaxRows(out, 1, m->nlabels);
 	return out;
 }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "executor/spi.h"
@@ -13,6 +14,7 @@
 #include "storage/fd.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
@@ -23,6 +25,7 @@
 #include "model.h"
 #include "pg_tfm.h"
 #include "safetensors.h"
+#include "seqhead.h"
 #include "stconfig.h"
 
 #define CHUNK_BYTES (16 * 1024 * 1024)
@@ -116,14 +119,42 @@ typedef struct StoreRow
 	int			max_tokens;
 	uint64		params;
 	Jsonb	   *options;
+	char	  **labels;			/* K labels (classification checkpoints) or NULL */
+	int			K;
+	const float *head;			/* a checkpoint's head (seqhead.h) or NULL */
+	size_t		head_floats;
 } StoreRow;
+
+/* the labels of a row as a text[] datum */
+static Datum
+labels_datum(const StoreRow *row)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(row->K, 1));
+
+	for (int k = 0; k < row->K; k++)
+		d[k] = CStringGetTextDatum(row->labels[k]);
+	return PointerGetDatum(construct_array(d, row->K, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* the head of a row as a bytea datum */
+static Datum
+head_datum(const StoreRow *row)
+{
+	bytea	   *b = palloc(VARHDRSZ + sizeof(float) * row->head_floats);
+
+	SET_VARSIZE(b, VARHDRSZ + sizeof(float) * row->head_floats);
+	memcpy(VARDATA(b), row->head, sizeof(float) * row->head_floats);
+	return PointerGetDatum(b);
+}
 
 /* insert the catalog row and the weight chunks as the extension owner; returns the new id */
 static int64
 store(const char *name, const StoreRow *row, Jsonb *config, Jsonb *tokenizer, const char *weights, uint64 wsize)
 {
-	Oid			t1[11] = {TEXTOID, INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID, INT4OID, TEXTOID, TEXTOID, OIDOID};
-	Datum		a1[11];
+	Oid			t1[13] = {TEXTOID, INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID, INT4OID, TEXTOID, TEXTOID, OIDOID,
+	TEXTARRAYOID, BYTEAOID};
+	Datum		a1[13];
+	char		n1[14] = "           nn";	/* labels and head NULL unless set */
 	bool		isnull;
 	int64		id;
 	TfmOwnerScope s;
@@ -142,13 +173,17 @@ store(const char *name, const StoreRow *row, Jsonb *config, Jsonb *tokenizer, co
 	a1[7] = Int32GetDatum(row->max_tokens);
 	a1[8] = CStringGetTextDatum(row->architecture);
 	a1[9] = CStringGetTextDatum(row->task);
+	if (row->labels)
+		a1[11] = labels_datum(row), n1[11] = ' ';
+	if (row->head)
+		a1[12] = head_datum(row), n1[12] = ' ';
 	TfmAsOwnerBegin(&s);
 	TfmForgetStaleRights(name);
 	if (SPI_execute_with_args(psprintf("INSERT INTO tfm.model (name, version, architecture, task, dim, max_tokens, "
-									   "params, sha256, config, tokenizer, options, owner) "
-									   "SELECT $1, coalesce(pg_catalog.max(version), 0) + 1, $9, $10, $2, $8, $3, $4, $5, $6, $7, %s "
-									   "FROM tfm.model WHERE name = $1 RETURNING id", TfmOwnerValueSql(11)),
-							  11, t1, a1, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+									   "params, sha256, config, tokenizer, options, owner, labels, head) "
+									   "SELECT $1, coalesce(pg_catalog.max(version), 0) + 1, $9, $10, $2, $8, $3, $4, $5, $6, $7, %s, "
+									   "$12, $13 FROM tfm.model WHERE name = $1 RETURNING id", TfmOwnerValueSql(11)),
+							  13, t1, a1, n1, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not insert into tfm.model");
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	TfmSyncRoleMarkers();		/* the owner's marker: DROP ROLE fails while it owns models */
@@ -168,8 +203,11 @@ import_bert(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weigh
 	TfmSafetensors *st;
 	size_t		vsize;
 	StoreRow	row = {"bert", "embedding"};
+	bool		seq = TfmIsSeqClassification(config);
 
 	TfmBertConfigFromJson(&cfg, config, what[0]);
+	if (seq)
+		TfmSeqHeadCheckOptions(options);
 	TfmOptionsFromJson(&opt, options, &cfg, true);
 	pfree(TfmVocabFromJson(tokenizer, &cfg, &vsize, what[1]));
 	st = TfmSafetensorsParse(weights, wsize, what[2]);
@@ -178,6 +216,20 @@ import_bert(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weigh
 	row.max_tokens = opt.max_tokens;
 	row.params = TfmBertParams(&cfg);
 	row.options = TfmOptionsToJson(&opt);
+	if (seq)
+	{
+		/* a classifier, regressor or cross-encoder: its head stored as a trained model's is */
+		TfmSeqHead h;
+
+		TfmSeqHeadRead(&h, config, tokenizer, st, weights, &cfg, what);
+		row.task = h.task;
+		row.labels = h.labels;
+		row.K = h.K;
+		row.head = h.head;
+		row.head_floats = h.nfloats;
+		row.params += h.nfloats;
+		row.options = TfmSeqHeadOptions(&h, opt.max_tokens, cfg.hidden);
+	}
 	return store(name, &row, config, tokenizer, weights, wsize);
 }
 
@@ -381,7 +433,8 @@ tfm_import_path(PG_FUNCTION_ARGS)
 	config = TfmJsonParse(cbuf, csize, what[0]);
 	TfmCheckKind(config, what[0]);	/* before any other file is read */
 	tokenizer = read_tokenizer(dir, TfmConfigIsGpt2(config), &what[1]);
-	if (!TfmConfigIsGpt2(config))	/* sentence-transformers settings as default options */
+	/* sentence-transformers settings as default options (a checkpoint with a head pools its own way) */
+	if (!TfmConfigIsGpt2(config) && !TfmIsSeqClassification(config))
 		options = TfmStOptions(dir, config, tokenizer, options, read_file, file_exists);
 	wbuf = read_file(dir, find_weights(dir), &wsize, &wpath);
 	what[2] = psprintf("file \"%s\"", wpath);

@@ -18,6 +18,7 @@
 #include "infer.h"
 #include "ops.h"
 #include "pg_tfm.h"
+#include "seqhead.h"
 
 static float *scratch = NULL;	/* encoder work area, kept between calls */
 static size_t scratch_bytes = 0;
@@ -435,9 +436,16 @@ void
 TfmHeadForward(float *out, const TfmModel *m, const float *head, const float *pooled, int n)
 {
 	int			H = m->head_hidden;
-	float	   *pre = palloc_extended(sizeof(float) * Max((size_t) n * H, 1), MCXT_ALLOC_HUGE);
-	float	   *act = palloc_extended(sizeof(float) * Max((size_t) n * H, 1), MCXT_ALLOC_HUGE);
+	float	   *pre, *act;
 
+	if (m->head_tanh)
+	{
+		/* a checkpoint's BERT pooler and classifier */
+		TfmPoolerHeadForward(out, head, pooled, n, m->cfg.hidden, m->nlabels);
+		return;
+	}
+	pre = palloc_extended(sizeof(float) * Max((size_t) n * H, 1), MCXT_ALLOC_HUGE);
+	act = palloc_extended(sizeof(float) * Max((size_t) n * H, 1), MCXT_ALLOC_HUGE);
 	head_forward(out, pre, act, head, pooled, n, m->cfg.hidden, H, m->nlabels);
 	pfree(pre);
 	pfree(act);

@@ -4,6 +4,8 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
+
 #include "cache.h"
 
 #define TFM_BATCH_TOKENS 1024	/* padded tokens per encoder batch */
@@ -21,5 +23,6 @@ extern void TfmSoftmaxRows(float *x, int n, int K);
 extern void TfmCheckInterrupts(void);
 extern float *TfmScratch(size_t bytes);
 extern void TfmScratchRelease(void);
+extern TfmModel *TfmCallModel(FunctionCallInfo fcinfo, int argno);	/* funcs.c */
 
 #endif

@@ -1247,16 +1247,23 @@ dropout_backward(float *dinp, const float *dout, size_t n, float p,
 /* ---------------------------------------------------------------------- */
 
 /* the vocabulary row token t of sequence b reads: id 0 for padding and
- * out-of-range ids, so garbage ids are never dereferenced */
+ * out-of-range ids, so garbage ids are never dereferenced; *type is the
+ * token type row (TFM_TOKEN_TYPE1 marks type 1, anything else is type 0) */
 static inline int32_t
-embedding_id(const int32_t *ids, const int *lens, int b, int t, int T, int V)
+embedding_id(const int32_t *ids, const int *lens, int b, int t, int T, int V, int *type)
 {
 	int32_t		id = t < lens[b] ? ids[(size_t) b * T + t] : 0;
 
+	*type = 0;
+	if (id >= TFM_TOKEN_TYPE1 && id < 2 * TFM_TOKEN_TYPE1)
+	{
+		*type = 1;
+		id -= TFM_TOKEN_TYPE1;
+	}
 	return id < 0 || id >= V ? 0 : id;
 }
 
-/* out (B,T,C) = wte[ids] + wpe[t] + wtt[0] (token type 0) */
+/* out (B,T,C) = wte[ids] + wpe[t] + wtt[type] (type 1 for ids marked TFM_TOKEN_TYPE1, else 0) */
 void
 embedding_forward(float *out, const int32_t *ids, const int *lens,
 				  const float *wte, const float *wpe, const float *wtt,
@@ -1266,18 +1273,20 @@ embedding_forward(float *out, const int32_t *ids, const int *lens,
 	{
 		for (int t = 0; t < T; t++)
 		{
-			const float *we = wte + (size_t) embedding_id(ids, lens, b, t, T, V) * C,
-					   *pe = wpe + (size_t) t * C;
+			int			type;
+			const float *we = wte + (size_t) embedding_id(ids, lens, b, t, T, V, &type) * C,
+					   *pe = wpe + (size_t) t * C,
+					   *te = wtt + (size_t) type * C;
 			float	   *o = out + ((size_t) b * T + t) * C;
 
 			for (int i = 0; i < C; i++)
-				o[i] = we[i] + pe[i] + wtt[i];
+				o[i] = we[i] + pe[i] + te[i];
 		}
 	}
 }
 
 /* scatter-add dout (B,T,C) into the rows embedding_forward read:
- * dwte (V,C), dwpe (T.., C), dwtt (row 0); any may be NULL */
+ * dwte (V,C), dwpe (T.., C), dwtt (the token type's row); any may be NULL */
 void
 embedding_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
 				   const int32_t *ids, const int *lens,
@@ -1287,16 +1296,19 @@ embedding_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
 	{
 		for (int t = 0; t < T; t++)
 		{
+			int			type;
+			int32_t		id = embedding_id(ids, lens, b, t, T, V, &type);
 			const float *d = dout + ((size_t) b * T + t) * C;
-			float	   *we = dwte ? dwte + (size_t) embedding_id(ids, lens, b, t, T, V) * C : NULL;
+			float	   *we = dwte ? dwte + (size_t) id * C : NULL;
 			float	   *pe = dwpe ? dwpe + (size_t) t * C : NULL;
+			float	   *te = dwtt ? dwtt + (size_t) type * C : NULL;
 
 			for (int i = 0; i < C && we; i++)
 				we[i] += d[i];
 			for (int i = 0; i < C && pe; i++)
 				pe[i] += d[i];
-			for (int i = 0; i < C && dwtt; i++)
-				dwtt[i] += d[i];
+			for (int i = 0; i < C && te; i++)
+				te[i] += d[i];
 		}
 	}
 }

@@ -154,14 +154,23 @@ float dropout_factor(float p, uint64_t seed, uint64_t idx);
 /* --- embeddings -------------------------------------------------------- */
 
 /*
- * out (B,T,C) = wte (V,C)[ids] + wpe (max_pos,C)[t] + wtt[0] (token type
- * 0).  Padding tokens (t >= lens[b]) and ids outside [0,V) read row 0.
+ * An id plus TFM_TOKEN_TYPE1 is that token with token type 1 (the second
+ * text of a pair); every other id has type 0.  Vocabularies hold fewer
+ * than 2^20 ids, so the marked ids never collide with real ones.  A
+ * marked id needs a token-type table of at least two rows.
+ */
+#define TFM_TOKEN_TYPE1 (1 << 24)
+
+/*
+ * out (B,T,C) = wte (V,C)[ids] + wpe (max_pos,C)[t] + wtt[type] (type 1
+ * for ids marked with TFM_TOKEN_TYPE1, else 0).  Padding tokens
+ * (t >= lens[b]) and ids outside [0,V) read row 0.
  */
 void embedding_forward(float *out, const int32_t *ids, const int *lens,
 					   const float *wte, const float *wpe, const float *wtt,
 					   int B, int T, int C, int V);
 /* scatter-add dout (B,T,C) into the rows embedding_forward read: dwte
- * (V,C), dwpe (T,C), dwtt (row 0); any may be NULL */
+ * (V,C), dwpe (T,C), dwtt (the token type's row); any may be NULL */
 void embedding_backward(float *dwte, float *dwpe, float *dwtt,
 						const float *dout, const int32_t *ids,
 						const int *lens, int B, int T, int C, int V);

@@ -2,7 +2,8 @@
  * stconfig.c: what a model directory says it is, read before its weights.
  *
  * TfmCheckKind refuses, from config.json alone, a checkpoint pg_tfm would otherwise import as something
- * it is not (a classifier, a cross-encoder, an unknown family, activation or position type).
+ * it is not (a head other than BertForSequenceClassification's, a cross-encoder of another architecture, an
+ * unknown family, activation or position type).
  * TfmStOptions reads the sentence-transformers files of a directory (modules.json, the Pooling module's
  * config.json, sentence_bert_config.json, config_sentence_transformers.json) into default import options
  * (pooling, normalize, max_tokens) that the caller's explicit options override.
@@ -19,11 +20,13 @@
 #include "stconfig.h"
 
 #define KIND_HINT "pg_tfm imports model_type \"bert\" (BertModel, BertForMaskedLM, BertForPreTraining: " \
-	"used as embedding models, their heads unused) and model_type \"gpt2\" (GPT2LMHeadModel) today; " \
-	"classification heads, cross-encoders, DistilBERT, RoBERTa and XLM-RoBERTa are not computed yet."
+	"used as embedding models, their heads unused; BertForSequenceClassification: classifiers, regressors " \
+	"and cross-encoders) and model_type \"gpt2\" (GPT2LMHeadModel) today; other heads, DistilBERT, RoBERTa " \
+	"and XLM-RoBERTa are not computed yet."
 
-/* encoder checkpoints whose encoder pg_tfm computes (their pretraining heads are not used) */
-static const char *const bert_archs[] = {"BertModel", "BertForMaskedLM", "BertForPreTraining", NULL};
+/* BERT checkpoints pg_tfm computes (pretraining heads unused; BertForSequenceClassification's head: seqhead.c) */
+static const char *const bert_archs[] = {"BertModel", "BertForMaskedLM", "BertForPreTraining",
+	"BertForSequenceClassification", NULL};
 static const char *const gpt2_archs[] = {"GPT2LMHeadModel", "GPT2Model", NULL};
 
 /* true if s is one of the NULL-terminated list */
@@ -74,7 +77,7 @@ is_cross_encoder(JsonbContainer *c)
 		(TfmJsonGet(c, "sentence_transformers", &v) && v.type != jbvNull);
 }
 
-/* refuse an architectures entry that is not in ok; cross marks a cross-encoder */
+/* refuse an architectures entry that is not in ok; cross marks a cross-encoder (BertForSequenceClassification only) */
 static void
 check_architectures(JsonbContainer *c, const char *const *ok, bool cross, const char *what)
 {
@@ -102,6 +105,8 @@ check_architectures(JsonbContainer *c, const char *const *ok, bool cross, const 
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("%s: \"architectures\" must be an array of strings", what)));
 		arch = pnstrdup(e->val.string.val, e->val.string.len);
+		if (cross && strcmp(arch, "BertForSequenceClassification") == 0)
+			continue;			/* a cross-encoder: its head scores pairs (seqhead.c) */
 		if (cross)
 			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 							errmsg("%s: a cross-encoder (architecture \"%s\") is not supported", what, arch),
@@ -112,7 +117,7 @@ check_architectures(JsonbContainer *c, const char *const *ok, bool cross, const 
 							errmsg("%s: architecture \"%s\" (%s) is not supported", what, arch, head_of(arch)),
 							errhint(KIND_HINT)));
 	}
-	if (cross)
+	if (cross && n == 0)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("%s: a cross-encoder is not supported", what),
 						errhint(KIND_HINT)));

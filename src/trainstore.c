@@ -405,18 +405,47 @@ sort_unique(char **s, int n)
 	return k;
 }
 
+/* a label and its index in the model's labels */
+typedef struct IndexedLabel
+{
+	char	   *label;
+	int			index;
+} IndexedLabel;
+
+/* compare two indexed labels by label */
+static int
+cmp_indexed(const void *a, const void *b)
+{
+	return strcmp(((const IndexedLabel *) a)->label, ((const IndexedLabel *) b)->label);
+}
+
+/* index of label in the model's labels through their sorted copy s, or -1 */
+static int
+model_label_index(const IndexedLabel *s, int K, const char *label)
+{
+	IndexedLabel key = {(char *) label, 0};
+	const IndexedLabel *p = bsearch(&key, s, K, sizeof(IndexedLabel), cmp_indexed);
+
+	return p ? p->index : -1;
+}
+
 /*
- * each row's truth label as an index into labels: the model's K (sorted) labels, then the labels
- * the model never saw, sorted; returns the number of labels (O(n log n), whatever the labels)
+ * each row's truth label as an index into labels: the model's K labels (sorted for trained models, in
+ * id2label order for imported checkpoints), then the labels the model never saw, sorted; returns the
+ * number of labels (O(n log n), whatever the labels)
  */
 static int
 truth_indexes(int *truth, char ***labels, const TfmModel *m, const TfmRows *rows)
 {
 	int			K = m->nlabels, nn = 0;
 	char	  **novel = palloc(sizeof(char *) * Max(rows->n, 1));
+	IndexedLabel *sorted = palloc(sizeof(IndexedLabel) * Max(K, 1));
 
+	for (int k = 0; k < K; k++)
+		sorted[k].label = m->labels[k], sorted[k].index = k;
+	qsort(sorted, K, sizeof(IndexedLabel), cmp_indexed);
 	for (int i = 0; i < rows->n; i++)
-		if (TfmLabelIndex(m->labels, K, rows->label[i]) < 0)
+		if (model_label_index(sorted, K, rows->label[i]) < 0)
 			novel[nn++] = rows->label[i];
 	nn = sort_unique(novel, nn);
 	*labels = palloc(sizeof(char *) * Max(K + nn, 1));
@@ -424,7 +453,7 @@ truth_indexes(int *truth, char ***labels, const TfmModel *m, const TfmRows *rows
 	memcpy(*labels + K, novel, sizeof(char *) * nn);
 	for (int i = 0; i < rows->n; i++)
 	{
-		int			k = TfmLabelIndex(m->labels, K, rows->label[i]);
+		int			k = model_label_index(sorted, K, rows->label[i]);
 
 		truth[i] = k >= 0 ? k : K + TfmLabelIndex(novel, nn, rows->label[i]);
 	}
@@ -448,6 +477,10 @@ tfm_evaluate(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
 						errmsg("model \"%s\" is an embedding model, tfm_evaluate needs a trained model", m->name),
 						errhint("Train one with tfm_train().")));
+	if (m->task == TFM_TASK_CROSS_ENCODER)
+		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+						errmsg("model \"%s\" is a cross-encoder, tfm_evaluate needs a classification or regression model", m->name),
+						errhint("A cross-encoder scores text pairs: use tfm_rerank() or tfm_score_pair().")));
 	TfmRowsRead(&rows, text_to_cstring(PG_GETARG_TEXT_PP(1)), m->task, m, m->opt.max_tokens, 0);
 	C = m->cfg.hidden;
 	K = m->nlabels;

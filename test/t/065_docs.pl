@@ -54,6 +54,10 @@ symlink("$MODEL_DIR/$_", "$tmp/models/all-MiniLM-L6-v2/$_") or die "symlink: $!"
   for qw(config.json tokenizer.json);
 symlink($weights, "$tmp/models/all-MiniLM-L6-v2/model.safetensors") or die "symlink: $!";
 symlink("$ENV{PG_TFM_GOLDEN}/gpt2/tiny", "$tmp/models/gpt2") or die "symlink: $!";
+# the cross-encoder of the tfm_score_pair and tfm_rerank examples: ms-marco's real config and tokenizer
+# with random weights of a shrunk config (test/make_seqcls_models.js, run by scripts/test.sh)
+die "PG_TFM_SEQCLS is not set (scripts/test.sh sets it)" unless $ENV{PG_TFM_SEQCLS};
+symlink("$ENV{PG_TFM_SEQCLS}/ce", "$tmp/models/ms-marco-MiniLM-L-12-v2") or die "symlink: $!";
 
 # the SQL of a file with its documented paths pointing into the temporary folder
 sub localize

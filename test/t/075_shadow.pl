@@ -19,9 +19,11 @@ use Test::More;
 use TfmTest;
 
 TfmTest::require_env('PG_TFM_GOLDEN');
+TfmTest::require_env('PG_TFM_SEQCLS');
 
 (my $dir = $MODEL_DIR) =~ s/'/''/g;
 (my $gpt2 = "$ENV{PG_TFM_GOLDEN}/gpt2/tiny") =~ s/'/''/g;
+(my $seqcls = $ENV{PG_TFM_SEQCLS}) =~ s/'/''/g;    # checkpoints with heads, random weights (test/make_seqcls_models.js)
 my $db = empty_db('tap_shadow_075');
 my $role = 'tfm_shadow_evil';
 my $EVIL = "SET search_path = evil, pg_catalog, public;\nSET client_min_messages = warning;\n";
@@ -252,6 +254,15 @@ for my $i (0, 1)
 is(psql($db, "SELECT tfm_classify('$t[0]', 'tiny') || ' ' || tfm_classify('$t[1]', 'tiny')"), 'spam ham',
 	'the classifier trained with the hostile path works');
 same_as_clean('tfm_embed(text[]) (bulk)', "SELECT ordinality, embedding::text FROM tfm_embed($in, 'minilm') ORDER BY 1");
+# sequence-classification checkpoints: a cross-encoder and a classifier with its head (issue 15)
+is(run_ok('tfm_import of checkpoints with heads',
+		"SELECT name, task FROM tfm_import('ce', '$seqcls/ce'); SELECT name, task FROM tfm_import('cls3', '$seqcls/cls3')"),
+	"ce|cross-encoder\ncls3|classification", 'tfm_import of a cross-encoder and a classifier checkpoint');
+same_as_clean('pairs and reranking', "SELECT tfm_tokenize('$t[0]', '$t[1]', 'ce')::text, "
+	  . "tfm_score_pair('$t[0]', '$t[1]', 'ce')::text, tfm_classify('$t[0]', 'cls3'), "
+	  . "tfm_score('$t[0]'::text, 'cls3'::text, 'neutral'::text)::text; "
+	  . "SELECT ordinality, score::text FROM tfm_rerank('$t[0]', $in, 'ce') ORDER BY 1");
+run_ok('tfm_drop of the checkpoints', "SELECT tfm_drop('ce'); SELECT tfm_drop('cls3')");
 same_as_clean('the forms with pg_tfm.default_model',
 	"SET pg_tfm.default_model = 'tiny'; SELECT tfm_tokenize('$t[0]')::text, tfm_embed('$t[0]')::text, "
 	  . "tfm_classify('$t[0]'); SET pg_tfm.default_model = 'tinyreg'; SELECT tfm_predict('$t[0]')::text");

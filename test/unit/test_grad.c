@@ -467,7 +467,8 @@ enum
 {
 	EB = 2, ET = 4, EC = 3, EV = 6
 };
-static int32_t emb_ids[EB * ET] = {1, 5, 1, 99, 2, 3, 77, -4};
+/* 5 + TFM_TOKEN_TYPE1: token 5 with token type 1 (the second text of a pair) */
+static int32_t emb_ids[EB * ET] = {1, 5 + TFM_TOKEN_TYPE1, 1, 99, 2, 3, 77, -4};
 static int	emb_lens[EB] = {4, 2};
 static float *emb_wte,
 		   *emb_wpe,
@@ -484,7 +485,7 @@ emb_loss(void)
 	return dot(emb_out, emb_r, EB * ET * EC);
 }
 
-/* embedding_backward vs finite differences, incl. padding and bad ids */
+/* embedding_backward vs finite differences, incl. padding, bad ids and a token of type 1 */
 static void
 test_embedding_backward(void)
 {
@@ -503,6 +504,11 @@ test_embedding_backward(void)
 	check_err(rel_err(gpe, fdv, ET * EC), 1e-5, "embedding_backward vs finite differences: position");
 	fd_all(fdv, emb_wtt, 2 * EC, 1e-2f, emb_loss);
 	check_err(rel_err(gtt, fdv, 2 * EC), 1e-5, "embedding_backward vs finite differences: type");
+	/* the type-1 token reads row 1 of the type table, the others row 0 */
+	embedding_forward(emb_out, emb_ids, emb_lens, emb_wte, emb_wpe, emb_wtt, EB, ET, EC, EV);
+	check(emb_out[EC] == emb_wte[5 * EC] + emb_wpe[EC] + emb_wtt[EC] &&
+		  emb_out[0] == emb_wte[EC] + emb_wpe[0] + emb_wtt[0],
+		  "embedding_forward: a token marked TFM_TOKEN_TYPE1 adds token type row 1");
 	/* NULL tables are skipped: the position gradient alone, accumulated from zero, is the same */
 	{
 		float	   *gpe2 = zeros(ET * EC);

@@ -1,0 +1,34 @@
+/*
+ * seqhead.h: the head of a Hugging Face BertForSequenceClassification checkpoint (BERT's pooler
+ * dense + tanh on the [CLS] hidden state, then `classifier`), read at import into the layout of a
+ * trained MLP head (head.h: W1 (C,C), b1 (C), W2 (K,C), b2 (K)) with a tanh hidden layer
+ */
+#ifndef TFM_SEQHEAD_H
+#define TFM_SEQHEAD_H
+
+#include "postgres.h"
+#include "utils/jsonb.h"
+
+#include "bert.h"
+#include "safetensors.h"
+
+/* what a sequence-classification checkpoint imports as */
+typedef struct TfmSeqHead
+{
+	const char *task;			/* "classification", "regression" or "cross-encoder" (catalog names) */
+	int			K;				/* outputs (labels) */
+	char	  **labels;			/* K labels in id order (classification), else NULL */
+	bool		multi_label;	/* sigmoid per label instead of softmax */
+	float	   *head;			/* TfmHeadParams(C, C, K) floats */
+	size_t		nfloats;
+} TfmSeqHead;
+
+extern bool TfmIsSeqClassification(Jsonb *config);
+extern void TfmSeqHeadCheckOptions(Jsonb *options);
+extern void TfmSeqHeadRead(TfmSeqHead *h, Jsonb *config, Jsonb *tokenizer, TfmSafetensors *st, const char *buf,
+						   const TfmBertConfig *cfg, const char *const *what);
+extern Jsonb *TfmSeqHeadOptions(const TfmSeqHead *h, int max_tokens, int hidden);
+extern void TfmPoolerHeadForward(float *out, const float *p, const float *x, int n, int C, int K);
+extern void TfmSigmoidRows(float *x, int n);
+
+#endif
