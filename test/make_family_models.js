@@ -150,6 +150,10 @@ const texts = [
   'no\u00a0break\u3000ideographic space', 'mixed CASE WoRdS', 'url https://example.com/a?b=c&d=e#f',
   'a'.repeat(300), 'supercalifragilisticexpialidocious antidisestablishmentarianism',
   Array.from({ length: 400 }, (_, i) => `word${i} is here.`).join(' '),
+  // hard cases of the byte-level pre-tokenizer and the added tokens
+  'nel\u0085line bom\ufeffmark', '   \n\n\t  x', 'trailing    ', "CAPS 'S 'VE 'Re and o'clock", '<mask>', ' <mask>', '<mask><mask>',
+  'a<mask>b', '\t<mask>\n', '<s>', 'Thai ภาษาไทย Arabic العربية Hindi हिन्दी', 'combining e\u0301 a\u0308 n\u0303',
+  'digits ١٢٣ ¼ ½ ² ⅷ', 'x'.repeat(2000), 'snake_case and kebab-case and CamelCase', '!!!???...,,,;;;', 'tab\tsep\tvalues',
 ];
 const models = [['distilbert', 'distilbert'], ['distilbert_mlm', 'distilbert'], ['distilbert_sinusoidal', 'distilbert'],
   ['roberta_tiny', 'roberta_tiny'], ['roberta_tiny_files', 'roberta_tiny'], ['roberta_base', 'roberta_base'],
