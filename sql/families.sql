@@ -79,5 +79,27 @@ SELECT pg_temp.err(format('SELECT tfm_import(%L, %L::jsonb, %L::jsonb, %L::bytea
 SELECT pg_temp.err(format('SELECT tfm_import(%L, %L, %L)', 'x', :'fam' || '/roberta_tiny', '{"max_tokens": 511}')) AS too_long;
 SELECT count(*) AS refused_imports_stored FROM tfm.models WHERE name = 'x';
 
+-- 5. full fine-tuning runs on both families (DistilBERT: no token-type gradient; RoBERTa: gradients of
+-- the positions it read) and stores an encoder that imports back under the family's names: the new
+-- version classifies and embeds; with learning rate 1e-9 nothing moves visibly (the encoder round-trips)
+CREATE TEMP TABLE rows AS SELECT t, (CASE WHEN t ~ '^[a-m]' THEN 'early' ELSE 'late' END) AS label
+  FROM (SELECT DISTINCT lower(left(j->>'text', 200)) AS t FROM refs WHERE j->>'text' ~ '^[A-Za-z]') s;
+SET client_min_messages = warning;
+CALL tfm_train('ft_distilbert', 'distilbert', 'SELECT t, label FROM rows', 'classification',
+               '{"fine_tune": "full", "epochs": 2, "learning_rate": 1e-3, "early_stopping": false, "validation_fraction": 0}');
+CALL tfm_train('ft_roberta', 'roberta_tiny', 'SELECT t, label FROM rows', 'classification',
+               '{"fine_tune": "full", "epochs": 2, "learning_rate": 1e-3, "early_stopping": false, "validation_fraction": 0}');
+CALL tfm_train('ft_roberta0', 'roberta_tiny', 'SELECT t, label FROM rows', 'classification',
+               '{"fine_tune": "full", "epochs": 1, "learning_rate": 1e-9, "warmup_fraction": 0, "early_stopping": false, "validation_fraction": 0}');
+RESET client_min_messages;
+SELECT name, architecture, task, params > 0 AS has_params,
+       (SELECT count(*) FROM jsonb_array_elements(training->'history') e WHERE e->>'phase' = 'full') AS full_epochs,
+       (SELECT bool_and((e->>'train_loss')::float8 >= 0) FROM jsonb_array_elements(training->'history') e) AS finite_losses,
+       (SELECT count(*) FROM rows WHERE tfm_classify(t, name) IN ('early', 'late')) = (SELECT count(*) FROM rows) AS classifies
+FROM tfm.models WHERE name LIKE 'ft_%' ORDER BY name;
+SELECT (SELECT bool_and(tfm_embed(t, 'ft_roberta') IS DISTINCT FROM tfm_embed(t, 'roberta_tiny')) FROM rows) AS trained_encoder_moved,
+       (SELECT max(abs(a - b)) FROM rows, unnest(tfm_embed(t, 'ft_roberta0'), tfm_embed(t, 'roberta_tiny')) u(a, b)) < 1e-6 AS tiny_lr_round_trips;
+SELECT tfm_drop('ft_distilbert'), tfm_drop('ft_roberta'), tfm_drop('ft_roberta0');
+
 SELECT count(*) AS dropped FROM (SELECT tfm_drop(d) FROM unnest(ARRAY['distilbert', 'distilbert_mlm',
   'distilbert_sinusoidal', 'roberta_tiny', 'roberta_tiny_files', 'roberta_base', 'roberta_base_files']) d) s;
