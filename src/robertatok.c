@@ -133,6 +133,8 @@ typedef struct IdVec {
 static int
 vec_add(IdVec *o, const int32_t *ids, size_t k)
 {
+	if (k == 0)
+		return 0;				/* ids may be NULL then */
 	if (o->n + k > o->cap)
 	{
 		size_t cap = o->cap ? o->cap : 64;
