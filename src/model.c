@@ -25,6 +25,7 @@
 typedef struct EncoderArch
 {
 	const char *model_type;
+	const char *title;			/* for messages */
 	const char *prefix;			/* task checkpoints' prefix ("bert."): names are found with or without it */
 	const char *layer;			/* prefix of layer l's names, a format with one %d */
 	const char *emb[EMB_SLOTS];
@@ -33,7 +34,7 @@ typedef struct EncoderArch
 
 /* indexed by TFM_FAMILY_*; the slot order is TfmBertLayer's */
 static const EncoderArch arches[] = {
-	{"bert", "bert.", "encoder.layer.%d.",
+	{"bert", "BERT", "bert.", "encoder.layer.%d.",
 		{"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
 		"embeddings.token_type_embeddings.weight", "embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias"},
 		{"attention.self.query.weight", "attention.self.query.bias",
@@ -44,7 +45,7 @@ static const EncoderArch arches[] = {
 			"intermediate.dense.weight", "intermediate.dense.bias",
 			"output.dense.weight", "output.dense.bias",
 		"output.LayerNorm.weight", "output.LayerNorm.bias"}},
-	{"distilbert", "distilbert.", "transformer.layer.%d.",
+	{"distilbert", "DistilBERT", "distilbert.", "transformer.layer.%d.",
 		{"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
 		NULL, "embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias"},
 		{"attention.q_lin.weight", "attention.q_lin.bias",
@@ -56,7 +57,7 @@ static const EncoderArch arches[] = {
 			"ffn.lin2.weight", "ffn.lin2.bias",
 		"output_layer_norm.weight", "output_layer_norm.bias"}},
 	/* RoBERTa: BERT's names under another prefix */
-	{"roberta", "roberta.", "encoder.layer.%d.",
+	{"roberta", "RoBERTa", "roberta.", "encoder.layer.%d.",
 		{"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
 		"embeddings.token_type_embeddings.weight", "embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias"},
 		{"attention.self.query.weight", "attention.self.query.bias",
@@ -347,7 +348,7 @@ TfmBertResolve(TfmSafetensors *st, const TfmBertConfig *cfg)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("%s: tensor \"%s\" is missing", st->what, name),
 							errhint("The weights must be a %s model as Hugging Face names its tensors.",
-									arch_of(cfg)->model_type)));
+									arch_of(cfg)->title)));
 		if (t->dtype != TFM_DT_F32 && t->dtype != TFM_DT_F16 && t->dtype != TFM_DT_BF16)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("%s: tensor \"%s\" has dtype %s", st->what, t->name, t->dtype_name),
