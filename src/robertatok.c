@@ -152,11 +152,45 @@ vec_add(IdVec *o, const int32_t *ids, size_t k)
 	return 0;
 }
 
-/* ASCII white space, which lstrip / rstrip absorb */
+/* true for a code point of Unicode's White_Space (Rust's char::is_whitespace), which lstrip / rstrip absorb */
 static int
-is_blank(char c)
+is_space_cp(uint32_t c)
 {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+	return (c >= 0x09 && c <= 0x0d) || c == 0x20 || c == 0x85 || c == 0xa0 || c == 0x1680 ||
+		(c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
+}
+
+/* the code point of the well-formed 1-3 byte UTF-8 sequence at s[0, n) (White_Space needs no more), or 0 */
+static uint32_t
+decode_cp(const unsigned char *s, size_t n)
+{
+	if (n == 1 && s[0] < 0x80)
+		return s[0];
+	if (n == 2 && (s[0] & 0xe0) == 0xc0 && (s[1] & 0xc0) == 0x80)
+		return (uint32_t) (s[0] & 0x1f) << 6 | (s[1] & 0x3f);
+	if (n == 3 && (s[0] & 0xf0) == 0xe0 && (s[1] & 0xc0) == 0x80 && (s[2] & 0xc0) == 0x80)
+		return (uint32_t) (s[0] & 0x0f) << 12 | (uint32_t) (s[1] & 0x3f) << 6 | (s[2] & 0x3f);
+	return 0;
+}
+
+/* bytes of the white-space character ending at text[end) (not before start), 0 if there is none */
+static size_t
+space_before(const char *text, size_t start, size_t end)
+{
+	for (size_t n = 1; n <= 3 && n <= end - start; n++)
+		if (is_space_cp(decode_cp((const unsigned char *) text + end - n, n)))
+			return n;
+	return 0;
+}
+
+/* bytes of the white-space character starting at text[i] (before len), 0 if there is none */
+static size_t
+space_at(const char *text, size_t i, size_t len)
+{
+	for (size_t n = 1; n <= 3 && n <= len - i; n++)
+		if (is_space_cp(decode_cp((const unsigned char *) text + i, n)))
+			return n;
+	return 0;
 }
 
 /* BPE ids of the piece text[b, e) appended to o; err_offset relative to text */
@@ -232,15 +266,15 @@ TfmRobertaEncode(const void *blob, const char *text, size_t len,
 			continue;
 		}
 		if (a->lstrip)
-			while (end > start && is_blank(text[end - 1]))
-				end--;
+			for (size_t k; (k = space_before(text, start, end)) > 0;)
+				end -= k;
 		rc = encode_piece(h, &o, text, start, end, err_offset);
 		if (rc == 0)
 			rc = vec_add(&o, &a->id, 1);
 		i += a->len;
 		if (a->rstrip)
-			while (i < len && is_blank(text[i]))
-				i++;
+			for (size_t k; (k = space_at(text, i, len)) > 0;)
+				i += k;
 		start = i;
 	}
 	if (rc == 0)

@@ -152,7 +152,7 @@ const texts = [
   Array.from({ length: 400 }, (_, i) => `word${i} is here.`).join(' '),
   // hard cases of the byte-level pre-tokenizer and the added tokens
   'nel\u0085line bom\ufeffmark', '   \n\n\t  x', 'trailing    ', "CAPS 'S 'VE 'Re and o'clock", '<mask>', ' <mask>', '<mask><mask>',
-  'a<mask>b', '\t<mask>\n', '<s>', 'Thai ภาษาไทย Arabic العربية Hindi हिन्दी', 'combining e\u0301 a\u0308 n\u0303',
+  'a<mask>b', '\t<mask>\n', 'a\u00a0<mask> b\u3000\u2003 <mask> c\u0085<mask> d\u200b<mask>', '<s>', 'Thai ภาษาไทย Arabic العربية Hindi हिन्दी', 'combining e\u0301 a\u0308 n\u0303',
   'digits ١٢٣ ¼ ½ ² ⅷ', 'x'.repeat(2000),
   // longer than the window pg_tfm tokenizes first when it truncates (blank runs at its cuts)
   Array.from({ length: 5000 }, (_, i) => `w${i}  <mask>\t ok.`).join('   '), 'snake_case and kebab-case and CamelCase', '!!!???...,,,;;;', 'tab\tsep\tvalues',
