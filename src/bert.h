@@ -15,6 +15,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * encoder families: the same post-LN encoder, with their own tensor names (model.c) and
+ * these variations: DistilBERT has no token-type embeddings; RoBERTa (and XLM-R) numbers
+ * positions from pad_id + 1, skipping padding tokens, and tokenizes with byte-level BPE
+ */
+enum
+{
+	TFM_FAMILY_BERT = 0,
+	TFM_FAMILY_DISTILBERT = 1,
+	TFM_FAMILY_ROBERTA = 2
+};
+
 typedef struct TfmBertConfig
 {
 	int			vocab,
@@ -23,8 +35,10 @@ typedef struct TfmBertConfig
 				heads,
 				intermediate,
 				max_pos,
-				type_vocab;
+				type_vocab;		/* 0: no token-type embeddings (DistilBERT) */
 	float		ln_eps;
+	int			family;			/* TFM_FAMILY_* */
+	int			pad_id;			/* RoBERTa: the padding id, positions start at pad_id + 1 */
 } TfmBertConfig;
 
 /*
@@ -49,7 +63,7 @@ typedef struct TfmBertWeights
 {
 	const float *word_emb,		/* (vocab,C) */
 			   *pos_emb,		/* (max_pos,C) */
-			   *type_emb,		/* (type_vocab,C) */
+			   *type_emb,		/* (type_vocab,C); NULL when type_vocab is 0 */
 			   *emb_ln_w, *emb_ln_b;	/* (C) */
 	const TfmBertLayer *layer;	/* [layers] */
 } TfmBertWeights;
@@ -60,7 +74,8 @@ size_t		TfmBertScratchBytes(const TfmBertConfig *cfg, int B, int T);
 /*
  * hidden (B,T,C) = last hidden state; ids (B,T) padded with anything past
  * lens[b]; token type 0, or 1 for ids marked with TFM_TOKEN_TYPE1 (ops.h;
- * then cfg->type_vocab >= 2); positions 0..T-1.  Rows of padding tokens hold
+ * then cfg->type_vocab >= 2; none for DistilBERT); positions 0..T-1, or for RoBERTa
+ * pad_id + the number of non-padding ids up to t (pad_id itself for a padding id).  Rows of padding tokens hold
  * finite values of no meaning.  check() is called five times per layer (it may
  * longjmp out; nothing needs cleaning up) and may be NULL.  scratch must be
  * float-aligned.

@@ -387,9 +387,9 @@ fill_decode(BpeHeader *h, int ntokens, const char *const *tokens, const int *len
 	h->bytes_len = k;
 }
 
-/* the ids of the 256 byte characters; TFM_BPE_EINVAL if one is missing */
+/* the ids of the 256 byte characters; TFM_BPE_EINVAL if one is missing, unless missing_ok (then -1: dropped) */
 static int
-fill_byte_ids(BpeHeader *h, const BuildMap *m)
+fill_byte_ids(BpeHeader *h, const BuildMap *m, int missing_ok)
 {
 	for (int b = 0; b < 256; b++)
 	{
@@ -397,7 +397,7 @@ fill_byte_ids(BpeHeader *h, const BuildMap *m)
 		utf8proc_ssize_t n = utf8proc_encode_char(byte_char(b), buf);
 
 		h->byte_ids[b] = map_find(m, (const char *) buf, (size_t) n);
-		if (h->byte_ids[b] < 0)
+		if (h->byte_ids[b] < 0 && !missing_ok)
 			return TFM_BPE_EINVAL;
 	}
 	return 0;
@@ -475,9 +475,9 @@ fill_pairs(BpeHeader *h, const BuildMap *m, int nmerges, const TfmBpeMerge *merg
 
 /* build the blob into dst */
 int
-TfmBpeBuild(void *dst, size_t size,
+TfmBpeBuildEx(void *dst, size_t size,
 			int ntokens, const char *const *tokens, const int *lens,
-			const int32_t *ids, int nmerges, const TfmBpeMerge *merges)
+			const int32_t *ids, int nmerges, const TfmBpeMerge *merges, int missing_ok)
 {
 	BpeHeader *h = dst;
 	BuildMap m;
@@ -503,13 +503,22 @@ TfmBpeBuild(void *dst, size_t size,
 		return TFM_BPE_ENOMEM;
 	rc = map_fill(&m, ntokens, nids);
 	if (rc == 0)
-		rc = fill_byte_ids(h, &m);
+		rc = fill_byte_ids(h, &m, missing_ok);
 	if (rc == 0)
 		rc = fill_pairs(h, &m, nmerges, merges);
 	free(m.slot);
 	if (rc == 0)
 		fill_decode(h, ntokens, tokens, lens, ids);
 	return rc;
+}
+
+/* build a blob whose vocabulary holds all 256 byte characters (GPT-2) */
+int
+TfmBpeBuild(void *dst, size_t size,
+			int ntokens, const char *const *tokens, const int *lens,
+			const int32_t *ids, int nmerges, const TfmBpeMerge *merges)
+{
+	return TfmBpeBuildEx(dst, size, ntokens, tokens, lens, ids, nmerges, merges, 0);
 }
 
 /* ---------------------------------------------------------------- checking */
@@ -538,8 +547,9 @@ TfmBpeCheck(const void *blob, size_t size)
 		!region_ok(h->dec_off, (uint64_t) h->nids, sizeof(BpeDec), size) ||
 		!region_ok(h->bytes_off, h->bytes_len, 1, size))
 		return TFM_BPE_ECORRUPT;
+	/* -1: a byte character the vocabulary lacks (TfmBpeBuildEx with missing_ok), dropped when encoding */
 	for (int b = 0; b < 256; b++)
-		if (h->byte_ids[b] < 0 || h->byte_ids[b] >= h->nids)
+		if (h->byte_ids[b] < -1 || h->byte_ids[b] >= h->nids)
 			return TFM_BPE_ECORRUPT;
 	t = BLOB(h, h->pairs_off, const BpePair *);
 	for (uint64_t i = 0; i < h->nslots; i++)
@@ -910,12 +920,20 @@ TfmBpeEncode(const void *blob, const char *text, size_t len,
 		size_t e = match_end(text, len, i);
 
 		if (e - i == 1)
-			rc = out_push(&w, h->byte_ids[(unsigned char) text[i]]);
+		{
+			if (h->byte_ids[(unsigned char) text[i]] >= 0)
+				rc = out_push(&w, h->byte_ids[(unsigned char) text[i]]);
+		}
 		else if ((rc = work_reserve(&w, e - i)) == 0)
 		{
+			int32_t ns = 0;
+
+			/* byte characters the vocabulary lacks are dropped, as Hugging Face's BPE without unk_token */
 			for (size_t k = i; k < e; k++)
-				w.sym[k - i] = h->byte_ids[(unsigned char) text[k]];
-			rc = merge_piece(h, &w, (int32_t) (e - i));
+				if (h->byte_ids[(unsigned char) text[k]] >= 0)
+					w.sym[ns++] = h->byte_ids[(unsigned char) text[k]];
+			if (ns > 0)
+				rc = merge_piece(h, &w, ns);
 		}
 		i = e;
 	}

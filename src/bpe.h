@@ -63,6 +63,15 @@ int TfmBpeBuild(void *dst, size_t size,
 				int ntokens, const char *const *tokens, const int *lens,
 				const int32_t *ids, int nmerges, const TfmBpeMerge *merges);
 
+/*
+ * the same, but byte characters missing from the vocabulary are allowed (small RoBERTa
+ * vocabularies lack some): TfmBpeEncode drops those bytes, as Hugging Face's BPE does
+ * without an unk_token
+ */
+int TfmBpeBuildEx(void *dst, size_t size,
+				  int ntokens, const char *const *tokens, const int *lens,
+				  const int32_t *ids, int nmerges, const TfmBpeMerge *merges, int missing_ok);
+
 /* verify a blob read from an untrusted file: every offset/length within size; 0 if ok */
 int TfmBpeCheck(const void *blob, size_t size);
 

@@ -40,7 +40,7 @@ key_is(JsonbContainer *obj, const char *key, const char *s)
 
 /* collect the vocabulary object {"token": id, ...} */
 static void
-read_vocab(BpeVocab *va, JsonbContainer *vocab, const TfmGpt2Config *cfg, const char *what)
+read_vocab(BpeVocab *va, JsonbContainer *vocab, int n_vocab, const char *what)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -63,7 +63,7 @@ read_vocab(BpeVocab *va, JsonbContainer *vocab, const TfmGpt2Config *cfg, const 
 			va->len[va->n] = v.val.string.len;
 		}
 		else if (tok == WJB_VALUE)
-			va->id[va->n++] = TfmJsonNumericToInt(&v, 0, cfg->n_vocab - 1, what, "vocab");
+			va->id[va->n++] = TfmJsonNumericToInt(&v, 0, n_vocab - 1, what, "vocab");
 	}
 	if (va->n == 0)
 		bpe_error(what, "the vocabulary is empty");
@@ -141,11 +141,14 @@ bpe_model(Jsonb *tokenizer, const char *what)
 	return model;
 }
 
-/* build the BPE blob from a stored or tokenizer.json tokenizer; palloc'd, *size bytes */
+/*
+ * build the BPE blob from an object holding "vocab" (ids below n_vocab) and "merges"; missing_ok: byte
+ * characters may be missing from the vocabulary (TfmBpeBuildEx); palloc'd, *size bytes
+ */
 void *
-TfmBpeFromJson(Jsonb *tokenizer, const TfmGpt2Config *cfg, size_t *size, const char *what)
+TfmBpeBlobFromModel(JsonbContainer *model, int n_vocab, bool missing_ok, size_t *size, const char *what)
 {
-	JsonbContainer *model = bpe_model(tokenizer, what), *vocab, *marr;
+	JsonbContainer *vocab, *marr;
 	BpeVocab	va;
 	TfmBpeMerge *merges;
 	int			nmerges, rc;
@@ -155,13 +158,13 @@ TfmBpeFromJson(Jsonb *tokenizer, const TfmGpt2Config *cfg, size_t *size, const c
 		bpe_error(what, "the vocabulary is missing");
 	if (!TfmJsonGetObject(model, "merges", &marr))
 		bpe_error(what, "the merges are missing");
-	read_vocab(&va, vocab, cfg, what);
+	read_vocab(&va, vocab, n_vocab, what);
 	merges = read_merges(marr, &nmerges, what);
 	*size = TfmBpeBlobSize(va.n, va.tok, va.len, va.id, nmerges, merges);
 	if (*size == 0)
 		bpe_error(what, "the vocabulary is too large");
 	blob = palloc_extended(*size, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	rc = TfmBpeBuild(blob, *size, va.n, va.tok, va.len, va.id, nmerges, merges);
+	rc = TfmBpeBuildEx(blob, *size, va.n, va.tok, va.len, va.id, nmerges, merges, missing_ok);
 	if (rc == TFM_BPE_ENOMEM)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory building the BPE tokenizer")));
 	if (rc == TFM_BPE_EDUP)
@@ -173,6 +176,13 @@ TfmBpeFromJson(Jsonb *tokenizer, const TfmGpt2Config *cfg, size_t *size, const c
 	pfree(va.id);
 	pfree(merges);
 	return blob;
+}
+
+/* build the BPE blob from a stored or tokenizer.json tokenizer; palloc'd, *size bytes */
+void *
+TfmBpeFromJson(Jsonb *tokenizer, const TfmGpt2Config *cfg, size_t *size, const char *what)
+{
+	return TfmBpeBlobFromModel(bpe_model(tokenizer, what), cfg->n_vocab, false, size, what);
 }
 
 /* the catalog's tokenizer JSON {"type": "gpt2-bpe", "vocab": {...}, "merges": ["a b", ...]} from the two files */

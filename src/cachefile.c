@@ -134,7 +134,7 @@ header_problem(const TfmMapped *m, int64 model_id, const char *key)
 				TfmBpeSizeOf(m->base + h->vocab_off) <= h->gcfg.n_vocab) ? NULL : "inconsistent GPT-2 sections";
 	return (h->arch == TFM_ARCH_BERT && TfmBertConfigCheck(&h->cfg) == 0 &&
 			h->weights_bytes == TfmBertCacheFloats(&h->cfg) * sizeof(float) &&
-			TfmVocabCheck(m->base + h->vocab_off, h->vocab_size) == 0) ? NULL : "inconsistent BERT sections";
+			TfmEncoderVocabCheck(&h->cfg, m->base + h->vocab_off, h->vocab_size) == 0) ? NULL : "inconsistent BERT sections";
 }
 
 /* map an existing cache file: 0 when mapped, 1 when missing, -1 when it fails a check (*why) */
@@ -269,7 +269,7 @@ bert_parts(TfmFileHeader *h, Jsonb *config, Jsonb *tokenizer, TfmSafetensors *st
 		   void **vocab, size_t *vsize, TfmTensorInfo ***slots)
 {
 	TfmBertConfigFromJson(&h->cfg, config, "config.json");
-	*vocab = TfmVocabFromJson(tokenizer, &h->cfg, vsize, "tokenizer.json");
+	*vocab = TfmEncoderVocabFromJson(tokenizer, &h->cfg, vsize, "tokenizer.json");
 	*slots = TfmBertResolve(st, &h->cfg);
 	h->weights_bytes = TfmBertCacheFloats(&h->cfg) * sizeof(float);
 }
@@ -302,7 +302,9 @@ bert_materialise(float *dst, const TfmBertConfig *cfg, TfmSafetensors *st, TfmTe
 		int			in, out;
 
 		CHECK_FOR_INTERRUPTS();
-		if (TfmBertSlotPacked(cfg, s, &in, &out))
+		if (slots[s] == NULL)	/* a tensor the family lacks: no floats */
+			;
+		else if (TfmBertSlotPacked(cfg, s, &in, &out))
 		{
 			TfmSafetensorsToFloat(w, st, slots[s], weights);
 			matmul_pack(dst, w, in, out);

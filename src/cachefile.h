@@ -8,7 +8,7 @@
 #include "gpt2.h"
 #include "model.h"
 
-#define TFM_FILE_MAGIC "PGTFMv04"
+#define TFM_FILE_MAGIC "PGTFMv05"
 #define TFM_FILE_HEADER_BYTES 4096
 
 typedef enum TfmArch

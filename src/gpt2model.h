@@ -29,6 +29,7 @@ extern void TfmGpt2Materialise(float *dst, const TfmGpt2Config *cfg, const TfmSa
 extern void TfmGpt2Bind(TfmGpt2Weights *w, TfmGpt2Layer *layers, const TfmGpt2Config *cfg, const float *base);
 
 /* bpejson.c: the byte-level BPE tokenizer from JSON */
+extern void *TfmBpeBlobFromModel(JsonbContainer *model, int n_vocab, bool missing_ok, size_t *size, const char *what);
 extern void *TfmBpeFromJson(Jsonb *tokenizer, const TfmGpt2Config *cfg, size_t *size, const char *what);
 extern Jsonb *TfmBpeCatalogJson(const char *vocab, uint64 vsize, const char *merges, uint64 msize,
 								const char *vwhat, const char *mwhat);

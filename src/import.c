@@ -208,8 +208,9 @@ import_bert(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weigh
 	TfmBertConfigFromJson(&cfg, config, what[0]);
 	if (seq)
 		TfmSeqHeadCheckOptions(options);
+	row.architecture = TfmJsonGetString(&config->root, "model_type", "bert", what[0]);	/* bert, distilbert, roberta */
 	TfmOptionsFromJson(&opt, options, &cfg, true);
-	pfree(TfmVocabFromJson(tokenizer, &cfg, &vsize, what[1]));
+	pfree(TfmEncoderVocabFromJson(tokenizer, &cfg, &vsize, what[1]));
 	st = TfmSafetensorsParse(weights, wsize, what[2]);
 	TfmSafetensorsCheckFinite(st, TfmBertResolve(st, &cfg), TfmBertSlotCount(&cfg), weights);
 	row.dim = cfg.hidden;
@@ -285,7 +286,7 @@ open_regular(const char *path, struct stat *sb)
 	if (fd < 0)
 		ereport(ERROR, (errcode_for_file_access(),
 						errmsg("could not open file \"%s\": %m", path),
-						errhint("The directory must hold config.json, tokenizer.json (GPT-2: or vocab.json and merges.txt) and a .safetensors file readable by the server.")));
+						errhint("The directory must hold config.json, tokenizer.json (GPT-2 and RoBERTa: or vocab.json and merges.txt) and a .safetensors file readable by the server.")));
 	if (fstat(fd, sb) != 0)
 		ereport(ERROR, (errcode_for_file_access(),
 						errmsg("could not stat file \"%s\": %m", path)));
@@ -379,15 +380,24 @@ file_exists(const char *dir, const char *file)
 	return stat(psprintf("%s/%s", dir, file), &sb) == 0;
 }
 
-/* the tokenizer of a model directory: tokenizer.json, or for GPT-2 vocab.json + merges.txt when present */
+/*
+ * the tokenizer of a model directory: tokenizer.json, or vocab.json + merges.txt when present for GPT-2,
+ * when tokenizer.json is absent for RoBERTa
+ */
 static Jsonb *
-read_tokenizer(const char *dir, bool gpt2, const char **what)
+read_tokenizer(const char *dir, Jsonb *config, const char **what)
 {
 	uint64		tsize, msize;
 	char	   *tbuf, *mbuf;
 	Jsonb	   *tokenizer;
+	char	   *type = TfmJsonGetString(&config->root, "model_type", "", "config.json");
+	bool		bpe_files = TfmConfigIsGpt2(config) ||
+		(strcmp(type, "roberta") == 0 && !file_exists(dir, "tokenizer.json"));
 
-	if (gpt2 && file_exists(dir, "vocab.json"))
+	if (strcmp(type, "roberta") == 0 && !file_exists(dir, "tokenizer.json") && !file_exists(dir, "vocab.json"))
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FILE),
+						errmsg("model directory \"%s\" has no tokenizer: neither tokenizer.json nor vocab.json and merges.txt", dir)));
+	if (bpe_files && file_exists(dir, "vocab.json"))
 	{
 		*what = psprintf("files \"%s/vocab.json\" and \"merges.txt\"", dir);
 		tbuf = read_file(dir, "vocab.json", &tsize, NULL);
@@ -432,7 +442,7 @@ tfm_import_path(PG_FUNCTION_ARGS)
 	cbuf = read_file(dir, "config.json", &csize, NULL);
 	config = TfmJsonParse(cbuf, csize, what[0]);
 	TfmCheckKind(config, what[0]);	/* before any other file is read */
-	tokenizer = read_tokenizer(dir, TfmConfigIsGpt2(config), &what[1]);
+	tokenizer = read_tokenizer(dir, config, &what[1]);
 	/* sentence-transformers settings as default options (a checkpoint with a head pools its own way) */
 	if (!TfmConfigIsGpt2(config) && !TfmIsSeqClassification(config))
 		options = TfmStOptions(dir, config, tokenizer, options, read_file, file_exists);

@@ -19,6 +19,7 @@
 #include "ops.h"
 #include "pg_tfm.h"
 #include "seqhead.h"
+#include "robertatok.h"
 
 static float *scratch = NULL;	/* encoder work area, kept between calls */
 static size_t scratch_bytes = 0;
@@ -79,6 +80,8 @@ TfmTokenizeText(const TfmModel *m, const char *s, size_t len, int *n)
 	StaticAssertStmt(TFM_BPE_EUTF8 == TFM_TOK_EUTF8, "tokenizer error codes differ");
 	if (m->arch == TFM_ARCH_GPT2)
 		rc = TfmBpeEncode(m->bpe, s, len, &ids, n, &bad);
+	else if (m->cfg.family == TFM_FAMILY_ROBERTA)
+		rc = TfmRobertaEncode(m->vocab, s, len, &ids, n, &bad);
 	else
 		rc = TfmTokenize(m->vocab, s, len, &ids, n, &bad);
 	if (rc == TFM_TOK_EUTF8)
@@ -97,12 +100,23 @@ TfmTokenizeText(const TfmModel *m, const char *s, size_t len, int *n)
 	return out;
 }
 
-/* length of the longest prefix of s[0, len) that ends right before an ASCII blank (0: none) */
+/* true for the ASCII blanks blank_cut cuts at */
+static bool
+is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/*
+ * length of the longest prefix of s[0, len) that ends right before an ASCII blank and after a
+ * non-blank (0: none): byte-level BPE keeps a run of blanks together, so a cut inside a run would
+ * change the prefix's last token
+ */
 static size_t
 blank_cut(const char *s, size_t len)
 {
 	for (size_t p = len; p-- > 1;)
-		if (s[p] == ' ' || s[p] == '\t' || s[p] == '\n' || s[p] == '\r')
+		if (is_blank(s[p]) && !is_blank(s[p - 1]))
 			return p;
 	return 0;
 }

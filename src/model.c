@@ -21,32 +21,143 @@
 #define MAX_POSITIONS 65536
 #define MAX_TYPES 16
 
+/* one encoder family: its tensor names in slot order (NULL: the family has no such tensor) */
+typedef struct EncoderArch
+{
+	const char *model_type;
+	const char *title;			/* for messages */
+	const char *prefix;			/* task checkpoints' prefix ("bert."): names are found with or without it */
+	const char *layer;			/* prefix of layer l's names, a format with one %d */
+	const char *emb[EMB_SLOTS];
+	const char *lay[SLOTS_PER_LAYER];
+} EncoderArch;
+
+/* indexed by TFM_FAMILY_*; the slot order is TfmBertLayer's */
+static const EncoderArch arches[] = {
+	{"bert", "BERT", "bert.", "encoder.layer.%d.",
+		{"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
+		"embeddings.token_type_embeddings.weight", "embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias"},
+		{"attention.self.query.weight", "attention.self.query.bias",
+			"attention.self.key.weight", "attention.self.key.bias",
+			"attention.self.value.weight", "attention.self.value.bias",
+			"attention.output.dense.weight", "attention.output.dense.bias",
+			"attention.output.LayerNorm.weight", "attention.output.LayerNorm.bias",
+			"intermediate.dense.weight", "intermediate.dense.bias",
+			"output.dense.weight", "output.dense.bias",
+		"output.LayerNorm.weight", "output.LayerNorm.bias"}},
+	{"distilbert", "DistilBERT", "distilbert.", "transformer.layer.%d.",
+		{"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
+		NULL, "embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias"},
+		{"attention.q_lin.weight", "attention.q_lin.bias",
+			"attention.k_lin.weight", "attention.k_lin.bias",
+			"attention.v_lin.weight", "attention.v_lin.bias",
+			"attention.out_lin.weight", "attention.out_lin.bias",
+			"sa_layer_norm.weight", "sa_layer_norm.bias",
+			"ffn.lin1.weight", "ffn.lin1.bias",
+			"ffn.lin2.weight", "ffn.lin2.bias",
+		"output_layer_norm.weight", "output_layer_norm.bias"}},
+	/* RoBERTa: BERT's names under another prefix */
+	{"roberta", "RoBERTa", "roberta.", "encoder.layer.%d.",
+		{"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
+		"embeddings.token_type_embeddings.weight", "embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias"},
+		{"attention.self.query.weight", "attention.self.query.bias",
+			"attention.self.key.weight", "attention.self.key.bias",
+			"attention.self.value.weight", "attention.self.value.bias",
+			"attention.output.dense.weight", "attention.output.dense.bias",
+			"attention.output.LayerNorm.weight", "attention.output.LayerNorm.bias",
+			"intermediate.dense.weight", "intermediate.dense.bias",
+			"output.dense.weight", "output.dense.bias",
+		"output.LayerNorm.weight", "output.LayerNorm.bias"}},
+};
+
+/* the description of a config's family (BERT's for an out-of-range value: TfmBertConfigCheck refuses those) */
+static const EncoderArch *
+arch_of(const TfmBertConfig *cfg)
+{
+	return &arches[cfg->family >= 0 && cfg->family < (int) lengthof(arches) ? cfg->family : 0];
+}
+
+/* TFM_FAMILY_* of a model_type pg_tfm computes, -1 for others */
+int
+TfmBertFamily(const char *model_type)
+{
+	for (int f = 0; f < (int) lengthof(arches); f++)
+		if (strcmp(model_type, arches[f].model_type) == 0)
+			return f;
+	return -1;
+}
+
+/* the longest input (special tokens included) the position table allows */
+int
+TfmBertMaxTokens(const TfmBertConfig *cfg)
+{
+	return cfg->family == TFM_FAMILY_ROBERTA ? cfg->max_pos - cfg->pad_id - 1 : cfg->max_pos;
+}
+
 /* 0 when a config is within config.json's limits (hidden a multiple of heads), -1 otherwise */
 int
 TfmBertConfigCheck(const TfmBertConfig *cfg)
 {
-	return (cfg->vocab >= 1 && cfg->vocab <= MAX_VOCAB && cfg->hidden >= 1 && cfg->hidden <= MAX_HIDDEN &&
+	return (cfg->family >= 0 && cfg->family < (int) lengthof(arches) &&
+			cfg->vocab >= 1 && cfg->vocab <= MAX_VOCAB && cfg->hidden >= 1 && cfg->hidden <= MAX_HIDDEN &&
 			cfg->layers >= 1 && cfg->layers <= MAX_LAYERS && cfg->heads >= 1 && cfg->heads <= MAX_HEADS &&
 			cfg->hidden % cfg->heads == 0 && cfg->intermediate >= 1 && cfg->intermediate <= MAX_INTERMEDIATE &&
-			cfg->max_pos >= 1 && cfg->max_pos <= MAX_POSITIONS && cfg->type_vocab >= 1 &&
-			cfg->type_vocab <= MAX_TYPES && cfg->ln_eps > 0 && cfg->ln_eps < 1) ? 0 : -1;
+			cfg->max_pos >= 1 && cfg->max_pos <= MAX_POSITIONS &&
+			(cfg->family == TFM_FAMILY_DISTILBERT ? cfg->type_vocab == 0 : cfg->type_vocab >= 1) &&
+			cfg->type_vocab <= MAX_TYPES && cfg->ln_eps > 0 && cfg->ln_eps < 1 &&
+			cfg->pad_id >= 0 && cfg->pad_id < cfg->vocab && TfmBertMaxTokens(cfg) >= 2) ? 0 : -1;
 }
 
+/* DistilBERT's config.json keys (dim, n_layers, n_heads, hidden_dim, activation) */
+static void
+distilbert_config(TfmBertConfig *cfg, JsonbContainer *c, const char *what)
+{
+	char	   *act = TfmJsonGetString(c, "activation", "gelu", what);
+
+	if (strcmp(act, "gelu") != 0)
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("%s: activation \"%s\" is not supported", what, act),
+						errhint("pg_tfm's DistilBERT computes activation \"gelu\" (the exact erf form) only.")));
+	/* sinusoidal_pos_embds: checkpoints store the sinusoid table, which Hugging Face loads and uses as is */
+	(void) TfmJsonGetBool(c, "sinusoidal_pos_embds", 0, what);
+	cfg->vocab = TfmJsonGetInt(c, "vocab_size", -1, 1, MAX_VOCAB, what);
+	cfg->hidden = TfmJsonGetInt(c, "dim", -1, 1, MAX_HIDDEN, what);
+	cfg->layers = TfmJsonGetInt(c, "n_layers", -1, 1, MAX_LAYERS, what);
+	cfg->heads = TfmJsonGetInt(c, "n_heads", -1, 1, MAX_HEADS, what);
+	cfg->intermediate = TfmJsonGetInt(c, "hidden_dim", -1, 1, MAX_INTERMEDIATE, what);
+	cfg->max_pos = TfmJsonGetInt(c, "max_position_embeddings", -1, 2, MAX_POSITIONS, what);
+	cfg->type_vocab = 0;
+	cfg->ln_eps = 1e-12f;		/* DistilBERT's LayerNorms have this eps built in */
+	cfg->pad_id = 0;
+	if (cfg->hidden % cfg->heads != 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("%s: dim %d is not a multiple of n_heads %d", what, cfg->hidden, cfg->heads)));
+}
+
+/* read config.json of an encoder (model_type bert, distilbert or roberta), all fields checked */
 void
 TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char *what)
 {
 	JsonbContainer *c = &config->root;
-	char	   *type = TfmJsonGetString(c, "model_type", NULL, what);
-	char	   *act = TfmJsonGetString(c, "hidden_act", "gelu", what);
-	char	   *pos = TfmJsonGetString(c, "position_embedding_type", "absolute", what);
+	char	   *type, *act, *pos;
 
+	memset(cfg, 0, sizeof(*cfg));	/* the cache file's header compares whole configs */
 	if (!JB_ROOT_IS_OBJECT(config))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("%s is not a JSON object", what)));
-	if (type == NULL || strcmp(type, "bert") != 0)
+	type = TfmJsonGetString(c, "model_type", NULL, what);
+	cfg->family = type ? TfmBertFamily(type) : -1;
+	if (cfg->family < 0)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("%s: model_type \"%s\" is not supported", what, type ? type : "(missing)"),
-						errhint("pg_tfm imports BERT-family encoders (model_type \"bert\").")));
+						errhint("pg_tfm imports encoders of model_type \"bert\", \"distilbert\" and \"roberta\".")));
+	if (cfg->family == TFM_FAMILY_DISTILBERT)
+	{
+		distilbert_config(cfg, c, what);
+		return;
+	}
+	act = TfmJsonGetString(c, "hidden_act", "gelu", what);
+	pos = TfmJsonGetString(c, "position_embedding_type", "absolute", what);
 	if (strcmp(act, "gelu") != 0 || strcmp(pos, "absolute") != 0)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("%s: hidden_act \"%s\" with position_embedding_type \"%s\" is not supported",
@@ -59,8 +170,17 @@ TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char *what)
 	cfg->intermediate = TfmJsonGetInt(c, "intermediate_size", -1, 1, MAX_INTERMEDIATE, what);
 	/* at least 2: every input holds [CLS] and [SEP] */
 	cfg->max_pos = TfmJsonGetInt(c, "max_position_embeddings", -1, 2, MAX_POSITIONS, what);
-	cfg->type_vocab = TfmJsonGetInt(c, "type_vocab_size", 2, 1, MAX_TYPES, what);
-	cfg->ln_eps = (float) TfmJsonGetFloat(c, "layer_norm_eps", 1e-12, what);
+	cfg->type_vocab = TfmJsonGetInt(c, "type_vocab_size", cfg->family == TFM_FAMILY_ROBERTA ? 1 : 2, 1, MAX_TYPES, what);
+	cfg->ln_eps = (float) TfmJsonGetFloat(c, "layer_norm_eps", cfg->family == TFM_FAMILY_ROBERTA ? 1e-5 : 1e-12, what);
+	if (cfg->family == TFM_FAMILY_ROBERTA)
+	{
+		/* positions pad_id + 1 .. pad_id + n: room for <s> and </s> at least */
+		cfg->pad_id = TfmJsonGetInt(c, "pad_token_id", 1, 0, cfg->vocab - 1, what);
+		if (TfmBertMaxTokens(cfg) < 2)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("%s: max_position_embeddings %d leaves no room for positions after pad_token_id %d",
+								   what, cfg->max_pos, cfg->pad_id)));
+	}
 	if (cfg->hidden % cfg->heads != 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("%s: hidden_size %d is not a multiple of num_attention_heads %d",
@@ -84,7 +204,7 @@ TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cf
 						errmsg("options must be a JSON object")));
 	if (from_user)
 		TfmJsonCheckKeys(options, import_options, "import option");
-	opt->max_tokens = TfmJsonGetInt(c, "max_tokens", cfg->max_pos, 2, cfg->max_pos, "options");
+	opt->max_tokens = TfmJsonGetInt(c, "max_tokens", TfmBertMaxTokens(cfg), 2, TfmBertMaxTokens(cfg), "options");
 	opt->normalize = TfmJsonGetBool(c, "normalize", 1, "options");
 	pool = TfmJsonGetString(c, "pooling", "mean", "options");
 	for (opt->pooling = TFM_POOL_MEAN; opt->pooling <= TFM_POOL_LAST; opt->pooling++)
@@ -122,36 +242,25 @@ TfmBertSlotCount(const TfmBertConfig *cfg)
 	return EMB_SLOTS + SLOTS_PER_LAYER * cfg->layers;
 }
 
-/* name and shape of a slot; rows 0 for 1-d tensors */
+/* name (without the task prefix) and shape of a slot; rows 0 for 1-d tensors, cols 0 for a tensor the family lacks */
 void
 TfmBertSlotDesc(const TfmBertConfig *cfg, int slot, char *name, int64 *rows, int64 *cols)
 {
-	static const char *const emb[EMB_SLOTS] = {
-		"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
-		"embeddings.token_type_embeddings.weight", "embeddings.LayerNorm.weight",
-		"embeddings.LayerNorm.bias"};
-	static const char *const lay[SLOTS_PER_LAYER] = {
-		"attention.self.query.weight", "attention.self.query.bias",
-		"attention.self.key.weight", "attention.self.key.bias",
-		"attention.self.value.weight", "attention.self.value.bias",
-		"attention.output.dense.weight", "attention.output.dense.bias",
-		"attention.output.LayerNorm.weight", "attention.output.LayerNorm.bias",
-		"intermediate.dense.weight", "intermediate.dense.bias",
-		"output.dense.weight", "output.dense.bias",
-		"output.LayerNorm.weight", "output.LayerNorm.bias"};
+	const EncoderArch *a = arch_of(cfg);
 	int64		C = cfg->hidden, I = cfg->intermediate;
 
 	if (slot < EMB_SLOTS)
 	{
 		int64		r[EMB_SLOTS] = {cfg->vocab, cfg->max_pos, cfg->type_vocab, 0, 0};
 
-		strcpy(name, emb[slot]);
-		*rows = r[slot];
-		*cols = C;
+		strcpy(name, a->emb[slot] ? a->emb[slot] : "");
+		*rows = a->emb[slot] ? r[slot] : 0;
+		*cols = a->emb[slot] ? C : 0;
 		return;
 	}
 	slot -= EMB_SLOTS;
-	snprintf(name, 128, "encoder.layer.%d.%s", slot / SLOTS_PER_LAYER, lay[slot % SLOTS_PER_LAYER]);
+	snprintf(name, 128, a->layer, slot / SLOTS_PER_LAYER);
+	strlcat(name, a->lay[slot % SLOTS_PER_LAYER], 128);
 	switch (slot % SLOTS_PER_LAYER)
 	{
 		case 10:
@@ -216,7 +325,7 @@ TfmBertParams(const TfmBertConfig *cfg)
 	return n;
 }
 
-/* find each slot's tensor (with or without a "bert." prefix) and check its dtype and shape */
+/* find each slot's tensor (with or without the family's task prefix) and check its dtype and shape; NULL for absent slots */
 TfmTensorInfo **
 TfmBertResolve(TfmSafetensors *st, const TfmBertConfig *cfg)
 {
@@ -230,13 +339,16 @@ TfmBertResolve(TfmSafetensors *st, const TfmBertConfig *cfg)
 		TfmTensorInfo *t;
 
 		TfmBertSlotDesc(cfg, s, name, &rows, &cols);
+		if (cols == 0)
+			continue;
 		t = TfmSafetensorsFind(st, name);
 		if (t == NULL)
-			t = TfmSafetensorsFind(st, psprintf("bert.%s", name));
+			t = TfmSafetensorsFind(st, psprintf("%s%s", arch_of(cfg)->prefix, name));
 		if (t == NULL)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("%s: tensor \"%s\" is missing", st->what, name),
-							errhint("The weights must be a BERT model as Hugging Face names its tensors.")));
+							errhint("The weights must be a %s model as Hugging Face names its tensors.",
+									arch_of(cfg)->title)));
 		if (t->dtype != TFM_DT_F32 && t->dtype != TFM_DT_F16 && t->dtype != TFM_DT_BF16)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("%s: tensor \"%s\" has dtype %s", st->what, t->name, t->dtype_name),
@@ -301,7 +413,7 @@ bind_slots(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, co
 
 	for (int i = 0; i < EMB_SLOTS; i++, s++)
 	{
-		*emb[i] = p;
+		*emb[i] = TfmBertSlotFloats(cfg, s) ? p : NULL;	/* NULL: a tensor the family lacks */
 		p += TfmBertSlotFloats(cfg, s);
 	}
 	for (int l = 0; l < cfg->layers; l++)

@@ -21,6 +21,8 @@ typedef struct TfmModelOptions
 
 extern void TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char *what);
 extern int	TfmBertConfigCheck(const TfmBertConfig *cfg);
+extern int	TfmBertFamily(const char *model_type);
+extern int	TfmBertMaxTokens(const TfmBertConfig *cfg);
 extern void TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cfg, bool from_user);
 extern Jsonb *TfmOptionsToJson(const TfmModelOptions *opt);
 extern const char *TfmPoolingName(int pooling);
@@ -37,5 +39,8 @@ extern uint64 TfmBertCacheFloats(const TfmBertConfig *cfg);
 extern void TfmBertBindCache(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const float *base);
 extern void TfmBertUnpackCache(float *plain, const TfmBertConfig *cfg, const float *cache);
 extern void *TfmVocabFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, const char *what);
+/* encvocab.c: the tokenizer of an encoder's family (WordPiece, or RoBERTa's byte-level BPE) */
+extern void *TfmEncoderVocabFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, const char *what);
+extern int	TfmEncoderVocabCheck(const TfmBertConfig *cfg, const void *blob, size_t size);
 
 #endif

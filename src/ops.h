@@ -161,6 +161,23 @@ float dropout_factor(float p, uint64_t seed, uint64_t idx);
  */
 #define TFM_TOKEN_TYPE1 (1 << 24)
 
+/* the vocabulary row token t of sequence b reads: id 0 for padding and
+ * out-of-range ids, so garbage ids are never dereferenced; *type is the
+ * token type row (TFM_TOKEN_TYPE1 marks type 1, anything else is type 0) */
+static inline int32_t
+embedding_id(const int32_t *ids, const int *lens, int b, int t, int T, int V, int *type)
+{
+	int32_t		id = t < lens[b] ? ids[(size_t) b * T + t] : 0;
+
+	*type = 0;
+	if (id >= TFM_TOKEN_TYPE1 && id < 2 * TFM_TOKEN_TYPE1)
+	{
+		*type = 1;
+		id -= TFM_TOKEN_TYPE1;
+	}
+	return id < 0 || id >= V ? 0 : id;
+}
+
 /*
  * out (B,T,C) = wte (V,C)[ids] + wpe (max_pos,C)[t] + wtt[type] (type 1
  * for ids marked with TFM_TOKEN_TYPE1, else 0).  Padding tokens

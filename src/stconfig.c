@@ -17,16 +17,20 @@
 #include "utils/jsonb.h"
 
 #include "jsonutil.h"
+#include "model.h"
 #include "stconfig.h"
 
-#define KIND_HINT "pg_tfm imports model_type \"bert\" (BertModel, BertForMaskedLM, BertForPreTraining: " \
-	"used as embedding models, their heads unused; BertForSequenceClassification: classifiers, regressors " \
-	"and cross-encoders) and model_type \"gpt2\" (GPT2LMHeadModel) today; other heads, DistilBERT, RoBERTa " \
-	"and XLM-RoBERTa are not computed yet."
+#define KIND_HINT "pg_tfm imports model_type \"bert\", \"distilbert\" and \"roberta\" encoders (BertModel, " \
+	"BertForMaskedLM, BertForPreTraining, DistilBertModel, DistilBertForMaskedLM, RobertaModel, RobertaForMaskedLM: " \
+	"used as embedding models, their heads unused; BertForSequenceClassification: classifiers, regressors and " \
+	"cross-encoders) and model_type \"gpt2\" (GPT2LMHeadModel) today; DistilBERT and RoBERTa heads and " \
+	"XLM-RoBERTa are not computed yet."
 
-/* BERT checkpoints pg_tfm computes (pretraining heads unused; BertForSequenceClassification's head: seqhead.c) */
+/* encoder checkpoints pg_tfm computes (pretraining heads unused; BertForSequenceClassification's head: seqhead.c) */
 static const char *const bert_archs[] = {"BertModel", "BertForMaskedLM", "BertForPreTraining",
 	"BertForSequenceClassification", NULL};
+static const char *const distilbert_archs[] = {"DistilBertModel", "DistilBertForMaskedLM", NULL};
+static const char *const roberta_archs[] = {"RobertaModel", "RobertaForMaskedLM", NULL};
 static const char *const gpt2_archs[] = {"GPT2LMHeadModel", "GPT2Model", NULL};
 
 /* true if s is one of the NULL-terminated list */
@@ -143,25 +147,34 @@ TfmCheckKind(Jsonb *config, const char *what)
 		check_architectures(c, gpt2_archs, false, what);
 		return;
 	}
-	if (type == NULL || strcmp(type, "bert") != 0)
+	if (type != NULL && strcmp(type, "xlm-roberta") == 0)
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("%s: model_type \"%s\" is not supported", what, type),
+						errdetail("XLM-RoBERTa tokenizes with a SentencePiece Unigram tokenizer, which pg_tfm does not read yet."),
+						errhint(KIND_HINT)));
+	if (type == NULL || TfmBertFamily(type) < 0)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("%s: model_type \"%s\" is not supported", what, type ? type : "(missing)"),
 						errhint(KIND_HINT)));
-	check_architectures(c, bert_archs, is_cross_encoder(c), what);
+	check_architectures(c, TfmBertFamily(type) == TFM_FAMILY_DISTILBERT ? distilbert_archs :
+						TfmBertFamily(type) == TFM_FAMILY_ROBERTA ? roberta_archs : bert_archs,
+						is_cross_encoder(c), what);
 	if (TfmJsonGetBool(c, "is_decoder", 0, what) || TfmJsonGetBool(c, "add_cross_attention", 0, what))
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("%s: a BERT decoder (is_decoder or add_cross_attention) is not supported", what),
-						errhint("pg_tfm computes BERT as a bidirectional encoder.")));
-	act = TfmJsonGetString(c, "hidden_act", "gelu", what);
+						errmsg("%s: a %s decoder (is_decoder or add_cross_attention) is not supported", what,
+							   strcmp(type, "bert") == 0 ? "BERT" : type),
+						errhint("pg_tfm computes %s as a bidirectional encoder.", type)));
+	act = TfmJsonGetString(c, TfmBertFamily(type) == TFM_FAMILY_DISTILBERT ? "activation" : "hidden_act", "gelu", what);
 	if (strcmp(act, "gelu") != 0)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("%s: hidden_act \"%s\" is not supported", what, act),
-						errhint("pg_tfm's BERT computes hidden_act \"gelu\" (the exact erf form) only.")));
+						errmsg("%s: %s \"%s\" is not supported", what,
+							   TfmBertFamily(type) == TFM_FAMILY_DISTILBERT ? "activation" : "hidden_act", act),
+						errhint("pg_tfm's encoders compute \"gelu\" (the exact erf form) only.")));
 	pos = TfmJsonGetString(c, "position_embedding_type", "absolute", what);
 	if (strcmp(pos, "absolute") != 0)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("%s: position_embedding_type \"%s\" is not supported", what, pos),
-						errhint("pg_tfm's BERT computes position_embedding_type \"absolute\" only.")));
+						errhint("pg_tfm's encoders compute position_embedding_type \"absolute\" only.")));
 }
 
 /* a sentence-transformers module's folder: one path component of safe characters ("" for the root) */
@@ -345,12 +358,15 @@ TfmStOptions(const char *dir, Jsonb *config, Jsonb *tokenizer, Jsonb *options,
 	bool		normalize;
 	int			hidden, max_pos, max_tokens = -1;
 	char	   *s;
+	TfmBertConfig cfg;
 
 	if (!exists(dir, "modules.json"))
 		return options;
 	what = psprintf("file \"%s/config.json\"", dir);
-	hidden = TfmJsonGetInt(&config->root, "hidden_size", -1, 1, INT_MAX, what);
-	max_pos = TfmJsonGetInt(&config->root, "max_position_embeddings", -1, 1, INT_MAX, what);
+	/* the family's own keys (DistilBERT: dim); RoBERTa's positions leave fewer tokens than the table */
+	TfmBertConfigFromJson(&cfg, config, what);
+	hidden = cfg.hidden;
+	max_pos = TfmBertMaxTokens(&cfg);
 	if (exists(dir, "config_sentence_transformers.json"))
 	{
 		char	   *type, *prompt;

@@ -231,15 +231,18 @@ encoder_safetensors(const TfmTrainer *t, uint64 *size)
 	int64	   *rows = palloc(sizeof(int64) * n), *cols = palloc(sizeof(int64) * n);
 	const float **data = palloc(sizeof(float *) * n);
 	const float *p = t->enc;
+	int			k = 0;
 
 	for (int s = 0; s < n; s++)
 	{
-		names[s] = palloc(128);
-		TfmBertSlotDesc(cfg, s, names[s], &rows[s], &cols[s]);
-		data[s] = p;
+		names[k] = palloc(128);
+		TfmBertSlotDesc(cfg, s, names[k], &rows[k], &cols[k]);
+		data[k] = p;
 		p += TfmBertSlotFloats(cfg, s);
+		if (cols[k] > 0)		/* not a tensor the family lacks */
+			k++;
 	}
-	return TfmSafetensorsWriteF32(n, names, rows, cols, data, size);
+	return TfmSafetensorsWriteF32(k, names, rows, cols, data, size);
 }
 
 /* refuse to store a model with a weight or statistic that is not a finite number */

@@ -29,7 +29,7 @@ my @own = (stat $path)[4, 5];
 my $H = read_header($path);
 my $L = $H->{layout};
 my ($vocab_off, $vocab_size, $weights_off, $weights_bytes) = @$H{qw(vocab_off vocab_size weights_off weights_bytes)};
-is($H->{magic}, 'PGTFMv04', 'the file starts with the magic');
+is($H->{magic}, 'PGTFMv05', 'the file starts with the magic');
 is($H->{header_bytes}, 4096, 'header_bytes is 4096');
 is($H->{file_size}, $size, "the header records the file size at offset $L->{file_size}[0] (layout as expected)");
 is($H->{crc_of_header}, $H->{crc}, "the CRC-32C of bytes 0..$L->{crc}[0] equals the header's crc field");
@@ -118,7 +118,7 @@ my @cases = (
 	[ 'truncated to 0 bytes', sub { truncate $path, 0 or die $! }, 'shorter than its header' ],
 	[ 'grown by 4 KiB of garbage', sub { poke($size, 'x' x 4096) }, 'wrong file size' ],
 	[ 'magic overwritten', sub { poke(0, 'NOTTFM!!') }, 'not a pg_tfm cache file of this format' ],
-	[ 'magic of the previous format', sub { poke(0, 'PGTFMv03') }, 'not a pg_tfm cache file of this format' ],
+	[ 'magic of the previous format', sub { poke(0, 'PGTFMv04') }, 'not a pg_tfm cache file of this format' ],
 	[ 'header zeroed', sub { poke(0, "\0" x 4096) }, 'not a pg_tfm cache file of this format' ],
 	[ 'header overwritten with garbage', sub { poke(0, join '', map { chr int rand 256 } 1 .. 200) },
 		'not a pg_tfm cache file of this format' ],

@@ -1,0 +1,279 @@
+/*
+ * encvocab.c: an encoder's tokenizer by family: WordPiece (BERT, DistilBERT: tokjson.c) or
+ * RoBERTa's byte-level BPE (robertatok.c on bpe.c's core) read from tokenizer.json or from the
+ * catalog form of vocab.json + merges.txt; unsupported components refused with 0A000
+ */
+#include "postgres.h"
+
+#include "utils/jsonb.h"
+
+#include "bpe.h"
+#include "gpt2model.h"
+#include "jsonutil.h"
+#include "model.h"
+#include "robertatok.h"
+
+/* report an unsupported tokenizer component (0A000) */
+static void
+unsupported(const char *what, const char *problem)
+{
+	ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					errmsg("%s: %s is not supported", what, problem),
+					errhint("RoBERTa models need a byte-level BPE tokenizer.json (ByteLevel pre-tokenizer, "
+							"RobertaProcessing or TemplateProcessing <s> $A </s>), or vocab.json and merges.txt.")));
+}
+
+/* report a malformed tokenizer (22023) */
+static void
+malformed(const char *what, const char *problem)
+{
+	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("%s: %s", what, problem)));
+}
+
+/* string value of key, or NULL */
+static char *
+get_string(JsonbContainer *c, const char *key, const char *what)
+{
+	return TfmJsonGetString(c, key, NULL, what);
+}
+
+/* the id of ["<s>", 0] (RobertaProcessing's cls / sep) */
+static int32
+pair_id(JsonbContainer *pp, const char *key, const char *what)
+{
+	JsonbValue	v, *id;
+
+	if (!TfmJsonGet(pp, key, &v) || v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data) ||
+		JsonContainerSize(v.val.binary.data) != 2)
+		malformed(what, psprintf("post_processor.%s must be [token, id]", key));
+	id = getIthJsonbValueFromContainer(v.val.binary.data, 1);
+	return TfmJsonNumericToInt(id, 0, INT32_MAX - 1, what, key);
+}
+
+/* the id of a TemplateProcessing SpecialToken item (its special_tokens entry's only id) */
+static int32
+template_id(JsonbContainer *pp, JsonbValue *item, const char *what)
+{
+	JsonbContainer *special, *tokens, *entry;
+	JsonbValue	v;
+	char	   *name;
+
+	if (item->type != jbvBinary || !JsonContainerIsObject(item->val.binary.data) ||
+		!TfmJsonGetObject(item->val.binary.data, "SpecialToken", &special))
+		unsupported(what, "a TemplateProcessing template other than <s> $A </s>");
+	name = get_string(special, "id", what);
+	if (name == NULL || !TfmJsonGetObject(pp, "special_tokens", &tokens) ||
+		!TfmJsonGetObject(tokens, name, &entry) || !TfmJsonGet(entry, "ids", &v) ||
+		v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data) ||
+		JsonContainerSize(v.val.binary.data) != 1)
+		malformed(what, "a special token of the template has no single id in special_tokens");
+	return TfmJsonNumericToInt(getIthJsonbValueFromContainer(v.val.binary.data, 0), 0, INT32_MAX - 1,
+							   what, "special_tokens");
+}
+
+/* cls and sep ids of a RobertaProcessing or TemplateProcessing (<s> $A </s>) post-processor */
+static bool
+read_processor(JsonbContainer *pp, int32 *cls, int32 *sep, const char *what)
+{
+	char	   *type = get_string(pp, "type", what);
+	JsonbValue	v;
+
+	if (type && strcmp(type, "RobertaProcessing") == 0)
+	{
+		*cls = pair_id(pp, "cls", what);
+		*sep = pair_id(pp, "sep", what);
+		return true;
+	}
+	if (type && strcmp(type, "TemplateProcessing") == 0)
+	{
+		JsonbValue *a;
+
+		if (!TfmJsonGet(pp, "single", &v) || v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data) ||
+			JsonContainerSize(v.val.binary.data) != 3)
+			unsupported(what, "a TemplateProcessing template other than <s> $A </s>");
+		a = getIthJsonbValueFromContainer(v.val.binary.data, 1);
+		if (a->type != jbvBinary || !JsonContainerIsObject(a->val.binary.data) ||
+			!TfmJsonGet(a->val.binary.data, "Sequence", &v))
+			unsupported(what, "a TemplateProcessing template other than <s> $A </s>");
+		if (!TfmJsonGet(pp, "single", &v))
+			malformed(what, "post_processor.single is missing");
+		*cls = template_id(pp, getIthJsonbValueFromContainer(v.val.binary.data, 0), what);
+		*sep = template_id(pp, getIthJsonbValueFromContainer(v.val.binary.data, 2), what);
+		return true;
+	}
+	if (type && strcmp(type, "ByteLevel") == 0)
+		return false;			/* offsets only */
+	if (type && strcmp(type, "Sequence") == 0)
+	{
+		bool		found = false;
+
+		if (!TfmJsonGet(pp, "processors", &v) || v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
+			malformed(what, "post_processor.processors must be an array");
+		for (int i = 0; i < (int) JsonContainerSize(v.val.binary.data); i++)
+		{
+			JsonbValue *e = getIthJsonbValueFromContainer(v.val.binary.data, i);
+
+			if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
+				malformed(what, "post_processor.processors must hold objects");
+			if (read_processor(e->val.binary.data, cls, sep, what))
+			{
+				if (found)
+					unsupported(what, "two template post-processors");
+				found = true;
+			}
+		}
+		return found;
+	}
+	unsupported(what, psprintf("post_processor \"%s\"", type ? type : "(no type)"));
+	return false;
+}
+
+/* the added_tokens array as TfmAddedToken entries (palloc'd); *n of them */
+static TfmAddedToken *
+read_added(JsonbContainer *root, int n_vocab, int *n, const char *what)
+{
+	JsonbValue	v;
+	TfmAddedToken *out;
+
+	*n = 0;
+	if (!TfmJsonGet(root, "added_tokens", &v) || v.type == jbvNull)
+		return NULL;
+	if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data) ||
+		JsonContainerSize(v.val.binary.data) > TFM_ADDED_COUNT)
+		malformed(what, psprintf("added_tokens must be an array of at most %d entries", TFM_ADDED_COUNT));
+	out = palloc0(sizeof(TfmAddedToken) * (JsonContainerSize(v.val.binary.data) + 1));
+	for (int i = 0; i < (int) JsonContainerSize(v.val.binary.data); i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(v.val.binary.data, i);
+		JsonbContainer *o;
+		char	   *s;
+
+		if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
+			malformed(what, "added_tokens must hold objects");
+		o = e->val.binary.data;
+		s = get_string(o, "content", what);
+		if (s == NULL || strlen(s) < 1 || strlen(s) > TFM_ADDED_MAX)
+			malformed(what, psprintf("an added token's content must be 1 to %d bytes", TFM_ADDED_MAX));
+		if (TfmJsonGetBool(o, "single_word", 0, what))
+			unsupported(what, psprintf("added token \"%s\" with single_word", s));
+		out[*n].s = s;
+		out[*n].len = (int) strlen(s);
+		out[*n].id = TfmJsonGetInt(o, "id", -1, 0, n_vocab - 1, what);
+		out[*n].lstrip = TfmJsonGetBool(o, "lstrip", 0, what);
+		out[*n].rstrip = TfmJsonGetBool(o, "rstrip", 0, what);
+		(*n)++;
+	}
+	return out;
+}
+
+/* the id of token s in the catalog form's vocabulary */
+static int32
+vocab_id(JsonbContainer *vocab, const char *s, int n_vocab, const char *what)
+{
+	JsonbValue	v;
+
+	if (!TfmJsonGet(vocab, s, &v))
+		malformed(what, psprintf("the vocabulary lacks \"%s\"", s));
+	return TfmJsonNumericToInt(&v, 0, n_vocab - 1, what, s);
+}
+
+/* RoBERTa's tokenizer blob from tokenizer.json, or from the catalog form of vocab.json + merges.txt */
+static void *
+roberta_from_json(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, const char *what)
+{
+	JsonbContainer *root = &tokenizer->root, *model, *pre, *pp;
+	JsonbValue	v;
+	TfmAddedToken *added;
+	int			nadded, rc;
+	int32		cls = -1, sep = -1;
+	bool		prefix = false;
+	void	   *bpe, *blob;
+	size_t		bsize;
+	char	   *s;
+
+	if (!JB_ROOT_IS_OBJECT(tokenizer))
+		malformed(what, "the tokenizer is not a JSON object");
+	s = get_string(root, "type", what);
+	if (s && strcmp(s, "gpt2-bpe") == 0)
+	{
+		/* vocab.json + merges.txt: RobertaTokenizer's special tokens */
+		static const char *const names[] = {"<s>", "<pad>", "</s>", "<unk>", "<mask>"};
+		JsonbContainer *vocab;
+
+		if (!TfmJsonGetObject(root, "vocab", &vocab))
+			malformed(what, "the vocabulary is missing");
+		added = palloc0(sizeof(TfmAddedToken) * lengthof(names));
+		nadded = 0;
+		for (int i = 0; i < (int) lengthof(names); i++)
+		{
+			if (!TfmJsonGet(vocab, names[i], &v))
+				continue;
+			added[nadded] = (TfmAddedToken) {names[i], (int) strlen(names[i]),
+				vocab_id(vocab, names[i], cfg->vocab, what), i == 4, 0};
+			nadded++;
+		}
+		cls = vocab_id(vocab, "<s>", cfg->vocab, what);
+		sep = vocab_id(vocab, "</s>", cfg->vocab, what);
+		model = root;
+	}
+	else
+	{
+		if (!TfmJsonGetObject(root, "model", &model))
+			malformed(what, "model is missing");
+		/* roberta-base's file names no model type: BPE is what has vocab and merges */
+		s = get_string(model, "type", what);
+		if (s ? strcmp(s, "BPE") != 0 : !TfmJsonGet(model, "merges", &v))
+			unsupported(what, psprintf("model type \"%s\" for RoBERTa", s ? s : "(none)"));
+		if (TfmJsonGet(model, "continuing_subword_prefix", &v) && v.type == jbvString && v.val.string.len > 0)
+			unsupported(what, "a BPE continuing_subword_prefix");
+		if (TfmJsonGet(model, "end_of_word_suffix", &v) && v.type == jbvString && v.val.string.len > 0)
+			unsupported(what, "a BPE end_of_word_suffix");
+		if (TfmJsonGetBool(model, "byte_fallback", 0, what) || TfmJsonGetBool(model, "ignore_merges", 0, what))
+			unsupported(what, "BPE byte_fallback or ignore_merges");
+		if (TfmJsonGet(model, "dropout", &v) && v.type != jbvNull)
+			unsupported(what, "BPE dropout");
+		if (TfmJsonGet(root, "normalizer", &v) && v.type != jbvNull)
+			unsupported(what, "a normalizer with RoBERTa's byte-level BPE");
+		if (!TfmJsonGetObject(root, "pre_tokenizer", &pre) ||
+			strcmp(TfmJsonGetString(pre, "type", "", what), "ByteLevel") != 0)
+			unsupported(what, "a pre_tokenizer other than ByteLevel");
+		if (!TfmJsonGetBool(pre, "use_regex", 1, what))
+			unsupported(what, "ByteLevel use_regex false");
+		prefix = TfmJsonGetBool(pre, "add_prefix_space", 0, what);
+		/* trim_offsets changes offsets only, which pg_tfm does not return */
+		if (!TfmJsonGetObject(root, "post_processor", &pp) || !read_processor(pp, &cls, &sep, what))
+			unsupported(what, "a RoBERTa tokenizer without <s> ... </s> post-processor");
+		if (cls >= cfg->vocab || sep >= cfg->vocab)
+			malformed(what, "a special token id is outside the vocabulary of config.json");
+		added = read_added(root, cfg->vocab, &nadded, what);
+	}
+	bpe = TfmBpeBlobFromModel(model, cfg->vocab, true, &bsize, what);
+	*size = TfmRobertaBlobSize(nadded, added, bsize);
+	if (*size == 0)
+		malformed(what, "the tokenizer is too large");
+	blob = palloc_extended(*size, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	rc = TfmRobertaBuild(blob, *size, cls, sep, prefix, nadded, added, bpe, bsize);
+	if (rc != 0)
+		malformed(what, "the tokenizer is inconsistent");
+	pfree(bpe);
+	return blob;
+}
+
+/* the tokenizer blob of an encoder's family: WordPiece, or RoBERTa's byte-level BPE; palloc'd, *size bytes */
+void *
+TfmEncoderVocabFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, const char *what)
+{
+	if (cfg->family == TFM_FAMILY_ROBERTA)
+		return roberta_from_json(tokenizer, cfg, size, what);
+	return TfmVocabFromJson(tokenizer, cfg, size, what);
+}
+
+/* 0 when a cache file's vocabulary section is a sound tokenizer blob of the family */
+int
+TfmEncoderVocabCheck(const TfmBertConfig *cfg, const void *blob, size_t size)
+{
+	if (cfg->family == TFM_FAMILY_ROBERTA)
+		return TfmRobertaCheck(blob, size, cfg->vocab);
+	return TfmVocabCheck(blob, size);
+}

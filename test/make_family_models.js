@@ -1,0 +1,178 @@
+// test/make_family_models.js GOLDEN_DIR OUT_DIR TOKENIZERS_PKG: model directories and references for
+// sql/families.sql (issue 15: DistilBERT and RoBERTa encoders used as embedding models).
+//
+// - distilbert*: the REAL config.json and tokenizer.json of distilbert-base-uncased-finetuned-sst-2-english,
+//   config shrunk to dim 32, 2 layers, 4 heads, hidden_dim 37 (architectures set to DistilBertModel /
+//   DistilBertForMaskedLM), RANDOM F32 weights (fixed-seed xorshift) under DistilBERT's tensor names.
+// - roberta_tiny*: hf-internal-testing/tiny-random-roberta as it is: its REAL (random-initialised)
+//   weights, config and tokenizer; *_files: the same with "roberta." names and vocab.json + merges.txt.
+// - roberta_base*: roberta-base's REAL tokenizer (tokenizer.json, or vocab.json + merges.txt) on a
+//   shrunk config (hidden 32, 2 layers) with RANDOM weights.
+// - refused_*: config.json only (refused before any other file is read).
+// refs.jsonl: {"model", "text", "ids", "embedding"}: ids from Hugging Face's Rust tokenizers (npm
+// `tokenizers`, TOKENIZERS_PKG is its unpacked folder) with special tokens, untruncated; embedding from
+// test/ref/encoder.js on those ids truncated to the model's max_tokens (mean pooling, L2-normalised).
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const ref = require('./ref/encoder.js');
+
+const [golden, out, tokPkg] = process.argv.slice(2);
+const { Tokenizer } = require(path.resolve(tokPkg));
+const G = (...p) => path.join(golden, 'models', ...p);
+const readJson = (f) => JSON.parse(fs.readFileSync(f, 'utf8'));
+
+function dir(name, files) {
+  const d = path.join(out, name);
+  fs.rmSync(d, { recursive: true, force: true });
+  fs.mkdirSync(d, { recursive: true });
+  for (const [f, c] of Object.entries(files))
+    fs.writeFileSync(path.join(d, f), typeof c === 'string' || Buffer.isBuffer(c) ? c : JSON.stringify(c, null, 2));
+  return d;
+}
+
+// a safetensors buffer of [name, shape, init] (init(i) gives element i), F32
+function safetensors(tensors) {
+  const h = {}, parts = [];
+  let off = 0;
+  for (const [name, shape, init] of tensors) {
+    const n = shape.reduce((a, b) => a * b, 1), b = Buffer.alloc(4 * n);
+    for (let i = 0; i < n; i++) b.writeFloatLE(init(i), 4 * i);
+    h[name] = { dtype: 'F32', shape, data_offsets: [off, off + b.length] };
+    parts.push(b); off += b.length;
+  }
+  const j = Buffer.from(JSON.stringify(h)), len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(j.length));
+  return Buffer.concat([len, j, ...parts]);
+}
+
+// the same safetensors with every name renamed (and extra tensors appended)
+function renamed(buf, rename, extra = []) {
+  const hlen = Number(buf.readBigUInt64LE(0)), h = JSON.parse(buf.subarray(8, 8 + hlen).toString());
+  const data = buf.subarray(8 + hlen), tensors = [];
+  for (const [k, v] of Object.entries(h)) {
+    if (k === '__metadata__') continue;
+    const f = v.dtype === 'F32' ? (i) => data.readFloatLE(v.data_offsets[0] + 4 * i) : null;
+    if (f) tensors.push([rename(k), v.shape, f]);
+  }
+  return safetensors([...tensors, ...extra]);
+}
+
+// random F32 weights for [name, shape] pairs: LayerNorm weights near 1, the rest in [-0.3, 0.3)
+function randomWeights(list, seed) {
+  let x = seed >>> 0;
+  const rnd = () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x / 4294967296 - 0.5; };
+  return safetensors(list.map(([name, shape]) => {
+    const ln = /(LayerNorm|layer_norm)\.weight$/.test(name);
+    return [name, shape, () => (ln ? 1 + 0.2 * rnd() : 0.6 * rnd())];
+  }));
+}
+
+// ---- DistilBERT
+const dcfgReal = readJson(G('distilbert-base-uncased-finetuned-sst-2-english', 'config.json'));
+const D = 32, DL = 2, DH = 4, DI = 37;
+const dcfg = { ...dcfgReal, dim: D, n_layers: DL, n_heads: DH, hidden_dim: DI, architectures: ['DistilBertModel'] };
+delete dcfg.id2label; delete dcfg.label2id;
+const dtok = fs.readFileSync(G('distilbert-base-uncased-finetuned-sst-2-english', 'tokenizer.json'));
+function distilTensors(P) {
+  const V = dcfg.vocab_size, t = [['embeddings.word_embeddings.weight', [V, D]], ['embeddings.position_embeddings.weight', [P, D]],
+    ['embeddings.LayerNorm.weight', [D]], ['embeddings.LayerNorm.bias', [D]]];
+  for (let l = 0; l < DL; l++) {
+    const p = `transformer.layer.${l}.`;
+    for (const m of ['q_lin', 'k_lin', 'v_lin', 'out_lin']) t.push([p + 'attention.' + m + '.weight', [D, D]], [p + 'attention.' + m + '.bias', [D]]);
+    t.push([p + 'sa_layer_norm.weight', [D]], [p + 'sa_layer_norm.bias', [D]], [p + 'ffn.lin1.weight', [DI, D]], [p + 'ffn.lin1.bias', [DI]],
+      [p + 'ffn.lin2.weight', [D, DI]], [p + 'ffn.lin2.bias', [D]], [p + 'output_layer_norm.weight', [D]], [p + 'output_layer_norm.bias', [D]]);
+  }
+  return t;
+}
+const dw = randomWeights(distilTensors(dcfg.max_position_embeddings), 0x1234567);
+dir('distilbert', { 'config.json': dcfg, 'tokenizer.json': dtok, 'model.safetensors': dw });
+// DistilBertForMaskedLM: "distilbert." names plus its MLM head, which pg_tfm does not use
+dir('distilbert_mlm', { 'config.json': { ...dcfg, architectures: ['DistilBertForMaskedLM'] }, 'tokenizer.json': dtok,
+  'model.safetensors': renamed(dw, (k) => 'distilbert.' + k, [['vocab_transform.weight', [D, D], () => 0.01],
+    ['vocab_transform.bias', [D], () => 0], ['vocab_layer_norm.weight', [D], () => 1], ['vocab_layer_norm.bias', [D], () => 0],
+    ['vocab_projector.bias', [dcfg.vocab_size], () => 0]]) });
+// sinusoidal_pos_embds: the checkpoint stores the sinusoid table (as Hugging Face's save does)
+{
+  const P = dcfg.max_position_embeddings;
+  const sin = (i) => { const pos = Math.floor(i / D), j = i % D, a = pos / 10000 ** (2 * Math.floor(j / 2) / D); return j % 2 ? Math.cos(a) : Math.sin(a); };
+  dir('distilbert_sinusoidal', { 'config.json': { ...dcfg, sinusoidal_pos_embds: true }, 'tokenizer.json': dtok,
+    'model.safetensors': (() => {
+      const hlen = Number(dw.readBigUInt64LE(0)), h = JSON.parse(dw.subarray(8, 8 + hlen).toString());
+      return safetensors(Object.entries(h).map(([k, v]) => [k, v.shape, k === 'embeddings.position_embeddings.weight' ? sin :
+        (i) => dw.readFloatLE(8 + hlen + v.data_offsets[0] + 4 * i)]));
+    })() });
+}
+dir('refused_distilbert_sst2', { 'config.json': dcfgReal });
+dir('refused_distilbert_relu', { 'config.json': { ...dcfg, activation: 'relu' } });
+
+// ---- RoBERTa
+const rt = G('tiny-random-roberta');
+const rtw = fs.readFileSync(path.join(rt, 'model.safetensors'));
+const rtcfg = readJson(path.join(rt, 'config.json'));
+dir('roberta_tiny', { 'config.json': fs.readFileSync(path.join(rt, 'config.json')), 'tokenizer.json': fs.readFileSync(path.join(rt, 'tokenizer.json')),
+  'model.safetensors': rtw });
+dir('roberta_tiny_files', { 'config.json': { ...rtcfg, architectures: ['RobertaForMaskedLM'] },
+  'vocab.json': fs.readFileSync(path.join(rt, 'vocab.json')), 'merges.txt': fs.readFileSync(path.join(rt, 'merges.txt')),
+  'model.safetensors': renamed(rtw, (k) => 'roberta.' + k, [['lm_head.bias', [rtcfg.vocab_size], () => 0]]) });
+const rb = G('roberta-base');
+const RH = 32, RL = 2, RI = 37;
+const rbcfg = { ...rtcfg, _name_or_path: 'roberta-base (shrunk)', vocab_size: 50265, max_position_embeddings: 514,
+  hidden_size: RH, num_hidden_layers: RL, num_attention_heads: 4, intermediate_size: RI, type_vocab_size: 1, layer_norm_eps: 1e-5 };
+{
+  const t = [['embeddings.word_embeddings.weight', [50265, RH]], ['embeddings.position_embeddings.weight', [514, RH]],
+    ['embeddings.token_type_embeddings.weight', [1, RH]], ['embeddings.LayerNorm.weight', [RH]], ['embeddings.LayerNorm.bias', [RH]]];
+  for (let l = 0; l < RL; l++) {
+    const p = `encoder.layer.${l}.`;
+    for (const m of ['attention.self.query', 'attention.self.key', 'attention.self.value', 'attention.output.dense'])
+      t.push([p + m + '.weight', [RH, RH]], [p + m + '.bias', [RH]]);
+    t.push([p + 'attention.output.LayerNorm.weight', [RH]], [p + 'attention.output.LayerNorm.bias', [RH]],
+      [p + 'intermediate.dense.weight', [RI, RH]], [p + 'intermediate.dense.bias', [RI]],
+      [p + 'output.dense.weight', [RH, RI]], [p + 'output.dense.bias', [RH]],
+      [p + 'output.LayerNorm.weight', [RH]], [p + 'output.LayerNorm.bias', [RH]]);
+  }
+  const w = randomWeights(t, 0x7654321);
+  dir('roberta_base', { 'config.json': rbcfg, 'tokenizer.json': fs.readFileSync(path.join(rb, 'tokenizer.json')), 'model.safetensors': w });
+  dir('roberta_base_files', { 'config.json': rbcfg, 'vocab.json': fs.readFileSync(path.join(rb, 'vocab.json')),
+    'merges.txt': fs.readFileSync(path.join(rb, 'merges.txt')), 'model.safetensors': w });
+}
+dir('refused_xlmr', { 'config.json': { ...rtcfg, model_type: 'xlm-roberta', architectures: ['XLMRobertaModel'] } });
+dir('refused_roberta_cls', { 'config.json': { ...rtcfg, architectures: ['RobertaForSequenceClassification'] } });
+dir('refused_roberta_relative', { 'config.json': { ...rtcfg, position_embedding_type: 'relative_key_query' } });
+
+// ---- texts and references
+const texts = [
+  '', 'Hello world', 'Hello, world!', "It's a test: don't, won't, we'll, I'd, they're, you've.",
+  'The quick brown fox jumps over the lazy dog.', '  leading and trailing spaces  ', 'many     spaces\tand\ttabs\n\nnewlines',
+  'Numbers 12345 and 3.14159 and 1,000,000', 'Ünïcödé àccents café naïve', 'Greek ΣΊΣΥΦΟΣ and Cyrillic Привет мир',
+  'CJK 日本語のテキスト 中文 한국어', 'emoji 😀👍🏽 👨‍👩‍👧 🇫🇷', 'zero\u200bwidth\u200djoiner', 'control\u0001\u0007chars',
+  'Hello <mask> world', 'a   <mask> b', '<s>inside</s> text', 'pad <pad> in the middle', 'an <unk> token',
+  'no\u00a0break\u3000ideographic space', 'mixed CASE WoRdS', 'url https://example.com/a?b=c&d=e#f',
+  'a'.repeat(300), 'supercalifragilisticexpialidocious antidisestablishmentarianism',
+  Array.from({ length: 400 }, (_, i) => `word${i} is here.`).join(' '),
+  // hard cases of the byte-level pre-tokenizer and the added tokens
+  'nel\u0085line bom\ufeffmark', '   \n\n\t  x', 'trailing    ', "CAPS 'S 'VE 'Re and o'clock", '<mask>', ' <mask>', '<mask><mask>',
+  'a<mask>b', '\t<mask>\n', 'a\u00a0<mask> b\u3000\u2003 <mask> c\u0085<mask> d\u200b<mask>', '<s>', 'Thai ภาษาไทย Arabic العربية Hindi हिन्दी', 'combining e\u0301 a\u0308 n\u0303',
+  'digits ١٢٣ ¼ ½ ² ⅷ', 'x'.repeat(2000),
+  // longer than the window pg_tfm tokenizes first when it truncates (blank runs at its cuts)
+  Array.from({ length: 5000 }, (_, i) => `w${i}  <mask>\t ok.`).join('   '), 'snake_case and kebab-case and CamelCase', '!!!???...,,,;;;', 'tab\tsep\tvalues',
+];
+const models = [['distilbert', 'distilbert'], ['distilbert_mlm', 'distilbert'], ['distilbert_sinusoidal', 'distilbert'],
+  ['roberta_tiny', 'roberta_tiny'], ['roberta_tiny_files', 'roberta_tiny'], ['roberta_base', 'roberta_base'],
+  ['roberta_base_files', 'roberta_base']];
+const maxTokens = { distilbert: 512, roberta_tiny: 510, roberta_base: 512 };
+const lines = [];
+(async () => {
+  for (const [m, tokDir] of models) {
+    const tok = Tokenizer.fromFile(path.join(out, tokDir, 'tokenizer.json'));
+    const model = ref.load(path.join(out, m));
+    for (const text of texts) {
+      const ids = (await tok.encode(text)).getIds();
+      const max = maxTokens[tokDir];
+      const cut = ids.length > max ? [...ids.slice(0, max - 1), ids[ids.length - 1]] : ids;
+      const e = ref.embed(model, cut);
+      lines.push(JSON.stringify({ model: m, text, ids, embedding: Array.from(e, (v) => +v.toPrecision(9)) }));
+    }
+  }
+  fs.writeFileSync(path.join(out, 'refs.jsonl'), lines.join('\n') + '\n');
+})().catch((e) => { console.error(e); process.exit(1); });
