@@ -4,6 +4,7 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
+const { xorshift, bertTensors, randomWeights } = require('./lib/fixtures.js');
 const [src, out] = process.argv.slice(2);
 const config = fs.readFileSync(path.join(src, 'config.json'));
 const tokenizer = fs.readFileSync(path.join(src, 'tokenizer.json'));
@@ -52,29 +53,8 @@ dir('two_weights', { ...base, 'a.safetensors': weights, 'b.safetensors': weights
 // hidden 20 in 4 heads of 5 channels, FFN 37, 2 layers: no dimension is a multiple of 8 or 16
 {
   const H = 20, I = 37, L = 2, P = 64, V = JSON.parse(config).vocab_size;
-  let x = 0x9e3779b9;
-  const rnd = () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x / 4294967296 - 0.5; };
-  const tensors = [['embeddings.word_embeddings.weight', [V, H]], ['embeddings.position_embeddings.weight', [P, H]],
-    ['embeddings.token_type_embeddings.weight', [2, H]], ['embeddings.LayerNorm.weight', [H]], ['embeddings.LayerNorm.bias', [H]]];
-  for (let l = 0; l < L; l++) {
-    const p = `encoder.layer.${l}.`;
-    for (const m of ['attention.self.query', 'attention.self.key', 'attention.self.value', 'attention.output.dense'])
-      tensors.push([p + m + '.weight', [H, H]], [p + m + '.bias', [H]]);
-    tensors.push([p + 'attention.output.LayerNorm.weight', [H]], [p + 'attention.output.LayerNorm.bias', [H]],
-      [p + 'intermediate.dense.weight', [I, H]], [p + 'intermediate.dense.bias', [I]],
-      [p + 'output.dense.weight', [H, I]], [p + 'output.dense.bias', [H]],
-      [p + 'output.LayerNorm.weight', [H]], [p + 'output.LayerNorm.bias', [H]]);
-  }
-  const h = {}, parts = [];
-  let off = 0;
-  for (const [name, shape] of tensors) {
-    const n = shape.reduce((a, b) => a * b, 1), b = Buffer.alloc(4 * n);
-    const ln = name.endsWith('LayerNorm.weight');
-    for (let i = 0; i < n; i++) b.writeFloatLE(ln ? 1 + 0.2 * rnd() : 0.6 * rnd(), 4 * i);
-    h[name] = { dtype: 'F32', shape, data_offsets: [off, off + b.length] };
-    parts.push(b); off += b.length;
-  }
-  dir('odd_shape', { 'tokenizer.json': tokenizer, 'model.safetensors': st(h, Buffer.concat(parts)),
+  const w = randomWeights(bertTensors({ V, P, H, I, L }), xorshift(0x9e3779b9));
+  dir('odd_shape', { 'tokenizer.json': tokenizer, 'model.safetensors': w,
     'config.json': cfg({ hidden_size: H, num_attention_heads: 4, intermediate_size: I, num_hidden_layers: L,
       max_position_embeddings: P }) });
 }

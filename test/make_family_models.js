@@ -16,6 +16,7 @@
 const fs = require('fs');
 const path = require('path');
 const ref = require('./ref/encoder.js');
+const { xorshift, bertTensors, safetensors, randomWeights } = require('./lib/fixtures.js');
 
 const [golden, out, tokPkg] = process.argv.slice(2);
 const { Tokenizer } = require(path.resolve(tokPkg));
@@ -31,21 +32,6 @@ function dir(name, files) {
   return d;
 }
 
-// a safetensors buffer of [name, shape, init] (init(i) gives element i), F32
-function safetensors(tensors) {
-  const h = {}, parts = [];
-  let off = 0;
-  for (const [name, shape, init] of tensors) {
-    const n = shape.reduce((a, b) => a * b, 1), b = Buffer.alloc(4 * n);
-    for (let i = 0; i < n; i++) b.writeFloatLE(init(i), 4 * i);
-    h[name] = { dtype: 'F32', shape, data_offsets: [off, off + b.length] };
-    parts.push(b); off += b.length;
-  }
-  const j = Buffer.from(JSON.stringify(h)), len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(j.length));
-  return Buffer.concat([len, j, ...parts]);
-}
-
 // the same safetensors with every name renamed (and extra tensors appended)
 function renamed(buf, rename, extra = []) {
   const hlen = Number(buf.readBigUInt64LE(0)), h = JSON.parse(buf.subarray(8, 8 + hlen).toString());
@@ -56,16 +42,6 @@ function renamed(buf, rename, extra = []) {
     if (f) tensors.push([rename(k), v.shape, f]);
   }
   return safetensors([...tensors, ...extra]);
-}
-
-// random F32 weights for [name, shape] pairs: LayerNorm weights near 1, the rest in [-0.3, 0.3)
-function randomWeights(list, seed) {
-  let x = seed >>> 0;
-  const rnd = () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x / 4294967296 - 0.5; };
-  return safetensors(list.map(([name, shape]) => {
-    const ln = /(LayerNorm|layer_norm)\.weight$/.test(name);
-    return [name, shape, () => (ln ? 1 + 0.2 * rnd() : 0.6 * rnd())];
-  }));
 }
 
 // ---- DistilBERT
@@ -85,7 +61,7 @@ function distilTensors(P) {
   }
   return t;
 }
-const dw = randomWeights(distilTensors(dcfg.max_position_embeddings), 0x1234567);
+const dw = randomWeights(distilTensors(dcfg.max_position_embeddings), xorshift(0x1234567));
 dir('distilbert', { 'config.json': dcfg, 'tokenizer.json': dtok, 'model.safetensors': dw });
 // DistilBertForMaskedLM: "distilbert." names plus its MLM head, which pg_tfm does not use
 dir('distilbert_mlm', { 'config.json': { ...dcfg, architectures: ['DistilBertForMaskedLM'] }, 'tokenizer.json': dtok,
@@ -120,18 +96,8 @@ const RH = 32, RL = 2, RI = 37;
 const rbcfg = { ...rtcfg, _name_or_path: 'roberta-base (shrunk)', vocab_size: 50265, max_position_embeddings: 514,
   hidden_size: RH, num_hidden_layers: RL, num_attention_heads: 4, intermediate_size: RI, type_vocab_size: 1, layer_norm_eps: 1e-5 };
 {
-  const t = [['embeddings.word_embeddings.weight', [50265, RH]], ['embeddings.position_embeddings.weight', [514, RH]],
-    ['embeddings.token_type_embeddings.weight', [1, RH]], ['embeddings.LayerNorm.weight', [RH]], ['embeddings.LayerNorm.bias', [RH]]];
-  for (let l = 0; l < RL; l++) {
-    const p = `encoder.layer.${l}.`;
-    for (const m of ['attention.self.query', 'attention.self.key', 'attention.self.value', 'attention.output.dense'])
-      t.push([p + m + '.weight', [RH, RH]], [p + m + '.bias', [RH]]);
-    t.push([p + 'attention.output.LayerNorm.weight', [RH]], [p + 'attention.output.LayerNorm.bias', [RH]],
-      [p + 'intermediate.dense.weight', [RI, RH]], [p + 'intermediate.dense.bias', [RI]],
-      [p + 'output.dense.weight', [RH, RI]], [p + 'output.dense.bias', [RH]],
-      [p + 'output.LayerNorm.weight', [RH]], [p + 'output.LayerNorm.bias', [RH]]);
-  }
-  const w = randomWeights(t, 0x7654321);
+  const t = bertTensors({ V: 50265, P: 514, H: RH, I: RI, L: RL, types: 1 });
+  const w = randomWeights(t, xorshift(0x7654321));
   dir('roberta_base', { 'config.json': rbcfg, 'tokenizer.json': fs.readFileSync(path.join(rb, 'tokenizer.json')), 'model.safetensors': w });
   dir('roberta_base_files', { 'config.json': rbcfg, 'vocab.json': fs.readFileSync(path.join(rb, 'vocab.json')),
     'merges.txt': fs.readFileSync(path.join(rb, 'merges.txt')), 'model.safetensors': w });

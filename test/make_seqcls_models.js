@@ -11,6 +11,7 @@
 const fs = require('fs');
 const path = require('path');
 const ref = require('./ref/bert_ref.js');
+const { xorshift, bertTensors, randomValue, safetensors } = require('./lib/fixtures.js');
 const [golden, out] = process.argv.slice(2);
 const src = path.join(golden, 'models', 'ms-marco-MiniLM-L12-v2');
 const read = (f) => fs.readFileSync(path.join(src, f));
@@ -22,43 +23,21 @@ const config = { ...real, hidden_size: H, num_attention_heads: NH, intermediate_
 const V = config.vocab_size, P = config.max_position_embeddings;
 
 // random tensors of the shrunk config under BertForSequenceClassification's names, K outputs
-let seed = 0x1b873593;
-const rnd = () => { seed ^= seed << 13; seed >>>= 0; seed ^= seed >>> 17; seed ^= seed << 5; seed >>>= 0; return seed / 4294967296 - 0.5; };
+const rnd = xorshift(0x1b873593);
 function tensors(K) {
-  const t = [['bert.embeddings.word_embeddings.weight', [V, H]], ['bert.embeddings.position_embeddings.weight', [P, H]],
-    ['bert.embeddings.token_type_embeddings.weight', [2, H]], ['bert.embeddings.LayerNorm.weight', [H]], ['bert.embeddings.LayerNorm.bias', [H]]];
-  for (let l = 0; l < L; l++) {
-    const p = `bert.encoder.layer.${l}.`;
-    for (const m of ['attention.self.query', 'attention.self.key', 'attention.self.value', 'attention.output.dense'])
-      t.push([p + m + '.weight', [H, H]], [p + m + '.bias', [H]]);
-    t.push([p + 'attention.output.LayerNorm.weight', [H]], [p + 'attention.output.LayerNorm.bias', [H]],
-      [p + 'intermediate.dense.weight', [I, H]], [p + 'intermediate.dense.bias', [I]],
-      [p + 'output.dense.weight', [H, I]], [p + 'output.dense.bias', [H]],
-      [p + 'output.LayerNorm.weight', [H]], [p + 'output.LayerNorm.bias', [H]]);
-  }
-  t.push(['bert.pooler.dense.weight', [H, H]], ['bert.pooler.dense.bias', [H]], ['classifier.weight', [K, H]], ['classifier.bias', [K]]);
+  const t = [...bertTensors({ prefix: 'bert.', V, P, H, I, L }),
+    ['bert.pooler.dense.weight', [H, H]], ['bert.pooler.dense.bias', [H]], ['classifier.weight', [K, H]], ['classifier.bias', [K]]];
   const w = {};
   for (const [name, shape] of t) {
     const n = shape.reduce((a, b) => a * b, 1), a = new Float32Array(n);
     // the classifier larger, so that logits are of order 1 and a 1e-4 tolerance is tight
-    const ln = name.endsWith('LayerNorm.weight'), scale = name === 'classifier.weight' ? 4 : 0.6;
-    for (let i = 0; i < n; i++) a[i] = ln ? 1 + 0.2 * rnd() : scale * rnd();
+    for (let i = 0; i < n; i++) a[i] = randomValue(name, rnd, () => (name === 'classifier.weight' ? 4 : 0.6));
     w[name] = { shape, data: a };
   }
   return w;
 }
-function safetensors(w) {
-  const h = {}, parts = [];
-  let off = 0;
-  for (const [name, { shape, data }] of Object.entries(w)) {
-    const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    h[name] = { dtype: 'F32', shape, data_offsets: [off, off + b.length] };
-    parts.push(b); off += b.length;
-  }
-  const j = Buffer.from(JSON.stringify(h)), len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(j.length));
-  return Buffer.concat([len, j, ...parts]);
-}
+// the safetensors file of tensors(K)'s weights
+const weightsFile = (w) => safetensors(Object.entries(w).map(([name, { shape, data }]) => [name, shape, (i) => data[i]]));
 function dir(name, files) {
   const d = path.join(out, name);
   fs.rmSync(d, { recursive: true, force: true });
@@ -80,19 +59,19 @@ const models = {
   reg: { config: { ...plain, problem_type: 'regression' }, w: w1 },
 };
 for (const [name, m] of Object.entries(models))
-  dir(name, { 'config.json': m.config, 'tokenizer.json': tokenizer, 'model.safetensors': safetensors(m.w) });
+  dir(name, { 'config.json': m.config, 'tokenizer.json': tokenizer, 'model.safetensors': weightsFile(m.w) });
 
 // refused
 const tok = JSON.parse(tokenizer);
 const swapped = { ...tok, post_processor: { ...tok.post_processor, pair: tok.post_processor.pair.map((e) => (e.Sequence ? { Sequence: { ...e.Sequence, type_id: 0 } } : e)) } };
 const noClassifier = Object.fromEntries(Object.entries(w3).filter(([k]) => !k.startsWith('classifier')));
 for (const [name, files] of Object.entries({
-  bad_shape: { 'config.json': models.cls3.config, 'tokenizer.json': tokenizer, 'model.safetensors': safetensors(tensors(2)) },
-  no_classifier: { 'config.json': models.cls3.config, 'tokenizer.json': tokenizer, 'model.safetensors': safetensors(noClassifier) },
-  bad_template: { 'config.json': config, 'tokenizer.json': JSON.stringify(swapped), 'model.safetensors': safetensors(w1) },
-  bad_problem: { 'config.json': { ...plain, problem_type: 'ranking' }, 'tokenizer.json': tokenizer, 'model.safetensors': safetensors(w1) },
-  reg3: { 'config.json': { ...models.cls3.config, problem_type: 'regression' }, 'tokenizer.json': tokenizer, 'model.safetensors': safetensors(w3) },
-  dup_labels: { 'config.json': { ...plain, id2label: { 0: 'yes', 1: 'no', 2: 'yes' } }, 'tokenizer.json': tokenizer, 'model.safetensors': safetensors(w3) },
+  bad_shape: { 'config.json': models.cls3.config, 'tokenizer.json': tokenizer, 'model.safetensors': weightsFile(tensors(2)) },
+  no_classifier: { 'config.json': models.cls3.config, 'tokenizer.json': tokenizer, 'model.safetensors': weightsFile(noClassifier) },
+  bad_template: { 'config.json': config, 'tokenizer.json': JSON.stringify(swapped), 'model.safetensors': weightsFile(w1) },
+  bad_problem: { 'config.json': { ...plain, problem_type: 'ranking' }, 'tokenizer.json': tokenizer, 'model.safetensors': weightsFile(w1) },
+  reg3: { 'config.json': { ...models.cls3.config, problem_type: 'regression' }, 'tokenizer.json': tokenizer, 'model.safetensors': weightsFile(w3) },
+  dup_labels: { 'config.json': { ...plain, id2label: { 0: 'yes', 1: 'no', 2: 'yes' } }, 'tokenizer.json': tokenizer, 'model.safetensors': weightsFile(w3) },
   // cross-encoder settings on another head, or with no architecture: refused from config.json alone
   ce_token_classification: { 'config.json': { ...config, architectures: ['BertForTokenClassification'] } },
   ce_no_architecture: { 'config.json': Object.fromEntries(Object.entries(config).filter(([k]) => k !== 'architectures')) },

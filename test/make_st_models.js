@@ -7,6 +7,7 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
+const { xorshift, bertTensors, randomWeights } = require('./lib/fixtures.js');
 const [golden, out] = process.argv.slice(2);
 const bge = path.join(golden, 'models', 'bge-small-en-v1.5');
 const read = (f) => fs.readFileSync(path.join(bge, f));
@@ -28,31 +29,7 @@ const V = config.vocab_size, P = config.max_position_embeddings;
 
 // random weights of the shrunk config, BERT names (BertModel: no "bert." prefix)
 function weights() {
-  let x = 0x2545f491;
-  const rnd = () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x / 4294967296 - 0.5; };
-  const tensors = [['embeddings.word_embeddings.weight', [V, H]], ['embeddings.position_embeddings.weight', [P, H]],
-    ['embeddings.token_type_embeddings.weight', [2, H]], ['embeddings.LayerNorm.weight', [H]], ['embeddings.LayerNorm.bias', [H]]];
-  for (let l = 0; l < L; l++) {
-    const p = `encoder.layer.${l}.`;
-    for (const m of ['attention.self.query', 'attention.self.key', 'attention.self.value', 'attention.output.dense'])
-      tensors.push([p + m + '.weight', [H, H]], [p + m + '.bias', [H]]);
-    tensors.push([p + 'attention.output.LayerNorm.weight', [H]], [p + 'attention.output.LayerNorm.bias', [H]],
-      [p + 'intermediate.dense.weight', [I, H]], [p + 'intermediate.dense.bias', [I]],
-      [p + 'output.dense.weight', [H, I]], [p + 'output.dense.bias', [H]],
-      [p + 'output.LayerNorm.weight', [H]], [p + 'output.LayerNorm.bias', [H]]);
-  }
-  const h = {}, parts = [];
-  let off = 0;
-  for (const [name, shape] of tensors) {
-    const n = shape.reduce((a, b) => a * b, 1), b = Buffer.alloc(4 * n);
-    const ln = name.endsWith('LayerNorm.weight');
-    for (let i = 0; i < n; i++) b.writeFloatLE(ln ? 1 + 0.2 * rnd() : 0.6 * rnd(), 4 * i);
-    h[name] = { dtype: 'F32', shape, data_offsets: [off, off + b.length] };
-    parts.push(b); off += b.length;
-  }
-  const j = Buffer.from(JSON.stringify(h));
-  const len = Buffer.alloc(8); len.writeBigUInt64LE(BigInt(j.length));
-  return Buffer.concat([len, j, ...parts]);
+  return randomWeights(bertTensors({ V, P, H, I, L }), xorshift(0x2545f491));
 }
 const w = weights();
 

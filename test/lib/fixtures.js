@@ -1,0 +1,55 @@
+// test/lib/fixtures.js: what the random-weight test fixtures share (make_bad_models.js,
+// make_st_models.js, make_seqcls_models.js, make_family_models.js): a fixed-seed xorshift, the tensor
+// list of a BERT encoder, the usual random values and the safetensors layout (F32)
+'use strict';
+
+// a fixed-seed xorshift32: each call gives the next value in [-0.5, 0.5)
+function xorshift(seed) {
+  let x = seed >>> 0;
+  return () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x / 4294967296 - 0.5; };
+}
+
+// [name, shape] of a BERT encoder's tensors under prefix (BertModel's names): embeddings, then L layers
+function bertTensors({ prefix = '', V, P, H, I, L, types = 2 }) {
+  const t = [[prefix + 'embeddings.word_embeddings.weight', [V, H]], [prefix + 'embeddings.position_embeddings.weight', [P, H]],
+    [prefix + 'embeddings.token_type_embeddings.weight', [types, H]], [prefix + 'embeddings.LayerNorm.weight', [H]],
+    [prefix + 'embeddings.LayerNorm.bias', [H]]];
+  for (let l = 0; l < L; l++) {
+    const p = `${prefix}encoder.layer.${l}.`;
+    for (const m of ['attention.self.query', 'attention.self.key', 'attention.self.value', 'attention.output.dense'])
+      t.push([p + m + '.weight', [H, H]], [p + m + '.bias', [H]]);
+    t.push([p + 'attention.output.LayerNorm.weight', [H]], [p + 'attention.output.LayerNorm.bias', [H]],
+      [p + 'intermediate.dense.weight', [I, H]], [p + 'intermediate.dense.bias', [I]],
+      [p + 'output.dense.weight', [H, I]], [p + 'output.dense.bias', [H]],
+      [p + 'output.LayerNorm.weight', [H]], [p + 'output.LayerNorm.bias', [H]]);
+  }
+  return t;
+}
+
+// the usual random value of an element of tensor name: LayerNorm gains near 1, the rest in
+// [-scale/2, scale/2) (scale 0.6 unless scaleOf(name) says otherwise)
+function randomValue(name, rnd, scaleOf = () => 0.6) {
+  return /(LayerNorm|layer_norm)\.weight$/.test(name) ? 1 + 0.2 * rnd() : scaleOf(name) * rnd();
+}
+
+// a safetensors file of [name, shape, init] (init(i) gives element i), all F32, in list order
+function safetensors(tensors) {
+  const h = {}, parts = [];
+  let off = 0;
+  for (const [name, shape, init] of tensors) {
+    const n = shape.reduce((a, b) => a * b, 1), b = Buffer.alloc(4 * n);
+    for (let i = 0; i < n; i++) b.writeFloatLE(init(i), 4 * i);
+    h[name] = { dtype: 'F32', shape, data_offsets: [off, off + b.length] };
+    parts.push(b); off += b.length;
+  }
+  const j = Buffer.from(JSON.stringify(h)), len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(j.length));
+  return Buffer.concat([len, j, ...parts]);
+}
+
+// a safetensors file of random weights for [name, shape] pairs, drawn from rnd in list order
+function randomWeights(list, rnd, scaleOf) {
+  return safetensors(list.map(([name, shape]) => [name, shape, () => randomValue(name, rnd, scaleOf)]));
+}
+
+module.exports = { xorshift, bertTensors, randomValue, safetensors, randomWeights };
