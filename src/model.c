@@ -28,46 +28,38 @@ typedef struct EncoderArch
 	const char *title;			/* for messages */
 	const char *prefix;			/* task checkpoints' prefix ("bert."): names are found with or without it */
 	const char *layer;			/* prefix of layer l's names, a format with one %d */
-	const char *emb[EMB_SLOTS];
-	const char *lay[SLOTS_PER_LAYER];
+	const char *const *emb;		/* EMB_SLOTS names */
+	const char *const *lay;		/* SLOTS_PER_LAYER names */
 } EncoderArch;
 
-/* indexed by TFM_FAMILY_*; the slot order is TfmBertLayer's */
+/* BERT's names (RoBERTa's too, under another prefix), in TfmBertLayer's slot order */
+static const char *const bert_emb[EMB_SLOTS] = {"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
+	"embeddings.token_type_embeddings.weight", "embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias"};
+static const char *const bert_lay[SLOTS_PER_LAYER] = {"attention.self.query.weight", "attention.self.query.bias",
+	"attention.self.key.weight", "attention.self.key.bias",
+	"attention.self.value.weight", "attention.self.value.bias",
+	"attention.output.dense.weight", "attention.output.dense.bias",
+	"attention.output.LayerNorm.weight", "attention.output.LayerNorm.bias",
+	"intermediate.dense.weight", "intermediate.dense.bias",
+	"output.dense.weight", "output.dense.bias",
+	"output.LayerNorm.weight", "output.LayerNorm.bias"};
+/* DistilBERT's (no token types) */
+static const char *const distilbert_emb[EMB_SLOTS] = {"embeddings.word_embeddings.weight",
+	"embeddings.position_embeddings.weight", NULL, "embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias"};
+static const char *const distilbert_lay[SLOTS_PER_LAYER] = {"attention.q_lin.weight", "attention.q_lin.bias",
+	"attention.k_lin.weight", "attention.k_lin.bias",
+	"attention.v_lin.weight", "attention.v_lin.bias",
+	"attention.out_lin.weight", "attention.out_lin.bias",
+	"sa_layer_norm.weight", "sa_layer_norm.bias",
+	"ffn.lin1.weight", "ffn.lin1.bias",
+	"ffn.lin2.weight", "ffn.lin2.bias",
+	"output_layer_norm.weight", "output_layer_norm.bias"};
+
+/* indexed by TFM_FAMILY_* */
 static const EncoderArch arches[] = {
-	{"bert", "BERT", "bert.", "encoder.layer.%d.",
-		{"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
-		"embeddings.token_type_embeddings.weight", "embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias"},
-		{"attention.self.query.weight", "attention.self.query.bias",
-			"attention.self.key.weight", "attention.self.key.bias",
-			"attention.self.value.weight", "attention.self.value.bias",
-			"attention.output.dense.weight", "attention.output.dense.bias",
-			"attention.output.LayerNorm.weight", "attention.output.LayerNorm.bias",
-			"intermediate.dense.weight", "intermediate.dense.bias",
-			"output.dense.weight", "output.dense.bias",
-		"output.LayerNorm.weight", "output.LayerNorm.bias"}},
-	{"distilbert", "DistilBERT", "distilbert.", "transformer.layer.%d.",
-		{"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
-		NULL, "embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias"},
-		{"attention.q_lin.weight", "attention.q_lin.bias",
-			"attention.k_lin.weight", "attention.k_lin.bias",
-			"attention.v_lin.weight", "attention.v_lin.bias",
-			"attention.out_lin.weight", "attention.out_lin.bias",
-			"sa_layer_norm.weight", "sa_layer_norm.bias",
-			"ffn.lin1.weight", "ffn.lin1.bias",
-			"ffn.lin2.weight", "ffn.lin2.bias",
-		"output_layer_norm.weight", "output_layer_norm.bias"}},
-	/* RoBERTa: BERT's names under another prefix */
-	{"roberta", "RoBERTa", "roberta.", "encoder.layer.%d.",
-		{"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
-		"embeddings.token_type_embeddings.weight", "embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias"},
-		{"attention.self.query.weight", "attention.self.query.bias",
-			"attention.self.key.weight", "attention.self.key.bias",
-			"attention.self.value.weight", "attention.self.value.bias",
-			"attention.output.dense.weight", "attention.output.dense.bias",
-			"attention.output.LayerNorm.weight", "attention.output.LayerNorm.bias",
-			"intermediate.dense.weight", "intermediate.dense.bias",
-			"output.dense.weight", "output.dense.bias",
-		"output.LayerNorm.weight", "output.LayerNorm.bias"}},
+	{"bert", "BERT", "bert.", "encoder.layer.%d.", bert_emb, bert_lay},
+	{"distilbert", "DistilBERT", "distilbert.", "transformer.layer.%d.", distilbert_emb, distilbert_lay},
+	{"roberta", "RoBERTa", "roberta.", "encoder.layer.%d.", bert_emb, bert_lay},
 };
 
 /* the description of a config's family (BERT's for an out-of-range value: TfmBertConfigCheck refuses those) */
