@@ -51,10 +51,16 @@ AS 'MODULE_PATHNAME', 'tfm_has_usage' LANGUAGE C STABLE;
 -- the trigger runs with its caller's rights (not SECURITY DEFINER), on behalf of whoever writes the
 -- table: every call is schema-qualified and search_path holds only pg_catalog, so a function a
 -- user creates in a writable schema (say to_jsonb(their_table) in public) is never picked instead
+-- It checks all its arguments before scoring: a threshold that is not a number in [0, 1]
+-- ('NaN', '2', 'abc') and a flag column that is not boolean are refused at the first row (22023,
+-- 42804), not taken as "never flag" or written as text. (CREATE TRIGGER cannot check them: a
+-- trigger's arguments reach the function only when it fires.)
 CREATE OR REPLACE FUNCTION tfm_flag() RETURNS trigger AS $$
 DECLARE
     doc jsonb;
     score real;
+    threshold numeric := 0.5;
+    flag_type oid;
 BEGIN
     IF TG_NARGS < 4 OR TG_NARGS > 5 THEN
         RAISE EXCEPTION 'tfm_flag needs (model, text column, flag column, label [, threshold])'
@@ -63,14 +69,34 @@ BEGIN
     IF TG_LEVEL <> 'ROW' OR TG_WHEN <> 'BEFORE' THEN
         RAISE EXCEPTION 'tfm_flag must be a BEFORE ... FOR EACH ROW trigger' USING ERRCODE = '39P01';
     END IF;
+    IF TG_NARGS = 5 THEN
+        IF TG_ARGV[4] IS NULL
+           OR TG_ARGV[4] !~ '^\s*([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?\s*$' THEN
+            RAISE EXCEPTION 'tfm_flag threshold must be a number between 0 and 1, not "%"', TG_ARGV[4]
+                USING ERRCODE = '22023', HINT = 'Pass the threshold as the fifth trigger argument, for example ''0.8''.';
+        END IF;
+        threshold := TG_ARGV[4]::numeric;
+        IF threshold > 1 THEN
+            RAISE EXCEPTION 'tfm_flag threshold must be a number between 0 and 1, not "%"', TG_ARGV[4]
+                USING ERRCODE = '22023', HINT = 'The threshold is compared with a probability (tfm_score).';
+        END IF;
+    END IF;
     doc := pg_catalog.to_jsonb(NEW);
     IF NOT doc ? TG_ARGV[1] OR NOT doc ? TG_ARGV[2] THEN
         RAISE EXCEPTION 'table %.% has no column % or %', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_ARGV[1], TG_ARGV[2]
             USING ERRCODE = '42703';
     END IF;
+    -- the column's type, or a domain's base type (a domain over boolean is a boolean column)
+    SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END INTO flag_type
+    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+    WHERE a.attrelid = TG_RELID AND a.attname = TG_ARGV[2]::name AND a.attnum > 0 AND NOT a.attisdropped;
+    IF flag_type IS DISTINCT FROM 'pg_catalog.bool'::pg_catalog.regtype THEN
+        RAISE EXCEPTION 'tfm_flag flag column % of table %.% must be boolean, not %', TG_ARGV[2], TG_TABLE_SCHEMA,
+            TG_TABLE_NAME, pg_catalog.format_type(flag_type, NULL) USING ERRCODE = '42804';
+    END IF;
     score := @extschema@.tfm_score(doc->>TG_ARGV[1], TG_ARGV[0], TG_ARGV[3]);
     RETURN pg_catalog.jsonb_populate_record(NEW, pg_catalog.jsonb_build_object(TG_ARGV[2],
-               score >= COALESCE(TG_ARGV[4], '0.5')::real));  -- COALESCE is syntax, not a function
+               score >= threshold::real));
 END $$ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp;
 
 -- ==== issue 13: model owners and grantees by role oid ====
@@ -101,11 +127,14 @@ UPDATE tfm.model m SET owner_oid = COALESCE(
 ALTER TABLE tfm.model ALTER COLUMN owner_oid SET NOT NULL,
                       ALTER COLUMN owner_oid SET DEFAULT pg_catalog.to_regrole(pg_catalog.quote_ident(CURRENT_USER));
 -- tfm.models keeps its owner column: the role's name (unknown (OID=n) for a dropped role)
+-- (every operator named with its schema: see the search_path section below)
 CREATE OR REPLACE VIEW tfm.models AS
 SELECT m.name, m.version, m.architecture, m.task, m.labels, m.dim, m.max_tokens, m.params, m.sha256,
        m.created_at, m.metrics, m.options, pg_catalog.pg_get_userbyid(m.owner_oid) AS owner, m.id,
-       b.name || '@' || b.version AS base, m.training
-FROM tfm.model m LEFT JOIN tfm.model b ON b.id = m.base_id;
+       b.name OPERATOR(pg_catalog.||) '@'::pg_catalog.text
+              OPERATOR(pg_catalog.||) b.version::pg_catalog.text AS base,
+       m.training
+FROM tfm.model m LEFT JOIN tfm.model b ON b.id OPERATOR(pg_catalog.=) m.base_id;
 ALTER TABLE tfm.model DROP COLUMN owner;
 ALTER TABLE tfm.model RENAME COLUMN owner_oid TO owner;
 
@@ -175,14 +204,7 @@ BEGIN
     RETURN r;
 END $$ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp;
 
-CREATE OR REPLACE VIEW tfm.models AS
-SELECT m.name, m.version, m.architecture, m.task, m.labels, m.dim, m.max_tokens, m.params, m.sha256,
-       m.created_at, m.metrics, m.options, pg_catalog.pg_get_userbyid(m.owner) AS owner, m.id,
-       b.name OPERATOR(pg_catalog.||) '@'::pg_catalog.text
-              OPERATOR(pg_catalog.||) b.version::pg_catalog.text AS base,
-       m.training
-FROM tfm.model m LEFT JOIN tfm.model b ON b.id OPERATOR(pg_catalog.=) m.base_id;
-
+-- tfm.models was re-created qualified in the owner section above
 CREATE OR REPLACE VIEW tfm.cache AS
 SELECT m.name, m.version, m.id AS model_id, f.bytes, f.modified, f.mapped_by
 FROM tfm.model m
@@ -198,53 +220,7 @@ JOIN @extschema@.tfm_cache_files() f
 -- roles they grant it to; it also checks pg_tfm.max_memory before allocating
 REVOKE ALL ON FUNCTION tfm._train_step(text, int[], int[], int[]) FROM PUBLIC;
 
--- tfm_flag checks all its arguments before scoring: a threshold that is not a number in [0, 1]
--- ('NaN', '2', 'abc') and a flag column that is not boolean are refused at the first row (22023,
--- 42804), not taken as "never flag" or written as text. (CREATE TRIGGER cannot check them: a
--- trigger's arguments reach the function only when it fires.)
-CREATE OR REPLACE FUNCTION tfm_flag() RETURNS trigger AS $$
-DECLARE
-    doc jsonb;
-    score real;
-    threshold numeric := 0.5;
-    flag_type oid;
-BEGIN
-    IF TG_NARGS < 4 OR TG_NARGS > 5 THEN
-        RAISE EXCEPTION 'tfm_flag needs (model, text column, flag column, label [, threshold])'
-            USING ERRCODE = '22023';
-    END IF;
-    IF TG_LEVEL <> 'ROW' OR TG_WHEN <> 'BEFORE' THEN
-        RAISE EXCEPTION 'tfm_flag must be a BEFORE ... FOR EACH ROW trigger' USING ERRCODE = '39P01';
-    END IF;
-    IF TG_NARGS = 5 THEN
-        IF TG_ARGV[4] IS NULL
-           OR TG_ARGV[4] !~ '^\s*([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?\s*$' THEN
-            RAISE EXCEPTION 'tfm_flag threshold must be a number between 0 and 1, not "%"', TG_ARGV[4]
-                USING ERRCODE = '22023', HINT = 'Pass the threshold as the fifth trigger argument, for example ''0.8''.';
-        END IF;
-        threshold := TG_ARGV[4]::numeric;
-        IF threshold > 1 THEN
-            RAISE EXCEPTION 'tfm_flag threshold must be a number between 0 and 1, not "%"', TG_ARGV[4]
-                USING ERRCODE = '22023', HINT = 'The threshold is compared with a probability (tfm_score).';
-        END IF;
-    END IF;
-    doc := pg_catalog.to_jsonb(NEW);
-    IF NOT doc ? TG_ARGV[1] OR NOT doc ? TG_ARGV[2] THEN
-        RAISE EXCEPTION 'table %.% has no column % or %', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_ARGV[1], TG_ARGV[2]
-            USING ERRCODE = '42703';
-    END IF;
-    -- the column's type, or a domain's base type (a domain over boolean is a boolean column)
-    SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END INTO flag_type
-    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-    WHERE a.attrelid = TG_RELID AND a.attname = TG_ARGV[2]::name AND a.attnum > 0 AND NOT a.attisdropped;
-    IF flag_type IS DISTINCT FROM 'pg_catalog.bool'::pg_catalog.regtype THEN
-        RAISE EXCEPTION 'tfm_flag flag column % of table %.% must be boolean, not %', TG_ARGV[2], TG_TABLE_SCHEMA,
-            TG_TABLE_NAME, pg_catalog.format_type(flag_type, NULL) USING ERRCODE = '42804';
-    END IF;
-    score := @extschema@.tfm_score(doc->>TG_ARGV[1], TG_ARGV[0], TG_ARGV[3]);
-    RETURN pg_catalog.jsonb_populate_record(NEW, pg_catalog.jsonb_build_object(TG_ARGV[2],
-               score >= threshold::real));
-END $$ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp;
+-- (tfm_flag's argument checks are in its definition above)
 
 -- ==== issue 15: sequence-classification checkpoints and cross-encoders ====
 -- BertForSequenceClassification checkpoints import with their head (task classification, regression
