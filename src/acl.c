@@ -385,6 +385,15 @@ tfm_has_usage(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(result);
 }
 
+/* run sync_marker's query q on tfm.<view>: how many roles' SELECT must change (the rows in SPI_tuptable) */
+static uint64
+marker_changes(const char *q, const char *view)
+{
+	if (SPI_execute(q, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the privileges of tfm.%s", view);
+	return SPI_processed;
+}
+
 /*
  * grant (or revoke) SELECT on the marker view tfm.<view> so that exactly the existing roles listed by
  * want_sql (one column of role oids) hold it, the extension owner aside (connected to SPI, as the
@@ -410,19 +419,12 @@ sync_marker(const char *view, const char *want_sql)
 				 "FROM want FULL JOIN have ON want.r = have.r, v "
 				 "WHERE (want.r IS NULL OR have.r IS NULL) AND coalesce(want.r, have.r) <> v.relowner",
 				 want_sql, viewid);
-	for (int pass = 0; pass < 2; pass++)
-	{
-		if (SPI_execute(q, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read the privileges of tfm.%s", view);
-		if (SPI_processed == 0)
-			return;
-		if (pass == 0)
-		{
-			/* serialize changes of the view's ACL (concurrent GRANTs fail), then look again */
-			LockRelationOid(viewid, ShareUpdateExclusiveLock);
-			continue;
-		}
-	}
+	if (marker_changes(q, view) == 0)
+		return;
+	/* serialize changes of the view's ACL (concurrent GRANTs fail), then look again */
+	LockRelationOid(viewid, ShareUpdateExclusiveLock);
+	if (marker_changes(q, view) == 0)
+		return;
 	n = (int) SPI_processed;
 	roles = palloc(sizeof(char *) * n);
 	grant = palloc(sizeof(bool) * n);

@@ -31,11 +31,17 @@
 #include "safetensors.h"
 #include "tokenizer.h"
 
-#define TFM_DIR "pg_tfm"
 #define TFM_SAMPLE_BLOCKS 64
 #define TFM_SAMPLE_BYTES 4096
 #define TFM_ORPHAN_SECONDS 600
 #define STEP_BYTES (16 * 1024 * 1024)	/* checksummed or written between two checks for interrupts */
+
+/* the folder of pg_tfm's files in the data directory (cache files, locks, progress files) */
+char *
+TfmDir(void)
+{
+	return psprintf("%s/%s", DataDir, TFM_DIR);
+}
 
 /* name the cache file of a model version in this database */
 void

@@ -8,6 +8,7 @@
 #include "gpt2.h"
 #include "model.h"
 
+#define TFM_DIR "pg_tfm"			/* pg_tfm's folder in the data directory */
 #define TFM_FILE_MAGIC "PGTFMv05"
 #define TFM_FILE_HEADER_BYTES 4096
 
@@ -55,6 +56,7 @@ typedef enum TfmVerify
 	TFM_VERIFY_FULL				/* every byte */
 } TfmVerify;
 
+extern char *TfmDir(void);
 extern void TfmCacheFilePath(char *path, int64 model_id, const char *key);
 extern const char *TfmPathShown(const char *path);
 extern void TfmCacheFileUnmap(TfmMapped *m);

@@ -15,6 +15,7 @@
 #include "utils/timestamp.h"
 
 #include "cache.h"
+#include "cachefile.h"
 
 PG_FUNCTION_INFO_V1(tfm_cache_files);
 
@@ -104,7 +105,7 @@ Datum
 tfm_cache_files(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *dir = psprintf("%s/pg_tfm", DataDir);
+	char	   *dir = TfmDir();
 	List	   *pids;
 	DIR		   *d;
 	struct dirent *de;

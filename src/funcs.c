@@ -392,7 +392,8 @@ tfm_drop(PG_FUNCTION_ARGS)
 	}
 	if (cascade)
 		drop_dependents(name);
-	check_dependents(name, me);
+	else
+		check_dependents(name, me);
 	delete_model(name);
 	TfmSyncRoleMarkers();		/* a role owning no model any more may be dropped */
 	TfmAsOwnerEnd(&s);

@@ -86,14 +86,16 @@ tfm_train_step(PG_FUNCTION_ARGS)
 	TfmBertWeights w, gw;
 	StringInfoData s;
 	float		loss;
+	ArrayType  *aid = PG_GETARG_ARRAYTYPE_P(1),
+			   *alen = PG_GETARG_ARRAYTYPE_P(2),
+			   *alab = PG_GETARG_ARRAYTYPE_P(3);
 
-	/* the arguments' copies, then (below) the batch's buffers: all within pg_tfm.max_memory */
-	TfmCheckMemory((array_elements(PG_GETARG_ARRAYTYPE_P(1)) + array_elements(PG_GETARG_ARRAYTYPE_P(2)) +
-					array_elements(PG_GETARG_ARRAYTYPE_P(3))) * (sizeof(Datum) + sizeof(int32)),
+	/* the arrays' unpacked copies, then (below) the batch's buffers: all within pg_tfm.max_memory */
+	TfmCheckMemory((array_elements(aid) + array_elements(alen) + array_elements(alab)) * (sizeof(Datum) + sizeof(int32)),
 				   "the training step's arguments");
-	flat = int_array(PG_GETARG_ARRAYTYPE_P(1), &nid);
-	lens = int_array(PG_GETARG_ARRAYTYPE_P(2), &B);
-	labels = int_array(PG_GETARG_ARRAYTYPE_P(3), &nl);
+	flat = int_array(aid, &nid);
+	lens = int_array(alen, &B);
+	labels = int_array(alab, &nl);
 	if (nl != B)
 		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR), errmsg("one label per sequence")));
 	for (int b = 0; b < B; b++)

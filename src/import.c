@@ -159,7 +159,6 @@ store(const char *name, const StoreRow *row, Jsonb *config, Jsonb *tokenizer, co
 	int64		id;
 	TfmOwnerScope s;
 
-	TfmCheckModelName(name);
 	a1[10] = ObjectIdGetDatum(TfmCheckCreate(name));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -262,9 +261,7 @@ static int64
 import_model(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weights, uint64 wsize,
 			 Jsonb *options, const char *const *what)
 {
-	check_encoding();
-	TfmCheckModelName(name);
-	TfmCheckKind(config, what[0]);	/* a classifier, cross-encoder or unknown family: refused (issue 15) */
+	/* the callers checked the name, the encoding, the right to the name and the kind of model */
 	/* the weights, their copy in 16 MB chunks and the parsed header */
 	TfmCheckMemory((double) wsize + CHUNK_BYTES * 2.0, "importing the model");
 	if (TfmConfigIsGpt2(config))
@@ -469,6 +466,7 @@ tfm_import_content(PG_FUNCTION_ARGS)
 	check_encoding();
 	(void) TfmCheckCreate(name);	/* store() checks again */
 	w = PG_GETARG_BYTEA_PP(3);
+	TfmCheckKind(PG_GETARG_JSONB_P(1), what[0]);	/* a head, cross-encoder or family pg_tfm does not compute */
 	PG_RETURN_INT64(import_model(name, PG_GETARG_JSONB_P(1), PG_GETARG_JSONB_P(2),
 								 VARDATA_ANY(w), VARSIZE_ANY_EXHDR(w),
 								 PG_ARGISNULL(4) ? TfmJsonParse("{}", 2, "options") : PG_GETARG_JSONB_P(4),

@@ -195,18 +195,28 @@ TfmLabelIndex(char *const *labels, int K, const char *label)
 	return p ? (int) (p - labels) : -1;
 }
 
+/* sort n strings in place and keep the distinct ones first (the order TfmLabelIndex searches); returns how many */
+int
+TfmSortUnique(char **s, int n)
+{
+	int			k = 0;
+
+	qsort(s, n, sizeof(char *), cmp_str);
+	for (int i = 0; i < n; i++)
+		if (k == 0 || strcmp(s[k - 1], s[i]) != 0)
+			s[k++] = s[i];
+	return k;
+}
+
 /* sorted distinct labels of the rows and each row's label index; returns K */
 int
 TfmLabelSet(char ***labels, int **y, const TfmRows *r)
 {
 	char	  **all = palloc(sizeof(char *) * Max(r->n, 1));
-	int			K = 0;
+	int			K;
 
 	memcpy(all, r->label, sizeof(char *) * r->n);
-	qsort(all, r->n, sizeof(char *), cmp_str);
-	for (int i = 0; i < r->n; i++)
-		if (K == 0 || strcmp(all[K - 1], all[i]) != 0)
-			all[K++] = all[i];
+	K = TfmSortUnique(all, r->n);
 	*labels = all;
 	*y = palloc(sizeof(int) * Max(r->n, 1));
 	for (int i = 0; i < r->n; i++)

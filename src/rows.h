@@ -28,5 +28,6 @@ extern void TfmRowsRead(TfmRows *r, const char *query, TfmTask task, const TfmMo
 						int max_labels);
 extern int	TfmLabelSet(char ***labels, int **y, const TfmRows *r);
 extern int	TfmLabelIndex(char *const *labels, int K, const char *label);
+extern int	TfmSortUnique(char **s, int n);
 
 #endif

@@ -27,6 +27,7 @@
 #include "acl.h"
 #include "import.h"
 #include "infer.h"
+#include "cachefile.h"
 #include "jsonutil.h"
 #include "metrics.h"
 #include "model.h"
@@ -41,18 +42,7 @@ PG_FUNCTION_INFO_V1(tfm_training_progress);
 static char *
 progress_path(int pid)
 {
-	return psprintf("%s/pg_tfm/progress_%d.json", DataDir, pid);
-}
-
-/* a number for JSON: null when not finite (NaN and Infinity are not JSON) */
-static void
-append_json_number(StringInfo s, const char *key, const char *fmt, double v)
-{
-	appendStringInfo(s, ", \"%s\": ", key);
-	if (isfinite(v))
-		appendStringInfo(s, fmt, v);
-	else
-		appendStringInfoString(s, "null");
+	return psprintf("%s/progress_%d.json", TfmDir(), pid);
 }
 
 /* remove this backend's progress file when it exits, also by FATAL (pg_terminate_backend) */
@@ -84,12 +74,11 @@ TfmProgressWrite(const TfmProgress *p)
 	escape_json(&s, p->phase);
 	appendStringInfo(&s, ", \"epoch\": %d, \"epochs\": %d, \"step\": %d, \"steps\": %d",
 					 p->epoch, p->epochs, p->step, p->steps);
-	append_json_number(&s, "train_loss", "%.6g", p->train_loss);
-	append_json_number(&s, "val_loss", "%.6g", p->val_loss);
-	append_json_number(&s, "elapsed", "%.1f", p->elapsed);
-	append_json_number(&s, "remaining", "%.1f", p->remaining);
+	/* elapsed and remaining are finite (epoch >= 1); the losses may not be */
+	appendStringInfo(&s, ", \"train_loss\": %s, \"val_loss\": %s, \"elapsed\": %.1f, \"remaining\": %.1f",
+					 TfmJsonFloat(p->train_loss, 6), TfmJsonFloat(p->val_loss, 6), p->elapsed, p->remaining);
 	appendStringInfoChar(&s, '}');
-	(void) MakePGDirectory(psprintf("%s/pg_tfm", DataDir));
+	(void) MakePGDirectory(TfmDir());
 	f = AllocateFile(tmp, "w");
 	if (f == NULL)
 		return;
@@ -139,7 +128,7 @@ progress_stale(int pid, const struct stat *sb)
 void
 TfmProgressSweep(void)
 {
-	char	   *dir = psprintf("%s/pg_tfm", DataDir);
+	char	   *dir = TfmDir();
 	DIR		   *d = AllocateDir(dir);
 	struct dirent *de;
 
@@ -296,7 +285,6 @@ TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options)
 			appendStringInfo(&key, "\n%s", t->labels[k]);
 		sha = TfmSha256Hex(key.data, key.len);
 	}
-	TfmCheckModelName(name);
 	a[11] = ObjectIdGetDatum(TfmCheckCreate(name));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -388,26 +376,6 @@ tfm_train(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* compare C strings for qsort */
-static int
-cmp_cstr(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-/* sort and deduplicate n strings in place; returns how many distinct ones */
-static int
-sort_unique(char **s, int n)
-{
-	int			k = 0;
-
-	qsort(s, n, sizeof(char *), cmp_cstr);
-	for (int i = 0; i < n; i++)
-		if (k == 0 || strcmp(s[k - 1], s[i]) != 0)
-			s[k++] = s[i];
-	return k;
-}
-
 /* a label and its index in the model's labels */
 typedef struct IndexedLabel
 {
@@ -450,7 +418,7 @@ truth_indexes(int *truth, char ***labels, const TfmModel *m, const TfmRows *rows
 	for (int i = 0; i < rows->n; i++)
 		if (model_label_index(sorted, K, rows->label[i]) < 0)
 			novel[nn++] = rows->label[i];
-	nn = sort_unique(novel, nn);
+	nn = TfmSortUnique(novel, nn);
 	*labels = palloc(sizeof(char *) * Max(K + nn, 1));
 	memcpy(*labels, m->labels, sizeof(char *) * K);
 	memcpy(*labels + K, novel, sizeof(char *) * nn);
@@ -555,7 +523,7 @@ Datum
 tfm_training_progress(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *dir = psprintf("%s/pg_tfm", DataDir);
+	char	   *dir = TfmDir();
 	DIR		   *d;
 	struct dirent *de;
 
@@ -631,7 +599,7 @@ tfm_classification_metrics(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR), errmsg("truth and pred differ in length")));
 	memcpy(labels, truth, sizeof(char *) * n);
 	memcpy(labels + n, pred, sizeof(char *) * n);
-	K = sort_unique(labels, 2 * n);
+	K = TfmSortUnique(labels, 2 * n);
 	for (int i = 0; i < n; i++)
 		ti[i] = TfmLabelIndex(labels, K, truth[i]), pi[i] = TfmLabelIndex(labels, K, pred[i]);
 	initStringInfo(&s);
