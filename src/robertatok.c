@@ -248,16 +248,27 @@ TfmRobertaEncode(const void *blob, const char *text, size_t len,
 	IdVec o = {NULL, 0, 0};
 	size_t i = 0, start = 0;
 	int rc;
+	unsigned char first[256];
 
 	*ids = NULL;
 	*n = 0;
 	*err_offset = 0;
 	if (len > 0 && text == NULL)
 		return TFM_BPE_EUTF8;
+	/* the first bytes of the added tokens: most positions need no comparison with them */
+	{
+		const RobAdded *a = (const RobAdded *) ((const char *) h + h->added_off);
+		const unsigned char *str = (const unsigned char *) h + h->str_off;
+
+		memset(first, 0, sizeof(first));
+		for (uint32_t k = 0; k < h->nadded; k++)
+			if (a[k].len > 0)
+				first[str[a[k].off]] = 1;
+	}
 	rc = vec_add(&o, &h->cls_id, 1);
 	while (rc == 0 && i < len)
 	{
-		const RobAdded *a = h->nadded ? match_added(h, text, len, i) : NULL;
+		const RobAdded *a = first[(unsigned char) text[i]] ? match_added(h, text, len, i) : NULL;
 		size_t end = i;
 
 		if (a == NULL)

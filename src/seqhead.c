@@ -52,9 +52,9 @@ TfmSeqHeadCheckOptions(Jsonb *options)
 						errhint("Its head reads the [CLS] token's hidden state: leave out the pooling and normalize options.")));
 }
 
-/* true if cross-encoder settings are present (sentence-transformers' keys in config.json) */
-static bool
-has_ce_settings(JsonbContainer *c)
+/* true if config.json carries sentence-transformers' cross-encoder settings */
+bool
+TfmIsCrossEncoder(JsonbContainer *c)
 {
 	JsonbValue	v;
 
@@ -136,7 +136,7 @@ read_task(TfmSeqHead *h, JsonbContainer *c, const char *what)
 						errhint("A softmax over one label is always 1.")));
 	else if (h->K == 1)
 		/* Hugging Face computes a one-label head without problem_type as regression (MSE loss) */
-		h->task = has_ce_settings(c) ? "cross-encoder" : "regression";
+		h->task = TfmIsCrossEncoder(c) ? "cross-encoder" : "regression";
 	else
 		h->task = "classification";
 	if (strcmp(h->task, "classification") != 0)

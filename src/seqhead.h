@@ -24,6 +24,7 @@ typedef struct TfmSeqHead
 } TfmSeqHead;
 
 extern bool TfmIsSeqClassification(Jsonb *config);
+extern bool TfmIsCrossEncoder(JsonbContainer *c);
 extern void TfmSeqHeadCheckOptions(Jsonb *options);
 extern void TfmSeqHeadRead(TfmSeqHead *h, Jsonb *config, Jsonb *tokenizer, TfmSafetensors *st, const char *buf,
 						   const TfmBertConfig *cfg, const char *const *what);

@@ -18,6 +18,7 @@
 
 #include "jsonutil.h"
 #include "model.h"
+#include "seqhead.h"
 #include "stconfig.h"
 
 #define KIND_HINT "pg_tfm imports model_type \"bert\", \"distilbert\" and \"roberta\" encoders (BertModel, " \
@@ -69,16 +70,6 @@ head_of(const char *arch)
 		if (ends_with(arch, suffix[i][0]))
 			return suffix[i][1];
 	return "an architecture pg_tfm does not know";
-}
-
-/* true if config.json carries sentence-transformers' cross-encoder settings */
-static bool
-is_cross_encoder(JsonbContainer *c)
-{
-	JsonbValue	v;
-
-	return (TfmJsonGet(c, "sbert_ce_default_activation_function", &v) && v.type != jbvNull) ||
-		(TfmJsonGet(c, "sentence_transformers", &v) && v.type != jbvNull);
 }
 
 /* refuse an architectures entry that is not in ok; cross marks a cross-encoder (BertForSequenceClassification only) */
@@ -136,6 +127,8 @@ TfmCheckKind(Jsonb *config, const char *what)
 {
 	JsonbContainer *c = &config->root;
 	char	   *type, *act, *pos;
+	int			fam;
+	const char *act_key;
 
 	if (!JB_ROOT_IS_OBJECT(config))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -152,23 +145,25 @@ TfmCheckKind(Jsonb *config, const char *what)
 						errmsg("%s: model_type \"%s\" is not supported", what, type),
 						errdetail("XLM-RoBERTa tokenizes with a SentencePiece Unigram tokenizer, which pg_tfm does not read yet."),
 						errhint(KIND_HINT)));
-	if (type == NULL || TfmBertFamily(type) < 0)
+	fam = type ? TfmBertFamily(type) : -1;
+	if (fam < 0)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("%s: model_type \"%s\" is not supported", what, type ? type : "(missing)"),
 						errhint(KIND_HINT)));
-	check_architectures(c, TfmBertFamily(type) == TFM_FAMILY_DISTILBERT ? distilbert_archs :
-						TfmBertFamily(type) == TFM_FAMILY_ROBERTA ? roberta_archs : bert_archs,
-						is_cross_encoder(c), what);
+	check_architectures(c, fam == TFM_FAMILY_DISTILBERT ? distilbert_archs :
+						fam == TFM_FAMILY_ROBERTA ? roberta_archs : bert_archs,
+						TfmIsCrossEncoder(c), what);
 	if (TfmJsonGetBool(c, "is_decoder", 0, what) || TfmJsonGetBool(c, "add_cross_attention", 0, what))
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("%s: a %s decoder (is_decoder or add_cross_attention) is not supported", what,
 							   strcmp(type, "bert") == 0 ? "BERT" : type),
 						errhint("pg_tfm computes %s as a bidirectional encoder.", type)));
-	act = TfmJsonGetString(c, TfmBertFamily(type) == TFM_FAMILY_DISTILBERT ? "activation" : "hidden_act", "gelu", what);
+	act_key = fam == TFM_FAMILY_DISTILBERT ? "activation" : "hidden_act";
+	act = TfmJsonGetString(c, act_key, "gelu", what);
 	if (strcmp(act, "gelu") != 0)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("%s: %s \"%s\" is not supported", what,
-							   TfmBertFamily(type) == TFM_FAMILY_DISTILBERT ? "activation" : "hidden_act", act),
+							   act_key, act),
 						errhint("pg_tfm's encoders compute \"gelu\" (the exact erf form) only.")));
 	pos = TfmJsonGetString(c, "position_embedding_type", "absolute", what);
 	if (strcmp(pos, "absolute") != 0)
