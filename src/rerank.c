@@ -80,12 +80,25 @@ pair_ids(const TfmModel *m, const int32 *ia, int na, const int32 *ib, int nb, in
 	return out;
 }
 
+/*
+ * the ids of the second text b of a pair whose first text has na ids, enough for pair_ids to truncate
+ * as it would the whole text (0: untruncated): with more than max(na + 1, max_tokens) ids b is the
+ * longer side and longest_first keeps fewer than that, so its first ones are read (TfmTokenizeTruncated)
+ */
+static int32 *
+second_ids(const TfmModel *m, Datum b, int na, int max_tokens, int *n)
+{
+	if (max_tokens <= 0)
+		return text_ids(m, DatumGetTextPP(b), n);
+	return TfmTokenizeTruncated(m, b, Max(na + 1, max_tokens), n);
+}
+
 /* ids of the pair (a, b) as pair_ids gives them */
 static int32 *
-TfmTokenizePair(const TfmModel *m, text *a, text *b, int max_tokens, int *n)
+TfmTokenizePair(const TfmModel *m, text *a, Datum b, int max_tokens, int *n)
 {
 	int			na, nb;
-	int32	   *ia = text_ids(m, a, &na), *ib = text_ids(m, b, &nb);
+	int32	   *ia = text_ids(m, a, &na), *ib = second_ids(m, b, na, max_tokens, &nb);
 	int32	   *out = pair_ids(m, ia, na, ib, nb, max_tokens, n);
 
 	pfree(ia);
@@ -132,7 +145,7 @@ tfm_tokenize_pair(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	m = TfmCallModel(fcinfo, 2);
 	TfmRequireArch(m, TFM_ARCH_BERT, "tfm_tokenize(a, b, model)");
-	ids = TfmTokenizePair(m, PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1), 0, &n);
+	ids = TfmTokenizePair(m, PG_GETARG_TEXT_PP(0), PG_GETARG_DATUM(1), 0, &n);
 	d = palloc_extended(sizeof(Datum) * Max(n, 1), MCXT_ALLOC_HUGE);
 	for (int i = 0; i < n; i++)
 		d[i] = Int32GetDatum(ids[i] >= TFM_TOKEN_TYPE1 ? ids[i] - TFM_TOKEN_TYPE1 : ids[i]);
@@ -151,7 +164,7 @@ tfm_score_pair(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	m = TfmCallModel(fcinfo, 2);
 	require_pair_head(m, "tfm_score_pair");
-	ids = TfmTokenizePair(m, PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1), m->opt.max_tokens, &n);
+	ids = TfmTokenizePair(m, PG_GETARG_TEXT_PP(0), PG_GETARG_DATUM(1), m->opt.max_tokens, &n);
 	PG_RETURN_FLOAT4(pair_logits(m, &ids, &n, 1)[0]);
 }
 
@@ -187,7 +200,7 @@ tfm_rerank(PG_FUNCTION_ARGS)
 		if (!nulls[i])
 		{
 			int			nd;
-			int32	   *dids = text_ids(m, DatumGetTextPP(docs[i]), &nd);
+			int32	   *dids = second_ids(m, docs[i], nq, m->opt.max_tokens, &nd);
 
 			ids[k] = pair_ids(m, qids, nq, dids, nd, m->opt.max_tokens, &lens[k]);
 			pfree(dids);
