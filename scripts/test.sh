@@ -20,38 +20,27 @@ if [ "$golden_src" != "$(cd "$RUN" && pwd -P)/golden" ]; then
 fi
 chmod -R a+rX "$RUN/golden"
 export PG_TFM_GOLDEN="$RUN/golden"
-export PG_TFM_BAD="$RUN/bad"
-# fixtures are made afresh: stale ones from an earlier run must not hide a failure of the generator
-rm -rf "$PG_TFM_BAD"
-if ! node "$REPO/test/make_bad_models.js" "$PG_TFM_MODEL_DIR" "$PG_TFM_BAD"; then
-  echo "test set-up failed: test/make_bad_models.js" >&2; exit 1
-fi
-chmod -R a+rX "$PG_TFM_BAD"
+# test fixtures, made afresh (stale ones from an earlier run must not hide a failure of the generator):
+# make_fixture VAR FOLDER GENERATOR INPUT [EXTRA...]: VAR=FOLDER, made by node test/GENERATOR INPUT FOLDER EXTRA...
+make_fixture() {
+  local var=$1 out=$2 gen=$3 in=$4; shift 4
+  export "$var=$out"
+  rm -rf "$out"
+  node "$REPO/test/$gen" "$in" "$out" "$@" || { echo "test set-up failed: test/$gen" >&2; exit 1; }
+  chmod -R a+rX "$out"
+}
+# broken and odd-shaped variants of MiniLM (sql/errors.sql, shapes, limits, sqlstates, options)
+make_fixture PG_TFM_BAD "$RUN/bad" make_bad_models.js "$PG_TFM_MODEL_DIR"
 # bge-small-en-v1.5's real config, tokenizer and sentence-transformers files with random weights of a
 # shrunk config, and directories refused at import (sql/stconfig.sql)
-export PG_TFM_ST="$RUN/st"
-rm -rf "$PG_TFM_ST"
-if ! node "$REPO/test/make_st_models.js" "$PG_TFM_GOLDEN" "$PG_TFM_ST"; then
-  echo "test set-up failed: test/make_st_models.js" >&2; exit 1
-fi
-chmod -R a+rX "$PG_TFM_ST"
+make_fixture PG_TFM_ST "$RUN/st" make_st_models.js "$PG_TFM_GOLDEN"
 # the ms-marco cross-encoder's real config and tokenizer with random weights of a shrunk config, as
 # BertForSequenceClassification checkpoints, and the reference logits of test/ref/bert_ref.js (sql/seqcls.sql)
-export PG_TFM_SEQCLS="$RUN/seqcls"
-rm -rf "$PG_TFM_SEQCLS"
-if ! node "$REPO/test/make_seqcls_models.js" "$PG_TFM_GOLDEN" "$PG_TFM_SEQCLS"; then
-  echo "test set-up failed: test/make_seqcls_models.js" >&2; exit 1
-fi
-chmod -R a+rX "$PG_TFM_SEQCLS"
+make_fixture PG_TFM_SEQCLS "$RUN/seqcls" make_seqcls_models.js "$PG_TFM_GOLDEN"
 # DistilBERT and RoBERTa encoders (real configs and tokenizers, random or tiny real weights) and their
 # references: Hugging Face's Rust tokenizers for ids, test/ref/encoder.js for embeddings (sql/families.sql)
 fetch_tokenizers
-export PG_TFM_FAMILIES="$RUN/families"
-rm -rf "$PG_TFM_FAMILIES"
-if ! node "$REPO/test/make_family_models.js" "$PG_TFM_GOLDEN" "$PG_TFM_FAMILIES" "$PG_TFM_TOKENIZERS"; then
-  echo "test set-up failed: test/make_family_models.js" >&2; exit 1
-fi
-chmod -R a+rX "$PG_TFM_FAMILIES"
+make_fixture PG_TFM_FAMILIES "$RUN/families" make_family_models.js "$PG_TFM_GOLDEN" "$PG_TFM_TOKENIZERS"
 
 passed=0; failed=0
 suite() { # name, command...

@@ -95,4 +95,4 @@ for (const s of ids.singles) {
   rows.push(['multi', s.text, null, arr(s.ids), arr(z3), arr(ref.sigmoid(z3))]);
   rows.push(['reg', s.text, null, arr(s.ids), arr(z1), arr(z1)]);
 }
-fs.writeFileSync(path.join(out, 'expected.csv'), rows.map((r) => r.map((x, i) => (i >= 3 ? csv(x) : csv(x))).join(',') + '\n').join(''));
+fs.writeFileSync(path.join(out, 'expected.csv'), rows.map((r) => r.map(csv).join(',') + '\n').join(''));

@@ -15,7 +15,7 @@ TfmTest::require_env('PG_TFM_BAD');
 my $node = node_init('faults');
 my $base = "$node->{base}";
 my $shim = "$base/fault_shim.so";
-my ($rc, $out, $err) = TfmTest::run_cmd([ 'cc', '-shared', '-fPIC', '-O2', '-Wall', '-o', $shim,
+my ($rc, $out, $err) = run_cmd([ 'cc', '-shared', '-fPIC', '-O2', '-Wall', '-o', $shim,
 	"$FindBin::Bin/../fault_shim.c", '-ldl' ]);
 is($rc, 0, 'the fault shim compiles') or diag($err);
 chmod 0755, $shim;
