@@ -103,64 +103,25 @@ position_ids(int *pos, const TfmBertConfig *cfg, const int32_t *ids, const int *
 	}
 }
 
-/* out (B,T,C) = word[ids] + pos[positions] (+ type[0], or type[1] for ids marked TFM_TOKEN_TYPE1, when the family has token types); pos is T ints of scratch */
+/* positions of every sequence into pos (B,T), then out (B,T,C) = the embeddings (ops.h); pos is scratch */
 static void
 encoder_embed(float *out, int *pos, const TfmBertConfig *cfg, const TfmBertWeights *w,
 			  const int32_t *ids, const int *lens, int B, int T)
 {
-	int			C = cfg->hidden;
-
 	for (int b = 0; b < B; b++)
-	{
-		position_ids(pos, cfg, ids, lens, b, T);
-		for (int t = 0; t < T; t++)
-		{
-			int			type;
-			const float *we = w->word_emb + (size_t) embedding_id(ids, lens, b, t, T, cfg->vocab, &type) * C,
-					   *pe = w->pos_emb + (size_t) pos[t] * C;
-			float	   *o = out + ((size_t) b * T + t) * C;
-
-			if (w->type_emb)
-			{
-				const float *te = w->type_emb + (size_t) (type < cfg->type_vocab ? type : 0) * C;
-
-				for (int i = 0; i < C; i++)
-					o[i] = we[i] + pe[i] + te[i];
-			}
-			else
-				for (int i = 0; i < C; i++)
-					o[i] = we[i] + pe[i];
-		}
-	}
+		position_ids(pos + (size_t) b * T, cfg, ids, lens, b, T);
+	embedding_forward(out, ids, lens, w->word_emb, w->pos_emb, w->type_emb, pos, B, T, cfg->hidden, cfg->vocab);
 }
 
-/* scatter-add dout (B,T,C) into the rows encoder_embed read; NULL gradients are skipped */
+/* scatter-add dout (B,T,C) into the rows encoder_embed read (pos is scratch, as there); NULL gradients are skipped */
 static void
 encoder_embed_backward(TfmBertWeights *g, int *pos, const float *dout, const TfmBertConfig *cfg,
 					   const int32_t *ids, const int *lens, int B, int T)
 {
-	int			C = cfg->hidden;
-
 	for (int b = 0; b < B; b++)
-	{
-		position_ids(pos, cfg, ids, lens, b, T);
-		for (int t = 0; t < T; t++)
-		{
-			int			type;
-			int32_t		id = embedding_id(ids, lens, b, t, T, cfg->vocab, &type);
-			const float *d = dout + ((size_t) b * T + t) * C;
-			float	   *we = g->word_emb ? (float *) g->word_emb + (size_t) id * C : NULL,
-					   *pe = g->pos_emb ? (float *) g->pos_emb + (size_t) pos[t] * C : NULL,
-					   *te = g->type_emb ? (float *) g->type_emb + (size_t) (type < cfg->type_vocab ? type : 0) * C : NULL;
-
-			for (int i = 0; i < C && we; i++)
-				we[i] += d[i];
-			for (int i = 0; i < C && pe; i++)
-				pe[i] += d[i];
-			for (int i = 0; i < C && te && cfg->type_vocab > 0; i++)
-				te[i] += d[i];
-		}
-	}
+		position_ids(pos + (size_t) b * T, cfg, ids, lens, b, T);
+	embedding_backward((float *) g->word_emb, (float *) g->pos_emb, (float *) g->type_emb, dout, ids, lens, pos,
+					   B, T, cfg->hidden, cfg->vocab);
 }
 
 /* one post-LN encoder layer on the residual stream x (B,T,C), in place */

@@ -1246,10 +1246,10 @@ dropout_backward(float *dinp, const float *dout, size_t n, float p,
 /* embeddings                                                              */
 /* ---------------------------------------------------------------------- */
 
-/* out (B,T,C) = wte[ids] + wpe[t] + wtt[type] (type 1 for ids marked TFM_TOKEN_TYPE1, else 0) */
+/* out (B,T,C) = wte[ids] + wpe[pos] (+ wtt[type], type 1 for ids marked TFM_TOKEN_TYPE1, else 0) */
 void
 embedding_forward(float *out, const int32_t *ids, const int *lens,
-				  const float *wte, const float *wpe, const float *wtt,
+				  const float *wte, const float *wpe, const float *wtt, const int *pos,
 				  int B, int T, int C, int V)
 {
 	for (int b = 0; b < B; b++)
@@ -1258,21 +1258,28 @@ embedding_forward(float *out, const int32_t *ids, const int *lens,
 		{
 			int			type;
 			const float *we = wte + (size_t) embedding_id(ids, lens, b, t, T, V, &type) * C,
-					   *pe = wpe + (size_t) t * C,
-					   *te = wtt + (size_t) type * C;
+					   *pe = wpe + (size_t) (pos ? pos[(size_t) b * T + t] : t) * C;
 			float	   *o = out + ((size_t) b * T + t) * C;
 
-			for (int i = 0; i < C; i++)
-				o[i] = we[i] + pe[i] + te[i];
+			if (wtt)
+			{
+				const float *te = wtt + (size_t) type * C;
+
+				for (int i = 0; i < C; i++)
+					o[i] = we[i] + pe[i] + te[i];
+			}
+			else
+				for (int i = 0; i < C; i++)
+					o[i] = we[i] + pe[i];
 		}
 	}
 }
 
 /* scatter-add dout (B,T,C) into the rows embedding_forward read:
- * dwte (V,C), dwpe (T.., C), dwtt (the token type's row); any may be NULL */
+ * dwte (V,C), dwpe (positions' rows), dwtt (the token type's row); any may be NULL */
 void
 embedding_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
-				   const int32_t *ids, const int *lens,
+				   const int32_t *ids, const int *lens, const int *pos,
 				   int B, int T, int C, int V)
 {
 	for (int b = 0; b < B; b++)
@@ -1283,7 +1290,7 @@ embedding_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
 			int32_t		id = embedding_id(ids, lens, b, t, T, V, &type);
 			const float *d = dout + ((size_t) b * T + t) * C;
 			float	   *we = dwte ? dwte + (size_t) id * C : NULL;
-			float	   *pe = dwpe ? dwpe + (size_t) t * C : NULL;
+			float	   *pe = dwpe ? dwpe + (size_t) (pos ? pos[(size_t) b * T + t] : t) * C : NULL;
 			float	   *te = dwtt ? dwtt + (size_t) type * C : NULL;
 
 			for (int i = 0; i < C && we; i++)

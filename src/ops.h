@@ -179,18 +179,20 @@ embedding_id(const int32_t *ids, const int *lens, int b, int t, int T, int V, in
 }
 
 /*
- * out (B,T,C) = wte (V,C)[ids] + wpe (max_pos,C)[t] + wtt[type] (type 1
- * for ids marked with TFM_TOKEN_TYPE1, else 0).  Padding tokens
- * (t >= lens[b]) and ids outside [0,V) read row 0.
+ * out (B,T,C) = wte (V,C)[ids] + wpe (max_pos,C)[pos] + wtt[type] (type 1
+ * for ids marked with TFM_TOKEN_TYPE1, else 0).  pos (B,T) gives each
+ * token's position row (NULL: t; each must be below max_pos); wtt NULL
+ * means no token types.  Padding tokens (t >= lens[b]) and ids outside
+ * [0,V) read row 0.
  */
 void embedding_forward(float *out, const int32_t *ids, const int *lens,
 					   const float *wte, const float *wpe, const float *wtt,
-					   int B, int T, int C, int V);
+					   const int *pos, int B, int T, int C, int V);
 /* scatter-add dout (B,T,C) into the rows embedding_forward read: dwte
- * (V,C), dwpe (T,C), dwtt (the token type's row); any may be NULL */
+ * (V,C), dwpe (positions' rows), dwtt (the token type's row); any may be NULL */
 void embedding_backward(float *dwte, float *dwpe, float *dwtt,
 						const float *dout, const int32_t *ids,
-						const int *lens, int B, int T, int C, int V);
+						const int *lens, const int *pos, int B, int T, int C, int V);
 
 /* --- attention --------------------------------------------------------- */
 

@@ -480,7 +480,7 @@ static float *emb_wte,
 static double
 emb_loss(void)
 {
-	embedding_forward(emb_out, emb_ids, emb_lens, emb_wte, emb_wpe, emb_wtt,
+	embedding_forward(emb_out, emb_ids, emb_lens, emb_wte, emb_wpe, emb_wtt, NULL,
 					  EB, ET, EC, EV);
 	return dot(emb_out, emb_r, EB * ET * EC);
 }
@@ -497,7 +497,7 @@ test_embedding_backward(void)
 	emb_wtt = rand_buf(2 * EC, -1, 1);
 	emb_out = zeros(EB * ET * EC);
 	emb_r = rand_buf(EB * ET * EC, -1, 1);
-	embedding_backward(gte, gpe, gtt, emb_r, emb_ids, emb_lens, EB, ET, EC, EV);
+	embedding_backward(gte, gpe, gtt, emb_r, emb_ids, emb_lens, NULL, EB, ET, EC, EV);
 	fd_all(fdv, emb_wte, EV * EC, 1e-2f, emb_loss);
 	check_err(rel_err(gte, fdv, EV * EC), 1e-5, "embedding_backward vs finite differences: word");
 	fd_all(fdv, emb_wpe, ET * EC, 1e-2f, emb_loss);
@@ -505,7 +505,7 @@ test_embedding_backward(void)
 	fd_all(fdv, emb_wtt, 2 * EC, 1e-2f, emb_loss);
 	check_err(rel_err(gtt, fdv, 2 * EC), 1e-5, "embedding_backward vs finite differences: type");
 	/* the type-1 token reads row 1 of the type table, the others row 0 */
-	embedding_forward(emb_out, emb_ids, emb_lens, emb_wte, emb_wpe, emb_wtt, EB, ET, EC, EV);
+	embedding_forward(emb_out, emb_ids, emb_lens, emb_wte, emb_wpe, emb_wtt, NULL, EB, ET, EC, EV);
 	check(emb_out[EC] == emb_wte[5 * EC] + emb_wpe[EC] + emb_wtt[EC] &&
 		  emb_out[0] == emb_wte[EC] + emb_wpe[0] + emb_wtt[0],
 		  "embedding_forward: a token marked TFM_TOKEN_TYPE1 adds token type row 1");
@@ -513,7 +513,7 @@ test_embedding_backward(void)
 	{
 		float	   *gpe2 = zeros(ET * EC);
 
-		embedding_backward(NULL, gpe2, NULL, emb_r, emb_ids, emb_lens, EB, ET, EC, EV);
+		embedding_backward(NULL, gpe2, NULL, emb_r, emb_ids, emb_lens, NULL, EB, ET, EC, EV);
 		check(memcmp(gpe2, gpe, sizeof(float) * ET * EC) == 0,
 			  "embedding_backward with NULL tables: the position gradient unchanged");
 		free(gpe2);
