@@ -232,3 +232,12 @@ AS 'MODULE_PATHNAME', 'tfm_score_pair' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1
 CREATE FUNCTION tfm_rerank(query text, documents text[], model text DEFAULT NULL,
                            OUT ordinality bigint, OUT score real)
 RETURNS SETOF record AS 'MODULE_PATHNAME', 'tfm_rerank' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 10000 ROWS 100;
+
+-- ==== issue 15: query/passage prefixes ====
+-- the import options prefixes ({"query": "query: ", ...}) and default_prefix are stored in the model's
+-- options; tfm_embed(input, model, kind) embeds the prefix named kind followed by input (kind NULL: the
+-- default prefix, if the model has one, as tfm_embed(input, model) does)
+CREATE FUNCTION tfm_embed(input text, model text, kind text) RETURNS real[]
+AS 'MODULE_PATHNAME', 'tfm_embed' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 10000;
+CREATE FUNCTION tfm_embed(inputs text[], model text, kind text, OUT ordinality int, OUT embedding real[])
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'tfm_embed_many' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 10000 ROWS 100;

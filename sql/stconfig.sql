@@ -148,7 +148,7 @@ FROM unnest(ARRAY['token_classification', 'question_answering', 'gelu_new', 'rel
                   'roberta_config_only']) d;
 -- sentence-transformers settings pg_tfm does not compute (refused before the weights: none exist)
 SELECT d, pg_temp.err(format('SELECT tfm_import(%L, %L)', 'x', :'st' || '/' || d)) AS result
-FROM unnest(ARRAY['dense', 'concat', 'weightedmean', 'prompt', 'cased', 'traversal']) d;
+FROM unnest(ARRAY['dense', 'concat', 'weightedmean', 'cased', 'traversal']) d;
 -- the content form checks config.json the same way (it reads no sentence-transformers files: pass
 -- pooling, normalize and max_tokens as options)
 SELECT pg_temp.err(format('SELECT tfm_import(%L, %L::jsonb, %L::jsonb, %L::bytea)', 'x',

@@ -15,6 +15,7 @@
 #include "infer.h"
 #include "jsonutil.h"
 #include "pg_tfm.h"
+#include "prefix.h"
 
 static TfmModel *models = NULL;		/* mapped versions, newest first */
 static TfmModel *retired = NULL;	/* dropped versions, freed at the end of the transaction */
@@ -147,6 +148,7 @@ fill(TfmModel *m, const char *name, HeapTuple tup, TupleDesc td)
 	}
 	TfmBertConfigFromJson(&m->cfg, DatumGetJsonbP(SPI_getbinval(tup, td, 6, &isnull)), "config.json");
 	TfmOptionsFromJson(&m->opt, DatumGetJsonbP(SPI_getbinval(tup, td, 5, &isnull)), &m->cfg, false);
+	m->prefixes = TfmPrefixLoad(m->mcxt, DatumGetJsonbP(SPI_getbinval(tup, td, 5, &isnull)));
 	load_head(m, tup, td);
 }
 

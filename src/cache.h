@@ -36,6 +36,7 @@ typedef struct TfmModel
 	TfmArch		arch;			/* BERT: cfg, opt, vocab, w, layers; GPT-2: gpt2, ctx, bpe, gw, glayers */
 	TfmBertConfig cfg;
 	TfmModelOptions opt;
+	Jsonb	   *prefixes;		/* options holding prefixes and default_prefix (prefix.c), NULL if none */
 	const TfmVocab *vocab;
 	TfmBertWeights w;
 	TfmBertLayer *layers;

@@ -16,6 +16,7 @@
 #include "generate.h"
 #include "infer.h"
 #include "pg_tfm.h"
+#include "prefix.h"
 #include "seqhead.h"
 
 PG_FUNCTION_INFO_V1(tfm_tokenize);
@@ -143,7 +144,14 @@ float_array(const float *x, int n)
 	return construct_array(d, n, FLOAT4OID, 4, true, TYPALIGN_INT);
 }
 
-/* tfm_embed(input, model): sentence embedding as real[] */
+/* the kind argument argno of tfm_embed (NULL: absent or NULL, the model's default prefix applies) */
+static const char *
+kind_arg(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_NARGS() > argno && !PG_ARGISNULL(argno) ? text_to_cstring(PG_GETARG_TEXT_PP(argno)) : NULL;
+}
+
+/* tfm_embed(input, model [, kind]): sentence embedding as real[] of input with the prefix of kind in front */
 Datum
 tfm_embed(PG_FUNCTION_ARGS)
 {
@@ -154,11 +162,11 @@ tfm_embed(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	m = call_model(fcinfo, 1);
 	TfmRequireArch(m, TFM_ARCH_BERT, "tfm_embed");
-	out = pooled_text(m, PG_GETARG_DATUM(0), m->opt.normalize);
+	out = pooled_text(m, TfmPrefixText(m, kind_arg(fcinfo, 2), PG_GETARG_DATUM(0)), m->opt.normalize);
 	PG_RETURN_ARRAYTYPE_P(float_array(out, m->cfg.hidden));
 }
 
-/* tfm_embed(inputs text[], model): (ordinality, embedding) per element, batched by length; NULL elements give NULL */
+/* tfm_embed(inputs text[], model [, kind]): (ordinality, embedding) per element, batched by length; NULL elements give NULL */
 Datum
 tfm_embed_many(PG_FUNCTION_ARGS)
 {
@@ -171,12 +179,15 @@ tfm_embed_many(PG_FUNCTION_ARGS)
 	int32	  **ids;
 	int		   *lens;
 	float	   *out;
+	const char *kind;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
 		return (Datum) 0;
 	m = call_model(fcinfo, 1);
 	TfmRequireArch(m, TFM_ARCH_BERT, "tfm_embed");
+	kind = kind_arg(fcinfo, 2);
+	TfmPrefixText(m, kind, PointerGetDatum(cstring_to_text("")));	/* an unknown kind is refused on an empty array too */
 	C = m->cfg.hidden;
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), TEXTOID, -1, false, TYPALIGN_INT, &texts, &nulls, &n);
 	ids = palloc(sizeof(int32 *) * Max(n, 1));
@@ -184,7 +195,7 @@ tfm_embed_many(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 		if (!nulls[i])
 		{
-			ids[k] = text_ids(m, texts[i], &lens[k]);
+			ids[k] = text_ids(m, TfmPrefixText(m, kind, texts[i]), &lens[k]);
 			tokens += lens[k++];
 			/* the ids so far and the embeddings to come */
 			TfmCheckMemory(((double) tokens + (double) n * C) * sizeof(float) + (double) n * 16,

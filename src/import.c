@@ -24,6 +24,7 @@
 #include "jsonutil.h"
 #include "model.h"
 #include "pg_tfm.h"
+#include "prefix.h"
 #include "safetensors.h"
 #include "seqhead.h"
 #include "stconfig.h"
@@ -207,6 +208,9 @@ import_bert(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weigh
 	TfmBertConfigFromJson(&cfg, config, what[0]);
 	if (seq)
 		TfmSeqHeadCheckOptions(options);
+	if (seq && TfmPrefixOptions(options, "options") != NULL)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("options: prefixes apply to tfm_embed, not to a sequence-classification checkpoint")));
 	row.architecture = TfmJsonGetString(&config->root, "model_type", "bert", what[0]);	/* bert, distilbert, roberta */
 	TfmOptionsFromJson(&opt, options, &cfg, true);
 	pfree(TfmEncoderVocabFromJson(tokenizer, &cfg, &vsize, what[1]));
@@ -230,6 +234,8 @@ import_bert(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weigh
 		row.params += h.nfloats;
 		row.options = TfmSeqHeadOptions(&h, opt.max_tokens, cfg.hidden);
 	}
+	else
+		row.options = TfmPrefixAdd(row.options, options, "options");
 	return store(name, &row, config, tokenizer, weights, wsize);
 }
 

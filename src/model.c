@@ -182,7 +182,8 @@ TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char *what)
 						errmsg("%s: layer_norm_eps must be between 0 and 1", what)));
 }
 
-static const char *const import_options[] = {"max_tokens", "pooling", "normalize", NULL};
+/* prefixes and default_prefix: prefix.c */
+static const char *const import_options[] = {"max_tokens", "pooling", "normalize", "prefixes", "default_prefix", NULL};
 
 /* read inference options: max_tokens, pooling, normalize (from_user: refuse unknown keys) */
 void

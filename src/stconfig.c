@@ -6,7 +6,8 @@
  * unknown family, activation or position type).
  * TfmStOptions reads the sentence-transformers files of a directory (modules.json, the Pooling module's
  * config.json, sentence_bert_config.json, config_sentence_transformers.json) into default import options
- * (pooling, normalize, max_tokens) that the caller's explicit options override.
+ * (pooling, normalize, max_tokens; prefixes and default_prefix from "prompts" and "default_prompt_name")
+ * that the caller's explicit options override.
  */
 #include "postgres.h"
 
@@ -14,10 +15,12 @@
 
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 
 #include "jsonutil.h"
 #include "model.h"
+#include "prefix.h"
 #include "seqhead.h"
 #include "stconfig.h"
 
@@ -325,6 +328,53 @@ tokenizer_lowercases(Jsonb *tokenizer)
 		TfmJsonGet(norm, "lowercase", &v) && v.type == jbvBool && v.val.boolean;
 }
 
+/*
+ * config_sentence_transformers.json's "prompts" and "default_prompt_name" as import options text
+ * (", \"prefixes\": {...}, \"default_prefix\": ..."), NULL without prompts; prefix.c checks them
+ */
+static char *
+read_prompts(Jsonb *j, const char *what)
+{
+	JsonbValue	p, d;
+	bool		has_p = TfmJsonGet(&j->root, "prompts", &p) && p.type != jbvNull,
+				has_d = TfmJsonGet(&j->root, "default_prompt_name", &d) && d.type != jbvNull;
+	StringInfoData s;
+
+	if (has_p && p.type == jbvBinary && JsonContainerIsObject(p.val.binary.data) &&
+		JsonContainerSize(p.val.binary.data) == 0)
+		has_p = false;			/* "prompts": {} as sentence-transformers writes it */
+	if (!has_p && !has_d)
+		return NULL;
+	if (!has_p)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("%s: default_prompt_name names a prompt but there are no prompts", what)));
+	if (p.type != jbvBinary || !JsonContainerIsObject(p.val.binary.data))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("%s: prompts must be a JSON object of names to strings", what)));
+	initStringInfo(&s);
+	appendStringInfo(&s, ", \"prefixes\": %s", JsonbToCString(NULL, p.val.binary.data, -1));
+	if (has_d && d.type != jbvString)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("%s: default_prompt_name must be a string", what)));
+	if (has_d)
+	{
+		appendStringInfoString(&s, ", \"default_prefix\": ");
+		escape_json(&s, pnstrdup(d.val.string.val, d.val.string.len));
+	}
+	/* checked here too, so that a bad file is named */
+	(void) TfmPrefixOptions(TfmJsonParse(psprintf("{%s}", s.data + 2), s.len, "options"), what);
+	return s.data;
+}
+
+/* true if the caller's import options give prefixes or default_prefix (then the files' prompts are not read) */
+static bool
+user_prefixes(Jsonb *options)
+{
+	JsonbValue	v;
+
+	return TfmJsonGet(&options->root, "prefixes", &v) || TfmJsonGet(&options->root, "default_prefix", &v);
+}
+
 /* parse a file of the model directory as JSON */
 static Jsonb *
 read_json(const char *dir, const char *file, TfmReadDirFile readf, const char **whatp)
@@ -352,7 +402,7 @@ TfmStOptions(const char *dir, Jsonb *config, Jsonb *tokenizer, Jsonb *options,
 	const char *pool_dir, *pooling;
 	bool		normalize;
 	int			hidden, max_pos, max_tokens = -1;
-	char	   *s;
+	char	   *s, *prompts = NULL;
 	TfmBertConfig cfg;
 
 	if (!exists(dir, "modules.json"))
@@ -364,22 +414,18 @@ TfmStOptions(const char *dir, Jsonb *config, Jsonb *tokenizer, Jsonb *options,
 	max_pos = TfmBertMaxTokens(&cfg);
 	if (exists(dir, "config_sentence_transformers.json"))
 	{
-		char	   *type, *prompt;
+		char	   *type;
 
 		j = read_json(dir, "config_sentence_transformers.json", readf, &what);
 		if (!JB_ROOT_IS_OBJECT(j))
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("%s is not a JSON object", what)));
 		type = TfmJsonGetString(&j->root, "model_type", "SentenceTransformer", what);
-		prompt = TfmJsonGetString(&j->root, "default_prompt_name", NULL, what);
 		if (strcmp(type, "SentenceTransformer") != 0)
 			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 							errmsg("%s: model_type \"%s\" is not supported", what, type),
 							errhint("pg_tfm imports sentence-transformers' SentenceTransformer models only.")));
-		if (prompt != NULL)
-			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-							errmsg("%s: default_prompt_name \"%s\" is not supported", what, prompt),
-							errhint("pg_tfm does not prepend prompts to texts.")));
+		prompts = read_prompts(j, what);
 	}
 	j = read_json(dir, "modules.json", readf, &what);
 	pool_dir = read_modules(j, &normalize, what);
@@ -406,8 +452,9 @@ TfmStOptions(const char *dir, Jsonb *config, Jsonb *tokenizer, Jsonb *options,
 	}
 	if (!JB_ROOT_IS_OBJECT(options))
 		return options;			/* TfmOptionsFromJson refuses it */
-	s = psprintf("{\"pooling\": \"%s\", \"normalize\": %s%s}", pooling, normalize ? "true" : "false",
-				 max_tokens > 0 ? psprintf(", \"max_tokens\": %d", max_tokens) : "");
+	s = psprintf("{\"pooling\": \"%s\", \"normalize\": %s%s%s}", pooling, normalize ? "true" : "false",
+				 max_tokens > 0 ? psprintf(", \"max_tokens\": %d", max_tokens) : "",
+				 prompts && !user_prefixes(options) ? prompts : "");
 	/* defaults || options: the caller's keys win */
 	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(TfmJsonParse(s, strlen(s), "options")),
 											  JsonbPGetDatum(options)));

@@ -57,12 +57,17 @@ dir('lasttoken', { ...pool({ word_embedding_dimension: H, pooling_mode: 'lasttok
 // the oldest form: only the four original flags, mean on by default when a flag is missing
 dir('mean_default', { ...pool({ word_embedding_dimension: H }), 'model.safetensors': w });
 
+// sentence-transformers' prompts (newer config_sentence_transformers.json): the default import prefixes
+// (sql/prefixes.sql); bge's own file has none
+const prompts = { query: 'Represent this sentence for searching relevant passages: ', passage: '' };
+dir('prompt', { ...st, 'config_sentence_transformers.json': { ...json('config_sentence_transformers.json'), prompts, default_prompt_name: 'query' }, 'model.safetensors': w });
+dir('prompt_nodefault', { ...st, 'config_sentence_transformers.json': { ...json('config_sentence_transformers.json'), prompts }, 'model.safetensors': w });
+dir('prompt_bad', { ...st, 'config_sentence_transformers.json': { ...json('config_sentence_transformers.json'), prompts: { query: 42 } }, 'model.safetensors': w });
 // refused (0A000) before the weights are read: none are written
 const dense = [modules[0], modules[1], { idx: 2, name: '2', path: '2_Dense', type: 'sentence_transformers.models.Dense' }, { ...modules[2], idx: 3, name: '3' }];
 dir('dense', { ...st, 'modules.json': dense });
 dir('concat', pool({ ...pooling, pooling_mode_mean_tokens: true }));
 dir('weightedmean', pool(only('pooling_mode_weightedmean_tokens')));
-dir('prompt', { ...st, 'config_sentence_transformers.json': { ...json('config_sentence_transformers.json'), prompts: { query: 'query: ' }, default_prompt_name: 'query' } });
 const tok = JSON.parse(read('tokenizer.json'));
 dir('cased', { ...st, 'tokenizer.json': JSON.stringify({ ...tok, normalizer: { ...tok.normalizer, lowercase: false } }) });
 dir('traversal', { ...st, 'modules.json': modules.map((m) => (m.type.endsWith('Pooling') ? { ...m, path: '../bge/1_Pooling' } : m)) });
