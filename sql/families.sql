@@ -33,8 +33,7 @@ SELECT j->>'model' AS model, count(*) AS texts,
        count(*) FILTER (WHERE tfm_tokenize(j->>'text', j->>'model') =
                         ARRAY(SELECT jsonb_array_elements_text(j->'ids')::int)) AS identical
 FROM refs GROUP BY 1 ORDER BY 1;
--- the one known difference, a WordPiece matter (issue 14): Hugging Face's Rust library lowercases a final
--- capital sigma to σ, pg_tfm to ς as transformers.js does (the MiniLM golden set follows the latter)
+-- none differ (a final capital sigma lowercases to σ as in the Rust library, not to ς as in transformers.js)
 SELECT j->>'model' AS model, left(j->>'text', 40) AS mismatch, tfm_tokenize(j->>'text', j->>'model') AS got, j->'ids' AS want
 FROM refs WHERE tfm_tokenize(j->>'text', j->>'model') IS DISTINCT FROM ARRAY(SELECT jsonb_array_elements_text(j->'ids')::int);
 
@@ -48,7 +47,7 @@ SELECT j->>'model' AS model, j->>'text' AS text,
 FROM refs;
 SELECT model, count(*) AS texts, count(*) FILTER (WHERE maxdiff < 1e-4) AS within_1e4,
        count(*) FILTER (WHERE same_length) AS same_length FROM diffs GROUP BY 1 ORDER BY 1;
--- (the same sigma text: different ids, so a different embedding)
+-- (none off)
 SELECT model, left(text, 40) AS off_text, maxdiff, same_length FROM diffs WHERE NOT (maxdiff < 1e-4 AND same_length);
 CREATE TEMP TABLE bulk AS
 SELECT m AS model, r.j, e.embedding

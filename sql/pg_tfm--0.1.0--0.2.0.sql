@@ -241,3 +241,8 @@ CREATE FUNCTION tfm_embed(input text, model text, kind text) RETURNS real[]
 AS 'MODULE_PATHNAME', 'tfm_embed' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 10000;
 CREATE FUNCTION tfm_embed(inputs text[], model text, kind text, OUT ordinality int, OUT embedding real[])
 RETURNS SETOF record AS 'MODULE_PATHNAME', 'tfm_embed_many' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 10000 ROWS 100;
+
+-- ==== issue 14: token strings ====
+-- tfm_tokens(input, model): the token strings of tfm_tokenize's ids (Hugging Face's encoding.tokens)
+CREATE FUNCTION tfm_tokens(input text, model text DEFAULT NULL) RETURNS text[]
+AS 'MODULE_PATHNAME', 'tfm_tokens' LANGUAGE C IMMUTABLE PARALLEL SAFE;

@@ -65,15 +65,10 @@ typedef struct BpeWork {
 static int32_t
 byte_char(int b)
 {
-	int n = 0;
-
 	if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255))
 		return b;
-	/* the unprintable bytes get 256, 257, ... in byte order */
-	for (int i = 0; i < b; i++)
-		if (!((i >= 33 && i <= 126) || (i >= 161 && i <= 172) || (i >= 174 && i <= 255)))
-			n++;
-	return 256 + n;
+	/* the unprintable bytes get 256, 257, ... in byte order: 0..32, then 127..160, then 173 */
+	return b <= 32 ? 256 + b : b <= 160 ? 256 + 33 + (b - 127) : 256 + 67;
 }
 
 /* fill inv[cp] = byte for the 324 code points of the alphabet, -1 elsewhere */
@@ -984,4 +979,48 @@ TfmBpeDecode(const void *blob, const int32_t *ids, int n,
 	*text = out;
 	*len = k;
 	return 0;
+}
+
+/* ---------------------------------------------------------------- token strings */
+
+/* append the vocabulary string of one id in the byte alphabet ("Ġworld") to *out */
+int
+TfmBpePieceAppend(const void *blob, int32_t id, TfmPieces *out)
+{
+	const BpeHeader *h = blob;
+	const BpeDec *dec = BLOB(h, h->dec_off, const BpeDec *);
+	const unsigned char *bytes = BLOB(h, h->bytes_off, const unsigned char *);
+
+	if (id < 0 || id >= h->nids || dec[id].len == DEC_MISSING)
+		return TFM_BPE_EINVAL;
+	/* every character of the alphabet is below U+0800: one or two UTF-8 bytes */
+	if (tfm_pieces_reserve(out, (size_t) dec[id].len * 2))
+		return TFM_BPE_ENOMEM;
+	for (uint32_t k = 0; k < dec[id].len; k++)
+	{
+		int32_t c = byte_char(bytes[dec[id].off + k]);
+
+		if (c < 0x80)
+			out->buf[out->len++] = (char) c;
+		else
+		{
+			out->buf[out->len++] = (char) (0xC0 | (c >> 6));
+			out->buf[out->len++] = (char) (0x80 | (c & 0x3F));
+		}
+	}
+	out->off[++out->n] = out->len;
+	return 0;
+}
+
+/* the vocabulary strings of n ids in the byte alphabet into *out */
+int
+TfmBpePieces(const void *blob, const int32_t *ids, int n, TfmPieces *out)
+{
+	int rc = tfm_pieces_init(out, n) ? TFM_BPE_ENOMEM : 0;
+
+	for (int i = 0; i < n && rc == 0; i++)
+		rc = TfmBpePieceAppend(blob, ids[i], out);
+	if (rc && out->off)
+		tfm_pieces_free(out);
+	return rc;
 }

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pieces.h"
+
 /* error codes: the same values as tokenizer.h's TFM_TOK_* */
 #define TFM_BPE_EUTF8 (-1)      /* invalid UTF-8 in the input text */
 #define TFM_BPE_ENOMEM (-2)     /* malloc failed */
@@ -94,5 +96,16 @@ int TfmBpeEncode(const void *blob, const char *text, size_t len,
  */
 int TfmBpeDecode(const void *blob, const int32_t *ids, int n,
 				 char **text, size_t *len);
+
+/*
+ * the vocabulary strings of n ids in the byte alphabet (Hugging Face's encoding.tokens:
+ * "Ġworld") into *out (tfm_pieces_free it); returns 0, TFM_BPE_EINVAL (an id not in the
+ * vocabulary) or TFM_BPE_ENOMEM.  A token whose string left the byte alphabet (an added
+ * token in the vocabulary) is given in the alphabet form of its bytes.
+ */
+int TfmBpePieces(const void *blob, const int32_t *ids, int n, TfmPieces *out);
+
+/* the same for one id, appended to a list started for one more piece */
+int TfmBpePieceAppend(const void *blob, int32_t id, TfmPieces *out);
 
 #endif /* PG_TFM_BPE_H */

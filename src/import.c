@@ -28,6 +28,7 @@
 #include "safetensors.h"
 #include "seqhead.h"
 #include "stconfig.h"
+#include "vocabtxt.h"
 
 #define CHUNK_BYTES (16 * 1024 * 1024)
 #define MAX_FILE_BYTES ((uint64) 8 << 30)
@@ -289,7 +290,7 @@ open_regular(const char *path, struct stat *sb)
 	if (fd < 0)
 		ereport(ERROR, (errcode_for_file_access(),
 						errmsg("could not open file \"%s\": %m", path),
-						errhint("The directory must hold config.json, tokenizer.json (GPT-2 and RoBERTa: or vocab.json and merges.txt) and a .safetensors file readable by the server.")));
+						errhint("The directory must hold config.json, tokenizer.json (GPT-2 and RoBERTa: or vocab.json and merges.txt; BERT and DistilBERT: or vocab.txt) and a .safetensors file readable by the server.")));
 	if (fstat(fd, sb) != 0)
 		ereport(ERROR, (errcode_for_file_access(),
 						errmsg("could not stat file \"%s\": %m", path)));
@@ -383,9 +384,38 @@ file_exists(const char *dir, const char *file)
 	return stat(psprintf("%s/%s", dir, file), &sb) == 0;
 }
 
+/* a WordPiece tokenizer from vocab.txt, tokenizer_config.json and special_tokens_map.json (the last two optional) */
+static Jsonb *
+read_vocab_txt(const char *dir, const char **what)
+{
+	uint64		vsize, size;
+	char	   *vbuf, *buf;
+	Jsonb	   *cfg = NULL, *map = NULL;
+	const char *cwhat = psprintf("file \"%s/tokenizer_config.json\"", dir);
+
+	if (!file_exists(dir, "vocab.txt"))
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FILE),
+						errmsg("model directory \"%s\" has no tokenizer: neither tokenizer.json nor vocab.txt", dir),
+						errhint("pg_tfm reads tokenizer.json, or for BERT and DistilBERT vocab.txt with tokenizer_config.json "
+								"and special_tokens_map.json when present.")));
+	*what = psprintf("file \"%s/vocab.txt\"", dir);
+	vbuf = read_file(dir, "vocab.txt", &vsize, NULL);
+	if (file_exists(dir, "tokenizer_config.json"))
+	{
+		buf = read_file(dir, "tokenizer_config.json", &size, NULL);
+		cfg = TfmJsonParse(buf, size, cwhat);
+	}
+	if (file_exists(dir, "special_tokens_map.json"))
+	{
+		buf = read_file(dir, "special_tokens_map.json", &size, NULL);
+		map = TfmJsonParse(buf, size, psprintf("file \"%s/special_tokens_map.json\"", dir));
+	}
+	return TfmWordPieceCatalogJson(vbuf, vsize, cfg, map, *what, cwhat);
+}
+
 /*
  * the tokenizer of a model directory: tokenizer.json, or vocab.json + merges.txt when present for GPT-2,
- * when tokenizer.json is absent for RoBERTa
+ * when tokenizer.json is absent for RoBERTa, vocab.txt (+ tokenizer_config.json) when it is absent for BERT and DistilBERT
  */
 static Jsonb *
 read_tokenizer(const char *dir, Jsonb *config, const char **what)
@@ -400,6 +430,8 @@ read_tokenizer(const char *dir, Jsonb *config, const char **what)
 	if (strcmp(type, "roberta") == 0 && !file_exists(dir, "tokenizer.json") && !file_exists(dir, "vocab.json"))
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FILE),
 						errmsg("model directory \"%s\" has no tokenizer: neither tokenizer.json nor vocab.json and merges.txt", dir)));
+	if (!bpe_files && !file_exists(dir, "tokenizer.json"))
+		return read_vocab_txt(dir, what);
 	if (bpe_files && file_exists(dir, "vocab.json"))
 	{
 		*what = psprintf("files \"%s/vocab.json\" and \"merges.txt\"", dir);

@@ -239,6 +239,55 @@ match_added(const RobHeader *h, const char *text, size_t len, size_t i)
 	return best;
 }
 
+/* where TfmRobertaEncode and TfmRobertaPieces are in a text: the next byte to look at and the text not yet taken */
+typedef struct AddedScan {
+	unsigned char first[256];       /* the first bytes of the added tokens: most positions need no comparison */
+	size_t i, start;
+} AddedScan;
+
+/* a scan from the start of a text */
+static void
+scan_init(const RobHeader *h, AddedScan *s)
+{
+	const RobAdded *a = (const RobAdded *) ((const char *) h + h->added_off);
+	const unsigned char *str = (const unsigned char *) h + h->str_off;
+
+	memset(s->first, 0, sizeof(s->first));
+	for (uint32_t k = 0; k < h->nadded; k++)
+		if (a[k].len > 0)
+			s->first[str[a[k].off]] = 1;
+	s->i = s->start = 0;
+}
+
+/*
+ * the next added token from s->i on, or NULL: the text before it is [s->start, *end), the token with the white
+ * space it absorbs (lstrip, rstrip) is [*end, s->i) when it returns; the caller moves s->start
+ */
+static const RobAdded *
+scan_next(const RobHeader *h, AddedScan *s, const char *text, size_t len, size_t *end)
+{
+	while (s->i < len)
+	{
+		const RobAdded *a = s->first[(unsigned char) text[s->i]] ? match_added(h, text, len, s->i) : NULL;
+
+		if (a == NULL)
+		{
+			s->i++;
+			continue;
+		}
+		*end = s->i;
+		if (a->lstrip)
+			for (size_t k; (k = space_before(text, s->start, *end)) > 0;)
+				*end -= k;
+		s->i += a->len;
+		if (a->rstrip)
+			for (size_t k; (k = space_at(text, s->i, len)) > 0;)
+				s->i += k;
+		return a;
+	}
+	return NULL;
+}
+
 /* encode: <s>, pieces and added tokens, </s> */
 int
 TfmRobertaEncode(const void *blob, const char *text, size_t len,
@@ -246,50 +295,27 @@ TfmRobertaEncode(const void *blob, const char *text, size_t len,
 {
 	const RobHeader *h = blob;
 	IdVec o = {NULL, 0, 0};
-	size_t i = 0, start = 0;
+	AddedScan s;
+	const RobAdded *a;
+	size_t end = 0;
 	int rc;
-	unsigned char first[256];
 
 	*ids = NULL;
 	*n = 0;
 	*err_offset = 0;
 	if (len > 0 && text == NULL)
 		return TFM_BPE_EUTF8;
-	/* the first bytes of the added tokens: most positions need no comparison with them */
-	{
-		const RobAdded *a = (const RobAdded *) ((const char *) h + h->added_off);
-		const unsigned char *str = (const unsigned char *) h + h->str_off;
-
-		memset(first, 0, sizeof(first));
-		for (uint32_t k = 0; k < h->nadded; k++)
-			if (a[k].len > 0)
-				first[str[a[k].off]] = 1;
-	}
+	scan_init(h, &s);
 	rc = vec_add(&o, &h->cls_id, 1);
-	while (rc == 0 && i < len)
+	while (rc == 0 && (a = scan_next(h, &s, text, len, &end)) != NULL)
 	{
-		const RobAdded *a = first[(unsigned char) text[i]] ? match_added(h, text, len, i) : NULL;
-		size_t end = i;
-
-		if (a == NULL)
-		{
-			i++;
-			continue;
-		}
-		if (a->lstrip)
-			for (size_t k; (k = space_before(text, start, end)) > 0;)
-				end -= k;
-		rc = encode_piece(h, &o, text, start, end, err_offset);
+		rc = encode_piece(h, &o, text, s.start, end, err_offset);
 		if (rc == 0)
 			rc = vec_add(&o, &a->id, 1);
-		i += a->len;
-		if (a->rstrip)
-			for (size_t k; (k = space_at(text, i, len)) > 0;)
-				i += k;
-		start = i;
+		s.start = s.i;
 	}
 	if (rc == 0)
-		rc = encode_piece(h, &o, text, start, len, err_offset);
+		rc = encode_piece(h, &o, text, s.start, len, err_offset);
 	if (rc == 0)
 		rc = vec_add(&o, &h->sep_id, 1);
 	if (rc != 0)
@@ -300,4 +326,38 @@ TfmRobertaEncode(const void *blob, const char *text, size_t len,
 	*ids = o.v;
 	*n = (int) o.n;
 	return 0;
+}
+
+/*
+ * the token strings of the n ids TfmRobertaEncode gave for text: an added token found in the text as the text
+ * it covers (with the white space lstrip / rstrip absorbed, as Hugging Face shows it: " <mask>"), <s> and </s>
+ * of the template as they are, the others as the BPE vocabulary spells them
+ */
+int
+TfmRobertaPieces(const void *blob, const char *text, size_t len, const int32_t *ids, int n, TfmPieces *out)
+{
+	const RobHeader *h = blob;
+	const RobAdded *a = (const RobAdded *) ((const char *) h + h->added_off), *m;
+	const char *str = (const char *) h + h->str_off;
+	AddedScan s;
+	size_t end = 0;
+	int rc = tfm_pieces_init(out, n) ? TFM_BPE_ENOMEM : 0;
+
+	scan_init(h, &s);
+	for (int i = 0; i < n && rc == 0; i++)
+	{
+		uint32_t k = 0;
+
+		while (k < h->nadded && a[k].id != ids[i])
+			k++;
+		if (k == h->nadded)
+			rc = TfmBpePieceAppend((const char *) h + h->bpe_off, ids[i], out);
+		else if (i > 0 && i < n - 1 && (m = scan_next(h, &s, text, len, &end)) != NULL && m->id == ids[i])
+			rc = tfm_pieces_push(out, text + end, s.i - end) ? TFM_BPE_ENOMEM : 0;
+		else
+			rc = tfm_pieces_push(out, str + a[k].off, a[k].len) ? TFM_BPE_ENOMEM : 0;
+	}
+	if (rc && out->off)
+		tfm_pieces_free(out);
+	return rc;
 }

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pieces.h"
+
 /* one added token of tokenizer.json ("<mask>": id 50264, lstrip) */
 typedef struct TfmAddedToken {
 	const char *s;
@@ -43,5 +45,12 @@ int TfmRobertaCheck(const void *blob, size_t size, int n_vocab);
  */
 int TfmRobertaEncode(const void *blob, const char *text, size_t len,
 					 int32_t **ids, int *n, size_t *err_offset);
+
+/*
+ * the token strings (Hugging Face's encoding.tokens) of the n ids TfmRobertaEncode gave for text: an added
+ * token as the text it covers (" <mask>" with lstrip), else its content or the byte-level vocabulary string
+ * ("Ġworld"), into *out (tfm_pieces_free it); returns 0, TFM_BPE_EINVAL (an id without a string) or ENOMEM
+ */
+int TfmRobertaPieces(const void *blob, const char *text, size_t len, const int32_t *ids, int n, TfmPieces *out);
 
 #endif /* PG_TFM_ROBERTATOK_H */

@@ -1,10 +1,10 @@
 /*
  * tokenizer.c - BERT WordPiece tokenizer (tokenizer.json pipeline) on utf8proc.
  *
- * Pipeline, as transformers.js runs it (our golden data comes from there):
+ * Pipeline, as Hugging Face's tokenizers (Rust) run it:
  *   1. split the raw text on special tokens ("[CLS]"...), longest match first;
  *   2. BertNormalizer on each remaining section: clean_text, CJK spacing,
- *      toLowerCase (full mapping with Final_Sigma), then NFD + drop Mn;
+ *      lowercase (Rust's char::to_lowercase: full mapping, no context), then NFD + drop Mn;
  *   3. BertPreTokenizer: split on whitespace, each punctuation char alone;
  *   4. WordPiece greedy longest-match-first with "##" continuations;
  *   5. [CLS] ... [SEP].
@@ -14,7 +14,7 @@
  * space, CJK ideographs, punctuation that is not case-ignorable) and each chunk is
  * normalised on its own.  This gives the same result as normalising the whole
  * section: none of those characters changes class under normalisation, has a
- * non-zero combining class, or can be part of a Final_Sigma context.
+ * non-zero combining class.
  */
 #include "tokenizer.h"
 
@@ -451,20 +451,6 @@ is_case_ignorable(uint32_t c)
 	return 0;
 }
 
-/* Unicode Cased: letters with case, or characters with a case mapping */
-static int
-is_cased(uint32_t c)
-{
-	utf8proc_int32_t x = (utf8proc_int32_t) c;
-	utf8proc_category_t cat = category(c);
-
-	if (cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL ||
-		cat == UTF8PROC_CATEGORY_LT || c == 0xAA || c == 0xBA ||
-		(c >= 0x1F130 && c <= 0x1F189))
-		return 1;
-	return utf8proc_tolower(x) != x || utf8proc_toupper(x) != x;
-}
-
 /* CH_BOUNDARY for white space surviving clean_text, CH_SOLO for a stand-alone token */
 static int
 char_class(const TfmTokConfig *cfg, uint32_t c)
@@ -565,22 +551,10 @@ norm_decode(TokCtx *c, const uint8_t *s, size_t n)
 	return 0;
 }
 
-/* Final_Sigma: a cased letter before (across case-ignorables), none after */
-static int
-is_final_sigma(const uint32_t *v, size_t n, size_t i)
-{
-	size_t j = i;
-
-	while (j > 0 && is_case_ignorable(v[j - 1]))
-		j--;
-	if (j == 0 || !is_cased(v[j - 1]))
-		return 0;
-	for (j = i + 1; j < n && is_case_ignorable(v[j]); j++)
-		;
-	return !(j < n && is_cased(v[j]));
-}
-
-/* String.prototype.toLowerCase (full mapping, Final_Sigma) of a into b; a <- b */
+/*
+ * Rust's char::to_lowercase of every character of a into b (full mapping, no context: a final capital
+ * sigma gives σ, as in Hugging Face's tokenizers; String.prototype.toLowerCase would give ς); a <- b
+ */
 static int
 norm_lower(TokCtx *c)
 {
@@ -596,8 +570,6 @@ norm_lower(TokCtx *c)
 			rc = cp_push(&c->b, x >= 'A' && x <= 'Z' ? x + 32 : x);
 		else if (x == 0x130)        /* the one unconditional SpecialCasing lower entry */
 			rc = cp_push(&c->b, 0x69) || cp_push(&c->b, 0x307);
-		else if (x == 0x3A3)
-			rc = cp_push(&c->b, is_final_sigma(v, c->a.n, i) ? 0x3C2 : 0x3C3);
 		else
 			rc = cp_push(&c->b, (uint32_t) utf8proc_tolower((utf8proc_int32_t) x));
 		if (rc)
@@ -929,4 +901,36 @@ TfmTokenize(const TfmVocab *v, const char *text, size_t len,
 	*out_ids = (int32_t *) c.ids.v;
 	*out_n = (int) c.ids.n;
 	return 0;
+}
+
+/* the vocabulary strings of n ids ("[CLS]", "##ing") into *out; 0, TFM_TOK_EINVAL (an id without one) or ENOMEM */
+int
+TfmVocabPieces(const TfmVocab *v, const int32_t *ids, int n, TfmPieces *out)
+{
+	const VocabEntry *ent = BLOB(v, v->entries_off, const VocabEntry *);
+	const VocabEntry *spec = BLOB(v, v->specials_off, const VocabEntry *);
+	const char *str = BLOB(v, v->strings_off, const char *);
+	const VocabEntry **by_id;
+	int rc = 0;
+
+	/* one pass over the vocabulary: the entry of each id (a special token's own entry wins) */
+	by_id = calloc((size_t) v->nids + 1, sizeof(VocabEntry *));
+	if (by_id == NULL || tfm_pieces_init(out, n))
+	{
+		free(by_id);
+		return TFM_TOK_ENOMEM;
+	}
+	for (int32_t i = 0; i < v->ntokens; i++)
+		by_id[ent[i].id] = &ent[i];
+	for (int32_t i = 0; i < v->nspecial; i++)
+		by_id[spec[i].id] = &spec[i];
+	for (int i = 0; i < n && rc == 0; i++)
+		if (ids[i] < 0 || ids[i] >= v->nids || by_id[ids[i]] == NULL)
+			rc = TFM_TOK_EINVAL;
+		else if (tfm_pieces_push(out, str + by_id[ids[i]]->off, by_id[ids[i]]->len))
+			rc = TFM_TOK_ENOMEM;
+	free(by_id);
+	if (rc)
+		tfm_pieces_free(out);
+	return rc;
 }

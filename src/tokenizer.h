@@ -2,8 +2,8 @@
  * tokenizer.h - Hugging Face BERT tokenizer (BertNormalizer, BertPreTokenizer,
  * WordPiece, [CLS] A [SEP]) in pure C99 on utf8proc.
  *
- * The behaviour follows transformers.js (the reference for our golden data) where
- * it differs from the Rust tokenizers crate.  Nothing here uses postgres.h: every
+ * The behaviour follows Hugging Face's Rust tokenizers crate (where the JavaScript
+ * port differs, e.g. a final capital sigma, the Rust library is the reference).  Nothing here uses postgres.h: every
  * function reports failure through its return value and frees what it allocated.
  */
 #ifndef PG_TFM_TOKENIZER_H
@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "pieces.h"
 
 typedef struct TfmTokConfig {
 	int lowercase, strip_accents, clean_text, handle_chinese_chars; /* booleans, already resolved (strip_accents null -> lowercase) */
@@ -62,5 +64,11 @@ const TfmTokConfig *TfmVocabConfig(const TfmVocab *v);
  */
 int TfmTokenize(const TfmVocab *v, const char *text, size_t len,
 				int32_t **out_ids, int *out_n, size_t *err_offset);
+
+/*
+ * the vocabulary strings of n ids (Hugging Face's encoding.tokens: "[CLS]", "##ing") into *out
+ * (tfm_pieces_free it); returns 0, TFM_TOK_EINVAL (an id without a string) or TFM_TOK_ENOMEM
+ */
+int TfmVocabPieces(const TfmVocab *v, const int32_t *ids, int n, TfmPieces *out);
 
 #endif /* PG_TFM_TOKENIZER_H */

@@ -20,7 +20,7 @@ static const char *const vocab[] = {
 	"!", "\xe4\xbd\xa0", "\xe5\xa5\xbd", "\xcf\x83", "\xcf\x82",  /* 15-19: 你 好 σ ς */
 	"##a", "##\xcf\x82", "\xce\xb1", "i", "##b",            /* 20-24: ##a ##ς α i ##b */
 	"caf\xc3\xa9", "[", "]", "\xe1\x84\x92", "##\xe1\x85\xa1",  /* 25-29: café [ ] ᄒ ##ᅡ */
-	"##\xe1\x86\xab",                                       /* 30: ##ᆫ */
+	"##\xe1\x86\xab", "##\xcf\x83",                        /* 30-31: ##ᆫ ##σ */
 };
 #define NVOCAB ((int) (sizeof(vocab) / sizeof(vocab[0])))
 
@@ -152,7 +152,7 @@ test_normalizer(const TfmVocab *v)
 	EXPECT(v, "\xe4\xbd\xa0\xe5\xa5\xbd", 2, 16, 17, 3);   /* 你好 split per ideograph */
 	EXPECT(v, "a\xe4\xbd\xa0" "b", 2, 5, 16, 6, 3);
 	EXPECT(v, "a\xf0\xa0\x80\x80", 2, 1, 3);                /* astral CJK not split (JS quirk) */
-	EXPECT(v, "\xce\x91\xce\xa3", 2, 22, 21, 3);            /* ΑΣ -> ας (final sigma) */
+	EXPECT(v, "\xce\x91\xce\xa3", 2, 22, 31, 3);            /* ΑΣ -> ασ: Rust's context-free lowercase, no final sigma */
 	EXPECT(v, "\xce\xa3", 2, 18, 3);                        /* lone Σ -> σ */
 	EXPECT(v, "\xc4\xb0", 2, 23, 3);                        /* İ -> i + U+0307 -> i */
 	EXPECT(v, "\xed\x95\x9c", 2, 28, 29, 30, 3);            /* 한 -> jamo via NFD */
