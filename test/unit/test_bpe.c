@@ -307,6 +307,25 @@ test_corrupt(const void *blob, size_t size)
 	free(copy);
 }
 
+/* TfmBpePieces: every id's string in the byte alphabet (the 256 byte characters from this file's own
+ * table, so bpe.c's closed-form alphabet is checked too); an unknown id is refused */
+static void
+test_pieces(const void *blob)
+{
+	int32_t all[NTOK], bad[] = {0, NTOK + 5};
+	TfmPieces p;
+	int ok = 1;
+
+	for (int i = 0; i < NTOK; i++)
+		all[i] = i;
+	check(TfmBpePieces(blob, all, NTOK, &p) == 0 && p.n == NTOK, "pieces of every id");
+	for (int i = 0; i < NTOK && p.off; i++)
+		ok &= p.off[i + 1] - p.off[i] == (size_t) lens[i] && memcmp(p.buf + p.off[i], tokens[i], (size_t) lens[i]) == 0;
+	check(ok, "pieces spell the vocabulary in the byte alphabet");
+	tfm_pieces_free(&p);
+	check(TfmBpePieces(blob, bad, 2, &p) == TFM_BPE_EINVAL, "a piece of an unknown id is refused");
+}
+
 /* run everything */
 int
 main(void)
@@ -319,6 +338,7 @@ main(void)
 		test_encode(blob);
 		test_invalid(blob);
 		test_decode(blob);
+		test_pieces(blob);
 		test_corrupt(blob, size);
 		free(blob);
 	}

@@ -294,6 +294,26 @@ test_long(const TfmVocab *v)
 	free(text);
 }
 
+/* TfmVocabPieces: the vocabulary's strings of ids, special tokens included; an unknown id is refused */
+static void
+test_pieces(const TfmVocab *v)
+{
+	const int32_t ids[] = {2, 5, 8, 9, 3, 4, 31};
+	const char *const want[] = {"[CLS]", "a", "##aff", "##able", "[SEP]", "[MASK]", "##\xcf\x83"};
+	const int32_t bad[] = {2, 9999};
+	TfmPieces p;
+	int ok = 1;
+
+	check(TfmVocabPieces(v, ids, 7, &p) == 0 && p.n == 7, "pieces of 7 ids");
+	for (int i = 0; i < 7 && p.off; i++)
+		ok &= p.off[i + 1] - p.off[i] == strlen(want[i]) && memcmp(p.buf + p.off[i], want[i], strlen(want[i])) == 0;
+	check(ok, "pieces spell the vocabulary");
+	tfm_pieces_free(&p);
+	check(TfmVocabPieces(v, bad, 2, &p) == TFM_TOK_EINVAL, "a piece of an unknown id is refused");
+	check(TfmVocabPieces(v, ids, 0, &p) == 0 && p.n == 0, "no ids, no pieces");
+	tfm_pieces_free(&p);
+}
+
 /* run all tests */
 int
 main(void)
@@ -311,6 +331,7 @@ main(void)
 		test_bad_utf8(v);
 		test_blob(v);
 		test_long(v);
+		test_pieces(v);
 		free(v);
 	}
 	test_cased();
