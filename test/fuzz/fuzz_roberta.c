@@ -83,6 +83,18 @@ encode(const void *b, const char *text, size_t len, int strict)
 	for (int i = 0; i < n; i++)
 		if (ids[i] < 0 || ids[i] >= 1000)
 			fuzz_die("id outside the vocabulary");
+	/* the token strings of those ids: one per id (a hostile blob's <s> / </s> may have none: EINVAL) */
+	{
+		TfmPieces p;
+
+		rc = TfmRobertaPieces(b, text, len, ids, n, &p);
+		if (rc == 0 && (p.n != n || p.off[0] != 0 || p.off[n] != p.len))
+			fuzz_die("TfmRobertaPieces gave another number of pieces than ids");
+		if (rc != 0 && (strict || rc != TFM_BPE_EINVAL))
+			fuzz_die("TfmRobertaPieces failed");
+		if (rc == 0)
+			tfm_pieces_free(&p);
+	}
 	free(ids);
 }
 
