@@ -105,5 +105,17 @@ SELECT name, options->'prefixes' AS prefixes, options->'default_prefix' AS defau
 FROM tfm_import('stp_mine2', :'st' || '/prompt', '{"prefixes": {"q": "q: "}, "default_prefix": "q"}');
 SELECT pg_temp.err(format('SELECT tfm_import(%L, %L)', 'x', :'st' || '/prompt_bad')) AS bad_prompts;
 
+-- 6. the content form takes the same options; GPT-2 models have no prefixes (22023) and tfm_embed refuses
+-- them with or without a kind (42809)
+\getenv golden PG_TFM_GOLDEN
+SELECT name, options->'prefixes' AS prefixes
+FROM tfm_import('content', pg_read_file(:'st' || '/bge/config.json')::jsonb, pg_read_file(:'st' || '/bge/tokenizer.json')::jsonb,
+                pg_read_binary_file(:'st' || '/bge/model.safetensors'), '{"prefixes": {"q": "q: "}}');
+SELECT tfm_embed('summit define', 'content', 'q') = tfm_embed('q: summit define', 'content') AS content_exact;
+SELECT pg_temp.err(format('SELECT tfm_import(%L, %L, %L)', 'x', :'golden' || '/gpt2/tiny', '{"prefixes": {"q": "q: "}}'))
+       AS gpt2_prefixes;
+SELECT name FROM tfm_import('g2', :'golden' || '/gpt2/tiny');
+SELECT pg_temp.err($$SELECT tfm_embed('x', 'g2', 'q')$$) AS gpt2_embed;
+
 SELECT tfm_drop(name) FROM unnest(ARRAY['pfx', 'bge', 'long', 'many', 'dflt', 'stp', 'stp_nodefault', 'stp_mine',
-  'stp_mine2']) name;
+  'stp_mine2', 'content', 'g2']) name;
