@@ -36,7 +36,8 @@ typedef struct TfmModel
 	TfmArch		arch;			/* BERT: cfg, opt, vocab, w, layers; GPT-2: gpt2, ctx, bpe, gw, glayers */
 	TfmBertConfig cfg;
 	TfmModelOptions opt;
-	const TfmVocab *vocab;
+	const TfmVocab *vocab;		/* the tokenizer blob, of kind tokenizer */
+	TfmTokenizerKind tokenizer;
 	TfmBertWeights w;
 	TfmBertLayer *layers;
 	TfmGpt2Info gpt2;

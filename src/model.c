@@ -73,6 +73,9 @@ arch_of(const TfmBertConfig *cfg)
 int
 TfmBertFamily(const char *model_type)
 {
+	/* XLM-RoBERTa: RoBERTa's encoder and names ("roberta."), with a Unigram tokenizer */
+	if (strcmp(model_type, "xlm-roberta") == 0)
+		return TFM_FAMILY_ROBERTA;
 	for (int f = 0; f < (int) lengthof(arches); f++)
 		if (strcmp(model_type, arches[f].model_type) == 0)
 			return f;

@@ -31,7 +31,7 @@
 static const char *const bert_archs[] = {"BertModel", "BertForMaskedLM", "BertForPreTraining",
 	"BertForSequenceClassification", NULL};
 static const char *const distilbert_archs[] = {"DistilBertModel", "DistilBertForMaskedLM", NULL};
-static const char *const roberta_archs[] = {"RobertaModel", "RobertaForMaskedLM", NULL};
+static const char *const roberta_archs[] = {"RobertaModel", "RobertaForMaskedLM", "XLMRobertaModel", "XLMRobertaForMaskedLM", NULL};
 static const char *const gpt2_archs[] = {"GPT2LMHeadModel", "GPT2Model", NULL};
 
 /* true if s is one of the NULL-terminated list */
@@ -140,11 +140,6 @@ TfmCheckKind(Jsonb *config, const char *what)
 		check_architectures(c, gpt2_archs, false, what);
 		return;
 	}
-	if (type != NULL && strcmp(type, "xlm-roberta") == 0)
-		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("%s: model_type \"%s\" is not supported", what, type),
-						errdetail("XLM-RoBERTa tokenizes with a SentencePiece Unigram tokenizer, which pg_tfm does not read yet."),
-						errhint(KIND_HINT)));
 	fam = type ? TfmBertFamily(type) : -1;
 	if (fam < 0)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
