@@ -8,7 +8,9 @@
 //   golden data): piece 0 renamed <s>, normalizer Sequence [Precompiled, Replace " {2,}" -> " "],
 //   pre-tokenizer Metaspace (prepend_scheme always, split), post-processor <s> $A </s>, and
 //   <extra_id_99> with lstrip and rstrip.
-// - first: t5_bert with Metaspace alone, prepend_scheme "first", and a Strip normalizer after Precompiled.
+// - first: t5_bert with Metaspace alone, prepend_scheme "first", split false, a Strip normalizer after
+//   Precompiled and an added token matched in normalized text ("ok.", normalized true).
+// - bytes: t5_bert with byte_fallback and 256 <0xXX> pieces in place of 256 of its rare pieces (DERIVED).
 // - bad_*: the t5_bert directory with a hostile or unsupported tokenizer.json (refused at import).
 // refs.jsonl: {"model", "text", "ids"}: ids from Hugging Face's Rust tokenizers (npm `tokenizers`,
 // TOKENIZERS_PKG is its unpacked folder) reading the same tokenizer.json, special tokens included, untruncated.
@@ -63,7 +65,15 @@ xlmrWeights);
 const f = clone(t5);
 f.normalizer = { type: 'Sequence', normalizers: [t5.normalizer, { type: 'Strip', strip_left: true, strip_right: true }] };
 f.pre_tokenizer = { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'first', split: false };
+// an added token matched in normalized text (normalized: true, not special; Hugging Face takes its id from the vocabulary)
+f.added_tokens.push({ id: 1825, content: 'ok', single_word: false, lstrip: false, rstrip: false, normalized: true, special: false });
 dir('first', { 'config.json': bertCfg, 'tokenizer.json': f });
+
+// bytes: t5_bert with byte_fallback, the 256 pieces <0x00> .. <0xFF> in place of pieces 31744 .. 31999
+const b = clone(t5);
+b.model.byte_fallback = true;
+for (let i = 0; i < 256; i++) b.model.vocab[31744 + i] = [`<0x${i.toString(16).toUpperCase().padStart(2, '0')}>`, 0];
+dir('bytes', { 'config.json': bertCfg, 'tokenizer.json': b });
 
 // ---- hostile and unsupported files (refused at import)
 function bad(name, edit) {
@@ -84,7 +94,8 @@ bad('charsmap_base64', (t) => { t.normalizer.precompiled_charsmap = '!!!not base
 bad('charsmap_size', (t) => { const b = Buffer.from(charsmap); b.writeUInt32LE(0x7ffffff0, 0); t.normalizer.precompiled_charsmap = b.toString('base64'); });
 // the trie's size claims every byte: the replacement pool is empty, so every rule points outside it
 bad('charsmap_trie', (t) => { const b = Buffer.from(charsmap); b.writeUInt32LE((b.length - 4) & ~3, 0); t.normalizer.precompiled_charsmap = b.subarray(0, 4 + ((b.length - 4) & ~3)).toString('base64'); });
-bad('added_range', (t) => { t.added_tokens[3].id = 40000; });
+// an added token outside the vocabulary takes the next id, vocab_size here: beyond the embedding table
+bad('added_range', (t) => { t.added_tokens[3].content = '<new token>'; });
 bad('lowercase', (t) => { t.normalizer = { type: 'Sequence', normalizers: [t5.normalizer, { type: 'Lowercase' }] }; });
 bad('regex', (t) => { t.normalizer = { type: 'Replace', pattern: { Regex: '\\s+' }, content: ' ' }; });
 bad('whitespace', (t) => { t.pre_tokenizer = { type: 'Whitespace' }; });
@@ -115,10 +126,11 @@ const texts = [
   'Donaudampfschifffahrtsgesellschaftskapitänswitwe', '\u2581already\u2581meta\u2581spaced', ' \u2581 x', '!!!???...,,,;;;',
   'snake_case and kebab-case and CamelCase', "It's a test: don't, won't, we'll.",
   '\u0301leading combining', 'ǅ ǈ ǋ ẞ ß İ ı', '🧑🏽‍🚀 🏴‍☠️ 👩🏻‍❤️‍💋‍👨🏼', 'Z\u0351\u0363\u0307a\u035b\u0350l\u0365g\u036fo',
+  'unknown 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 ꙮ \ue000\u{10fffd} 龘靐齉 𓀀𓁐 ᚠᛇᚻ', 'bytes <0x41><0xE2> literal', 'ok. ok.ok. not ok . OK book',
   Array.from({ length: 600 }, (_, i) => `word${i} naïve 東京 ${i % 7 ? 'x' : '  '}`).join(' '),
   Array.from({ length: 300 }, (_, i) => `Sentence ${i}: Привет мир, שלום, مرحبا — ok.`).join('\n'),
 ];
-const models = [['t5_bert', 't5_bert'], ['xlmr', 'xlmr'], ['first', 'first']];
+const models = [['t5_bert', 't5_bert'], ['xlmr', 'xlmr'], ['first', 'first'], ['bytes', 'bytes']];
 const lines = [];
 (async () => {
   for (const [m, tokDir] of models) {

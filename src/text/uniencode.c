@@ -5,6 +5,7 @@
  * text, pre-tokenized (WhitespaceSplit, Metaspace), and each word segmented by Viterbi over the piece
  * scores with unknown characters fused into one unk (or its bytes' <0xXX> pieces with byte_fallback).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -569,4 +570,16 @@ TfmUniEncode(const void *blob, const char *text, size_t len, int32_t **ids, int 
 	*ids = e.ids;
 	*n = (int) e.n;
 	return 0;
+}
+
+/* the id of the piece s[0, n) in a blob, or -1 */
+int32_t
+TfmUniPieceId(const void *blob, const char *s, size_t n)
+{
+	Enc			e;
+
+	memset(&e, 0, sizeof(e));
+	e.h = blob;
+	e.t = (const UniNode *) ((const char *) blob + e.h->node_off);
+	return piece_id(&e, s, n);
 }

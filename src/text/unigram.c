@@ -151,8 +151,8 @@ spec_problem(const TfmUniSpec *s)
 						 s->prepend > TFM_PREPEND_FIRST))
 		return "Metaspace's replacement must be one character";
 	for (int i = 0; i < s->nadded; i++)
-		if (s->added[i].len < 1 || s->added[i].len > TFM_UNI_ADDED_BYTES || s->added[i].id < 0)
-			return "an added token must be 1 to 256 bytes with an id";
+		if (s->added[i].len < 1 || s->added[i].len > TFM_UNI_ADDED_BYTES)
+			return "an added token must be 1 to 256 bytes";
 	return NULL;
 }
 
@@ -250,12 +250,23 @@ TfmUniBuild(const TfmUniSpec *spec, void **blob, size_t *size, const char **why)
 			memcpy(str + k, s->content, (size_t) s->content_len);
 		k += (uint64_t) s->content_len;
 	}
+	memcpy(base + h->node_off, nodes, sizeof(UniNode) * (size_t) n_nodes);
+	free(nodes);
+	/* an added token's id: an earlier one's with its content, the piece's, or the next after the vocabulary */
 	ad = (UniAdded *) (base + h->added_off);
-	for (int i = 0; i < spec->nadded; i++)
+	for (int i = 0, next = spec->n_pieces; i < spec->nadded; i++)
 	{
 		const TfmUniAdded *a = &spec->added[i];
+		int32_t id = -1;
 
-		ad[i] = (UniAdded) {(uint32_t) k, (uint32_t) a->len, a->id, a->lstrip ? 1 : 0, a->rstrip ? 1 : 0,
+		for (int j = 0; j < i && id < 0; j++)
+			if (ad[j].len == (uint32_t) a->len && memcmp(str + ad[j].off, a->s, (size_t) a->len) == 0)
+				id = ad[j].id;
+		if (id < 0)
+			id = TfmUniPieceId(base, a->s, (size_t) a->len);
+		if (id < 0)
+			id = next++;
+		ad[i] = (UniAdded) {(uint32_t) k, (uint32_t) a->len, id, a->lstrip ? 1 : 0, a->rstrip ? 1 : 0,
 			a->normalized ? 1 : 0};
 		memcpy(str + k, a->s, (size_t) a->len);
 		k += (uint64_t) a->len;
@@ -268,8 +279,6 @@ TfmUniBuild(const TfmUniSpec *spec, void **blob, size_t *size, const char **why)
 		k += (uint64_t) spec->replacement_len;
 	}
 	memcpy(base + h->score_off, spec->score, sizeof(double) * (size_t) spec->n_pieces);
-	memcpy(base + h->node_off, nodes, sizeof(UniNode) * (size_t) n_nodes);
-	free(nodes);
 	if (spec->charsmap)
 	{
 		memcpy(base + h->unit_off, spec->charsmap + 4, (size_t) tsize);

@@ -57,7 +57,7 @@ typedef struct TfmUniAdded
 {
 	const char *s;
 	int len;                        /* 1..TFM_UNI_ADDED_BYTES */
-	int32_t id;
+	int32_t id;                     /* set by TfmUniBuild: the piece's id, or the next after the vocabulary */
 	int lstrip, rstrip;
 	int normalized;                 /* matched in the normalized text rather than the raw one */
 } TfmUniAdded;
@@ -91,6 +91,9 @@ typedef struct TfmUniSpec
  * TFM_UNI_ENOMEM, or TFM_UNI_EINVAL with *why saying what is wrong (a static string).
  */
 int TfmUniBuild(const TfmUniSpec *spec, void **blob, size_t *size, const char **why);
+
+/* the id of the piece s[0, n) in a checked blob, or -1 */
+int32_t TfmUniPieceId(const void *blob, const char *s, size_t n);
 
 /* verify a blob read from an untrusted file, every id below n_vocab; 0 if ok */
 int TfmUniCheck(const void *blob, size_t size, int n_vocab);

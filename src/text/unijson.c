@@ -314,7 +314,7 @@ read_added(TfmUniSpec *spec, JsonbContainer *root, int n_vocab, const char *what
 			malformed(what, "an added token's content must be 1 to 256 bytes");
 		if (TfmJsonGetBool(o, "single_word", 0, what))
 			unsupported(what, "an added token with single_word");
-		out[i].id = (int32) TfmJsonGetInt(o, "id", -1, 0, n_vocab - 1, what);
+		/* the id comes from the vocabulary (TfmUniBuild), as in Hugging Face: the file's "id" is not read */
 		out[i].lstrip = TfmJsonGetBool(o, "lstrip", 0, what);
 		out[i].rstrip = TfmJsonGetBool(o, "rstrip", 0, what);
 		out[i].normalized = TfmJsonGetBool(o, "normalized", !TfmJsonGetBool(o, "special", 0, what), what);
@@ -410,6 +410,12 @@ TfmUnigramFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, con
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory building the Unigram tokenizer")));
 	if (rc != 0)
 		malformed(what, why ? why : "the tokenizer is inconsistent");
+	if (TfmUniCheck(blob, *size, cfg->vocab) != 0)
+	{
+		free(blob);
+		malformed(what, psprintf("an added token outside the vocabulary takes an id beyond vocab_size %d of config.json",
+								 cfg->vocab));
+	}
 	out = palloc_extended(*size, MCXT_ALLOC_HUGE);
 	memcpy(out, blob, *size);
 	free(blob);
