@@ -25,7 +25,8 @@ include $(PGXS)
 $(OBJS): $(wildcard src/*.h src/text/*.h)
 
 UNIT_CFLAGS = -O2 -Wall -Wextra -Isrc -I/usr/include/x86_64-linux-gnu
-UNIT = test/unit/test_ops test/unit/test_grad test/unit/test_head test/unit/test_tokenizer test/unit/test_bpe test/unit/test_gpt2
+UNIT = test/unit/test_ops test/unit/test_grad test/unit/test_head test/unit/test_tokenizer test/unit/test_bpe test/unit/test_gpt2 \
+       test/unit/test_unigram
 unit: $(UNIT)
 	@fail=0; for t in $(UNIT); do out=$$(./$$t) || fail=1; echo "$$t: $$(echo "$$out" | tail -1)"; done; exit $$fail
 
@@ -46,6 +47,10 @@ test/unit/test_bpe: test/unit/test_bpe.c src/bpe.c src/bpe.h
 
 test/unit/test_gpt2: test/unit/test_gpt2.c src/gpt2.c src/ops.c src/blas.c src/gpt2.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_gpt2.c src/gpt2.c src/ops.c src/blas.c -lm
+
+UNIGRAM_SRC = src/text/unigram.c src/text/uniencode.c src/text/precompiled.c
+test/unit/test_unigram: test/unit/test_unigram.c $(UNIGRAM_SRC) src/text/unigram.h src/text/uniblob.h
+	$(CC) $(UNIT_CFLAGS) -Isrc/text -o $@ test/unit/test_unigram.c $(UNIGRAM_SRC) -lutf8proc -lm
 
 .PHONY: unit
 EXTRA_CLEAN = $(UNIT)
