@@ -174,7 +174,8 @@ put(char **out, size_t *len, size_t *cap, const char *s, size_t n)
 		*out = p;
 		*cap = c;
 	}
-	memcpy(*out + *len, s, n);
+	if (n > 0)
+		memcpy(*out + *len, s, n);
 	*len += n;
 	return 0;
 }

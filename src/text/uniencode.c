@@ -514,6 +514,8 @@ normalize_piece(Enc *e, const char *s, size_t n, int first)
 		tmp = cur, cur = nxt, nxt = tmp;
 		t = cl, cl = nl, nl = t;
 		t = cc, cc = ncap, ncap = t;
+		if (cl == 0)
+			break;				/* all removed (cur may be NULL) */
 	}
 	if (rc == 0)
 		rc = split_added(e, cur, cl, 1, first && lead0);
