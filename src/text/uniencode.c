@@ -24,9 +24,11 @@ typedef struct Enc
 	int32_t *ids;					/* the output */
 	size_t n, cap;
 	double *best;					/* Viterbi scratch, per byte of a word + 1 */
-	int32_t *from, *node;
+	int32_t *from, *node, *path;
 	size_t vcap;
+	int32_t root[256];				/* the root's child per byte, -1 for none */
 	char *w;						/* a word after Metaspace */
+	uint8_t first[2][256];			/* 1 for the first bytes of raw [0] and normalized [1] added tokens */
 	size_t wlen, wcap;
 } Enc;
 
@@ -157,14 +159,17 @@ viterbi(Enc *e, const char *s, size_t n)
 		double *b = realloc(e->best, cap * sizeof(double));
 		int32_t *f = b ? realloc(e->from, cap * sizeof(int32_t)) : NULL;
 		int32_t *d = f ? realloc(e->node, cap * sizeof(int32_t)) : NULL;
+		int32_t *p = d ? realloc(e->path, cap * sizeof(int32_t)) : NULL;
 
 		if (b)
 			e->best = b;
 		if (f)
 			e->from = f;
-		if (d == NULL)
+		if (d)
+			e->node = d;
+		if (p == NULL)
 			return TFM_UNI_ENOMEM;
-		e->node = d;
+		e->path = p;
 		e->vcap = cap;
 	}
 	for (i = 0; i <= n; i++)
@@ -181,7 +186,8 @@ viterbi(Enc *e, const char *s, size_t n)
 			int32_t id;
 			double cand;
 
-			if ((node = child(e, (uint32_t) node, (unsigned char) s[k])) < 0)
+			node = k == i ? e->root[(unsigned char) s[k]] : child(e, (uint32_t) node, (unsigned char) s[k]);
+			if (node < 0)
 				break;
 			if ((id = e->t[node].id) < 0)
 				continue;
@@ -207,17 +213,13 @@ viterbi(Enc *e, const char *s, size_t n)
 			}
 		}
 	}
-	/* the path's end positions, first to last, in e->from's place is not possible: collect them */
-	if ((path = malloc(sizeof(int32_t) * (n + 1))) == NULL)
-		return TFM_UNI_ENOMEM;
+	/* the path's end positions, last to first */
+	path = e->path;
 	k = 0;
 	for (end = n; end > 0; end = (size_t) e->from[end])
 	{
 		if (e->from[end] < 0)
-		{
-			free(path);
 			return TFM_UNI_ECORRUPT;
-		}
 		path[k++] = (int32_t) end;
 	}
 	/* forward over the path: runs of unk nodes fused */
@@ -248,7 +250,6 @@ viterbi(Enc *e, const char *s, size_t n)
 		if (rc == 0 && in_unk)
 			rc = emit_unknown(e, s + unk_start, n - unk_start);
 	}
-	free(path);
 	return rc;
 }
 
@@ -379,7 +380,7 @@ split_added(Enc *e, const char *s, size_t n, int normalized, int first)
 		any |= ((const UniAdded *) ((const char *) e->h + e->h->added_off))[k].normalized == normalized;
 	while (any && i < n && rc == 0)
 	{
-		const UniAdded *a = match_added(e, s, n, i, normalized);
+		const UniAdded *a = e->first[normalized][(unsigned char) s[i]] ? match_added(e, s, n, i, normalized) : NULL;
 		size_t end = i;
 
 		if (a == NULL)
@@ -540,6 +541,14 @@ TfmUniEncode(const void *blob, const char *text, size_t len, int32_t **ids, int 
 	e.str = (const char *) blob + h->str_off;
 	e.t = (const UniNode *) ((const char *) blob + h->node_off);
 	e.score = (const double *) ((const char *) blob + h->score_off);
+	for (int b = 0; b < 256; b++)
+		e.root[b] = (int32_t) child(&e, 0, (unsigned char) b);
+	for (int k = 0; k < h->nadded; k++)
+	{
+		const UniAdded *a = (const UniAdded *) ((const char *) blob + h->added_off) + k;
+
+		e.first[a->normalized ? 1 : 0][(unsigned char) e.str[a->off]] = 1;
+	}
 	if (len > 0 && text == NULL)
 		return TFM_UNI_EUTF8;
 	for (size_t i = 0; i < len;)
@@ -563,6 +572,7 @@ TfmUniEncode(const void *blob, const char *text, size_t len, int32_t **ids, int 
 	free(e.best);
 	free(e.from);
 	free(e.node);
+	free(e.path);
 	free(e.w);
 	if (rc != 0)
 	{
