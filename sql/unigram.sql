@@ -6,6 +6,8 @@
 --            XLM-R's shape (<s> $A </s>, Replace " {2,}", Metaspace alone, an lstrip/rstrip added token);
 --   first    t5_bert with Metaspace prepend_scheme "first", split false, a Strip normalizer and an added
 --            token matched in normalized text;
+--   first_ws WhitespaceSplit + Metaspace prepend_scheme "first"; never: Metaspace prepend_scheme never
+--            after Precompiled + NFKC;
 --   bytes    t5_bert with byte_fallback and <0xXX> pieces (DERIVED: they replace 256 rare pieces);
 --   bad_*    hostile or unsupported tokenizer.json files.
 -- Reference ids (refs.jsonl): Hugging Face's Rust tokenizers (npm `tokenizers`) on the same files.
@@ -24,7 +26,7 @@ COPY refs FROM :'f' WITH (FORMAT csv, QUOTE e'\x01', DELIMITER e'\x02');
 
 -- 1. imports: a BERT encoder and an XLM-R (RoBERTa-family) encoder, both with a Unigram tokenizer
 SELECT name, architecture, task, dim, max_tokens
-FROM unnest(ARRAY['t5_bert', 'xlmr', 'first', 'bytes']) d, tfm_import(d, :'uni' || '/' || d);
+FROM unnest(ARRAY['t5_bert', 'xlmr', 'first', 'first_ws', 'never', 'bytes']) d, tfm_import(d, :'uni' || '/' || d);
 
 -- 2. token ids equal Hugging Face's on every text (special tokens included, untruncated)
 SELECT j->>'model' AS model, count(*) AS texts,
@@ -48,9 +50,9 @@ SELECT d, pg_temp.err(format('SELECT tfm_import(%L, %L)', 'x', :'uni' || '/' || 
 FROM unnest(ARRAY['bad_score_inf', 'bad_score_neg_inf', 'bad_score_string', 'bad_unk_range', 'bad_no_unk',
                   'bad_too_many_pieces', 'bad_long_piece', 'bad_entry', 'bad_charsmap_base64', 'bad_charsmap_size',
                   'bad_charsmap_trie', 'bad_added_range', 'bad_lowercase', 'bad_regex', 'bad_whitespace',
-                  'bad_bert_processing', 'bad_no_suffix', 'bad_single_word']) d;
+                  'bad_bert_processing', 'bad_no_suffix', 'bad_single_word', 'bad_metaspace_mismatch']) d;
 
 -- 5. text pairs: a Unigram file's pair template is not BERT's, refused rather than guessed
 SELECT pg_temp.err($$SELECT tfm_tokenize('a', 'b', 't5_bert')$$);
 
-SELECT tfm_drop(m) FROM unnest(ARRAY['t5_bert', 'xlmr', 'first', 'bytes']) m;
+SELECT tfm_drop(m) FROM unnest(ARRAY['t5_bert', 'xlmr', 'first', 'first_ws', 'never', 'bytes']) m;

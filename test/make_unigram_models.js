@@ -10,6 +10,8 @@
 //   <extra_id_99> with lstrip and rstrip.
 // - first: t5_bert with Metaspace alone, prepend_scheme "first", split false, a Strip normalizer after
 //   Precompiled and an added token matched in normalized text ("ok.", normalized true).
+// - first_ws: WhitespaceSplit + Metaspace prepend_scheme "first"; never: Metaspace prepend_scheme never
+//   (and add_prefix_space false, which must agree) after Precompiled + NFKC.
 // - bytes: t5_bert with byte_fallback and 256 <0xXX> pieces in place of 256 of its rare pieces (DERIVED).
 // - bad_*: the t5_bert directory with a hostile or unsupported tokenizer.json (refused at import).
 // refs.jsonl: {"model", "text", "ids"}: ids from Hugging Face's Rust tokenizers (npm `tokenizers`,
@@ -69,6 +71,17 @@ f.pre_tokenizer = { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'f
 f.added_tokens.push({ id: 1825, content: 'ok', single_word: false, lstrip: false, rstrip: false, normalized: true, special: false });
 dir('first', { 'config.json': bertCfg, 'tokenizer.json': f });
 
+// first_ws: WhitespaceSplit then Metaspace "first" (only the word at the text's start gets ▁)
+const fw = clone(t5);
+fw.pre_tokenizer = { type: 'Sequence', pretokenizers: [{ type: 'WhitespaceSplit' },
+  { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'first', split: true }] };
+dir('first_ws', { 'config.json': bertCfg, 'tokenizer.json': fw });
+// never: the older form add_prefix_space false (no ▁ prepended), NFKC after the charsmap
+const nv = clone(t5);
+nv.pre_tokenizer = { type: 'Metaspace', replacement: '\u2581', add_prefix_space: false, prepend_scheme: 'never' };
+nv.normalizer = { type: 'Sequence', normalizers: [t5.normalizer, { type: 'NFKC' }] };
+dir('never', { 'config.json': bertCfg, 'tokenizer.json': nv });
+
 // bytes: t5_bert with byte_fallback, the 256 pieces <0x00> .. <0xFF> in place of pieces 31744 .. 31999
 const b = clone(t5);
 b.model.byte_fallback = true;
@@ -101,6 +114,8 @@ bad('regex', (t) => { t.normalizer = { type: 'Replace', pattern: { Regex: '\\s+'
 bad('whitespace', (t) => { t.pre_tokenizer = { type: 'Whitespace' }; });
 bad('bert_processing', (t) => { t.post_processor = { type: 'BertProcessing', sep: ['</s>', 1], cls: ['<pad>', 0] }; });
 bad('no_suffix', (t) => { t.post_processor.single = [A('A')]; });
+// add_prefix_space false against the default prepend_scheme always: the Rust library refuses the file
+bad('metaspace_mismatch', (t) => { t.pre_tokenizer = { type: 'Metaspace', replacement: '\u2581', add_prefix_space: false }; });
 bad('single_word', (t) => { t.added_tokens[1].single_word = true; });
 // JSON has no infinities: write the scores as numbers beyond float8
 for (const [n, v] of [['score_inf', '1e400'], ['score_neg_inf', '-1e400']]) {
@@ -130,7 +145,8 @@ const texts = [
   Array.from({ length: 600 }, (_, i) => `word${i} naïve 東京 ${i % 7 ? 'x' : '  '}`).join(' '),
   Array.from({ length: 300 }, (_, i) => `Sentence ${i}: Привет мир, שלום, مرحبا — ok.`).join('\n'),
 ];
-const models = [['t5_bert', 't5_bert'], ['xlmr', 'xlmr'], ['first', 'first'], ['bytes', 'bytes']];
+const models = [['t5_bert', 't5_bert'], ['xlmr', 'xlmr'], ['first', 'first'], ['first_ws', 'first_ws'], ['never', 'never'],
+  ['bytes', 'bytes']];
 const lines = [];
 (async () => {
   for (const [m, tokDir] of models) {

@@ -187,10 +187,8 @@ read_metaspace(TfmUniSpec *spec, JsonbContainer *o, const char *what)
 		malformed(what, "Metaspace's replacement must be one character");
 	spec->metaspace = 1;
 	spec->split = TfmJsonGetBool(o, "split", 1, what);
-	scheme = TfmJsonGetString(o, "prepend_scheme", NULL, what);
-	if (scheme == NULL)
-		spec->prepend = TfmJsonGetBool(o, "add_prefix_space", 1, what) ? TFM_PREPEND_ALWAYS : TFM_PREPEND_NEVER;
-	else if (strcmp(scheme, "always") == 0)
+	scheme = TfmJsonGetString(o, "prepend_scheme", "always", what);
+	if (strcmp(scheme, "always") == 0)
 		spec->prepend = TFM_PREPEND_ALWAYS;
 	else if (strcmp(scheme, "first") == 0)
 		spec->prepend = TFM_PREPEND_FIRST;
@@ -198,8 +196,10 @@ read_metaspace(TfmUniSpec *spec, JsonbContainer *o, const char *what)
 		spec->prepend = TFM_PREPEND_NEVER;
 	else
 		malformed(what, psprintf("Metaspace prepend_scheme \"%s\" is unknown", scheme));
-	if (!TfmJsonGetBool(o, "add_prefix_space", 1, what))
-		spec->prepend = TFM_PREPEND_NEVER;
+	/* the older add_prefix_space must agree with prepend_scheme (default always), as the Rust library requires */
+	if (TfmJsonGet(o, "add_prefix_space", &v) && v.type != jbvNull &&
+		TfmJsonGetBool(o, "add_prefix_space", 1, what) != (spec->prepend != TFM_PREPEND_NEVER))
+		malformed(what, "Metaspace's add_prefix_space does not match its prepend_scheme");
 }
 
 /* the pre-tokenizer: Metaspace, WhitespaceSplit, or a Sequence of WhitespaceSplit then Metaspace */
