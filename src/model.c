@@ -145,7 +145,7 @@ TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char *what)
 	if (cfg->family < 0)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("%s: model_type \"%s\" is not supported", what, type ? type : "(missing)"),
-						errhint("pg_tfm imports encoders of model_type \"bert\", \"distilbert\" and \"roberta\".")));
+						errhint("pg_tfm imports encoders of model_type \"bert\", \"distilbert\", \"roberta\" and \"xlm-roberta\".")));
 	if (cfg->family == TFM_FAMILY_DISTILBERT)
 	{
 		distilbert_config(cfg, c, what);

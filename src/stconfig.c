@@ -21,8 +21,9 @@
 #include "seqhead.h"
 #include "stconfig.h"
 
-#define KIND_HINT "pg_tfm imports model_type \"bert\", \"distilbert\" and \"roberta\" encoders (BertModel, " \
-	"BertForMaskedLM, BertForPreTraining, DistilBertModel, DistilBertForMaskedLM, RobertaModel, RobertaForMaskedLM: " \
+#define KIND_HINT "pg_tfm imports model_type \"bert\", \"distilbert\", \"roberta\" and \"xlm-roberta\" encoders (BertModel, " \
+	"BertForMaskedLM, BertForPreTraining, DistilBertModel, DistilBertForMaskedLM, RobertaModel, RobertaForMaskedLM, " \
+	"XLMRobertaModel, XLMRobertaForMaskedLM: " \
 	"used as embedding models, their heads unused; BertForSequenceClassification: classifiers, regressors and " \
 	"cross-encoders) and model_type \"gpt2\" (GPT2LMHeadModel) today; DistilBERT and RoBERTa heads and " \
 	"XLM-RoBERTa are not computed yet."

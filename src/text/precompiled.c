@@ -158,28 +158,6 @@ TfmCharsmapCheck(const unsigned char *map, size_t len, const char **why)
 	return rc;
 }
 
-/* append n bytes to the growing buffer; TFM_UNI_ENOMEM on failure */
-static int
-put(char **out, size_t *len, size_t *cap, const char *s, size_t n)
-{
-	if (*len + n > *cap)
-	{
-		size_t c = *cap ? *cap : 64;
-		char *p;
-
-		while (c < *len + n)
-			c *= 2;
-		if ((p = realloc(*out, c)) == NULL)
-			return TFM_UNI_ENOMEM;
-		*out = p;
-		*cap = c;
-	}
-	if (n > 0)
-		memcpy(*out + *len, s, n);
-	*len += n;
-	return 0;
-}
-
 /* the replacement of chunk, or NULL; *rlen its bytes */
 static const char *
 transform(const uint32_t *units, size_t nunits, const char *pool, size_t pool_len,
@@ -229,7 +207,7 @@ TfmCharsmapNormalize(const uint32_t *units, size_t nunits, const char *pool, siz
 		{
 			if (g == 0 && rlen > 0)
 				*lead0 = 1;
-			if ((rc = put(out, out_len, out_cap, r, rlen)) != 0)
+			if ((rc = TfmUniPut(out, out_len, out_cap, r, rlen)) != 0)
 				return rc;
 			g = e;
 			continue;
@@ -246,7 +224,7 @@ TfmCharsmapNormalize(const uint32_t *units, size_t nunits, const char *pool, siz
 			}
 			if (g == 0 && rlen > 0)
 				*lead0 = 1;
-			if ((rc = put(out, out_len, out_cap, r, rlen)) != 0)
+			if ((rc = TfmUniPut(out, out_len, out_cap, r, rlen)) != 0)
 				return rc;
 			g += k;
 		}

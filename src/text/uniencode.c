@@ -50,9 +50,9 @@ add_id(Enc *e, int32_t id)
 	return 0;
 }
 
-/* append n bytes to a growing buffer */
-static int
-put(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+/* append n bytes to a growing malloc'd buffer; TFM_UNI_ENOMEM on failure */
+int
+TfmUniPut(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
 {
 	if (*len + n > *cap)
 	{
@@ -269,9 +269,9 @@ metaspace(Enc *e, const char *s, size_t n, int first)
 	e->wlen = 0;
 	if ((h->prepend == TFM_PREPEND_ALWAYS || (h->prepend == TFM_PREPEND_FIRST && first)) &&
 		!(n > 0 && s[0] == ' ') && !(n >= rl && memcmp(s, r, rl) == 0))
-		rc = put(&e->w, &e->wlen, &e->wcap, r, rl);
+		rc = TfmUniPut(&e->w, &e->wlen, &e->wcap, r, rl);
 	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = s[i] == ' ' ? put(&e->w, &e->wlen, &e->wcap, r, rl) : put(&e->w, &e->wlen, &e->wcap, s + i, 1);
+		rc = s[i] == ' ' ? TfmUniPut(&e->w, &e->wlen, &e->wcap, r, rl) : TfmUniPut(&e->w, &e->wlen, &e->wcap, s + i, 1);
 	if (rc != 0)
 		return rc;
 	if (!h->split)
@@ -428,13 +428,13 @@ norm_step(const Enc *e, const UniNorm *nm, const char *in, size_t n, char **out,
 				}
 				if (i == 0 && nm->con_len == 0)
 					*lead0 = 0;
-				rc = put(out, ol, oc, in + b, i - b);
+				rc = TfmUniPut(out, ol, oc, in + b, i - b);
 				if (rc == 0)
-					rc = put(out, ol, oc, con, nm->con_len);
+					rc = TfmUniPut(out, ol, oc, con, nm->con_len);
 				i += nm->pat_len;
 				b = i;
 			}
-			return rc == 0 ? put(out, ol, oc, in + b, n - b) : rc;
+			return rc == 0 ? TfmUniPut(out, ol, oc, in + b, n - b) : rc;
 		case TFM_NORM_REPLACE_SPACES:
 			while (i < n && rc == 0)
 			{
@@ -444,14 +444,14 @@ norm_step(const Enc *e, const UniNorm *nm, const char *in, size_t n, char **out,
 					j++;
 				if (j - i >= 2)
 				{
-					rc = put(out, ol, oc, con, nm->con_len);
+					rc = TfmUniPut(out, ol, oc, con, nm->con_len);
 					if (i == 0 && nm->con_len == 0)
 						*lead0 = 0;
 					i = j;
 				}
 				else
 				{
-					rc = put(out, ol, oc, in + i, 1);
+					rc = TfmUniPut(out, ol, oc, in + i, 1);
 					i++;
 				}
 			}
@@ -466,7 +466,7 @@ norm_step(const Enc *e, const UniNorm *nm, const char *in, size_t n, char **out,
 					end -= k;
 				if (i > 0)
 					*lead0 = 0;
-				return put(out, ol, oc, in + i, end - i);
+				return TfmUniPut(out, ol, oc, in + i, end - i);
 			}
 		default:
 			{
@@ -479,7 +479,7 @@ norm_step(const Enc *e, const UniNorm *nm, const char *in, size_t n, char **out,
 
 				if (r < 0)
 					return r == UTF8PROC_ERROR_NOMEM ? TFM_UNI_ENOMEM : TFM_UNI_EUTF8;
-				rc = put(out, ol, oc, (const char *) m, (size_t) r);
+				rc = TfmUniPut(out, ol, oc, (const char *) m, (size_t) r);
 				free(m);
 				return rc;
 			}
@@ -496,7 +496,7 @@ normalize_piece(Enc *e, const char *s, size_t n, int first)
 	size_t cl = 0, cc = 0, nl = 0, ncap = 0;
 	int lead0 = 1, rc;
 
-	rc = put(&cur, &cl, &cc, s, n);
+	rc = TfmUniPut(&cur, &cl, &cc, s, n);
 	for (int k = 0; k < h->n_norm && rc == 0; k++)
 	{
 		char *tmp;

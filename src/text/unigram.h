@@ -116,6 +116,9 @@ int TfmCharsmapCheck(const unsigned char *map, size_t len, const char **why);
 int TfmCharsmapNormalize(const uint32_t *units, size_t nunits, const char *pool, size_t pool_len,
 						 const char *text, size_t len, char **out, size_t *out_len, size_t *out_cap, int *lead0);
 
+/* uniencode.c: append n bytes to a growing malloc'd buffer (*buf, *len, *cap); TFM_UNI_ENOMEM on failure */
+int TfmUniPut(char **buf, size_t *len, size_t *cap, const char *s, size_t n);
+
 /* true for Unicode White_Space (Rust's char::is_whitespace) */
 int TfmIsWhiteSpace(uint32_t c);
 
