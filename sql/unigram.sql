@@ -52,6 +52,15 @@ FROM unnest(ARRAY['bad_score_inf', 'bad_score_neg_inf', 'bad_score_string', 'bad
                   'bad_charsmap_trie', 'bad_added_range', 'bad_lowercase', 'bad_regex', 'bad_whitespace',
                   'bad_bert_processing', 'bad_no_suffix', 'bad_single_word', 'bad_metaspace_mismatch']) d;
 
+-- 4b. truncation to max_tokens keeps the template's closing token and reads only a prefix of a long
+-- text (cut at a blank): 2,000 "Hello" are embedded as the first 513 (t5_bert: $A </s>, 514 tokens) or
+-- 510 (xlmr: <s> $A </s>, 512 tokens)
+SELECT tfm_tokenize(repeat('Hello ', 3), 't5_bert') AS t5_ids, tfm_tokenize(repeat('Hello ', 3), 'xlmr') AS xlmr_ids;
+SELECT tfm_embed(repeat('Hello ', 2000), 't5_bert') = tfm_embed(repeat('Hello ', 513), 't5_bert') AS t5_truncated,
+       tfm_embed(repeat('Hello ', 2000), 't5_bert') <> tfm_embed(repeat('Hello ', 512), 't5_bert') AS t5_not_shorter,
+       tfm_embed(repeat('Hello ', 2000), 'xlmr') = tfm_embed(repeat('Hello ', 510), 'xlmr') AS xlmr_truncated,
+       tfm_embed(repeat('Hello ', 2000), 'xlmr') <> tfm_embed(repeat('Hello ', 509), 'xlmr') AS xlmr_not_shorter;
+
 -- 5. text pairs: a Unigram file's pair template is not BERT's, refused rather than guessed
 SELECT pg_temp.err($$SELECT tfm_tokenize('a', 'b', 't5_bert')$$);
 
