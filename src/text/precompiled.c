@@ -147,9 +147,9 @@ TfmCharsmapCheck(const unsigned char *map, size_t len, const char **why)
 	/*
 	 * darts lets a node's base land where another node's children are, so walks also meet those
 	 * (lookups would too): t5's charsmap has 6 times as many reachable nodes as units; a broken
-	 * one (cycles) exhausts the budget
+	 * one (cycles) exhausts the budget, which also bounds the work (255 probes per node) on hostile input
 	 */
-	budget = 16 * na + 65536;
+	budget = 16 * na + 65536 < 2000000 ? 16 * na + 65536 : 2000000;
 	rc = offset_of(units[0]) < na &&
 		walk(units, na, offset_of(units[0]), pool, len - 4 - tsize, &budget, 0) == 0 ? 0 : TFM_UNI_EINVAL;
 	free(units);
