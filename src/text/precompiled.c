@@ -191,6 +191,18 @@ TfmCharsmapNormalize(const uint32_t *units, size_t nunits, const char *pool, siz
 		const char *r;
 		int rc;
 
+		/* an ASCII character before another is a grapheme of its own, but for CR LF (UAX #29) */
+		if (s[g] < 0x80 && (g + 1 == len || (s[g + 1] < 0x80 && !(s[g] == '\r' && s[g + 1] == '\n'))))
+		{
+			if ((r = transform(units, nunits, pool, pool_len, text + g, 1, &rlen)) == NULL)
+				r = text + g, rlen = 1;
+			if (g == 0 && rlen > 0)
+				*lead0 = 1;
+			if ((rc = TfmUniPut(out, out_len, out_cap, r, rlen)) != 0)
+				return rc;
+			g++;
+			continue;
+		}
 		while (e < len)
 		{
 			utf8proc_ssize_t k = utf8proc_iterate(s + e, (utf8proc_ssize_t) (len - e), &c);
