@@ -13,7 +13,7 @@
 # Installs clang-14 and libclang-rt-14-dev with apt when missing.
 source "$(dirname "$0")/lib.sh"
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
-FUZZ_TARGETS=${FUZZ_TARGETS:-"wordpiece bpe merges blob safetensors roberta"}
+FUZZ_TARGETS=${FUZZ_TARGETS:-"wordpiece bpe merges blob safetensors roberta unigram"}
 
 missing=""
 for p in clang-14 libclang-rt-14-dev; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
@@ -29,6 +29,7 @@ golden=${PG_TFM_GOLDEN:-$(cd "$REPO/.." && pwd)/shared/golden}
 if [ -f "$golden/gpt2/tiny/vocab.json" ]; then export FUZZ_GPT2_DIR="$golden/gpt2/tiny"; else
   echo "no GPT-2 vocabulary at $golden/gpt2/tiny: fuzz_bpe uses the 256 byte tokens only"; fi
 export FUZZ_ROBERTA_DIR="$golden/models/tiny-random-roberta"   # fuzz_roberta: a vocabulary lacking byte characters
+export FUZZ_UNIGRAM_JSON="$golden/models/t5-small-tokenizer/tokenizer.json"   # fuzz_unigram: vocabulary and charsmap
 
 OUT=$RUN/fuzz
 mkdir -p "$OUT/bin"
@@ -41,6 +42,7 @@ sources() { # the src files a target links
     blob) echo "$REPO/src/tokenizer.c $REPO/src/bpe.c" ;;
     safetensors) echo "$REPO/src/stcheck.c" ;;
     roberta) echo "$REPO/src/robertatok.c $REPO/src/bpe.c" ;;
+    unigram) echo "$REPO/src/text/unigram.c $REPO/src/text/uniencode.c $REPO/src/text/precompiled.c" ;;
     *) echo "unknown fuzz target $1" >&2; exit 2 ;;
   esac
 }

@@ -41,6 +41,9 @@ make_fixture PG_TFM_SEQCLS "$RUN/seqcls" make_seqcls_models.js "$PG_TFM_GOLDEN"
 # references: Hugging Face's Rust tokenizers for ids, test/ref/encoder.js for embeddings (sql/families.sql)
 fetch_tokenizers
 make_fixture PG_TFM_FAMILIES "$RUN/families" make_family_models.js "$PG_TFM_GOLDEN" "$PG_TFM_TOKENIZERS"
+# SentencePiece Unigram tokenizers (t5-small's real tokenizer.json and an XLM-R-shaped derivative) on BERT
+# and XLM-R configs with random weights, hostile tokenizer.json files, Hugging Face's ids (sql/unigram.sql)
+make_fixture PG_TFM_UNIGRAM "$RUN/unigram" make_unigram_models.js "$PG_TFM_GOLDEN" "$PG_TFM_TOKENIZERS"
 # token strings from Hugging Face's Rust tokenizers for the real tokenizer files, and model directories with
 # vocab.txt + tokenizer_config.json instead of tokenizer.json (sql/tokens.sql; uses the three fixtures above)
 make_fixture PG_TFM_TOKENS "$RUN/tokens" make_token_refs.js "$PG_TFM_GOLDEN" "$PG_TFM_TOKENIZERS" "$PG_TFM_MODEL_DIR"

@@ -170,6 +170,7 @@ map_encoder(TfmModel *m)
 		return;
 	}
 	m->vocab = (const TfmVocab *) m->map.vocab;
+	m->tokenizer = (TfmTokenizerKind) m->map.hdr->tokenizer;	/* checked with the file (TfmEncoderVocabCheck) */
 	m->layers = MemoryContextAlloc(m->mcxt, sizeof(TfmBertLayer) * m->cfg.layers);
 	TfmBertBindCache(&m->w, m->layers, &m->cfg, m->map.weights);
 }

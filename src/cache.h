@@ -37,7 +37,8 @@ typedef struct TfmModel
 	TfmBertConfig cfg;
 	TfmModelOptions opt;
 	Jsonb	   *prefixes;		/* options holding prefixes and default_prefix (prefix.c), NULL if none */
-	const TfmVocab *vocab;
+	const TfmVocab *vocab;		/* the tokenizer blob, of kind tokenizer */
+	TfmTokenizerKind tokenizer;
 	TfmBertWeights w;
 	TfmBertLayer *layers;
 	TfmGpt2Info gpt2;

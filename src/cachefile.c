@@ -140,7 +140,7 @@ header_problem(const TfmMapped *m, int64 model_id, const char *key)
 				TfmBpeSizeOf(m->base + h->vocab_off) <= h->gcfg.n_vocab) ? NULL : "inconsistent GPT-2 sections";
 	return (h->arch == TFM_ARCH_BERT && TfmBertConfigCheck(&h->cfg) == 0 &&
 			h->weights_bytes == TfmBertCacheFloats(&h->cfg) * sizeof(float) &&
-			TfmEncoderVocabCheck(&h->cfg, m->base + h->vocab_off, h->vocab_size) == 0) ? NULL : "inconsistent BERT sections";
+			TfmEncoderVocabCheck((TfmTokenizerKind) h->tokenizer, &h->cfg, m->base + h->vocab_off, h->vocab_size) == 0) ? NULL : "inconsistent BERT sections";
 }
 
 /* map an existing cache file: 0 when mapped, 1 when missing, -1 when it fails a check (*why) */
@@ -275,6 +275,7 @@ bert_parts(TfmFileHeader *h, Jsonb *config, Jsonb *tokenizer, TfmSafetensors *st
 		   void **vocab, size_t *vsize, TfmTensorInfo ***slots)
 {
 	TfmBertConfigFromJson(&h->cfg, config, "config.json");
+	h->tokenizer = (uint32) TfmEncoderTokenizerKind(tokenizer, &h->cfg);
 	*vocab = TfmEncoderVocabFromJson(tokenizer, &h->cfg, vsize, "tokenizer.json");
 	*slots = TfmBertResolve(st, &h->cfg);
 	h->weights_bytes = TfmBertCacheFloats(&h->cfg) * sizeof(float);

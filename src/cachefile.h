@@ -9,7 +9,7 @@
 #include "model.h"
 
 #define TFM_DIR "pg_tfm"			/* pg_tfm's folder in the data directory */
-#define TFM_FILE_MAGIC "PGTFMv05"
+#define TFM_FILE_MAGIC "PGTFMv06"
 #define TFM_FILE_HEADER_BYTES 4096
 
 typedef enum TfmArch
@@ -32,7 +32,7 @@ typedef struct TfmFileHeader
 	uint64		weights_bytes;
 	uint64		file_size;
 	uint32		arch;			/* TFM_ARCH_*: which config below describes the weights */
-	uint32		pad1;
+	uint32		tokenizer;		/* TFM_ARCH_BERT: TfmTokenizerKind of the vocabulary section */
 	TfmGpt2Config gcfg;			/* for TFM_ARCH_GPT2; cfg is zero then */
 	uint32		vocab_crc;		/* CRC-32C of the vocabulary section */
 	uint32		weights_crc;	/* CRC-32C of the whole weights section */

@@ -12,6 +12,7 @@
 #include "jsonutil.h"
 #include "model.h"
 #include "robertatok.h"
+#include "text/unigram.h"
 
 /* report an unsupported tokenizer component (0A000) */
 static void
@@ -260,20 +261,42 @@ roberta_from_json(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, cons
 	return blob;
 }
 
-/* the tokenizer blob of an encoder's family: WordPiece, or RoBERTa's byte-level BPE; palloc'd, *size bytes */
+/* which tokenizer an encoder uses: Unigram when tokenizer.json's model is one, otherwise its family's */
+TfmTokenizerKind
+TfmEncoderTokenizerKind(Jsonb *tokenizer, const TfmBertConfig *cfg)
+{
+	if (TfmTokenizerIsUnigram(tokenizer))
+		return TFM_TOKENIZER_UNIGRAM;
+	return cfg->family == TFM_FAMILY_ROBERTA ? TFM_TOKENIZER_ROBERTA : TFM_TOKENIZER_WORDPIECE;
+}
+
+/* the tokenizer blob of an encoder (TfmEncoderTokenizerKind says which); palloc'd, *size bytes */
 void *
 TfmEncoderVocabFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, const char *what)
 {
-	if (cfg->family == TFM_FAMILY_ROBERTA)
-		return roberta_from_json(tokenizer, cfg, size, what);
-	return TfmVocabFromJson(tokenizer, cfg, size, what);
+	switch (TfmEncoderTokenizerKind(tokenizer, cfg))
+	{
+		case TFM_TOKENIZER_UNIGRAM:
+			return TfmUnigramFromJson(tokenizer, cfg, size, what);
+		case TFM_TOKENIZER_ROBERTA:
+			return roberta_from_json(tokenizer, cfg, size, what);
+		default:
+			return TfmVocabFromJson(tokenizer, cfg, size, what);
+	}
 }
 
-/* 0 when a cache file's vocabulary section is a sound tokenizer blob of the family */
+/* 0 when a cache file's vocabulary section is a sound tokenizer blob of that kind */
 int
-TfmEncoderVocabCheck(const TfmBertConfig *cfg, const void *blob, size_t size)
+TfmEncoderVocabCheck(TfmTokenizerKind kind, const TfmBertConfig *cfg, const void *blob, size_t size)
 {
-	if (cfg->family == TFM_FAMILY_ROBERTA)
-		return TfmRobertaCheck(blob, size, cfg->vocab);
-	return TfmVocabCheck(blob, size);
+	switch (kind)
+	{
+		case TFM_TOKENIZER_UNIGRAM:
+			return TfmUniCheck(blob, size, cfg->vocab);
+		case TFM_TOKENIZER_ROBERTA:
+			return TfmRobertaCheck(blob, size, cfg->vocab);
+		case TFM_TOKENIZER_WORDPIECE:
+			return TfmVocabCheck(blob, size);
+	}
+	return -1;
 }

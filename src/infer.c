@@ -20,6 +20,7 @@
 #include "pg_tfm.h"
 #include "seqhead.h"
 #include "robertatok.h"
+#include "text/unigram.h"
 
 static float *scratch = NULL;	/* encoder work area, kept between calls */
 static size_t scratch_bytes = 0;
@@ -77,10 +78,13 @@ TfmTokenizeText(const TfmModel *m, const char *s, size_t len, int *n)
 		len = strlen(s);
 	}
 	/* both tokenizers report invalid UTF-8 and allocation failure with the same codes */
-	StaticAssertStmt(TFM_BPE_EUTF8 == TFM_TOK_EUTF8, "tokenizer error codes differ");
+	StaticAssertStmt(TFM_BPE_EUTF8 == TFM_TOK_EUTF8 && TFM_UNI_EUTF8 == TFM_TOK_EUTF8 &&
+					 TFM_UNI_ENOMEM == TFM_TOK_ENOMEM, "tokenizer error codes differ");
 	if (m->arch == TFM_ARCH_GPT2)
 		rc = TfmBpeEncode(m->bpe, s, len, &ids, n, &bad);
-	else if (m->cfg.family == TFM_FAMILY_ROBERTA)
+	else if (m->tokenizer == TFM_TOKENIZER_UNIGRAM)
+		rc = TfmUniEncode(m->vocab, s, len, &ids, n, &bad);
+	else if (m->tokenizer == TFM_TOKENIZER_ROBERTA)
 		rc = TfmRobertaEncode(m->vocab, s, len, &ids, n, &bad);
 	else
 		rc = TfmTokenize(m->vocab, s, len, &ids, n, &bad);
@@ -88,6 +92,9 @@ TfmTokenizeText(const TfmModel *m, const char *s, size_t len, int *n)
 		ereport(ERROR, (errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
 						errmsg("input is not valid UTF-8 at byte %zu", bad),
 						errhint("pg_tfm models read UTF-8 text; in a SQL_ASCII database store UTF-8 or convert it first.")));
+	if (rc == TFM_UNI_ECORRUPT)
+		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+						errmsg("the tokenizer of model \"%s\" is corrupt", m->name)));
 	if (rc != 0)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
 						errmsg("out of memory while tokenizing %zu bytes", len)));

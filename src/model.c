@@ -73,6 +73,9 @@ arch_of(const TfmBertConfig *cfg)
 int
 TfmBertFamily(const char *model_type)
 {
+	/* XLM-RoBERTa: RoBERTa's encoder and names ("roberta."), with a Unigram tokenizer */
+	if (strcmp(model_type, "xlm-roberta") == 0)
+		return TFM_FAMILY_ROBERTA;
 	for (int f = 0; f < (int) lengthof(arches); f++)
 		if (strcmp(model_type, arches[f].model_type) == 0)
 			return f;
@@ -142,7 +145,7 @@ TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char *what)
 	if (cfg->family < 0)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("%s: model_type \"%s\" is not supported", what, type ? type : "(missing)"),
-						errhint("pg_tfm imports encoders of model_type \"bert\", \"distilbert\" and \"roberta\".")));
+						errhint("pg_tfm imports encoders of model_type \"bert\", \"distilbert\", \"roberta\" and \"xlm-roberta\".")));
 	if (cfg->family == TFM_FAMILY_DISTILBERT)
 	{
 		distilbert_config(cfg, c, what);

@@ -64,6 +64,10 @@ pair_ids(const TfmModel *m, const int32 *ia, int na, const int32 *ib, int nb, in
 	if (m->cfg.type_vocab < 2)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("model \"%s\" has one token type (type_vocab_size 1): it cannot read text pairs", m->name)));
+	/* a Unigram file's pair template ($A </s> $B </s>, <s> $A </s> </s> $B </s>) is not [CLS] a [SEP] b [SEP] */
+	if (m->tokenizer == TFM_TOKENIZER_UNIGRAM)
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("model \"%s\" has a Unigram tokenizer: text pairs with it are not supported", m->name)));
 	if (max_tokens > 0 && max_tokens < 3)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("model \"%s\" reads at most %d tokens, fewer than a pair's three special tokens",

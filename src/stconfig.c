@@ -24,8 +24,9 @@
 #include "seqhead.h"
 #include "stconfig.h"
 
-#define KIND_HINT "pg_tfm imports model_type \"bert\", \"distilbert\" and \"roberta\" encoders (BertModel, " \
-	"BertForMaskedLM, BertForPreTraining, DistilBertModel, DistilBertForMaskedLM, RobertaModel, RobertaForMaskedLM: " \
+#define KIND_HINT "pg_tfm imports model_type \"bert\", \"distilbert\", \"roberta\" and \"xlm-roberta\" encoders (BertModel, " \
+	"BertForMaskedLM, BertForPreTraining, DistilBertModel, DistilBertForMaskedLM, RobertaModel, RobertaForMaskedLM, " \
+	"XLMRobertaModel, XLMRobertaForMaskedLM: " \
 	"used as embedding models, their heads unused; BertForSequenceClassification: classifiers, regressors and " \
 	"cross-encoders) and model_type \"gpt2\" (GPT2LMHeadModel) today; DistilBERT and RoBERTa heads and " \
 	"XLM-RoBERTa are not computed yet."
@@ -34,7 +35,7 @@
 static const char *const bert_archs[] = {"BertModel", "BertForMaskedLM", "BertForPreTraining",
 	"BertForSequenceClassification", NULL};
 static const char *const distilbert_archs[] = {"DistilBertModel", "DistilBertForMaskedLM", NULL};
-static const char *const roberta_archs[] = {"RobertaModel", "RobertaForMaskedLM", NULL};
+static const char *const roberta_archs[] = {"RobertaModel", "RobertaForMaskedLM", "XLMRobertaModel", "XLMRobertaForMaskedLM", NULL};
 static const char *const gpt2_archs[] = {"GPT2LMHeadModel", "GPT2Model", NULL};
 
 /* true if s is one of the NULL-terminated list */
@@ -143,11 +144,6 @@ TfmCheckKind(Jsonb *config, const char *what)
 		check_architectures(c, gpt2_archs, false, what);
 		return;
 	}
-	if (type != NULL && strcmp(type, "xlm-roberta") == 0)
-		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("%s: model_type \"%s\" is not supported", what, type),
-						errdetail("XLM-RoBERTa tokenizes with a SentencePiece Unigram tokenizer, which pg_tfm does not read yet."),
-						errhint(KIND_HINT)));
 	fam = type ? TfmBertFamily(type) : -1;
 	if (fam < 0)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -102,7 +102,6 @@ const rbcfg = { ...rtcfg, _name_or_path: 'roberta-base (shrunk)', vocab_size: 50
   dir('roberta_base_files', { 'config.json': rbcfg, 'vocab.json': fs.readFileSync(path.join(rb, 'vocab.json')),
     'merges.txt': fs.readFileSync(path.join(rb, 'merges.txt')), 'model.safetensors': w });
 }
-dir('refused_xlmr', { 'config.json': { ...rtcfg, model_type: 'xlm-roberta', architectures: ['XLMRobertaModel'] } });
 dir('refused_roberta_cls', { 'config.json': { ...rtcfg, architectures: ['RobertaForSequenceClassification'] } });
 dir('refused_roberta_relative', { 'config.json': { ...rtcfg, position_embedding_type: 'relative_key_query' } });
 

@@ -29,7 +29,7 @@ my @own = (stat $path)[4, 5];
 my $H = read_header($path);
 my $L = $H->{layout};
 my ($vocab_off, $vocab_size, $weights_off, $weights_bytes) = @$H{qw(vocab_off vocab_size weights_off weights_bytes)};
-is($H->{magic}, 'PGTFMv05', 'the file starts with the magic');
+is($H->{magic}, 'PGTFMv06', 'the file starts with the magic');
 is($H->{header_bytes}, 4096, 'header_bytes is 4096');
 is($H->{file_size}, $size, "the header records the file size at offset $L->{file_size}[0] (layout as expected)");
 is($H->{crc_of_header}, $H->{crc}, "the CRC-32C of bytes 0..$L->{crc}[0] equals the header's crc field");
@@ -118,13 +118,13 @@ my @cases = (
 	[ 'truncated to 0 bytes', sub { truncate $path, 0 or die $! }, 'shorter than its header' ],
 	[ 'grown by 4 KiB of garbage', sub { poke($size, 'x' x 4096) }, 'wrong file size' ],
 	[ 'magic overwritten', sub { poke(0, 'NOTTFM!!') }, 'not a pg_tfm cache file of this format' ],
-	[ 'magic of the previous format', sub { poke(0, 'PGTFMv04') }, 'not a pg_tfm cache file of this format' ],
+	[ 'magic of the previous format', sub { poke(0, 'PGTFMv05') }, 'not a pg_tfm cache file of this format' ],
 	[ 'header zeroed', sub { poke(0, "\0" x 4096) }, 'not a pg_tfm cache file of this format' ],
 	[ 'header overwritten with garbage', sub { poke(0, join '', map { chr int rand 256 } 1 .. 200) },
 		'not a pg_tfm cache file of this format' ],
 	(map { my $f = $_; [ "$f flipped", sub { flip_field($f) }, 'header checksum mismatch' ] }
 	  qw(header_bytes model_id key cfg.hidden cfg.ln_eps vocab_off vocab_size weights_off weights_bytes
-	  file_size arch gcfg.n_embd vocab_crc weights_crc sample_crc crc)),
+	  file_size arch tokenizer gcfg.n_embd vocab_crc weights_crc sample_crc crc)),
 	[ 'key flipped inside (byte 17)', sub { flip_field('key', 17) }, 'header checksum mismatch' ],
 	[ 'another key, header CRC recomputed', sub { set_field('key', 'a72', $other_key, fix => 1) },
 		'built for another model version' ],
@@ -142,6 +142,10 @@ my @cases = (
 		'weights checksum mismatch' ],
 	[ 'arch set to GPT-2, header CRC recomputed', sub { set_field('arch', 'L<', 1, fix => 1) },
 		'inconsistent GPT-2 sections' ],
+	[ 'tokenizer kind set to Unigram, header CRC recomputed', sub { set_field('tokenizer', 'L<', 2, fix => 1) },
+		'inconsistent BERT sections' ],
+	[ 'tokenizer kind out of range, header CRC recomputed', sub { set_field('tokenizer', 'L<', 7, fix => 1) },
+		'inconsistent BERT sections' ],
 	[ 'cfg.hidden changed, header CRC recomputed', sub { set_field('cfg.hidden', 'l<', 256, fix => 1) },
 		'inconsistent BERT sections' ],
 	[ 'cfg.heads set to 0, header CRC recomputed', sub { set_field('cfg.heads', 'l<', 0, fix => 1) },

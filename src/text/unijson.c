@@ -1,0 +1,423 @@
+/*
+ * unijson.c: a SentencePiece Unigram tokenizer.json read into unigram.c's blob: the model (vocab
+ * of [piece, score], unk_id, byte_fallback), normalizers (Precompiled, Replace, Strip, NFC/NFKC/
+ * NFD/NFKD, Sequence), pre-tokenizers (WhitespaceSplit, Metaspace, Sequence of the two), the
+ * TemplateProcessing post-processor and the added tokens; anything else refused with 0A000
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/base64.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+#include "jsonutil.h"
+#include "model.h"
+#include "text/unigram.h"
+
+/* report an unsupported tokenizer component (0A000) */
+static void
+unsupported(const char *what, const char *problem)
+{
+	ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					errmsg("%s: %s is not supported", what, problem),
+					errhint("pg_tfm reads Unigram tokenizers with the normalizers Precompiled, Replace, Strip and "
+							"NFC/NFKC/NFD/NFKD, the pre-tokenizers WhitespaceSplit and Metaspace, and a "
+							"TemplateProcessing post-processor ending in one special token.")));
+}
+
+/* report a malformed tokenizer (22023) */
+static void
+malformed(const char *what, const char *problem)
+{
+	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("%s: %s", what, problem)));
+}
+
+/* the array container of v, or NULL */
+static JsonbContainer *
+as_array(JsonbValue *v)
+{
+	return v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data) ? v->val.binary.data : NULL;
+}
+
+/* the object container of v, or NULL */
+static JsonbContainer *
+as_object(JsonbValue *v)
+{
+	return v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data) ? v->val.binary.data : NULL;
+}
+
+/* the "type" of a component object (palloc'd), "" when absent */
+static char *
+type_of(JsonbContainer *o, const char *what)
+{
+	return TfmJsonGetString(o, "type", "", what);
+}
+
+/* true when tokenizer.json's model is Unigram: named so, or unnamed with a vocab array (as the Rust library infers it) */
+bool
+TfmTokenizerIsUnigram(Jsonb *tokenizer)
+{
+	JsonbContainer *model;
+	JsonbValue	v;
+
+	if (!JB_ROOT_IS_OBJECT(tokenizer) || !TfmJsonGetObject(&tokenizer->root, "model", &model))
+		return false;
+	if (TfmJsonGet(model, "type", &v) && v.type == jbvString)
+		return v.val.string.len == 7 && memcmp(v.val.string.val, "Unigram", 7) == 0;
+	return TfmJsonGet(model, "vocab", &v) && as_array(&v) != NULL;
+}
+
+/* a string's bytes (not NUL-terminated copies: pieces may hold any character) */
+static void
+string_of(JsonbValue *v, const char **s, int *len, const char *what, const char *field)
+{
+	if (v->type != jbvString)
+		malformed(what, psprintf("%s must be a string", field));
+	*s = v->val.string.val;
+	*len = v->val.string.len;
+}
+
+/* add one normalizer (flattening Sequence) to spec */
+static void
+read_normalizer(TfmUniSpec *spec, JsonbContainer *o, const char *what, int depth)
+{
+	char	   *type = type_of(o, what);
+	TfmUniNorm *nm;
+	JsonbValue	v;
+
+	if (strcmp(type, "Sequence") == 0)
+	{
+		JsonbContainer *a;
+
+		if (depth > 4 || !TfmJsonGet(o, "normalizers", &v) || (a = as_array(&v)) == NULL)
+			malformed(what, "normalizer Sequence must hold a normalizers array");
+		for (int i = 0; i < (int) JsonContainerSize(a); i++)
+		{
+			JsonbContainer *e = as_object(getIthJsonbValueFromContainer(a, i));
+
+			if (e == NULL)
+				malformed(what, "normalizers must be objects");
+			read_normalizer(spec, e, what, depth + 1);
+		}
+		return;
+	}
+	if (spec->n_norm >= TFM_UNI_MAX_NORM)
+		unsupported(what, "more than 8 normalizers");
+	nm = &spec->norm[spec->n_norm];
+	memset(nm, 0, sizeof(*nm));
+	if (strcmp(type, "Precompiled") == 0)
+	{
+		int			dlen;
+		char	   *dst;
+
+		if (spec->charsmap != NULL)
+			unsupported(what, "two Precompiled normalizers");
+		if (!TfmJsonGet(o, "precompiled_charsmap", &v) || v.type != jbvString)
+			unsupported(what, "a Precompiled normalizer without a precompiled_charsmap");
+		dst = palloc_extended(pg_b64_dec_len(v.val.string.len) + 1, MCXT_ALLOC_HUGE);
+		dlen = pg_b64_decode(v.val.string.val, v.val.string.len, dst, pg_b64_dec_len(v.val.string.len));
+		if (dlen < 0)
+			malformed(what, "precompiled_charsmap is not base64");
+		spec->charsmap = (const unsigned char *) dst;
+		spec->charsmap_len = (size_t) dlen;
+		nm->kind = TFM_NORM_PRECOMPILED;
+	}
+	else if (strcmp(type, "Replace") == 0)
+	{
+		JsonbContainer *p;
+
+		if (!TfmJsonGetObject(o, "pattern", &p))
+			malformed(what, "Replace needs a pattern");
+		if (!TfmJsonGet(o, "content", &v))
+			malformed(what, "Replace needs a content");
+		string_of(&v, &nm->content, &nm->content_len, what, "Replace's content");
+		if (TfmJsonGet(p, "String", &v))
+		{
+			nm->kind = TFM_NORM_REPLACE;
+			string_of(&v, &nm->pattern, &nm->pattern_len, what, "Replace's pattern");
+			if (nm->pattern_len == 0)
+				unsupported(what, "Replace with an empty pattern");
+		}
+		else if (TfmJsonGet(p, "Regex", &v) && v.type == jbvString && v.val.string.len == 5 &&
+				 memcmp(v.val.string.val, " {2,}", 5) == 0)
+			nm->kind = TFM_NORM_REPLACE_SPACES;
+		else
+			unsupported(what, "a Replace regex other than \" {2,}\"");
+	}
+	else if (strcmp(type, "Strip") == 0)
+	{
+		nm->kind = TFM_NORM_STRIP;
+		nm->left = TfmJsonGetBool(o, "strip_left", 1, what);
+		nm->right = TfmJsonGetBool(o, "strip_right", 1, what);
+	}
+	else if (strcmp(type, "NFC") == 0)
+		nm->kind = TFM_NORM_NFC;
+	else if (strcmp(type, "NFD") == 0)
+		nm->kind = TFM_NORM_NFD;
+	else if (strcmp(type, "NFKC") == 0)
+		nm->kind = TFM_NORM_NFKC;
+	else if (strcmp(type, "NFKD") == 0)
+		nm->kind = TFM_NORM_NFKD;
+	else
+		unsupported(what, psprintf("normalizer \"%s\" with a Unigram model", type));
+	if (nm->pattern_len > TFM_UNI_MAX_PATTERN || nm->content_len > TFM_UNI_MAX_PATTERN)
+		unsupported(what, "a Replace pattern or content longer than 256 bytes");
+	spec->n_norm++;
+}
+
+/* Metaspace's settings (old files: add_prefix_space; newer: prepend_scheme, split) */
+static void
+read_metaspace(TfmUniSpec *spec, JsonbContainer *o, const char *what)
+{
+	JsonbValue	v;
+	char	   *scheme;
+
+	if (!TfmJsonGet(o, "replacement", &v))
+		malformed(what, "Metaspace needs a replacement");
+	string_of(&v, &spec->replacement, &spec->replacement_len, what, "Metaspace's replacement");
+	if (spec->replacement_len < 1 || spec->replacement_len > 4 ||
+		pg_utf_mblen((const unsigned char *) spec->replacement) != spec->replacement_len)
+		malformed(what, "Metaspace's replacement must be one character");
+	spec->metaspace = 1;
+	spec->split = TfmJsonGetBool(o, "split", 1, what);
+	scheme = TfmJsonGetString(o, "prepend_scheme", "always", what);
+	if (strcmp(scheme, "always") == 0)
+		spec->prepend = TFM_PREPEND_ALWAYS;
+	else if (strcmp(scheme, "first") == 0)
+		spec->prepend = TFM_PREPEND_FIRST;
+	else if (strcmp(scheme, "never") == 0)
+		spec->prepend = TFM_PREPEND_NEVER;
+	else
+		malformed(what, psprintf("Metaspace prepend_scheme \"%s\" is unknown", scheme));
+	/* the older add_prefix_space must agree with prepend_scheme (default always), as the Rust library requires */
+	if (TfmJsonGet(o, "add_prefix_space", &v) && v.type != jbvNull &&
+		TfmJsonGetBool(o, "add_prefix_space", 1, what) != (spec->prepend != TFM_PREPEND_NEVER))
+		malformed(what, "Metaspace's add_prefix_space does not match its prepend_scheme");
+}
+
+/* the pre-tokenizer: Metaspace, WhitespaceSplit, or a Sequence of WhitespaceSplit then Metaspace */
+static void
+read_pretokenizer(TfmUniSpec *spec, JsonbContainer *o, const char *what, int depth)
+{
+	char	   *type = type_of(o, what);
+	JsonbValue	v;
+
+	if (strcmp(type, "Sequence") == 0 && depth == 0)
+	{
+		JsonbContainer *a;
+
+		if (!TfmJsonGet(o, "pretokenizers", &v) || (a = as_array(&v)) == NULL)
+			malformed(what, "pre_tokenizer Sequence must hold a pretokenizers array");
+		for (int i = 0; i < (int) JsonContainerSize(a); i++)
+		{
+			JsonbContainer *e = as_object(getIthJsonbValueFromContainer(a, i));
+
+			if (e == NULL)
+				malformed(what, "pretokenizers must be objects");
+			read_pretokenizer(spec, e, what, depth + 1);
+		}
+	}
+	else if (strcmp(type, "WhitespaceSplit") == 0 && !spec->whitespace_split && !spec->metaspace)
+		spec->whitespace_split = 1;
+	else if (strcmp(type, "Metaspace") == 0 && !spec->metaspace)
+		read_metaspace(spec, o, what);
+	else
+		unsupported(what, psprintf("pre_tokenizer \"%s\" here with a Unigram model", type));
+}
+
+/* the ids of a TemplateProcessing SpecialToken item, appended to ids (at most TFM_UNI_MAX_SPECIAL in all) */
+static void
+special_ids(JsonbContainer *pp, JsonbContainer *item, int32 *ids, int *n, int n_vocab, const char *what)
+{
+	JsonbContainer *tokens, *entry, *a;
+	JsonbValue	v;
+	char	   *name = TfmJsonGetString(item, "id", NULL, what);
+
+	if (name == NULL || !TfmJsonGetObject(pp, "special_tokens", &tokens) ||
+		!TfmJsonGetObject(tokens, name, &entry) || !TfmJsonGet(entry, "ids", &v) || (a = as_array(&v)) == NULL)
+		malformed(what, "a special token of the template has no ids in special_tokens");
+	for (int i = 0; i < (int) JsonContainerSize(a); i++)
+	{
+		if (*n >= TFM_UNI_MAX_SPECIAL)
+			unsupported(what, "a template with more than 8 special ids around the text");
+		ids[(*n)++] = (int32) TfmJsonNumericToInt(getIthJsonbValueFromContainer(a, i), 0, n_vocab - 1,
+												  what, "special_tokens ids");
+	}
+}
+
+/* TemplateProcessing's single template: special ids, $A, special ids (exactly one after: truncation keeps it) */
+static void
+read_template(TfmUniSpec *spec, JsonbContainer *pp, int n_vocab, const char *what)
+{
+	JsonbContainer *single;
+	JsonbValue	v;
+	bool		seen = false;
+	char	   *type = type_of(pp, what);
+
+	if (strcmp(type, "TemplateProcessing") != 0)
+		unsupported(what, psprintf("post_processor \"%s\" with a Unigram model", type));
+	if (!TfmJsonGet(pp, "single", &v) || (single = as_array(&v)) == NULL)
+		malformed(what, "post_processor.single must be an array");
+	for (int i = 0; i < (int) JsonContainerSize(single); i++)
+	{
+		JsonbContainer *item = as_object(getIthJsonbValueFromContainer(single, i)), *inner;
+
+		if (item != NULL && TfmJsonGetObject(item, "Sequence", &inner))
+		{
+			if (seen || strcmp(TfmJsonGetString(inner, "id", "", what), "A") != 0)
+				unsupported(what, "a single template other than special tokens around $A");
+			seen = true;
+		}
+		else if (item != NULL && TfmJsonGetObject(item, "SpecialToken", &inner))
+		{
+			if (seen)
+				special_ids(pp, inner, spec->suffix, &spec->n_suffix, n_vocab, what);
+			else
+				special_ids(pp, inner, spec->prefix, &spec->n_prefix, n_vocab, what);
+		}
+		else
+			malformed(what, "post_processor.single must hold Sequence or SpecialToken items");
+	}
+	if (!seen || spec->n_suffix != 1)
+		unsupported(what, "a single template that does not end in exactly one special token");
+}
+
+/* the added tokens (palloc'd array) */
+static void
+read_added(TfmUniSpec *spec, JsonbContainer *root, int n_vocab, const char *what)
+{
+	JsonbValue	v;
+	JsonbContainer *a;
+	TfmUniAdded *out;
+
+	if (!TfmJsonGet(&*root, "added_tokens", &v) || v.type == jbvNull)
+		return;
+	if ((a = as_array(&v)) == NULL || JsonContainerSize(a) > TFM_UNI_MAX_ADDED)
+		malformed(what, "added_tokens must be an array of at most 4096 entries");
+	out = palloc0(sizeof(TfmUniAdded) * (JsonContainerSize(a) + 1));
+	for (int i = 0; i < (int) JsonContainerSize(a); i++)
+	{
+		JsonbContainer *o = as_object(getIthJsonbValueFromContainer(a, i));
+		JsonbValue	c;
+
+		if (o == NULL || !TfmJsonGet(o, "content", &c))
+			malformed(what, "added_tokens must hold objects with a content");
+		string_of(&c, &out[i].s, &out[i].len, what, "an added token's content");
+		if (out[i].len < 1 || out[i].len > TFM_UNI_ADDED_BYTES)
+			malformed(what, "an added token's content must be 1 to 256 bytes");
+		if (TfmJsonGetBool(o, "single_word", 0, what))
+			unsupported(what, "an added token with single_word");
+		/* the id comes from the vocabulary (TfmUniBuild), as in Hugging Face: the file's "id" is not read */
+		out[i].lstrip = TfmJsonGetBool(o, "lstrip", 0, what);
+		out[i].rstrip = TfmJsonGetBool(o, "rstrip", 0, what);
+		out[i].normalized = TfmJsonGetBool(o, "normalized", !TfmJsonGetBool(o, "special", 0, what), what);
+	}
+	spec->added = out;
+	spec->nadded = (int) JsonContainerSize(a);
+}
+
+/* the model's vocabulary into spec (palloc'd arrays) */
+static void
+read_vocab(TfmUniSpec *spec, JsonbContainer *model, int n_vocab, const char *what)
+{
+	JsonbValue	v;
+	JsonbContainer *a;
+	const char **piece;
+	int		   *len;
+	double	   *score;
+	int			n;
+
+	if (!TfmJsonGet(model, "vocab", &v) || (a = as_array(&v)) == NULL)
+		malformed(what, "the Unigram model's vocab must be an array of [piece, score]");
+	n = (int) JsonContainerSize(a);
+	if (n < 1 || n > TFM_UNI_MAX_PIECES)
+		malformed(what, psprintf("the Unigram vocabulary holds %d pieces; 1 to %d are supported", n, TFM_UNI_MAX_PIECES));
+	if (n > n_vocab)
+		malformed(what, psprintf("the Unigram vocabulary holds %d pieces, more than vocab_size %d of config.json", n, n_vocab));
+	piece = palloc_extended(sizeof(char *) * n, MCXT_ALLOC_HUGE);
+	len = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
+	score = palloc_extended(sizeof(double) * n, MCXT_ALLOC_HUGE);
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(a, i), *s, *sc;
+		JsonbContainer *pair = as_array(e);
+
+		if (pair == NULL || JsonContainerSize(pair) != 2)
+			malformed(what, psprintf("vocab entry %d is not [piece, score]", i));
+		s = getIthJsonbValueFromContainer(pair, 0);
+		sc = getIthJsonbValueFromContainer(pair, 1);
+		string_of(s, &piece[i], &len[i], what, "a piece");
+		if (sc->type != jbvNumeric)
+			malformed(what, psprintf("the score of vocab entry %d is not a number", i));
+		score[i] = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(sc->val.numeric)));
+		if (!isfinite(score[i]) || fabs(score[i]) > TFM_UNI_MAX_SCORE)
+			malformed(what, psprintf("the score of vocab entry %d is not a finite number of magnitude at most 1e9", i));
+		if (len[i] > TFM_UNI_MAX_PIECE)
+			malformed(what, psprintf("vocab entry %d is longer than %d bytes", i, TFM_UNI_MAX_PIECE));
+		if ((i & 4095) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	spec->n_pieces = n;
+	spec->piece = piece;
+	spec->piece_len = len;
+	spec->score = score;
+}
+
+/* the Unigram tokenizer blob of tokenizer.json; palloc'd, *size bytes */
+void *
+TfmUnigramFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, const char *what)
+{
+	JsonbContainer *root = &tokenizer->root, *model, *o;
+	JsonbValue	v;
+	TfmUniSpec	spec;
+	const char *why = NULL;
+	void	   *blob, *out;
+	int			rc;
+
+	memset(&spec, 0, sizeof(spec));
+	if (!TfmTokenizerIsUnigram(tokenizer) || !TfmJsonGetObject(root, "model", &model))
+		malformed(what, "the tokenizer is not a Unigram tokenizer.json");
+	read_vocab(&spec, model, cfg->vocab, what);
+	if (!TfmJsonGet(model, "unk_id", &v) || v.type == jbvNull)
+		unsupported(what, "a Unigram model without unk_id");
+	spec.unk_id = (int32) TfmJsonNumericToInt(&v, 0, spec.n_pieces - 1, what, "unk_id");
+	spec.byte_fallback = TfmJsonGetBool(model, "byte_fallback", 0, what);
+	if (TfmJsonGet(root, "normalizer", &v) && v.type != jbvNull)
+	{
+		if ((o = as_object(&v)) == NULL)
+			malformed(what, "normalizer must be an object");
+		read_normalizer(&spec, o, what, 0);
+	}
+	if (TfmJsonGet(root, "pre_tokenizer", &v) && v.type != jbvNull)
+	{
+		if ((o = as_object(&v)) == NULL)
+			malformed(what, "pre_tokenizer must be an object");
+		read_pretokenizer(&spec, o, what, 0);
+	}
+	if (!TfmJsonGet(root, "post_processor", &v) || (o = as_object(&v)) == NULL)
+		unsupported(what, "a Unigram tokenizer without a TemplateProcessing post-processor");
+	read_template(&spec, o, cfg->vocab, what);
+	read_added(&spec, root, cfg->vocab, what);
+	rc = TfmUniBuild(&spec, &blob, size, &why);
+	if (rc == TFM_UNI_ENOMEM)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory building the Unigram tokenizer")));
+	if (rc != 0)
+		malformed(what, why ? why : "the tokenizer is inconsistent");
+	if (TfmUniCheck(blob, *size, cfg->vocab) != 0)
+	{
+		free(blob);
+		malformed(what, psprintf("an added token outside the vocabulary takes an id beyond vocab_size %d of config.json",
+								 cfg->vocab));
+	}
+	out = palloc_extended(*size, MCXT_ALLOC_HUGE);
+	memcpy(out, blob, *size);
+	free(blob);
+	return out;
+}
