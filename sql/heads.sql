@@ -34,10 +34,14 @@ SELECT model, count(*) FROM expected GROUP BY model ORDER BY model;
 SELECT m.name, m.architecture, m.task, m.labels, m.dim, m.max_tokens, m.options->>'head_activation' AS act,
        m.options->'multi_label' AS multi_label
 FROM unnest(ARRAY['distil_sst2', 'distil_noprefix', 'distil_multi', 'distil_reg', 'distil_ce', 'roberta_cls',
-                  'roberta_noprefix', 'roberta_multi', 'roberta_reg', 'roberta_ce', 'xlmr_cls', 'xlmr_ce', 'xlmr_embed']) d
+                  'roberta_noprefix', 'roberta_multi', 'roberta_reg', 'roberta_ce', 'roberta_files_ce', 'xlmr_cls', 'xlmr_ce',
+                  'xlmr_embed']) d
 CROSS JOIN LATERAL tfm_import(d, :'heads' || '/' || d) m;
-SELECT m.name, m.task, m.max_tokens FROM unnest(ARRAY['distil_ce', 'roberta_ce', 'xlmr_ce']) d
+SELECT m.name, m.task, m.max_tokens FROM unnest(ARRAY['distil_ce', 'roberta_ce', 'roberta_files_ce', 'xlmr_ce']) d
 CROSS JOIN LATERAL tfm_import(d || '16', :'heads' || '/' || d, '{"max_tokens": 16}') m;
+-- the content form reads the same checkpoint as the same model (compared below with roberta_cls)
+SELECT name, task, labels FROM tfm_import('content_cls', pg_read_file(:'heads' || '/roberta_cls/config.json')::jsonb,
+  pg_read_file(:'heads' || '/roberta_cls/tokenizer.json')::jsonb, pg_read_binary_file(:'heads' || '/roberta_cls/model.safetensors'));
 
 -- 2. token ids as the Rust tokenizers give them (untruncated): single texts, and pairs in the family's
 -- template (DistilBERT [CLS] a [SEP] b [SEP]; RoBERTa and XLM-R <s> a </s></s> b </s>)
@@ -56,6 +60,9 @@ WHERE m.task = 'classification' GROUP BY e.model ORDER BY e.model;
 SELECT e.model, count(*) AS texts,
        bool_and(tfm_classify(e.a, e.model) = m.labels[(SELECT k FROM unnest(e.probs) WITH ORDINALITY u(p, k) ORDER BY p DESC LIMIT 1)]) AS classify_ok
 FROM expected e JOIN tfm.models m ON m.name = e.model WHERE m.task = 'classification' GROUP BY e.model ORDER BY e.model;
+SELECT count(*) AS texts, bool_and(tfm_score(a, 'content_cls', 'arts') = tfm_score(a, 'roberta_cls', 'arts')) AS content_same
+FROM expected WHERE model = 'roberta_cls';
+SELECT tfm_drop('content_cls');
 -- regression: the raw output
 SELECT model, count(*) AS texts, max(abs(tfm_predict(a, model) - logits[1])) < 1e-4 AS predict_ok
 FROM expected WHERE model IN ('distil_reg', 'roberta_reg') GROUP BY model ORDER BY model;

@@ -13,7 +13,8 @@
 // - roberta_ce: roberta-base's REAL tokenizer on a shrunk config (hidden 32, 2 layers) with RANDOM
 //   weights, a one-label cross-encoder; xlmr_ce: tiny-random-roberta as an XLM-R cross-encoder whose
 //   tokenizer.json has XLM-R's TemplateProcessing post-processor instead of RobertaProcessing.
-// - *_noprefix: the encoder's tensors without the task prefix; refused_*: one thing broken each.
+// - *_noprefix: the encoder's tensors without the task prefix; roberta_files_ce: a cross-encoder with
+//   vocab.json + merges.txt and no tokenizer.json; refused_*: one thing broken each.
 // expected.csv: model, a, b (empty: one text), ids (Hugging Face's Rust tokenizers, npm `tokenizers`
 // from TOKENIZERS_PKG, truncated longest_first to the model's max_tokens), the same untruncated, logits and probabilities
 // (softmax, sigmoid for multi-label, the logit itself for one output) of test/ref/encoder.js on the
@@ -118,6 +119,9 @@ const xtok = { ...JSON.parse(rttok), post_processor: { type: 'TemplateProcessing
   pair: [special('<s>', 0), seq('A'), special('</s>', 0), special('</s>', 0), seq('B'), special('</s>', 0)],
   special_tokens: { '<s>': { id: '<s>', ids: [0], tokens: ['<s>'] }, '</s>': { id: '</s>', ids: [2], tokens: ['</s>'] } } } };
 model('xlmr_ce', { 'config.json': { ...xcfg, ...heads(xcfg).ce }, 'tokenizer.json': xtok, 'model.safetensors': safetensors([...rEnc, ...rK1]) }, 'pair');
+// the same cross-encoder on tiny-random-roberta with vocab.json + merges.txt instead of tokenizer.json
+model('roberta_files_ce', { 'config.json': rh.ce, 'vocab.json': fs.readFileSync(path.join(rt, 'vocab.json')),
+  'merges.txt': fs.readFileSync(path.join(rt, 'merges.txt')), 'model.safetensors': safetensors([...rEnc, ...rK1]) }, 'pair', 'roberta_cls');
 // roberta-base's real tokenizer, shrunk config, random weights: a cross-encoder
 const rb = G('roberta-base');
 const rbcfg = { ...rh.ce, _name_or_path: 'roberta-base (shrunk)', vocab_size: 50265, max_position_embeddings: 514, hidden_size: 32,
