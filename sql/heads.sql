@@ -95,6 +95,7 @@ SELECT count(*) AS rows, bool_and(flagged = (tfm_score(body, 'distil_sst2', 'POS
 -- checkpoint's own head is not used), head only or every weight (fine_tune full)
 CREATE TEMP TABLE ft AS SELECT 'text number ' || i || CASE WHEN i % 2 = 0 THEN ' good' ELSE ' bad' END AS body,
   CASE WHEN i % 2 = 0 THEN 'pos' ELSE 'neg' END AS label FROM generate_series(1, 24) i;
+CALL tfm_train('roberta_ft', 'roberta_cls', 'SELECT body, label FROM ft WHERE false', 'classification', '{}');
 SET client_min_messages = warning;  -- the epochs' notices show timings
 CALL tfm_train('roberta_ft', 'roberta_cls', 'SELECT body, label FROM ft', 'classification', '{"epochs": 2, "seed": 1}');
 CALL tfm_train('distil_ft', 'distil_sst2', 'SELECT body, label FROM ft', 'classification',

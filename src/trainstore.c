@@ -357,6 +357,10 @@ tfm_train(PG_FUNCTION_ARGS)
 	t = palloc0(sizeof(TfmTrainer));
 	t->task = TfmTaskFromName(task);
 	t->base = TfmModelGet(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	if (t->base->head_act != TFM_HEAD_GELU)
+		ereport(NOTICE, (errmsg("model \"%s\" is a checkpoint with its own head: a new head is trained on its encoder",
+								t->base->name),
+						 errdetail("The checkpoint's head is not trained further and is not part of model \"%s\".", name)));
 	TfmTrainOptionsFromJson(&t->o, options, t->base, t->task);
 	TfmRowsRead(&t->rows, query, t->task, t->base, t->o.max_tokens, TFM_MAX_LABELS);
 	if (t->rows.n < 2)
