@@ -91,11 +91,10 @@ CREATE TRIGGER flag BEFORE INSERT ON reviews FOR EACH ROW EXECUTE FUNCTION tfm_f
 INSERT INTO reviews (body) SELECT a FROM expected WHERE model = 'distil_sst2';
 SELECT count(*) AS rows, bool_and(flagged = (tfm_score(body, 'distil_sst2', 'POSITIVE') >= 0.5)) AS flag_ok FROM reviews;
 
--- 7. tfm_train on such a checkpoint trains a NEW head on its encoder (the first token's state; the
--- checkpoint's own head is not used), head only or every weight (fine_tune full)
+-- 7. tfm_train on such a checkpoint with other labels trains a NEW head on its encoder (the first
+-- token's state; the checkpoint's own head is not used), head only or every weight (fine_tune full)
 CREATE TEMP TABLE ft AS SELECT 'text number ' || i || CASE WHEN i % 2 = 0 THEN ' good' ELSE ' bad' END AS body,
   CASE WHEN i % 2 = 0 THEN 'pos' ELSE 'neg' END AS label FROM generate_series(1, 24) i;
-CALL tfm_train('roberta_ft', 'roberta_cls', 'SELECT body, label FROM ft WHERE false', 'classification', '{}');
 SET client_min_messages = warning;  -- the epochs' notices show timings
 CALL tfm_train('roberta_ft', 'roberta_cls', 'SELECT body, label FROM ft', 'classification', '{"epochs": 2, "seed": 1}');
 CALL tfm_train('distil_ft', 'distil_sst2', 'SELECT body, label FROM ft', 'classification',
@@ -107,6 +106,30 @@ ORDER BY m.name;
 SELECT tfm_classify('text number 2 good', 'roberta_ft') IN ('pos', 'neg') AS roberta_classifies,
        tfm_classify('text number 2 good', 'distil_ft') IN ('pos', 'neg') AS distil_classifies;
 SELECT tfm_drop('roberta_ft'), tfm_drop('distil_ft');
+-- with the checkpoint's own labels (a softmax classifier), or for a regressor, training continues the
+-- checkpoint's head (its activation and width). With a vanishing learning rate the new model scores
+-- as the checkpoint does: the head was carried over as the starting point (outputs moved to the
+-- sorted label order, regression targets and the features' standardisation accounted for)
+CREATE TEMP TABLE ft3 AS SELECT a AS body, (ARRAY['sports', 'business', 'arts'])[1 + (row_number() OVER ()) % 3] AS label,
+  (row_number() OVER ()) * 0.5 AS target FROM expected WHERE model = 'roberta_cls';
+SET client_min_messages = warning;
+CALL tfm_train('roberta_cont', 'roberta_cls', 'SELECT body, label FROM ft3', 'classification',
+               '{"epochs": 1, "learning_rate": 1e-9, "validation_fraction": 0, "seed": 1}');
+CALL tfm_train('distil_cont', 'distil_reg', 'SELECT body, target FROM ft3', 'regression',
+               '{"epochs": 1, "learning_rate": 1e-9, "validation_fraction": 0, "seed": 1}');
+CALL tfm_train('xlmr_cont_full', 'xlmr_cls', 'SELECT body, label FROM ft3', 'classification',
+               '{"epochs": 1, "fine_tune": "full", "batch_size": 4, "seed": 1}');
+-- multi-label checkpoints get a new head (pg_tfm trains softmax classifiers)
+CALL tfm_train('multi_new', 'roberta_multi', 'SELECT body, label FROM ft3', 'classification', '{"epochs": 1, "seed": 1}');
+RESET client_min_messages;
+SELECT name, task, labels, options->>'head_activation' AS act, options->'head_hidden' AS head_hidden
+FROM tfm.models WHERE name IN ('roberta_cont', 'distil_cont', 'xlmr_cont_full', 'multi_new') ORDER BY name;
+SELECT count(*) AS checks, max(abs(tfm_score(e.a, 'roberta_cont', l) - tfm_score(e.a, 'roberta_cls', l))) < 1e-4 AS continued_same
+FROM expected e CROSS JOIN unnest(ARRAY['sports', 'business', 'arts']) l WHERE e.model = 'roberta_cls';
+SELECT count(*) AS texts, max(abs(tfm_predict(a, 'distil_cont') - tfm_predict(a, 'distil_reg'))) < 1e-4 AS continued_same
+FROM expected WHERE model = 'distil_reg';
+SELECT tfm_classify('Hello world', 'xlmr_cont_full') IN ('sports', 'business', 'arts') AS full_classifies;
+SELECT count(tfm_drop(n)) AS dropped FROM unnest(ARRAY['roberta_cont', 'distil_cont', 'xlmr_cont_full', 'multi_new']) n;
 
 -- 8. functions that do not fit the model's task say so (42809)
 SELECT pg_temp.err($$SELECT tfm_score_pair('a', 'b', 'roberta_cls')$$) AS pair_on_classifier;

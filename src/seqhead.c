@@ -2,8 +2,8 @@
  * seqhead.c: *ForSequenceClassification checkpoints of BERT, DistilBERT, RoBERTa and XLM-R (issue 15).
  * At import: the task their config.json gives (labels from id2label in id order; problem_type; a
  * one-label cross-encoder), the pair template their tokenizer.json must have, and the head's two
- * dense layers as one head in head.h's MLP layout whose hidden layer is the family's tanh or ReLU.
- * At run time: that head's forward.
+ * dense layers as one head in head.h's MLP layout whose hidden layer is the family's tanh or ReLU
+ * (head.c computes it).
  */
 #include "postgres.h"
 
@@ -73,13 +73,6 @@ TfmIsSeqClassificationArch(const char *arch)
 		if (strcmp(arch, seq_arches[a].arch) == 0)
 			return true;
 	return false;
-}
-
-/* the activation named in a model's options ("tanh", "relu"; anything else: a trained head's GELU) */
-TfmHeadAct
-TfmHeadActFromName(const char *name)
-{
-	return strcmp(name, "tanh") == 0 ? TFM_HEAD_TANH : strcmp(name, "relu") == 0 ? TFM_HEAD_RELU : TFM_HEAD_GELU;
 }
 
 /* refuse import options that would change what the checkpoint's head reads (the raw first-token state) */
@@ -386,24 +379,10 @@ TfmSeqHeadOptions(const TfmSeqHead *h, int max_tokens, int hidden)
 {
 	char	   *s = psprintf("{\"max_tokens\": %d, \"pooling\": \"cls\", \"normalize\": false, \"head_hidden\": %d, "
 							 "\"head_activation\": \"%s\", \"multi_label\": %s}",
-							 max_tokens, hidden, h->act == TFM_HEAD_RELU ? "relu" : "tanh",
+							 max_tokens, hidden, TfmHeadActName(h->act),
 							 h->multi_label ? "true" : "false");
 
 	return TfmJsonParse(s, strlen(s), "options");
-}
-
-/* out (n,K) = W2 act(W1 x + b1) + b2 for first-token states x (n,C): a checkpoint's head, act tanh or ReLU */
-void
-TfmPoolerHeadForward(float *out, const float *p, const float *x, int n, int C, int K, TfmHeadAct act)
-{
-	const float *w2 = p + (size_t) C * C + C;
-	float	   *h = palloc_extended(sizeof(float) * Max((size_t) n * C, 1), MCXT_ALLOC_HUGE);
-
-	matmul_forward(h, x, p, p + (size_t) C * C, n, C, C);
-	for (size_t i = 0; i < (size_t) n * C; i++)
-		h[i] = act == TFM_HEAD_RELU ? (h[i] > 0 ? h[i] : 0) : tanhf(h[i]);
-	matmul_forward(out, h, w2, w2 + (size_t) K * C, n, C, K);
-	pfree(h);
 }
 
 /* the logistic function of each of n values, in place (multi-label probabilities) */

@@ -12,15 +12,8 @@
 #include "utils/jsonb.h"
 
 #include "bert.h"
+#include "head.h"
 #include "safetensors.h"
-
-/* the hidden layer of a model's head: a trained head's GELU (head.h), or a checkpoint's */
-typedef enum TfmHeadAct
-{
-	TFM_HEAD_GELU = 0,			/* pg_tfm's trained heads */
-	TFM_HEAD_TANH,				/* BERT's pooler, RoBERTa's classifier.dense */
-	TFM_HEAD_RELU				/* DistilBERT's pre_classifier */
-} TfmHeadAct;
 
 /* what a sequence-classification checkpoint imports as */
 typedef struct TfmSeqHead
@@ -41,8 +34,6 @@ extern void TfmSeqHeadCheckOptions(Jsonb *options);
 extern void TfmSeqHeadRead(TfmSeqHead *h, Jsonb *config, Jsonb *tokenizer, TfmSafetensors *st, const char *buf,
 						   const TfmBertConfig *cfg, const char *const *what);
 extern Jsonb *TfmSeqHeadOptions(const TfmSeqHead *h, int max_tokens, int hidden);
-extern TfmHeadAct TfmHeadActFromName(const char *name);
-extern void TfmPoolerHeadForward(float *out, const float *p, const float *x, int n, int C, int K, TfmHeadAct act);
 extern void TfmSigmoidRows(float *x, int n);
 
 #endif

@@ -153,10 +153,12 @@ TfmProgressSweep(void)
 static char *
 inference_options(const TfmTrainer *t)
 {
-	return psprintf("{\"max_tokens\": %d, \"pooling\": \"%s\", \"normalize\": %s, \"target_mean\": %s, \"target_std\": %s, \"head_hidden\": %d}",
+	/* a continued checkpoint head names its activation; GELU, the trained heads' own, goes unnamed */
+	return psprintf("{\"max_tokens\": %d, \"pooling\": \"%s\", \"normalize\": %s, \"target_mean\": %s, \"target_std\": %s, \"head_hidden\": %d%s}",
 					t->o.max_tokens, TfmPoolingName(t->base->opt.pooling),
 					t->base->opt.normalize ? "true" : "false", TfmJsonFloat(t->tmean, 17),
-					TfmJsonFloat(t->tstd, 17), t->o.hidden_units);
+					TfmJsonFloat(t->tstd, 17), t->o.hidden_units,
+					t->act != TFM_HEAD_GELU ? psprintf(", \"head_activation\": \"%s\"", TfmHeadActName(t->act)) : "");
 }
 
 /* metrics on the validation split (or the training rows when there is none) */
@@ -357,10 +359,6 @@ tfm_train(PG_FUNCTION_ARGS)
 	t = palloc0(sizeof(TfmTrainer));
 	t->task = TfmTaskFromName(task);
 	t->base = TfmModelGet(text_to_cstring(PG_GETARG_TEXT_PP(1)));
-	if (t->base->head_act != TFM_HEAD_GELU)
-		ereport(NOTICE, (errmsg("model \"%s\" is a checkpoint with its own head: a new head is trained on its encoder",
-								t->base->name),
-						 errdetail("The checkpoint's head is not trained further and is not part of model \"%s\".", name)));
 	TfmTrainOptionsFromJson(&t->o, options, t->base, t->task);
 	TfmRowsRead(&t->rows, query, t->task, t->base, t->o.max_tokens, TFM_MAX_LABELS);
 	if (t->rows.n < 2)
