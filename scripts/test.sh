@@ -41,6 +41,9 @@ make_fixture PG_TFM_SEQCLS "$RUN/seqcls" make_seqcls_models.js "$PG_TFM_GOLDEN"
 # references: Hugging Face's Rust tokenizers for ids, test/ref/encoder.js for embeddings (sql/families.sql)
 fetch_tokenizers
 make_fixture PG_TFM_FAMILIES "$RUN/families" make_family_models.js "$PG_TFM_GOLDEN" "$PG_TFM_TOKENIZERS"
+# DistilBERT, RoBERTa and XLM-R sequence-classification checkpoints and cross-encoders (real configs and
+# tokenizers, tiny-random-roberta's real encoder, random heads) and their references (sql/heads.sql)
+make_fixture PG_TFM_HEADS "$RUN/heads" make_head_models.js "$PG_TFM_GOLDEN" "$PG_TFM_TOKENIZERS"
 # SentencePiece Unigram tokenizers (t5-small's real tokenizer.json and an XLM-R-shaped derivative) on BERT
 # and XLM-R configs with random weights, hostile tokenizer.json files, Hugging Face's ids (sql/unigram.sql)
 make_fixture PG_TFM_UNIGRAM "$RUN/unigram" make_unigram_models.js "$PG_TFM_GOLDEN" "$PG_TFM_TOKENIZERS"

@@ -60,10 +60,11 @@ SELECT model, count(*) AS texts,
                ARRAY(SELECT jsonb_array_elements_text(j->'embedding')::float8)) t(a, b)) < 1e-4) AS bulk_within_1e4
 FROM bulk GROUP BY 1 ORDER BY 1;
 
--- 4. refused with 0A000 from config.json alone: heads (sequence classification: not computed yet),
--- activations and position types the kernels lack (XLM-RoBERTa imports: sql/unigram.sql)
+-- 4. refused with 0A000 from config.json alone: heads pg_tfm does not compute (token classification,
+-- question answering; sequence-classification heads are sql/heads.sql's), activations and position
+-- types the kernels lack
 SELECT d, pg_temp.err(format('SELECT tfm_import(%L, %L)', 'x', :'fam' || '/' || d)) AS result
-FROM unnest(ARRAY['refused_roberta_cls', 'refused_roberta_relative', 'refused_distilbert_sst2',
+FROM unnest(ARRAY['refused_xlmr_qa', 'refused_roberta_tokcls', 'refused_roberta_relative', 'refused_distilbert_tokcls',
                   'refused_distilbert_relu']) d;
 -- a RoBERTa tokenizer pg_tfm does not read: refused naming the component
 SELECT pg_temp.err(format('SELECT tfm_import(%L, %L::jsonb, %L::jsonb, %L::bytea)', 'x',

@@ -139,7 +139,9 @@ FROM mail, unnest(ARRAY['last_head', 'max_full']) m GROUP BY m ORDER BY m;
 SELECT tfm_drop('last_head'), tfm_drop('max_full');
 
 -- 3. refused with 0A000, naming what and what pg_tfm supports. The golden folders have no weights:
--- config.json alone decides (tiny-random-roberta, a RobertaModel, imports: sql/families.sql)
+-- config.json alone decides (tiny-random-roberta, a RobertaModel, imports: sql/families.sql; the
+-- cross-encoder and the DistilBERT sst-2 classifier pass it and lack weights: sql/seqcls.sql and
+-- sql/heads.sql import them with random weights)
 SELECT d, pg_temp.err(format('SELECT tfm_import(%L, %L)', 'x', :'golden' || '/models/' || d)) AS result
 FROM unnest(ARRAY['ms-marco-MiniLM-L12-v2', 'distilbert-base-uncased-finetuned-sst-2-english']) d;
 -- directories with config.json alone (RoBERTa is computed now: its directory lacks the tokenizer files)

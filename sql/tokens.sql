@@ -3,13 +3,15 @@
 -- References (PG_TFM_TOKENS/refs.jsonl, test/make_token_refs.js): ids and token strings from Hugging Face's
 -- Rust tokenizers (npm tokenizers@0.23.2) for the REAL tokenizer files of all-MiniLM-L6-v2, bge-small-en-v1.5,
 -- distilbert-sst2, ms-marco-MiniLM-L12-v2 (WordPiece), tiny-random-roberta, roberta-base (byte-level BPE) and
--- GPT-2 (vocab.json + merges.txt). The models around the bge / distilbert / ms-marco / roberta-base tokenizers
+-- GPT-2 (vocab.json + merges.txt), and t5-small's SentencePiece Unigram tokenizer.json (on a BERT config with
+-- RANDOM weights, test/make_unigram_models.js). The models around the bge / distilbert / ms-marco / roberta-base tokenizers
 -- have RANDOM weights (only their tokenizers are checked here); MiniLM, tiny-random-roberta and GPT-2 tiny
 -- are the files as they are.
 \getenv model_dir PG_TFM_MODEL_DIR
 \getenv tokens PG_TFM_TOKENS
 \getenv fam PG_TFM_FAMILIES
 \getenv golden PG_TFM_GOLDEN
+\getenv uni PG_TFM_UNIGRAM
 SET pg_tfm_test.tokens = :'tokens';
 CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE h text;
@@ -34,7 +36,8 @@ SET client_min_messages = warning;
 SELECT m, name FROM (VALUES
   ('minilm', :'model_dir'), ('bge', :'tokens' || '/json_bge'), ('distilbert', :'tokens' || '/json_distilbert'),
   ('msmarco', :'tokens' || '/json_msmarco'), ('roberta_tiny', :'fam' || '/roberta_tiny'),
-  ('roberta_base', :'fam' || '/roberta_base'), ('gpt2', :'golden' || '/gpt2/tiny')) v(m, d),
+  ('roberta_base', :'fam' || '/roberta_base'), ('gpt2', :'golden' || '/gpt2/tiny'),
+  ('t5', :'uni' || '/t5_bert')) v(m, d),
   LATERAL tfm_import('tk_' || m, d) ORDER BY 1;
 RESET client_min_messages;
 
@@ -48,7 +51,7 @@ SELECT tokenizer, left(text, 40) AS mismatch, tfm_tokens(text, 'tk_' || tokenize
 FROM r WHERE tfm_tokens(text, 'tk_' || tokenizer) IS DISTINCT FROM tokens ORDER BY 1, 2;
 -- what the strings look like: "##" continuations, byte-level "Ġ" spaces, special tokens as the vocabulary spells them
 SELECT m, tfm_tokens('Tokenizing ΣΊΣΥΦΟΣ, naïvely!', 'tk_' || m) AS tokens
-FROM unnest(ARRAY['minilm', 'roberta_base', 'gpt2']) m ORDER BY 1;
+FROM unnest(ARRAY['minilm', 'roberta_base', 'gpt2', 't5']) m ORDER BY 1;
 SELECT tfm_tokens('a <mask> b', 'tk_roberta_base') AS added_token, tfm_tokens('', 'tk_minilm') AS empty,
        tfm_tokens(NULL, 'tk_minilm') IS NULL AS null_input;
 -- one string per id, always

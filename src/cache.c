@@ -112,7 +112,7 @@ load_head(TfmModel *m, HeapTuple tup, TupleDesc td)
 	m->target_mean = TfmJsonGetFloat(&opts->root, "target_mean", 0.0, "options");
 	m->target_std = TfmJsonGetFloat(&opts->root, "target_std", 1.0, "options");
 	m->head_hidden = TfmJsonGetInt(&opts->root, "head_hidden", 0, 0, 8192, "options");
-	m->head_tanh = strcmp(TfmJsonGetString(&opts->root, "head_activation", "gelu", "options"), "tanh") == 0;
+	m->head_act = TfmHeadActFromName(TfmJsonGetString(&opts->root, "head_activation", "gelu", "options"));
 	m->multi_label = TfmJsonGetBool(&opts->root, "multi_label", 0, "options");
 	d = SPI_getbinval(tup, td, 9, &isnull);
 	want = sizeof(float) * TfmHeadParams(m->cfg.hidden, m->head_hidden, m->nlabels);

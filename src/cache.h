@@ -11,6 +11,7 @@
 #include "cachefile.h"
 #include "gpt2model.h"
 #include "model.h"
+#include "seqhead.h"
 #include "tokenizer.h"
 
 typedef enum TfmTask
@@ -51,7 +52,7 @@ typedef struct TfmModel
 	char	  **labels;
 	float	   *head;			/* head.h layout */
 	int			head_hidden;	/* hidden units of the head, 0 for linear */
-	bool		head_tanh;		/* a checkpoint's pooler + classifier (seqhead.h): tanh hidden layer, not GELU */
+	TfmHeadAct	head_act;		/* GELU: a trained head; tanh or ReLU: a checkpoint's (seqhead.h) */
 	bool		multi_label;	/* sigmoid per label instead of softmax */
 	double		target_mean;	/* regression targets were standardised with these */
 	double		target_std;

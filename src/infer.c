@@ -459,15 +459,10 @@ TfmHeadForward(float *out, const TfmModel *m, const float *head, const float *po
 	int			H = m->head_hidden;
 	float	   *pre, *act;
 
-	if (m->head_tanh)
-	{
-		/* a checkpoint's BERT pooler and classifier */
-		TfmPoolerHeadForward(out, head, pooled, n, m->cfg.hidden, m->nlabels);
-		return;
-	}
+	/* a trained head (GELU), or a checkpoint's (BERT's pooler, RoBERTa's classifier.dense, DistilBERT's pre_classifier) */
 	pre = palloc_extended(sizeof(float) * Max((size_t) n * H, 1), MCXT_ALLOC_HUGE);
 	act = palloc_extended(sizeof(float) * Max((size_t) n * H, 1), MCXT_ALLOC_HUGE);
-	head_forward(out, pre, act, head, pooled, n, m->cfg.hidden, H, m->nlabels);
+	head_forward(out, pre, act, head, pooled, n, m->cfg.hidden, H, m->nlabels, m->head_act);
 	pfree(pre);
 	pfree(act);
 }

@@ -25,6 +25,7 @@
 typedef struct EncoderArch
 {
 	const char *model_type;
+	int			family;			/* TFM_FAMILY_*: entries past the families are other model_types of one */
 	const char *title;			/* for messages */
 	const char *prefix;			/* task checkpoints' prefix ("bert."): names are found with or without it */
 	const char *layer;			/* prefix of layer l's names, a format with one %d */
@@ -55,18 +56,22 @@ static const char *const distilbert_lay[SLOTS_PER_LAYER] = {"attention.q_lin.wei
 	"ffn.lin2.weight", "ffn.lin2.bias",
 	"output_layer_norm.weight", "output_layer_norm.bias"};
 
-/* indexed by TFM_FAMILY_* */
+/* indexed by TFM_FAMILY_*, then model_types computed as one of them */
 static const EncoderArch arches[] = {
-	{"bert", "BERT", "bert.", "encoder.layer.%d.", bert_emb, bert_lay},
-	{"distilbert", "DistilBERT", "distilbert.", "transformer.layer.%d.", distilbert_emb, distilbert_lay},
-	{"roberta", "RoBERTa", "roberta.", "encoder.layer.%d.", bert_emb, bert_lay},
+	{"bert", TFM_FAMILY_BERT, "BERT", "bert.", "encoder.layer.%d.", bert_emb, bert_lay},
+	{"distilbert", TFM_FAMILY_DISTILBERT, "DistilBERT", "distilbert.", "transformer.layer.%d.", distilbert_emb, distilbert_lay},
+	{"roberta", TFM_FAMILY_ROBERTA, "RoBERTa", "roberta.", "encoder.layer.%d.", bert_emb, bert_lay},
+	/* XLM-RoBERTa: RoBERTa's encoder, names ("roberta." prefix included) and positions */
+	{"xlm-roberta", TFM_FAMILY_ROBERTA, "XLM-RoBERTa", "roberta.", "encoder.layer.%d.", bert_emb, bert_lay},
 };
+
+#define NFAMILIES 3				/* arches[0 .. NFAMILIES - 1] are the families */
 
 /* the description of a config's family (BERT's for an out-of-range value: TfmBertConfigCheck refuses those) */
 static const EncoderArch *
 arch_of(const TfmBertConfig *cfg)
 {
-	return &arches[cfg->family >= 0 && cfg->family < (int) lengthof(arches) ? cfg->family : 0];
+	return &arches[cfg->family >= 0 && cfg->family < NFAMILIES ? cfg->family : 0];
 }
 
 /* TFM_FAMILY_* of a model_type pg_tfm computes, -1 for others */
@@ -78,7 +83,7 @@ TfmBertFamily(const char *model_type)
 		return TFM_FAMILY_ROBERTA;
 	for (int f = 0; f < (int) lengthof(arches); f++)
 		if (strcmp(model_type, arches[f].model_type) == 0)
-			return f;
+			return arches[f].family;
 	return -1;
 }
 
@@ -93,7 +98,7 @@ TfmBertMaxTokens(const TfmBertConfig *cfg)
 int
 TfmBertConfigCheck(const TfmBertConfig *cfg)
 {
-	return (cfg->family >= 0 && cfg->family < (int) lengthof(arches) &&
+	return (cfg->family >= 0 && cfg->family < NFAMILIES &&
 			cfg->vocab >= 1 && cfg->vocab <= MAX_VOCAB && cfg->hidden >= 1 && cfg->hidden <= MAX_HIDDEN &&
 			cfg->layers >= 1 && cfg->layers <= MAX_LAYERS && cfg->heads >= 1 && cfg->heads <= MAX_HEADS &&
 			cfg->hidden % cfg->heads == 0 && cfg->intermediate >= 1 && cfg->intermediate <= MAX_INTERMEDIATE &&
@@ -129,7 +134,7 @@ distilbert_config(TfmBertConfig *cfg, JsonbContainer *c, const char *what)
 						errmsg("%s: dim %d is not a multiple of n_heads %d", what, cfg->hidden, cfg->heads)));
 }
 
-/* read config.json of an encoder (model_type bert, distilbert or roberta), all fields checked */
+/* read config.json of an encoder (model_type bert, distilbert, roberta or xlm-roberta), all fields checked */
 void
 TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char *what)
 {

@@ -1,7 +1,8 @@
 /*
- * rerank.c: text pairs (issue 15): BERT's pair input ([CLS] a [SEP] b [SEP], token types 0 then 1,
- * the longer text truncated first) and the SQL entry points of cross-encoders: tfm_rerank,
- * tfm_score_pair and tfm_tokenize(a, b, model)
+ * rerank.c: text pairs (issue 15): the family's pair input (BERT's [CLS] a [SEP] b [SEP] with token
+ * types 0 then 1, DistilBERT's the same without token types, RoBERTa's and XLM-R's
+ * <s> a </s></s> b </s> all of type 0; the longer text truncated first) and the SQL entry points of
+ * cross-encoders: tfm_rerank, tfm_score_pair and tfm_tokenize(a, b, model)
  */
 #include "postgres.h"
 
@@ -22,18 +23,22 @@ PG_FUNCTION_INFO_V1(tfm_score_pair);
 PG_FUNCTION_INFO_V1(tfm_rerank);
 
 /*
- * the kept lengths of a pair of na and nb tokens within budget tokens, as Hugging Face's longest_first
- * truncation gives them: the longer side alone down to the shorter one's length, then both to half
- * the budget (the longer side keeps the odd token)
+ * the kept lengths of a pair of na and nb tokens within budget tokens (max_tokens less the special
+ * tokens), as Hugging Face's longest_first truncation gives them: the longer side alone down to the
+ * shorter one's length, then both to half the budget. The odd token of an odd budget goes to the
+ * longer side, except when the shorter one alone has max_tokens tokens or more: then to the second
+ * text (measured on the Rust tokenizers 0.23.2 that Python users run; sql/heads.sql checks both cases)
  */
 static void
-longest_first(int *na, int *nb, int budget)
+longest_first(int *na, int *nb, int budget, int max_tokens)
 {
 	int			s = Min(*na, *nb), l = Max(*na, *nb);
 	bool		swap = *na > *nb;
 
 	if (s + l <= budget)
 		return;
+	if (s >= max_tokens)
+		swap = false;
 	l = s > budget ? s : Max(s, budget - s);
 	if (s + l > budget)
 	{
@@ -52,49 +57,57 @@ text_ids(const TfmModel *m, text *t, int *n)
 }
 
 /*
- * the pair of two tokenized texts (each [CLS] ... [SEP]): [CLS] a [SEP] b [SEP] with b's tokens and the
- * last [SEP] marked as token type 1 (TFM_TOKEN_TYPE1), truncated longest_first to max_tokens (0: not)
+ * the pair of two tokenized texts (each [CLS] ... [SEP], or <s> ... </s>), truncated longest_first to
+ * max_tokens (0: not): BERT's [CLS] a [SEP] b [SEP] with b's tokens and the last [SEP] marked as token
+ * type 1 (TFM_TOKEN_TYPE1); DistilBERT's the same unmarked (it has no token types); RoBERTa's (and
+ * XLM-R's) <s> a </s> </s> b </s>, unmarked (its tokenizers give the model no token types)
  */
 static int32 *
 pair_ids(const TfmModel *m, const int32 *ia, int na, const int32 *ib, int nb, int max_tokens, int *n)
 {
-	int			ka = na - 2, kb = nb - 2;
+	bool		roberta = m->cfg.family == TFM_FAMILY_ROBERTA;
+	int			ka = na - 2, kb = nb - 2, specials = roberta ? 4 : 3, p;
+	int32		mark = m->cfg.family == TFM_FAMILY_BERT ? TFM_TOKEN_TYPE1 : 0;
 	int32	   *out;
 
-	if (m->cfg.type_vocab < 2)
+	if (m->cfg.family == TFM_FAMILY_BERT && m->cfg.type_vocab < 2)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("model \"%s\" has one token type (type_vocab_size 1): it cannot read text pairs", m->name)));
 	/* a Unigram file's pair template ($A </s> $B </s>, <s> $A </s> </s> $B </s>) is not [CLS] a [SEP] b [SEP] */
 	if (m->tokenizer == TFM_TOKENIZER_UNIGRAM)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("model \"%s\" has a Unigram tokenizer: text pairs with it are not supported", m->name)));
-	if (max_tokens > 0 && max_tokens < 3)
+	if (max_tokens > 0 && max_tokens < specials)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("model \"%s\" reads at most %d tokens, fewer than a pair's three special tokens",
-							   m->name, max_tokens)));
+						errmsg("model \"%s\" reads at most %d tokens, fewer than a pair's %d special tokens",
+							   m->name, max_tokens, specials)));
 	if (max_tokens > 0)
-		longest_first(&ka, &kb, max_tokens - 3);
-	*n = ka + kb + 3;
+		longest_first(&ka, &kb, max_tokens - specials, max_tokens);
+	*n = ka + kb + specials;
 	out = palloc_extended(sizeof(int32) * *n, MCXT_ALLOC_HUGE);
 	memcpy(out, ia, sizeof(int32) * (ka + 1));
-	out[ka + 1] = ia[na - 1];
+	p = ka + 1;
+	out[p++] = ia[na - 1];
+	if (roberta)
+		out[p++] = ib[nb - 1];	/* the second </s> of </s></s> */
 	for (int i = 0; i < kb; i++)
-		out[ka + 2 + i] = ib[1 + i] + TFM_TOKEN_TYPE1;
-	out[ka + kb + 2] = ib[nb - 1] + TFM_TOKEN_TYPE1;
+		out[p++] = ib[1 + i] + mark;
+	out[p] = ib[nb - 1] + mark;
 	return out;
 }
 
 /*
  * the ids of the second text b of a pair whose first text has na ids, enough for pair_ids to truncate
- * as it would the whole text (0: untruncated): with more than max(na + 1, max_tokens) ids b is the
- * longer side and longest_first keeps fewer than that, so its first ones are read (TfmTokenizeTruncated)
+ * as it would the whole text (0: untruncated): with more than k = max(na + 1, max_tokens + 2) ids (two of
+ * them special) b is the longer side, the shorter side's length decides whether it reaches max_tokens,
+ * and longest_first keeps fewer than k - 2 of b's, so its first ones are read (TfmTokenizeTruncated)
  */
 static int32 *
 second_ids(const TfmModel *m, Datum b, int na, int max_tokens, int *n)
 {
 	if (max_tokens <= 0)
 		return text_ids(m, DatumGetTextPP(b), n);
-	return TfmTokenizeTruncated(m, b, Max(na + 1, max_tokens), n);
+	return TfmTokenizeTruncated(m, b, Max(na + 1, max_tokens + 2), n);
 }
 
 /* ids of the pair (a, b) as pair_ids gives them */
@@ -110,16 +123,16 @@ TfmTokenizePair(const TfmModel *m, text *a, Datum b, int max_tokens, int *n)
 	return out;
 }
 
-/* refuse a model that does not score pairs: a BERT checkpoint's one-output head (cross-encoder or regression) */
+/* refuse a model that does not score pairs: a checkpoint's one-output head (cross-encoder or regression) */
 static void
 require_pair_head(const TfmModel *m, const char *fn)
 {
 	TfmRequireArch(m, TFM_ARCH_BERT, fn);
-	if (!m->head_tanh || m->nlabels != 1)
+	if (m->head_act == TFM_HEAD_GELU || m->nlabels != 1)
 		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
 						errmsg("model \"%s\" is a%s %s model, %s needs a cross-encoder", m->name,
 							   m->task == TFM_TASK_EMBEDDING ? "n" : "", TfmTaskName(m->task), fn),
-						errhint("Import a one-label BertForSequenceClassification checkpoint (a cross-encoder such as "
+						errhint("Import a one-label *ForSequenceClassification checkpoint (a cross-encoder such as "
 								"cross-encoder/ms-marco-MiniLM-L-12-v2).")));
 }
 

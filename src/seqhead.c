@@ -1,8 +1,9 @@
 /*
- * seqhead.c: BertForSequenceClassification checkpoints (issue 15). At import: the task their
- * config.json gives (labels from id2label in id order; problem_type; a one-label cross-encoder), the
- * pair template their tokenizer.json must have, and the pooler + classifier tensors as one head in
- * head.h's MLP layout whose hidden layer is tanh instead of GELU. At run time: that head's forward.
+ * seqhead.c: *ForSequenceClassification checkpoints of BERT, DistilBERT, RoBERTa and XLM-R (issue 15).
+ * At import: the task their config.json gives (labels from id2label in id order; problem_type; a
+ * one-label cross-encoder), the pair template their tokenizer.json must have, and the head's two
+ * dense layers as one head in head.h's MLP layout whose hidden layer is the family's tanh or ReLU
+ * (head.c computes it).
  */
 #include "postgres.h"
 
@@ -16,27 +17,65 @@
 #include "ops.h"
 #include "seqhead.h"
 
-/* true if config.json's architectures name a BERT sequence-classification checkpoint */
-bool
-TfmIsSeqClassification(Jsonb *config)
+/* one family's sequence-classification head: its architectures entry and tensor names (hidden, then output layer) */
+typedef struct SeqHeadArch
+{
+	const char *arch;
+	int			family;			/* TFM_FAMILY_* */
+	const char *tensor[4];		/* W1 (C,C), b1 (C), W2 (K,C), b2 (K) */
+	TfmHeadAct	act;
+} SeqHeadArch;
+
+static const SeqHeadArch seq_arches[] = {
+	{"BertForSequenceClassification", TFM_FAMILY_BERT,
+	{"bert.pooler.dense.weight", "bert.pooler.dense.bias", "classifier.weight", "classifier.bias"}, TFM_HEAD_TANH},
+	{"DistilBertForSequenceClassification", TFM_FAMILY_DISTILBERT,
+	{"pre_classifier.weight", "pre_classifier.bias", "classifier.weight", "classifier.bias"}, TFM_HEAD_RELU},
+	{"RobertaForSequenceClassification", TFM_FAMILY_ROBERTA,
+	{"classifier.dense.weight", "classifier.dense.bias", "classifier.out_proj.weight", "classifier.out_proj.bias"}, TFM_HEAD_TANH},
+	{"XLMRobertaForSequenceClassification", TFM_FAMILY_ROBERTA,
+	{"classifier.dense.weight", "classifier.dense.bias", "classifier.out_proj.weight", "classifier.out_proj.bias"}, TFM_HEAD_TANH},
+};
+
+/* the sequence-classification head config.json's architectures names, NULL if none */
+static const SeqHeadArch *
+seq_arch(Jsonb *config)
 {
 	JsonbValue	v;
 
 	if (!JB_ROOT_IS_OBJECT(config) || !TfmJsonGet(&config->root, "architectures", &v) ||
 		v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
-		return false;
+		return NULL;
 	for (int i = 0; i < (int) JsonContainerSize(v.val.binary.data); i++)
 	{
 		JsonbValue *e = getIthJsonbValueFromContainer(v.val.binary.data, i);
 
-		if (e->type == jbvString && e->val.string.len == 29 &&
-			memcmp(e->val.string.val, "BertForSequenceClassification", 29) == 0)
-			return true;
+		for (int a = 0; e->type == jbvString && a < (int) lengthof(seq_arches); a++)
+			if (e->val.string.len == (int) strlen(seq_arches[a].arch) &&
+				memcmp(e->val.string.val, seq_arches[a].arch, e->val.string.len) == 0)
+				return &seq_arches[a];
 	}
+	return NULL;
+}
+
+/* true if config.json's architectures name a sequence-classification checkpoint pg_tfm computes */
+bool
+TfmIsSeqClassification(Jsonb *config)
+{
+	return seq_arch(config) != NULL;
+}
+
+/* true if arch is the architecture name of a sequence-classification head pg_tfm computes */
+bool
+TfmIsSeqClassificationArch(const char *arch)
+{
+	for (int a = 0; a < (int) lengthof(seq_arches); a++)
+		if (strcmp(arch, seq_arches[a].arch) == 0)
+			return true;
 	return false;
 }
 
-/* refuse import options that would change what the checkpoint's head reads (the raw [CLS] state) */
+/* refuse import options that would change what the checkpoint's head reads (the raw first-token state) */
 void
 TfmSeqHeadCheckOptions(Jsonb *options)
 {
@@ -49,7 +88,7 @@ TfmSeqHeadCheckOptions(Jsonb *options)
 		(TfmJsonGet(&options->root, "normalize", &v) && !(v.type == jbvBool && !v.val.boolean)))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("a sequence-classification checkpoint pools with \"cls\" and does not normalize"),
-						errhint("Its head reads the [CLS] token's hidden state: leave out the pooling and normalize options.")));
+						errhint("Its head reads the first token's hidden state: leave out the pooling and normalize options.")));
 }
 
 /* true if config.json carries sentence-transformers' cross-encoder settings */
@@ -164,10 +203,10 @@ template_item(JsonbValue *e, char **id, int *type, const char *what)
 
 /*
  * refuse a tokenizer.json whose post-processor builds pairs otherwise than BERT's
- * [CLS] A [SEP] B [SEP] with token types 0 0 0 1 1 (what pg_tfm computes for pairs)
+ * [CLS] A [SEP] B [SEP] with token types 0 0 0 1 1 (what pg_tfm computes for BERT-family pairs)
  */
 static void
-check_pair_template(Jsonb *tokenizer, const char *what)
+check_bert_pair(Jsonb *tokenizer, const char *what)
 {
 	JsonbContainer *pp;
 	JsonbValue	v;
@@ -203,10 +242,77 @@ check_pair_template(Jsonb *tokenizer, const char *what)
 						errhint("pg_tfm builds pairs as [CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1.")));
 }
 
-/* the tensor name (with or without "bert."), checked against its expected shape (rows 0: 1-d) */
-static TfmTensorInfo *
-head_tensor(TfmSafetensors *st, const char *name, int64 rows, int64 cols)
+/*
+ * true if post-processor pp (or one in a Sequence of them) builds RoBERTa's pair <s> A </s> </s> B </s>:
+ * RobertaProcessing, or a TemplateProcessing pair of that shape (token types are not read: RoBERTa's
+ * tokenizers return none to the model); a ByteLevel post-processor alone does not count
+ */
+static bool
+roberta_pair(JsonbContainer *pp, const char *what)
 {
+	char	   *type = TfmJsonGetString(pp, "type", "", what);
+	static const char *const want_id[6] = {NULL, "$A", NULL, NULL, "$B", NULL};
+	char	   *ids[6];
+	JsonbValue	v;
+	int			n;
+	bool		found = false;
+
+	if (strcmp(type, "RobertaProcessing") == 0)
+		return true;
+	if (strcmp(type, "Sequence") == 0 && TfmJsonGet(pp, "processors", &v) && v.type == jbvBinary &&
+		JsonContainerIsArray(v.val.binary.data))
+	{
+		for (int i = 0; i < (int) JsonContainerSize(v.val.binary.data); i++)
+		{
+			JsonbValue *e = getIthJsonbValueFromContainer(v.val.binary.data, i);
+
+			if (e->type == jbvBinary && JsonContainerIsObject(e->val.binary.data))
+				found |= roberta_pair(e->val.binary.data, what);
+		}
+		return found;
+	}
+	if (strcmp(type, "TemplateProcessing") != 0 || !TfmJsonGet(pp, "pair", &v) || v.type != jbvBinary ||
+		!JsonContainerIsArray(v.val.binary.data) || JsonContainerSize(v.val.binary.data) != 6)
+		return false;
+	n = JsonContainerSize(v.val.binary.data);
+	for (int i = 0; i < n; i++)
+	{
+		int			t;
+
+		template_item(getIthJsonbValueFromContainer(v.val.binary.data, i), &ids[i], &t, what);
+		if (ids[i] == NULL || (want_id[i] ? strcmp(ids[i], want_id[i]) != 0 : ids[i][0] == '$'))
+			return false;
+	}
+	/* pg_tfm's <s> and </s> are the single template's (encvocab.c): the pair must repeat them */
+	return strcmp(ids[2], ids[3]) == 0 && strcmp(ids[2], ids[5]) == 0;
+}
+
+/* refuse a tokenizer.json whose pairs are not the family's template pg_tfm builds (rerank.c) */
+static void
+check_pair_template(Jsonb *tokenizer, int family, const char *what)
+{
+	JsonbContainer *pp;
+
+	if (family != TFM_FAMILY_ROBERTA)
+	{
+		check_bert_pair(tokenizer, what);
+		return;
+	}
+	/* catalog form of vocab.json + merges.txt: RobertaTokenizer's own template */
+	if (JB_ROOT_IS_OBJECT(tokenizer) && strcmp(TfmJsonGetString(&tokenizer->root, "type", "", what), "gpt2-bpe") == 0)
+		return;
+	if (!JB_ROOT_IS_OBJECT(tokenizer) || !TfmJsonGetObject(&tokenizer->root, "post_processor", &pp) ||
+		!roberta_pair(pp, what))
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("%s: the post_processor's pair template is not RoBERTa's", what),
+						errhint("pg_tfm builds RoBERTa pairs as <s> A </s> </s> B </s> (RobertaProcessing or TemplateProcessing).")));
+}
+
+/* the tensor name (with or without the family's task prefix), checked against its expected shape (rows 0: 1-d) */
+static TfmTensorInfo *
+head_tensor(TfmSafetensors *st, const SeqHeadArch *a, int i, int64 rows, int64 cols)
+{
+	const char *name = a->tensor[i];
 	TfmTensorInfo *t = TfmSafetensorsFind(st, name);
 
 	if (t == NULL && strncmp(name, "bert.", 5) == 0)
@@ -214,7 +320,8 @@ head_tensor(TfmSafetensors *st, const char *name, int64 rows, int64 cols)
 	if (t == NULL)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("%s: tensor \"%s\" is missing", st->what, name),
-						errhint("A BertForSequenceClassification checkpoint has bert.pooler.dense and classifier tensors.")));
+						errhint("A %s checkpoint has %s, %s, %s and %s.", a->arch, a->tensor[0], a->tensor[1],
+								a->tensor[2], a->tensor[3])));
 	if (t->dtype != TFM_DT_F32 && t->dtype != TFM_DT_F16 && t->dtype != TFM_DT_BF16)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("%s: tensor \"%s\" has dtype %s", st->what, t->name, t->dtype_name),
@@ -228,28 +335,34 @@ head_tensor(TfmSafetensors *st, const char *name, int64 rows, int64 cols)
 }
 
 /*
- * what a BertForSequenceClassification checkpoint is (from config.json), and its head from the weights:
- * pooler W (C,C), b (C), classifier W (K,C), b (K) in head.h's MLP layout (22023 for a missing tensor or
- * a shape that disagrees with hidden_size and the labels; non-finite weights are refused as the encoder's)
+ * what a sequence-classification checkpoint is (from config.json), and its head from the weights: the
+ * hidden dense layer W (C,C), b (C) and the output layer W (K,C), b (K) in head.h's MLP layout (22023 for
+ * a missing tensor or a shape that disagrees with hidden_size and the labels; non-finite weights are
+ * refused as the encoder's)
  */
 void
 TfmSeqHeadRead(TfmSeqHead *h, Jsonb *config, Jsonb *tokenizer, TfmSafetensors *st, const char *buf,
 			   const TfmBertConfig *cfg, const char *const *what)
 {
 	int			C = cfg->hidden;
+	const SeqHeadArch *a = seq_arch(config);
 	TfmTensorInfo *t[4];
 	float	   *p;
 
+	if (a == NULL || a->family != cfg->family)
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("%s: architecture %s does not fit model_type", what[0], a ? a->arch : "(none)")));
 	read_task(h, &config->root, what[0]);
-	if (strcmp(h->task, "cross-encoder") == 0 && cfg->type_vocab < 2)
+	if (strcmp(h->task, "cross-encoder") == 0 && cfg->family == TFM_FAMILY_BERT && cfg->type_vocab < 2)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("%s: a cross-encoder with type_vocab_size %d is not supported", what[0], cfg->type_vocab),
 						errhint("BERT marks the second text of a pair with token type 1.")));
-	check_pair_template(tokenizer, what[1]);
-	t[0] = head_tensor(st, "bert.pooler.dense.weight", C, C);
-	t[1] = head_tensor(st, "bert.pooler.dense.bias", 0, C);
-	t[2] = head_tensor(st, "classifier.weight", h->K, C);
-	t[3] = head_tensor(st, "classifier.bias", 0, h->K);
+	check_pair_template(tokenizer, cfg->family, what[1]);
+	h->act = a->act;
+	t[0] = head_tensor(st, a, 0, C, C);
+	t[1] = head_tensor(st, a, 1, 0, C);
+	t[2] = head_tensor(st, a, 2, h->K, C);
+	t[3] = head_tensor(st, a, 3, 0, h->K);
 	TfmSafetensorsCheckFinite(st, t, 4, buf);
 	h->nfloats = TfmHeadParams(C, C, h->K);
 	h->head = p = palloc_extended(sizeof(float) * h->nfloats, MCXT_ALLOC_HUGE);
@@ -265,24 +378,11 @@ Jsonb *
 TfmSeqHeadOptions(const TfmSeqHead *h, int max_tokens, int hidden)
 {
 	char	   *s = psprintf("{\"max_tokens\": %d, \"pooling\": \"cls\", \"normalize\": false, \"head_hidden\": %d, "
-							 "\"head_activation\": \"tanh\", \"multi_label\": %s}",
-							 max_tokens, hidden, h->multi_label ? "true" : "false");
+							 "\"head_activation\": \"%s\", \"multi_label\": %s}",
+							 max_tokens, hidden, TfmHeadActName(h->act),
+							 h->multi_label ? "true" : "false");
 
 	return TfmJsonParse(s, strlen(s), "options");
-}
-
-/* out (n,K) = W2 tanh(W1 x + b1) + b2 for pooled [CLS] states x (n,C): BERT's pooler and classifier */
-void
-TfmPoolerHeadForward(float *out, const float *p, const float *x, int n, int C, int K)
-{
-	const float *w2 = p + (size_t) C * C + C;
-	float	   *act = palloc_extended(sizeof(float) * Max((size_t) n * C, 1), MCXT_ALLOC_HUGE);
-
-	matmul_forward(act, x, p, p + (size_t) C * C, n, C, C);
-	for (size_t i = 0; i < (size_t) n * C; i++)
-		act[i] = tanhf(act[i]);
-	matmul_forward(out, act, w2, w2 + (size_t) K * C, n, C, K);
-	pfree(act);
 }
 
 /* the logistic function of each of n values, in place (multi-label probabilities) */

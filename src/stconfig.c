@@ -2,8 +2,8 @@
  * stconfig.c: what a model directory says it is, read before its weights.
  *
  * TfmCheckKind refuses, from config.json alone, a checkpoint pg_tfm would otherwise import as something
- * it is not (a head other than BertForSequenceClassification's, a cross-encoder of another architecture, an
- * unknown family, activation or position type).
+ * it is not (a head other than the *ForSequenceClassification heads seqhead.c computes, a cross-encoder of
+ * another architecture, an unknown family, activation or position type).
  * TfmStOptions reads the sentence-transformers files of a directory (modules.json, the Pooling module's
  * config.json, sentence_bert_config.json, config_sentence_transformers.json) into default import options
  * (pooling, normalize, max_tokens; prefixes and default_prefix from "prompts" and "default_prompt_name")
@@ -24,18 +24,19 @@
 #include "seqhead.h"
 #include "stconfig.h"
 
-#define KIND_HINT "pg_tfm imports model_type \"bert\", \"distilbert\", \"roberta\" and \"xlm-roberta\" encoders (BertModel, " \
-	"BertForMaskedLM, BertForPreTraining, DistilBertModel, DistilBertForMaskedLM, RobertaModel, RobertaForMaskedLM, " \
-	"XLMRobertaModel, XLMRobertaForMaskedLM: " \
-	"used as embedding models, their heads unused; BertForSequenceClassification: classifiers, regressors and " \
-	"cross-encoders) and model_type \"gpt2\" (GPT2LMHeadModel) today; DistilBERT and RoBERTa heads and " \
-	"XLM-RoBERTa are not computed yet."
+#define KIND_HINT "pg_tfm imports model_type \"bert\", \"distilbert\", \"roberta\" and \"xlm-roberta\" encoders " \
+	"(*Model, *ForMaskedLM, BertForPreTraining: used as embedding models, their heads unused; " \
+	"*ForSequenceClassification: classifiers, regressors and cross-encoders) and model_type \"gpt2\" (GPT2LMHeadModel); " \
+	"token-classification, question-answering and other heads are not computed."
 
-/* encoder checkpoints pg_tfm computes (pretraining heads unused; BertForSequenceClassification's head: seqhead.c) */
+/* encoder checkpoints pg_tfm computes (pretraining heads unused; *ForSequenceClassification heads: seqhead.c) */
 static const char *const bert_archs[] = {"BertModel", "BertForMaskedLM", "BertForPreTraining",
 	"BertForSequenceClassification", NULL};
-static const char *const distilbert_archs[] = {"DistilBertModel", "DistilBertForMaskedLM", NULL};
-static const char *const roberta_archs[] = {"RobertaModel", "RobertaForMaskedLM", "XLMRobertaModel", "XLMRobertaForMaskedLM", NULL};
+static const char *const distilbert_archs[] = {"DistilBertModel", "DistilBertForMaskedLM",
+	"DistilBertForSequenceClassification", NULL};
+static const char *const roberta_archs[] = {"RobertaModel", "RobertaForMaskedLM", "RobertaForSequenceClassification", NULL};
+static const char *const xlmr_archs[] = {"XLMRobertaModel", "XLMRobertaForMaskedLM",
+	"XLMRobertaForSequenceClassification", NULL};
 static const char *const gpt2_archs[] = {"GPT2LMHeadModel", "GPT2Model", NULL};
 
 /* true if s is one of the NULL-terminated list */
@@ -76,7 +77,7 @@ head_of(const char *arch)
 	return "an architecture pg_tfm does not know";
 }
 
-/* refuse an architectures entry that is not in ok; cross marks a cross-encoder (BertForSequenceClassification only) */
+/* refuse an architectures entry that is not in ok; cross marks a cross-encoder (a *ForSequenceClassification head only) */
 static void
 check_architectures(JsonbContainer *c, const char *const *ok, bool cross, const char *what)
 {
@@ -104,9 +105,7 @@ check_architectures(JsonbContainer *c, const char *const *ok, bool cross, const 
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("%s: \"architectures\" must be an array of strings", what)));
 		arch = pnstrdup(e->val.string.val, e->val.string.len);
-		if (cross && strcmp(arch, "BertForSequenceClassification") == 0)
-			continue;			/* a cross-encoder: its head scores pairs (seqhead.c) */
-		if (cross)
+		if (cross && !TfmIsSeqClassificationArch(arch))
 			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 							errmsg("%s: a cross-encoder (architecture \"%s\") is not supported", what, arch),
 							errdetail("Importing it as an embedding model would drop its classifier and pair input."),
@@ -150,6 +149,7 @@ TfmCheckKind(Jsonb *config, const char *what)
 						errmsg("%s: model_type \"%s\" is not supported", what, type ? type : "(missing)"),
 						errhint(KIND_HINT)));
 	check_architectures(c, fam == TFM_FAMILY_DISTILBERT ? distilbert_archs :
+						strcmp(type, "xlm-roberta") == 0 ? xlmr_archs :
 						fam == TFM_FAMILY_ROBERTA ? roberta_archs : bert_archs,
 						TfmIsCrossEncoder(c), what);
 	if (TfmJsonGetBool(c, "is_decoder", 0, what) || TfmJsonGetBool(c, "add_cross_attention", 0, what))

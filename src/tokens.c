@@ -19,6 +19,7 @@
 #include "infer.h"
 #include "pieces.h"
 #include "robertatok.h"
+#include "text/unigram.h"
 #include "tokenizer.h"
 
 PG_FUNCTION_INFO_V1(tfm_tokens);
@@ -40,6 +41,13 @@ bpe_pieces(const void *blob, const char *text, size_t len, const int32_t *ids, i
 	return TfmBpePieces(blob, ids, n, out);
 }
 
+/* SentencePiece Unigram's, in PiecesFn's form */
+static int
+unigram_pieces(const void *blob, const char *text, size_t len, const int32_t *ids, int n, TfmPieces *out)
+{
+	return TfmUniPieces(blob, ids, n, out);
+}
+
 /* the id-to-string function of a model's tokenizer, and the blob it reads */
 static PiecesFn
 pieces_of(const TfmModel *m, const void **blob)
@@ -50,7 +58,9 @@ pieces_of(const TfmModel *m, const void **blob)
 		return bpe_pieces;
 	}
 	*blob = m->vocab;
-	return m->cfg.family == TFM_FAMILY_ROBERTA ? TfmRobertaPieces : wordpiece_pieces;
+	if (m->tokenizer == TFM_TOKENIZER_UNIGRAM)
+		return unigram_pieces;
+	return m->tokenizer == TFM_TOKENIZER_ROBERTA ? TfmRobertaPieces : wordpiece_pieces;
 }
 
 /* tfm_tokens(input, model): text[] of the token strings, special tokens included, untruncated */

@@ -192,9 +192,9 @@ head_step(TfmTrainer *t, float *dx, const float *x, const int *rows, int B)
 	float	   *dact = palloc(sizeof(float) * Max(2 * B * H, 1));
 	double		loss;
 
-	head_forward(out, pre, act, t->head, x, B, C, H, K);
+	head_forward(out, pre, act, t->head, x, B, C, H, K, t->act);
 	loss = head_loss(t, dout, out, rows, B);
-	head_backward(dx, t->dhead, dout, t->head, x, pre, act, dact, B, C, H, K);
+	head_backward(dx, t->dhead, dout, t->head, x, pre, act, dact, B, C, H, K, t->act);
 	pfree(out);
 	pfree(dout);
 	pfree(pre);
@@ -301,7 +301,7 @@ TfmTrainEvalLoss(TfmTrainer *t, const int *idx, int n, int *pred, double *predv)
 
 		CHECK_FOR_INTERRUPTS();
 		features(t, x, idx + off, m);
-		head_forward(out, pre, act, t->head, x, m, C, H, K);
+		head_forward(out, pre, act, t->head, x, m, C, H, K, t->act);
 		l = head_loss(t, NULL, out, idx + off, m);
 		loss += m == n ? l : l * m / n;	/* one chunk: exactly the mean, as before chunking */
 		for (int i = 0; i < m; i++)
@@ -419,6 +419,80 @@ check_budget(const TfmTrainer *t)
 	TfmCheckMemory(bytes, t->o.full ? "full fine-tuning" : "training the head");
 }
 
+/*
+ * true if training continues the base checkpoint's own head (seqhead.h): a softmax classifier whose
+ * labels are the rows' labels, or a regressor, with no hidden_units asked for; else a new head is trained
+ */
+static bool
+continues_checkpoint(const TfmTrainer *t)
+{
+	const TfmModel *b = t->base;
+
+	if (b->head_act == TFM_HEAD_GELU || t->o.hidden_units != 0)
+		return false;
+	if (t->task == TFM_TASK_REGRESSION)
+		return b->task == TFM_TASK_REGRESSION;
+	if (b->task != TFM_TASK_CLASSIFICATION || b->multi_label || b->nlabels != t->K)
+		return false;
+	for (int k = 0; k < b->nlabels; k++)
+		if (TfmLabelIndex(t->labels, t->K, b->labels[k]) < 0)
+			return false;
+	return true;
+}
+
+/*
+ * the base checkpoint's head as the starting head: its output rows moved to the rows' (sorted) label
+ * order, a regressor's outputs rescaled from the base's targets to this run's standardised ones
+ */
+static void
+init_from_checkpoint(TfmTrainer *t)
+{
+	const TfmModel *b = t->base;
+	int			C = b->cfg.hidden, K = t->K;
+	size_t		first = (size_t) C * C + C;
+	float	   *w2 = t->head + first, *b2 = w2 + (size_t) K * C;
+	const float *bw2 = b->head + first, *bb2 = bw2 + (size_t) K * C;
+	bool		reg = t->task == TFM_TASK_REGRESSION;
+	double		scale = reg ? b->target_std / t->tstd : 1.0;
+
+	memcpy(t->head, b->head, sizeof(float) * first);
+	for (int k = 0; k < K; k++)
+	{
+		int			to = reg ? 0 : TfmLabelIndex(t->labels, K, b->labels[k]);
+
+		for (int c = 0; c < C; c++)
+			w2[(size_t) to * C + c] = (float) (bw2[(size_t) k * C + c] * scale);
+		b2[to] = (float) (reg ? (bb2[k] * b->target_std + b->target_mean - t->tmean) / t->tstd : bb2[k]);
+	}
+}
+
+/* the head to train: the base checkpoint's own (same labels) or a new one; says which with a NOTICE */
+static void
+setup_head(TfmTrainer *t)
+{
+	int			C = t->base->cfg.hidden;
+	bool		cont = continues_checkpoint(t);
+
+	if (cont)
+	{
+		t->o.hidden_units = C;
+		t->act = t->base->head_act;
+		ereport(NOTICE, (errmsg("training continues the head of checkpoint \"%s\"", t->base->name)));
+	}
+	else if (t->base->head_act != TFM_HEAD_GELU)
+		ereport(NOTICE, (errmsg("model \"%s\" is a checkpoint with its own head: a new head is trained on its encoder",
+								t->base->name),
+						 errdetail("Its head is trained further only for the same labels (a softmax classifier) or "
+								   "for regression, without hidden_units.")));
+	check_budget(t);
+	t->head_n = TfmHeadParams(C, t->o.hidden_units, t->K);
+	t->head = zeros(t->head_n);
+	if (cont)
+		init_from_checkpoint(t);
+	else
+		TfmHeadInit(t->head, C, t->o.hidden_units, t->K, rng_normal, &t->rng);
+}
+
 /* head weights, frozen features for the head (linear probe), encoder copy (full), optimiser state */
 static void
 setup_params(TfmTrainer *t)
@@ -426,11 +500,7 @@ setup_params(TfmTrainer *t)
 	const TfmBertConfig *cfg = &t->base->cfg;
 	int			C = cfg->hidden;
 
-	check_budget(t);
-
-	t->head_n = TfmHeadParams(C, t->o.hidden_units, t->K);
-	t->head = zeros(t->head_n);
-	TfmHeadInit(t->head, C, t->o.hidden_units, t->K, rng_normal, &t->rng);
+	setup_head(t);
 	t->dhead = zeros(t->head_n);
 	t->hm = zeros(t->head_n);
 	t->hv = zeros(t->head_n);
@@ -438,6 +508,8 @@ setup_params(TfmTrainer *t)
 	t->feats = palloc_extended(sizeof(float) * Max(t->rows.n, 1) * C, MCXT_ALLOC_HUGE);
 	TfmEncodeMany(t->feats, t->base, &t->base->w, t->rows.ids, t->rows.lens, t->rows.n, false);
 	standardise(t);
+	if (t->act != TFM_HEAD_GELU)	/* a checkpoint's head reads raw features: make it read standardised ones */
+		TfmHeadUnfold(t->head, t->fmean, t->fstd, C, t->o.hidden_units, t->K);
 	if (!t->o.full)
 		return;
 	t->enc_n = TfmBertWeightsFloats(cfg);

@@ -5,6 +5,7 @@
 #include "postgres.h"
 
 #include "lib/stringinfo.h"
+#include "head.h"
 #include "optim.h"
 #include "rows.h"
 
@@ -26,7 +27,7 @@ typedef struct TfmTrainOptions
 	double		max_grad_norm;
 	double		hidden_dropout;
 	double		attn_dropout;
-	int			hidden_units;	/* 0: linear head; else one GELU hidden layer */
+	int			hidden_units;	/* 0: linear head; else one GELU hidden layer (a continued checkpoint head: C, its activation) */
 } TfmTrainOptions;
 
 /* state of one training run */
@@ -42,8 +43,9 @@ typedef struct TfmTrainer
 	float	   *yt;				/* standardised target per row */
 	double		tmean, tstd;
 	int		   *train_idx, ntrain, *val_idx, nval;
-	/* head W (K,C) then b (K), its gradient and AdamW moments */
+	/* head (head.h layout), its gradient and AdamW moments */
 	float	   *head, *dhead, *hm, *hv, *best_head;
+	TfmHeadAct	act;			/* its hidden layer's activation: GELU, or a continued checkpoint head's */
 	size_t		head_n;
 	/* full fine-tuning: writable encoder weights in slot layout, gradient, moments */
 	float	   *enc, *denc, *em, *ev, *best_enc;

@@ -153,10 +153,12 @@ TfmProgressSweep(void)
 static char *
 inference_options(const TfmTrainer *t)
 {
-	return psprintf("{\"max_tokens\": %d, \"pooling\": \"%s\", \"normalize\": %s, \"target_mean\": %s, \"target_std\": %s, \"head_hidden\": %d}",
+	/* a continued checkpoint head names its activation; GELU, the trained heads' own, goes unnamed */
+	return psprintf("{\"max_tokens\": %d, \"pooling\": \"%s\", \"normalize\": %s, \"target_mean\": %s, \"target_std\": %s, \"head_hidden\": %d%s}",
 					t->o.max_tokens, TfmPoolingName(t->base->opt.pooling),
 					t->base->opt.normalize ? "true" : "false", TfmJsonFloat(t->tmean, 17),
-					TfmJsonFloat(t->tstd, 17), t->o.hidden_units);
+					TfmJsonFloat(t->tstd, 17), t->o.hidden_units,
+					t->act != TFM_HEAD_GELU ? psprintf(", \"head_activation\": \"%s\"", TfmHeadActName(t->act)) : "");
 }
 
 /* metrics on the validation split (or the training rows when there is none) */

@@ -16,7 +16,7 @@
 const fs = require('fs');
 const path = require('path');
 const ref = require('./ref/encoder.js');
-const { xorshift, bertTensors, safetensors, randomWeights } = require('./lib/fixtures.js');
+const { xorshift, bertTensors, distilbertTensors, safetensors, randomWeights } = require('./lib/fixtures.js');
 
 const [golden, out, tokPkg] = process.argv.slice(2);
 const { Tokenizer } = require(path.resolve(tokPkg));
@@ -50,18 +50,8 @@ const D = 32, DL = 2, DH = 4, DI = 37;
 const dcfg = { ...dcfgReal, dim: D, n_layers: DL, n_heads: DH, hidden_dim: DI, architectures: ['DistilBertModel'] };
 delete dcfg.id2label; delete dcfg.label2id;
 const dtok = fs.readFileSync(G('distilbert-base-uncased-finetuned-sst-2-english', 'tokenizer.json'));
-function distilTensors(P) {
-  const V = dcfg.vocab_size, t = [['embeddings.word_embeddings.weight', [V, D]], ['embeddings.position_embeddings.weight', [P, D]],
-    ['embeddings.LayerNorm.weight', [D]], ['embeddings.LayerNorm.bias', [D]]];
-  for (let l = 0; l < DL; l++) {
-    const p = `transformer.layer.${l}.`;
-    for (const m of ['q_lin', 'k_lin', 'v_lin', 'out_lin']) t.push([p + 'attention.' + m + '.weight', [D, D]], [p + 'attention.' + m + '.bias', [D]]);
-    t.push([p + 'sa_layer_norm.weight', [D]], [p + 'sa_layer_norm.bias', [D]], [p + 'ffn.lin1.weight', [DI, D]], [p + 'ffn.lin1.bias', [DI]],
-      [p + 'ffn.lin2.weight', [D, DI]], [p + 'ffn.lin2.bias', [D]], [p + 'output_layer_norm.weight', [D]], [p + 'output_layer_norm.bias', [D]]);
-  }
-  return t;
-}
-const dw = randomWeights(distilTensors(dcfg.max_position_embeddings), xorshift(0x1234567));
+const dw = randomWeights(distilbertTensors({ V: dcfg.vocab_size, P: dcfg.max_position_embeddings, H: D, I: DI, L: DL }),
+  xorshift(0x1234567));
 dir('distilbert', { 'config.json': dcfg, 'tokenizer.json': dtok, 'model.safetensors': dw });
 // DistilBertForMaskedLM: "distilbert." names plus its MLM head, which pg_tfm does not use
 dir('distilbert_mlm', { 'config.json': { ...dcfg, architectures: ['DistilBertForMaskedLM'] }, 'tokenizer.json': dtok,
@@ -79,7 +69,7 @@ dir('distilbert_mlm', { 'config.json': { ...dcfg, architectures: ['DistilBertFor
         (i) => dw.readFloatLE(8 + hlen + v.data_offsets[0] + 4 * i)]));
     })() });
 }
-dir('refused_distilbert_sst2', { 'config.json': dcfgReal });
+dir('refused_distilbert_tokcls', { 'config.json': { ...dcfgReal, architectures: ['DistilBertForTokenClassification'] } });
 dir('refused_distilbert_relu', { 'config.json': { ...dcfg, activation: 'relu' } });
 
 // ---- RoBERTa
@@ -102,7 +92,8 @@ const rbcfg = { ...rtcfg, _name_or_path: 'roberta-base (shrunk)', vocab_size: 50
   dir('roberta_base_files', { 'config.json': rbcfg, 'vocab.json': fs.readFileSync(path.join(rb, 'vocab.json')),
     'merges.txt': fs.readFileSync(path.join(rb, 'merges.txt')), 'model.safetensors': w });
 }
-dir('refused_roberta_cls', { 'config.json': { ...rtcfg, architectures: ['RobertaForSequenceClassification'] } });
+dir('refused_xlmr_qa', { 'config.json': { ...rtcfg, model_type: 'xlm-roberta', architectures: ['XLMRobertaForQuestionAnswering'] } });
+dir('refused_roberta_tokcls', { 'config.json': { ...rtcfg, architectures: ['RobertaForTokenClassification'] } });
 dir('refused_roberta_relative', { 'config.json': { ...rtcfg, position_embedding_type: 'relative_key_query' } });
 
 // ---- texts and references

@@ -6,7 +6,8 @@
 // unpacked folder) for the REAL tokenizer files: all-MiniLM-L6-v2 (MODEL_DIR), bge-small-en-v1.5,
 // distilbert-sst2, ms-marco-MiniLM-L12-v2 (WordPiece), tiny-random-roberta, roberta-base (byte-level BPE
 // with RobertaProcessing) and GPT-2 (../shared/golden/gpt2/tiny: vocab.json + merges.txt, the Rust BPE model
-// with a ByteLevel pre-tokenizer without prefix space, as GPT-2's tokenizer.json has it).
+// with a ByteLevel pre-tokenizer without prefix space, as GPT-2's tokenizer.json has it), and t5-small's
+// SentencePiece Unigram tokenizer.json.
 // Texts: the MiniLM golden texts and hard cases (scripts, white space runs, controls, ZWJ, emoji, special-token
 // strings, a final capital sigma).
 //
@@ -85,6 +86,7 @@ const lines = [];
     msmarco: Tokenizer.fromFile(G('ms-marco-MiniLM-L12-v2', 'tokenizer.json')),
     roberta_tiny: Tokenizer.fromFile(G('tiny-random-roberta', 'tokenizer.json')),
     roberta_base: Tokenizer.fromFile(G('roberta-base', 'tokenizer.json')),
+    t5: Tokenizer.fromFile(G('t5-small-tokenizer', 'tokenizer.json')),
   };
   const g2 = path.join(golden, 'gpt2', 'tiny');
   tokenizers.gpt2 = new Tokenizer(await BPE.fromFile(path.join(g2, 'vocab.json'), path.join(g2, 'merges.txt')));

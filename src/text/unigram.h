@@ -12,6 +12,8 @@
 #ifndef PG_TFM_UNIGRAM_H
 #define PG_TFM_UNIGRAM_H
 
+#include "pieces.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -103,6 +105,9 @@ int TfmUniCheck(const void *blob, size_t size, int n_vocab);
  * Returns 0, TFM_UNI_EUTF8 (*err_offset = byte offset), TFM_UNI_ENOMEM or TFM_UNI_ECORRUPT.
  */
 int TfmUniEncode(const void *blob, const char *text, size_t len, int32_t **ids, int *n, size_t *err_offset);
+
+/* unipieces.c: the strings of n ids (encoding.tokens) into out; 0, TFM_UNI_EINVAL (an id not in the blob) or TFM_UNI_ENOMEM */
+int TfmUniPieces(const void *blob, const int32_t *ids, int n, TfmPieces *out);
 
 /* precompiled.c: a sentencepiece precompiled_charsmap */
 /* 0 when the charsmap parses and its trie stays inside its arrays with values in the string pool */

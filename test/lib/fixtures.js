@@ -1,6 +1,7 @@
 // test/lib/fixtures.js: what the random-weight test fixtures share (make_bad_models.js,
-// make_st_models.js, make_seqcls_models.js, make_family_models.js): a fixed-seed xorshift, the tensor
-// list of a BERT encoder, the usual random values and the safetensors layout (F32)
+// make_st_models.js, make_seqcls_models.js, make_family_models.js, make_head_models.js): a fixed-seed
+// xorshift, the tensor lists of BERT and DistilBERT encoders, the usual random values and the
+// safetensors layout (F32, or raw bytes of another dtype)
 'use strict';
 
 // a fixed-seed xorshift32: each call gives the next value in [-0.5, 0.5)
@@ -26,20 +27,38 @@ function bertTensors({ prefix = '', V, P, H, I, L, types = 2 }) {
   return t;
 }
 
+// [name, shape] of a DistilBERT encoder's tensors under prefix (DistilBertModel's names), no token types
+function distilbertTensors({ prefix = '', V, P, H, I, L }) {
+  const t = [[prefix + 'embeddings.word_embeddings.weight', [V, H]], [prefix + 'embeddings.position_embeddings.weight', [P, H]],
+    [prefix + 'embeddings.LayerNorm.weight', [H]], [prefix + 'embeddings.LayerNorm.bias', [H]]];
+  for (let l = 0; l < L; l++) {
+    const p = `${prefix}transformer.layer.${l}.`;
+    for (const m of ['q_lin', 'k_lin', 'v_lin', 'out_lin']) t.push([p + 'attention.' + m + '.weight', [H, H]], [p + 'attention.' + m + '.bias', [H]]);
+    t.push([p + 'sa_layer_norm.weight', [H]], [p + 'sa_layer_norm.bias', [H]], [p + 'ffn.lin1.weight', [I, H]], [p + 'ffn.lin1.bias', [I]],
+      [p + 'ffn.lin2.weight', [H, I]], [p + 'ffn.lin2.bias', [H]], [p + 'output_layer_norm.weight', [H]], [p + 'output_layer_norm.bias', [H]]);
+  }
+  return t;
+}
+
 // the usual random value of an element of tensor name: LayerNorm gains near 1, the rest in
 // [-scale/2, scale/2) (scale 0.6 unless scaleOf(name) says otherwise)
 function randomValue(name, rnd, scaleOf = () => 0.6) {
   return /(LayerNorm|layer_norm)\.weight$/.test(name) ? 1 + 0.2 * rnd() : scaleOf(name) * rnd();
 }
 
-// a safetensors file of [name, shape, init] (init(i) gives element i), all F32, in list order
+// a safetensors file of [name, shape, init] (init(i) gives element i) in list order, F32; or of
+// [name, shape, bytes, dtype] (a Buffer of another dtype, e.g. the I64 embeddings.position_ids buffer)
 function safetensors(tensors) {
   const h = {}, parts = [];
   let off = 0;
-  for (const [name, shape, init] of tensors) {
-    const n = shape.reduce((a, b) => a * b, 1), b = Buffer.alloc(4 * n);
-    for (let i = 0; i < n; i++) b.writeFloatLE(init(i), 4 * i);
-    h[name] = { dtype: 'F32', shape, data_offsets: [off, off + b.length] };
+  for (const [name, shape, init, dtype = 'F32'] of tensors) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    let b = init;
+    if (!Buffer.isBuffer(init)) {
+      b = Buffer.alloc(4 * n);
+      for (let i = 0; i < n; i++) b.writeFloatLE(init(i), 4 * i);
+    }
+    h[name] = { dtype, shape, data_offsets: [off, off + b.length] };
     parts.push(b); off += b.length;
   }
   const j = Buffer.from(JSON.stringify(h)), len = Buffer.alloc(8);
@@ -52,4 +71,4 @@ function randomWeights(list, rnd, scaleOf) {
   return safetensors(list.map(([name, shape]) => [name, shape, () => randomValue(name, rnd, scaleOf)]));
 }
 
-module.exports = { xorshift, bertTensors, randomValue, safetensors, randomWeights };
+module.exports = { xorshift, bertTensors, distilbertTensors, randomValue, safetensors, randomWeights };

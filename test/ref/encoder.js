@@ -1,8 +1,10 @@
 // test/ref/encoder.js: a plain reference implementation of the BERT-family encoders pg_tfm computes
-// (BERT, DistilBERT, RoBERTa), written from Hugging Face's modeling code, in float64, one text at a time.
-// It reads the model directory's config.json and model.safetensors itself (F32 tensors; the I64
-// embeddings.position_ids buffer is ignored) and shares no code with pg_tfm.
-//   embed(dir, ids, {pooling: 'mean'|'cls', normalize: true}) -> Float64Array
+// (BERT, DistilBERT, RoBERTa, XLM-RoBERTa) and of their *ForSequenceClassification heads, written from
+// Hugging Face's modeling code, in float64, one text at a time. It reads the model directory's
+// config.json and model.safetensors itself (F32 tensors; the I64 embeddings.position_ids buffer is
+// ignored) and shares no code with pg_tfm. Token types are all 0 (RoBERTa's and DistilBERT's pairs).
+//   embed(model, ids, {pooling: 'mean'|'cls', normalize: true}) -> Float64Array
+//   logits(model, ids) -> Array of the head's K outputs
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -48,7 +50,7 @@ function describe(cfg) {
         ln1: 'sa_layer_norm', i: 'ffn.lin1', o2: 'ffn.lin2', ln2: 'output_layer_norm' },
     };
   }
-  const roberta = cfg.model_type === 'roberta';
+  const roberta = cfg.model_type === 'roberta' || cfg.model_type === 'xlm-roberta';   // XLM-R: RoBERTa's encoder
   return {
     H: cfg.hidden_size, L: cfg.num_hidden_layers, NH: cfg.num_attention_heads,
     eps: cfg.layer_norm_eps ?? (roberta ? 1e-5 : 1e-12), types: true, roberta, pad: cfg.pad_token_id ?? 1,
@@ -154,4 +156,18 @@ function embed(model, ids, { pooling = 'mean', normalize = true } = {}) {
   return e;
 }
 
-module.exports = { load, embed, hidden, readSafetensors };
+// the logits (K) of a *ForSequenceClassification head on the first token's hidden state: BERT's pooler
+// dense + tanh + classifier, RoBERTa's (XLM-R's) classifier.dense + tanh + classifier.out_proj,
+// DistilBERT's pre_classifier + ReLU + classifier (dropout is off at inference)
+function logits(model, ids) {
+  const { cfg, d, get } = model, x = hidden(model, ids).subarray(0, d.H);
+  const [hid, out, act] = cfg.model_type === 'distilbert' ? ['pre_classifier', 'classifier', (v) => Math.max(v, 0)]
+    : d.roberta ? ['classifier.dense', 'classifier.out_proj', Math.tanh] : ['pooler.dense', 'classifier', Math.tanh];
+  const h = linear(x, 1, get(hid + '.weight'), get(hid + '.bias')).map(act);
+  return Array.from(linear(h, 1, get(out + '.weight'), get(out + '.bias')));
+}
+
+const softmax = (z) => { const m = Math.max(...z), e = z.map((v) => Math.exp(v - m)), s = e.reduce((a, b) => a + b, 0); return e.map((v) => v / s); };
+const sigmoid = (z) => z.map((v) => 1 / (1 + Math.exp(-v)));
+
+module.exports = { load, embed, hidden, logits, softmax, sigmoid, readSafetensors };
