@@ -76,4 +76,16 @@ tfm_pieces_push(TfmPieces *p, const char *s, size_t len)
 	return 0;
 }
 
+/* append one piece, growing the offsets of a list started with any size; 0 or -2 */
+static inline int
+tfm_pieces_push_grow(TfmPieces *p, const char *s, size_t len)
+{
+	size_t *off = realloc(p->off, sizeof(size_t) * ((size_t) p->n + 2));
+
+	if (off == NULL)
+		return -2;
+	p->off = off;
+	return tfm_pieces_push(p, s, len);
+}
+
 #endif /* PG_TFM_PIECES_H */

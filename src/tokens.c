@@ -41,11 +41,11 @@ bpe_pieces(const void *blob, const char *text, size_t len, const int32_t *ids, i
 	return TfmBpePieces(blob, ids, n, out);
 }
 
-/* SentencePiece Unigram's, in PiecesFn's form */
+/* SentencePiece Unigram's, in PiecesFn's form (it encodes the text again: an unk stands for the text it replaced) */
 static int
 unigram_pieces(const void *blob, const char *text, size_t len, const int32_t *ids, int n, TfmPieces *out)
 {
-	return TfmUniPieces(blob, ids, n, out);
+	return TfmUniTokens(blob, text, len, out);
 }
 
 /* the id-to-string function of a model's tokenizer, and the blob it reads */

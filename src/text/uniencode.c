@@ -30,6 +30,8 @@ typedef struct Enc
 	char *w;						/* a word after Metaspace */
 	uint8_t first[2][256];			/* 1 for the first bytes of raw [0] and normalized [1] added tokens */
 	size_t wlen, wcap;
+	TfmPieces *unk;					/* if not NULL: the text each unk id of a fused stretch stands for */
+	size_t *unk_pos;				/* and that id's index in ids, per string of unk */
 } Enc;
 
 /* append one id */
@@ -139,6 +141,17 @@ emit_unknown(Enc *e, const char *s, size_t n)
 		}
 		if (all)
 			return rc;
+	}
+	if (e->unk)
+	{
+		size_t *pos = realloc(e->unk_pos, sizeof(size_t) * ((size_t) e->unk->n + 1));
+
+		if (pos == NULL)
+			return TFM_UNI_ENOMEM;
+		e->unk_pos = pos;
+		pos[e->unk->n] = e->n;
+		if (tfm_pieces_push_grow(e->unk, s, n))
+			return TFM_UNI_ENOMEM;
 	}
 	return add_id(e, e->h->unk_id);
 }
@@ -525,9 +538,10 @@ normalize_piece(Enc *e, const char *s, size_t n, int first)
 	return rc;
 }
 
-/* encode (see unigram.h) */
-int
-TfmUniEncode(const void *blob, const char *text, size_t len, int32_t **ids, int *n, size_t *err_offset)
+/* encode, and with unk != NULL the strings of unk ids (see unigram.h) */
+static int
+encode(const void *blob, const char *text, size_t len, int32_t **ids, int *n, size_t *err_offset,
+	   TfmPieces *unk, size_t **unk_pos)
 {
 	const UniHeader *h = blob;
 	Enc e;
@@ -537,6 +551,7 @@ TfmUniEncode(const void *blob, const char *text, size_t len, int32_t **ids, int 
 	*n = 0;
 	*err_offset = 0;
 	memset(&e, 0, sizeof(e));
+	e.unk = unk;
 	e.h = h;
 	e.str = (const char *) blob + h->str_off;
 	e.t = (const UniNode *) ((const char *) blob + h->node_off);
@@ -574,6 +589,10 @@ TfmUniEncode(const void *blob, const char *text, size_t len, int32_t **ids, int 
 	free(e.node);
 	free(e.path);
 	free(e.w);
+	if (unk_pos)
+		*unk_pos = e.unk_pos;
+	else
+		free(e.unk_pos);
 	if (rc != 0)
 	{
 		free(e.ids);
@@ -582,6 +601,24 @@ TfmUniEncode(const void *blob, const char *text, size_t len, int32_t **ids, int 
 	*ids = e.ids;
 	*n = (int) e.n;
 	return 0;
+}
+
+/* encode (see unigram.h) */
+int
+TfmUniEncode(const void *blob, const char *text, size_t len, int32_t **ids, int *n, size_t *err_offset)
+{
+	return encode(blob, text, len, ids, n, err_offset, NULL, NULL);
+}
+
+/* encode, with the text each unk id of a fused unknown stretch stands for (see unigram.h) */
+int
+TfmUniEncodeUnk(const void *blob, const char *text, size_t len, int32_t **ids, int *n, size_t *err_offset,
+				TfmPieces *unk, size_t **unk_pos)
+{
+	*unk_pos = NULL;
+	if (tfm_pieces_init(unk, 0))
+		return TFM_UNI_ENOMEM;
+	return encode(blob, text, len, ids, n, err_offset, unk, unk_pos);
 }
 
 /* the id of the piece s[0, n) in a blob, or -1 */

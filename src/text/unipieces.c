@@ -117,3 +117,40 @@ TfmUniPieces(const void *blob, const int32_t *ids, int n, TfmPieces *out)
 	free(path);
 	return rc;
 }
+
+/* the strings of the ids of text as Hugging Face's encoding.tokens: pieces, and for an unk of a fused
+ * unknown stretch the normalized text it stands for; 0, TFM_UNI_EUTF8, TFM_UNI_EINVAL or TFM_UNI_ENOMEM */
+int
+TfmUniTokens(const void *blob, const char *text, size_t len, TfmPieces *out)
+{
+	TfmPieces	unk, all;
+	size_t	   *pos = NULL, bad;
+	int32_t    *ids = NULL;
+	int			n = 0, rc, u = 0;
+
+	rc = TfmUniEncodeUnk(blob, text, len, &ids, &n, &bad, &unk, &pos);
+	if (rc == 0)
+		rc = TfmUniPieces(blob, ids, n, &all);
+	if (rc == 0)
+	{
+		if (tfm_pieces_init(out, n))
+			rc = TFM_UNI_ENOMEM;
+		for (int i = 0; i < n && rc == 0; i++)
+		{
+			int			from_unk = u < unk.n && pos[u] == (size_t) i;
+			const char *s = from_unk ? unk.buf + unk.off[u] : all.buf + all.off[i];
+			size_t		l = from_unk ? unk.off[u + 1] - unk.off[u] : all.off[i + 1] - all.off[i];
+
+			if (tfm_pieces_push(out, s ? s : "", l))
+				rc = TFM_UNI_ENOMEM;
+			u += from_unk;
+		}
+		if (rc)
+			tfm_pieces_free(out);
+		tfm_pieces_free(&all);
+	}
+	tfm_pieces_free(&unk);
+	free(pos);
+	free(ids);
+	return rc;
+}
