@@ -232,3 +232,12 @@ AS 'MODULE_PATHNAME', 'tfm_score_pair' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1
 CREATE FUNCTION tfm_rerank(query text, documents text[], model text DEFAULT NULL,
                            OUT ordinality bigint, OUT score real)
 RETURNS SETOF record AS 'MODULE_PATHNAME', 'tfm_rerank' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 10000 ROWS 100;
+
+-- ==== issue 17: tfm_evaluate by group (fairness) ====
+-- tfm_evaluate(model, query, options): a third column of the query groups the rows: the result gets
+-- "groups" (each group's metrics) and, for a positive label, "fairness" (Fairlearn's gaps between
+-- the groups). The two-argument form of 0.1.0 stays as it is (same object, grants and dependent
+-- views) and means options '{}': an options argument with DEFAULT '{}' beside it would make every
+-- two-argument call ambiguous (42725), so the new form has none.
+CREATE FUNCTION tfm_evaluate(model text, query text, options jsonb) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'tfm_evaluate' LANGUAGE C STABLE;
