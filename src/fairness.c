@@ -71,13 +71,15 @@ TfmEvalPositive(const TfmEvalOptions *o, bool boolean_labels)
 }
 
 /*
- * the distinct groups of n rows (NULL for SQL NULL) in byte order of their text, the NULL group last,
- * and each row's group index; returns how many (54000 beyond TFM_MAX_GROUPS)
+ * the distinct groups of n rows (group[i] NULL for SQL NULL) in byte order of their text, the NULL
+ * group last, and each row's group index; 54000 beyond TFM_MAX_GROUPS (call it before the work)
  */
-static int
-group_set(const char *const *group, int n, char ***names, int **index)
+TfmGroups *
+TfmGroupSet(const char *const *group, int n)
 {
+	TfmGroups  *gs = palloc(sizeof(TfmGroups));
 	char	  **all = palloc_extended(sizeof(char *) * Max(n, 1), MCXT_ALLOC_HUGE);
+	int		   *index = palloc_extended(sizeof(int) * Max(n, 1), MCXT_ALLOC_HUGE);
 	int			m = 0, G;
 	bool		has_null = false;
 
@@ -89,9 +91,8 @@ group_set(const char *const *group, int n, char ***names, int **index)
 			has_null = true;
 	}
 	G = TfmSortUnique(all, m);
-	*index = palloc_extended(sizeof(int) * Max(n, 1), MCXT_ALLOC_HUGE);
 	for (int i = 0; i < n; i++)
-		(*index)[i] = group[i] ? TfmLabelIndex(all, G, group[i]) : G;
+		index[i] = group[i] ? TfmLabelIndex(all, G, group[i]) : G;
 	if (has_null)
 		all[G++] = NULL;
 	if (G > TFM_MAX_GROUPS)
@@ -99,8 +100,10 @@ group_set(const char *const *group, int n, char ***names, int **index)
 						errmsg("the query's third column gave %d groups, at most %d are supported", G, TFM_MAX_GROUPS),
 						errhint("The third column is a group attribute such as a region or an age band: bucket finer values "
 								"in the query (for example with width_bucket).")));
-	*names = all;
-	return G;
+	gs->G = G;
+	gs->names = all;
+	gs->index = index;
+	return gs;
 }
 
 /* strip the closing brace of the JSON object in out, to append members to it */
@@ -186,13 +189,13 @@ append_fairness(StringInfo out, const char *positive, const double *sel, const d
 
 /*
  * the evaluation document of a classifier: TfmClassMetrics' metrics of truth/pred (indexes into
- * labels[K]) and, when group (one text per row, NULL for SQL NULL) is given, "groups" with each
+ * labels[K]) and, when groups (TfmGroupSet of the rows) is given, "groups" with each
  * group's support, accuracy and the rates of the positive label (when positive names one of labels,
  * followed by "fairness") or of every label against the others (a "labels" block, without "fairness")
  */
 void
 TfmEvalClassJson(StringInfo out, const int *truth, const int *pred, int n, int K, const char *const *labels,
-				 const char *const *group, const char *positive)
+				 const TfmGroups *groups, const char *positive)
 {
 	int			P = -1, G, ncol, *gi;
 	char	  **names;
@@ -200,12 +203,12 @@ TfmEvalClassJson(StringInfo out, const int *truth, const int *pred, int n, int K
 	double	   *sel, *tpr, *fpr;
 
 	TfmClassMetrics(out, truth, pred, n, K, labels);
-	if (group == NULL)
+	if (groups == NULL)
 		return;
+	G = groups->G, names = groups->names, gi = groups->index;
 	for (int k = 0; positive && k < K; k++)
 		if (strcmp(labels[k], positive) == 0)
 			P = k;
-	G = group_set(group, n, &names, &gi);
 	ncol = P >= 0 ? 1 : K;
 	if ((double) G * ncol > TFM_MAX_GROUP_CELLS)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -281,11 +284,11 @@ TfmEvalClassJson(StringInfo out, const int *truth, const int *pred, int n, int K
 }
 
 /*
- * the evaluation document of a regressor: TfmRegMetrics' metrics and, when group is given, "groups"
+ * the evaluation document of a regressor: TfmRegMetrics' metrics and, when groups is given, "groups"
  * with each group's support, mse and mae (no "fairness": Fairlearn's gaps are for classifiers)
  */
 void
-TfmEvalRegJson(StringInfo out, const double *truth, const double *pred, int n, const char *const *group)
+TfmEvalRegJson(StringInfo out, const double *truth, const double *pred, int n, const TfmGroups *groups)
 {
 	int			G, *gi;
 	char	  **names;
@@ -293,9 +296,9 @@ TfmEvalRegJson(StringInfo out, const double *truth, const double *pred, int n, c
 	double	   *sse, *sae;
 
 	TfmRegMetrics(out, truth, pred, n);
-	if (group == NULL)
+	if (groups == NULL)
 		return;
-	G = group_set(group, n, &names, &gi);
+	G = groups->G, names = groups->names, gi = groups->index;
 	rows = palloc0(sizeof(int64) * Max(G, 1));
 	sse = palloc0(sizeof(double) * Max(G, 1));
 	sae = palloc0(sizeof(double) * Max(G, 1));

@@ -445,7 +445,7 @@ tfm_evaluate(PG_FUNCTION_ARGS)
 	float	   *x, *out;
 	StringInfoData s;
 	int			C, K;
-	const char *const *group;
+	TfmGroups  *groups = NULL;
 
 	if (PG_ARGISNULL(1))
 		PG_RETURN_NULL();
@@ -461,7 +461,8 @@ tfm_evaluate(PG_FUNCTION_ARGS)
 	TfmEvalOptionsRead(&opt, PG_NARGS() > 2 && !PG_ARGISNULL(2) ? PG_GETARG_JSONB_P(2) : TfmJsonParse("{}", 2, "options"),
 					   m->task == TFM_TASK_CLASSIFICATION, m->name, m->labels, m->nlabels);
 	TfmRowsReadGrouped(&rows, text_to_cstring(PG_GETARG_TEXT_PP(1)), m->task, m, m->opt.max_tokens);
-	group = rows.has_group ? (const char *const *) rows.group : NULL;
+	if (rows.has_group)
+		groups = TfmGroupSet((const char *const *) rows.group, rows.n);
 	C = m->cfg.hidden;
 	K = m->nlabels;
 	TfmCheckMemory((double) rows.n * (C + K) * sizeof(float) + (double) rows.n * 3 * sizeof(int), "evaluating the rows");
@@ -483,7 +484,7 @@ tfm_evaluate(PG_FUNCTION_ARGS)
 				if (out[(size_t) i * K + k] > out[(size_t) i * K + pred[i]])
 					pred[i] = k;
 		}
-		TfmEvalClassJson(&s, truth, pred, rows.n, all, (const char *const *) labels, group,
+		TfmEvalClassJson(&s, truth, pred, rows.n, all, (const char *const *) labels, groups,
 						 TfmEvalPositive(&opt, rows.label_bool));
 	}
 	else
@@ -492,7 +493,7 @@ tfm_evaluate(PG_FUNCTION_ARGS)
 
 		for (int i = 0; i < rows.n; i++)
 			pv[i] = out[i] * m->target_std + m->target_mean;
-		TfmEvalRegJson(&s, rows.target, pv, rows.n, group);
+		TfmEvalRegJson(&s, rows.target, pv, rows.n, groups);
 	}
 	PG_RETURN_JSONB_P(TfmJsonParse(s.data, s.len, "metrics"));
 }
