@@ -37,7 +37,7 @@ TfmEvalOptionsRead(TfmEvalOptions *o, Jsonb *options, bool classification, const
 	JsonbValue	v;
 
 	memset(o, 0, sizeof(*o));
-	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options))
+	if (!JB_ROOT_IS_OBJECT(options))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("options must be a JSON object")));
 	TfmJsonCheckKeys(options, eval_options, "tfm_evaluate option");
 	if (!TfmJsonGet(&options->root, "positive", &v) || v.type == jbvNull)
