@@ -3,7 +3,7 @@ EXTENSION = pg_tfm
 MODULE_big = pg_tfm
 DATA = $(wildcard sql/pg_tfm--*.sql)
 OBJS = src/pg_tfm.o src/acl.o src/jsonutil.o src/safetensors.o src/stcheck.o src/model.o src/tokjson.o src/cachefile.o \
-       src/cache.o src/cacheinfo.o src/infer.o src/metrics.o src/rows.o src/head.o src/train.o src/trainstore.o src/gradcheck.o src/optim.o src/import.o src/funcs.o src/tokenizer.o src/ops.o src/blas.o src/bert.o \
+       src/cache.o src/cacheinfo.o src/infer.o src/metrics.o src/fairness.o src/rows.o src/head.o src/train.o src/trainstore.o src/gradcheck.o src/optim.o src/import.o src/funcs.o src/tokenizer.o src/ops.o src/blas.o src/bert.o \
        src/bpe.o src/gpt2.o src/gpt2model.o src/bpejson.o src/generate.o src/stconfig.o src/seqhead.o src/rerank.o src/encvocab.o src/robertatok.o \
        src/prefix.o src/tokens.o src/vocabtxt.o \
        src/text/unigram.o src/text/uniencode.o src/text/precompiled.o src/text/unijson.o src/text/unipieces.o
@@ -13,7 +13,7 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 # OpenBLAS is not linked: src/blas.c opens it on first use (see there)
 SHLIB_LINK = -lutf8proc -lm
 
-REGRESS = import surface blas golden errors encoding encoding_gpt2 train_step shapes stconfig seqcls heads families unigram metrics gpt2 privileges limits checks sqlstates options prefixes tokens train
+REGRESS = import surface blas golden errors encoding encoding_gpt2 train_step shapes stconfig seqcls heads families unigram metrics gpt2 privileges limits checks sqlstates options prefixes tokens fairness train
 REGRESS_OPTS = --inputdir=. --load-extension=pg_tfm
 
 PG_CONFIG ?= pg_config

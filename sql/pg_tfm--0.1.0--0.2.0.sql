@@ -246,3 +246,12 @@ RETURNS SETOF record AS 'MODULE_PATHNAME', 'tfm_embed_many' LANGUAGE C IMMUTABLE
 -- tfm_tokens(input, model): the token strings of tfm_tokenize's ids (Hugging Face's encoding.tokens)
 CREATE FUNCTION tfm_tokens(input text, model text DEFAULT NULL) RETURNS text[]
 AS 'MODULE_PATHNAME', 'tfm_tokens' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- ==== issue 17: tfm_evaluate by group (fairness) ====
+-- tfm_evaluate(model, query, options): a third column of the query groups the rows: the result gets
+-- "groups" (each group's metrics) and, for a positive label, "fairness" (Fairlearn's gaps between
+-- the groups). The two-argument form of 0.1.0 stays as it is (same object, grants and dependent
+-- views) and means options '{}': an options argument with DEFAULT '{}' beside it would make every
+-- two-argument call ambiguous (42725), so the new form has none.
+CREATE FUNCTION tfm_evaluate(model text, query text, options jsonb) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'tfm_evaluate' LANGUAGE C STABLE;

@@ -29,24 +29,31 @@ grow(TfmRows *r)
 		r->lens = palloc(sizeof(int) * r->cap);
 		r->label = palloc(sizeof(char *) * r->cap);
 		r->target = palloc(sizeof(double) * r->cap);
+		r->group = palloc(sizeof(char *) * r->cap);
 		return;
 	}
 	r->ids = repalloc_huge(r->ids, sizeof(int32 *) * r->cap);
 	r->lens = repalloc_huge(r->lens, sizeof(int) * r->cap);
 	r->label = repalloc_huge(r->label, sizeof(char *) * r->cap);
 	r->target = repalloc_huge(r->target, sizeof(double) * r->cap);
+	r->group = repalloc_huge(r->group, sizeof(char *) * r->cap);
 }
 
-/* the label of a row as text: booleans as true/false, everything else by its output function */
-static char *
-label_text(HeapTuple tup, TupleDesc td)
+/*
+ * column col of a row as text, as col::text gives it: booleans as true/false, everything else by its
+ * output function; NULL for SQL NULL
+ */
+char *
+TfmColumnText(HeapTuple tup, TupleDesc td, int col)
 {
 	bool		isnull;
-	Datum		d = SPI_getbinval(tup, td, 2, &isnull);
+	Datum		d = SPI_getbinval(tup, td, col, &isnull);
 
-	if (SPI_gettypeid(td, 2) == BOOLOID)
+	if (isnull)
+		return NULL;
+	if (SPI_gettypeid(td, col) == BOOLOID)
 		return pstrdup(DatumGetBool(d) ? "true" : "false");
-	return SPI_getvalue(tup, td, 2);
+	return SPI_getvalue(tup, td, col);
 }
 
 /* the target of a row as a finite number within [-TFM_MAX_TARGET, TFM_MAX_TARGET] */
@@ -129,32 +136,28 @@ add_row(TfmRows *r, HeapTuple tup, TupleDesc td, TfmTask task, const TfmModel *m
 	r->ids[r->n] = TfmTokenizeTruncated(m, d, max_tokens, &r->lens[r->n]);
 	r->ids[r->n] = repalloc(r->ids[r->n], sizeof(int32) * r->lens[r->n]);
 	r->tokens += r->lens[r->n];
-	TfmCheckMemory((double) r->tokens * sizeof(int32) + (double) r->cap * (sizeof(int32 *) + sizeof(int) + sizeof(char *) + sizeof(double)),
+	TfmCheckMemory((double) r->tokens * sizeof(int32) + (double) r->cap * (sizeof(int32 *) + sizeof(int) + 2 * sizeof(char *) + sizeof(double)),
 				   "the rows of the query");
 	if (task == TFM_TASK_CLASSIFICATION)
 	{
-		r->label[r->n] = label_text(tup, td);
+		r->label[r->n] = TfmColumnText(tup, td, 2);
 		count_label(r, r->label[r->n]);
 	}
 	else
 		r->target[r->n] = target_value(tup, td);
+	r->group[r->n] = r->has_group ? TfmColumnText(tup, td, 3) : NULL;
 	r->n++;
 	MemoryContextSwitchTo(old);
 }
 
-/*
- * run query and keep its rows' truncated ids and labels in the current memory context; more than
- * max_labels distinct labels (when > 0) stop the reading with an error
- */
-void
-TfmRowsRead(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int max_tokens, int max_labels)
+/* run query and keep its rows in the current memory context (r set up by the caller) */
+static void
+read_rows(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int max_tokens)
 {
 	MemoryContext keep = CurrentMemoryContext;
 	Portal		portal;
 	SPIPlanPtr	plan;
 
-	memset(r, 0, sizeof(*r));
-	r->max_labels = max_labels;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	plan = SPI_prepare_cursor(query, 0, NULL, CURSOR_OPT_NO_SCROLL);
@@ -168,6 +171,8 @@ TfmRowsRead(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int 
 												 SPI_gettypeid(SPI_tuptable->tupdesc, 1) != VARCHAROID))
 			ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
 							errmsg("the query must return (input text, label) as its first two columns")));
+		r->label_bool = SPI_gettypeid(SPI_tuptable->tupdesc, 2) == BOOLOID;
+		r->has_group = r->want_group && SPI_tuptable->tupdesc->natts >= 3;
 		if (SPI_processed == 0)
 			break;
 		for (uint64 i = 0; i < SPI_processed; i++)
@@ -177,6 +182,27 @@ TfmRowsRead(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int 
 	}
 	SPI_cursor_close(portal);
 	SPI_finish();
+}
+
+/*
+ * run query and keep its rows' truncated ids and labels in the current memory context; more than
+ * max_labels distinct labels (when > 0) stop the reading with an error
+ */
+void
+TfmRowsRead(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int max_tokens, int max_labels)
+{
+	memset(r, 0, sizeof(*r));
+	r->max_labels = max_labels;
+	read_rows(r, query, task, m, max_tokens);
+}
+
+/* TfmRowsRead for tfm_evaluate: also the third column (a group attribute) when the query has one */
+void
+TfmRowsReadGrouped(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int max_tokens)
+{
+	memset(r, 0, sizeof(*r));
+	r->want_group = true;
+	read_rows(r, query, task, m, max_tokens);
 }
 
 /* compare two C strings for qsort */

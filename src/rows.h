@@ -4,6 +4,9 @@
 
 #include "postgres.h"
 
+#include "access/htup.h"
+#include "access/tupdesc.h"
+
 #include "cache.h"
 
 typedef struct TfmRows
@@ -14,6 +17,10 @@ typedef struct TfmRows
 	int		   *lens;
 	char	  **label;			/* classification: label text per row */
 	double	   *target;			/* regression: target per row */
+	char	  **group;			/* TfmRowsReadGrouped: the third column's text per row, NULL for SQL NULL */
+	bool		want_group;		/* read the third column (TfmRowsReadGrouped) */
+	bool		has_group;		/* the query has a third column, read into group */
+	bool		label_bool;		/* the label column is boolean */
 	int64		skipped;		/* rows with a NULL text or label */
 	int64		tokens;			/* sum of lens */
 	int			max_labels;		/* classification: most distinct labels allowed (0: no limit) */
@@ -26,6 +33,8 @@ typedef struct TfmRows
 
 extern void TfmRowsRead(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int max_tokens,
 						int max_labels);
+extern void TfmRowsReadGrouped(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int max_tokens);
+extern char *TfmColumnText(HeapTuple tup, TupleDesc td, int col);
 extern int	TfmLabelSet(char ***labels, int **y, const TfmRows *r);
 extern int	TfmLabelIndex(char *const *labels, int K, const char *label);
 extern int	TfmSortUnique(char **s, int n);

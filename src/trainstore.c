@@ -28,6 +28,7 @@
 #include "import.h"
 #include "infer.h"
 #include "cachefile.h"
+#include "fairness.h"
 #include "jsonutil.h"
 #include "metrics.h"
 #include "model.h"
@@ -433,15 +434,20 @@ truth_indexes(int *truth, char ***labels, const TfmModel *m, const TfmRows *rows
 	return K + nn;
 }
 
-/* tfm_evaluate(model, query): metrics of a trained model on the rows of query */
+/*
+ * tfm_evaluate(model, query [, options]): metrics of a trained model on the rows of query; a third
+ * column of the query groups the rows (fairness.c)
+ */
 Datum
 tfm_evaluate(PG_FUNCTION_ARGS)
 {
 	TfmModel   *m;
 	TfmRows		rows;
+	TfmEvalOptions opt;
 	float	   *x, *out;
 	StringInfoData s;
 	int			C, K;
+	TfmGroups  *groups = NULL;
 
 	if (PG_ARGISNULL(1))
 		PG_RETURN_NULL();
@@ -454,7 +460,11 @@ tfm_evaluate(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
 						errmsg("model \"%s\" is a cross-encoder, tfm_evaluate needs a classification or regression model", m->name),
 						errhint("A cross-encoder scores text pairs: use tfm_rerank() or tfm_score_pair().")));
-	TfmRowsRead(&rows, text_to_cstring(PG_GETARG_TEXT_PP(1)), m->task, m, m->opt.max_tokens, 0);
+	TfmEvalOptionsRead(&opt, PG_NARGS() > 2 && !PG_ARGISNULL(2) ? PG_GETARG_JSONB_P(2) : TfmJsonParse("{}", 2, "options"),
+					   m->task == TFM_TASK_CLASSIFICATION, m->name, m->labels, m->nlabels);
+	TfmRowsReadGrouped(&rows, text_to_cstring(PG_GETARG_TEXT_PP(1)), m->task, m, m->opt.max_tokens);
+	if (rows.has_group)
+		groups = TfmGroupSet((const char *const *) rows.group, rows.n);
 	C = m->cfg.hidden;
 	K = m->nlabels;
 	TfmCheckMemory((double) rows.n * (C + K) * sizeof(float) + (double) rows.n * 3 * sizeof(int), "evaluating the rows");
@@ -476,7 +486,8 @@ tfm_evaluate(PG_FUNCTION_ARGS)
 				if (out[(size_t) i * K + k] > out[(size_t) i * K + pred[i]])
 					pred[i] = k;
 		}
-		TfmClassMetrics(&s, truth, pred, rows.n, all, (const char *const *) labels);
+		TfmEvalClassJson(&s, truth, pred, rows.n, all, (const char *const *) labels, groups,
+						 TfmEvalPositive(&opt, rows.label_bool));
 	}
 	else
 	{
@@ -484,7 +495,7 @@ tfm_evaluate(PG_FUNCTION_ARGS)
 
 		for (int i = 0; i < rows.n; i++)
 			pv[i] = out[i] * m->target_std + m->target_mean;
-		TfmRegMetrics(&s, rows.target, pv, rows.n);
+		TfmEvalRegJson(&s, rows.target, pv, rows.n, groups);
 	}
 	PG_RETURN_JSONB_P(TfmJsonParse(s.data, s.len, "metrics"));
 }
