@@ -33,9 +33,10 @@ SELECT j->>'model' AS model, count(*) AS texts,
        count(*) FILTER (WHERE tfm_tokenize(j->>'text', j->>'model') =
                         ARRAY(SELECT jsonb_array_elements_text(j->'ids')::int)) AS identical,
        max(jsonb_array_length(j->'ids')) AS longest
-FROM refs GROUP BY 1 ORDER BY 1;
+FROM refs WHERE NOT j ? 'text2' GROUP BY 1 ORDER BY 1;
 SELECT j->>'model' AS model, left(j->>'text', 40) AS mismatch, tfm_tokenize(j->>'text', j->>'model') AS got, j->'ids' AS want
-FROM refs WHERE tfm_tokenize(j->>'text', j->>'model') IS DISTINCT FROM ARRAY(SELECT jsonb_array_elements_text(j->'ids')::int);
+FROM refs WHERE NOT j ? 'text2' AND
+  tfm_tokenize(j->>'text', j->>'model') IS DISTINCT FROM ARRAY(SELECT jsonb_array_elements_text(j->'ids')::int);
 
 -- 3. the encoders run on these ids: one vector per text, finite, the same alone and in bulk
 SELECT m, cardinality(tfm_embed('Bonjour le monde, 你好', m)) AS dim,
@@ -61,7 +62,16 @@ SELECT tfm_embed(repeat('Hello ', 2000), 't5_bert') = tfm_embed(repeat('Hello ',
        tfm_embed(repeat('Hello ', 2000), 'xlmr') = tfm_embed(repeat('Hello ', 510), 'xlmr') AS xlmr_truncated,
        tfm_embed(repeat('Hello ', 2000), 'xlmr') <> tfm_embed(repeat('Hello ', 509), 'xlmr') AS xlmr_not_shorter;
 
--- 5. text pairs: a Unigram file's pair template is not BERT's, refused rather than guessed
+-- 5. text pairs: XLM-R's template <s> A </s> </s> B </s> (on a RoBERTa-family encoder) gives Hugging Face's
+-- ids; another Unigram pair template (t5's $A </s> $B </s>) is refused rather than guessed
+SELECT count(*) AS pairs,
+       count(*) FILTER (WHERE tfm_tokenize(j->>'text', j->>'text2', 'xlmr') =
+                        ARRAY(SELECT jsonb_array_elements_text(j->'ids')::int)) AS identical
+FROM refs WHERE j->>'model' = 'xlmr_pair';
+SELECT left(j->>'text', 30) AS mismatch, tfm_tokenize(j->>'text', j->>'text2', 'xlmr') AS got, j->'ids' AS want
+FROM refs WHERE j->>'model' = 'xlmr_pair' AND
+  tfm_tokenize(j->>'text', j->>'text2', 'xlmr') IS DISTINCT FROM ARRAY(SELECT jsonb_array_elements_text(j->'ids')::int);
+SELECT tfm_tokenize('Hello', 'world', 'xlmr') AS xlmr_pair;
 SELECT pg_temp.err($$SELECT tfm_tokenize('a', 'b', 't5_bert')$$);
 
 SELECT tfm_drop(m) FROM unnest(ARRAY['t5_bert', 'xlmr', 'first', 'first_ws', 'never', 'bytes']) m;

@@ -17,6 +17,7 @@
 #include "infer.h"
 #include "ops.h"
 #include "pg_tfm.h"
+#include "text/unigram.h"
 
 PG_FUNCTION_INFO_V1(tfm_tokenize_pair);
 PG_FUNCTION_INFO_V1(tfm_score_pair);
@@ -73,10 +74,12 @@ pair_ids(const TfmModel *m, const int32 *ia, int na, const int32 *ib, int nb, in
 	if (m->cfg.family == TFM_FAMILY_BERT && m->cfg.type_vocab < 2)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("model \"%s\" has one token type (type_vocab_size 1): it cannot read text pairs", m->name)));
-	/* a Unigram file's pair template ($A </s> $B </s>, <s> $A </s> </s> $B </s>) is not [CLS] a [SEP] b [SEP] */
-	if (m->tokenizer == TFM_TOKENIZER_UNIGRAM)
+	/* a Unigram file's pair template: only XLM-R's <s> A </s> </s> B </s> on a RoBERTa-family encoder */
+	if (m->tokenizer == TFM_TOKENIZER_UNIGRAM && !(roberta && TfmUniPairRoberta(m->vocab)))
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("model \"%s\" has a Unigram tokenizer: text pairs with it are not supported", m->name)));
+						errmsg("model \"%s\" has a Unigram tokenizer whose pair template pg_tfm does not compute", m->name),
+						errhint("Text pairs with a Unigram tokenizer are computed for XLM-RoBERTa models whose "
+								"tokenizer.json pairs texts as <s> A </s> </s> B </s>.")));
 	if (max_tokens > 0 && max_tokens < specials)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("model \"%s\" reads at most %d tokens, fewer than a pair's %d special tokens",

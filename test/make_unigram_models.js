@@ -156,5 +156,13 @@ const lines = [];
       lines.push(JSON.stringify({ model: m, text, ids }));
     }
   }
+  // text pairs with XLM-R's template <s> A </s> </s> B </s>, untruncated (sql/unigram.sql, section 5)
+  const xtok = Tokenizer.fromFile(path.join(out, 'xlmr', 'tokenizer.json'));
+  xtok.disablePadding();
+  xtok.disableTruncation();
+  for (let i = 0; i + 1 < texts.length; i += 7) {
+    const ids = (await xtok.encode(texts[i], texts[i + 1])).getIds();
+    lines.push(JSON.stringify({ model: 'xlmr_pair', text: texts[i], text2: texts[i + 1], ids }));
+  }
   fs.writeFileSync(path.join(out, 'refs.jsonl'), lines.join('\n') + '\n');
 })().catch((e) => { console.error(e); process.exit(1); });

@@ -12,7 +12,7 @@ typedef struct UniHeader
 	uint64_t total_size;
 	int32_t n_pieces, unk_id, byte_fallback, n_norm;
 	int32_t whitespace_split, metaspace, prepend, split;
-	int32_t n_prefix, n_suffix, nadded, pad1;
+	int32_t n_prefix, n_suffix, nadded, pair_roberta;	/* pair_roberta: TfmUniSpec's */
 	int32_t prefix[8], suffix[8];
 	double unk_score;				/* the lowest piece score - 10 */
 	uint64_t norm_off;				/* UniNorm[n_norm] */

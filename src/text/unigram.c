@@ -224,6 +224,7 @@ TfmUniBuild(const TfmUniSpec *spec, void **blob, size_t *size, const char **why)
 	h->n_prefix = spec->n_prefix;
 	h->n_suffix = spec->n_suffix;
 	h->nadded = spec->nadded;
+	h->pair_roberta = spec->pair_roberta ? 1 : 0;
 	memcpy(h->prefix, spec->prefix, sizeof(int32_t) * (size_t) spec->n_prefix);
 	memcpy(h->suffix, spec->suffix, sizeof(int32_t) * (size_t) spec->n_suffix);
 	for (int i = 0; i < spec->n_pieces; i++)
@@ -312,7 +313,8 @@ TfmUniCheck(const void *blob, size_t size, int n_vocab)
 		h->unk_id >= h->n_pieces || h->n_norm < 0 || h->n_norm > TFM_UNI_MAX_NORM ||
 		h->n_prefix < 0 || h->n_prefix > TFM_UNI_MAX_SPECIAL || h->n_suffix < 0 || h->n_suffix > TFM_UNI_MAX_SPECIAL ||
 		h->nadded < 0 || h->nadded > TFM_UNI_MAX_ADDED || h->prepend < TFM_PREPEND_NEVER || h->prepend > TFM_PREPEND_FIRST ||
-		!isfinite(h->unk_score) ||
+		!isfinite(h->unk_score) || h->pair_roberta < 0 || h->pair_roberta > 1 ||
+		(h->pair_roberta && (h->n_prefix != 1 || h->n_suffix != 1)) ||
 		h->norm_off % 8 || h->added_off % 8 || h->score_off % 8 || h->node_off % 8 || h->unit_off % 8 ||
 		!region_ok(h->norm_off, sizeof(UniNorm) * (uint64_t) h->n_norm, size) ||
 		!region_ok(h->added_off, sizeof(UniAdded) * (uint64_t) h->nadded, size) ||
@@ -361,4 +363,11 @@ TfmUniCheck(const void *blob, size_t size, int n_vocab)
 				return TFM_UNI_ECORRUPT;
 	}
 	return 0;
+}
+
+/* 1 if a checked blob's pair template is XLM-R's <s> $A </s> </s> $B </s>, else 0 */
+int
+TfmUniPairRoberta(const void *blob)
+{
+	return ((const UniHeader *) blob)->pair_roberta;
 }

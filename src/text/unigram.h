@@ -84,6 +84,7 @@ typedef struct TfmUniSpec
 	int split;                      /* Metaspace split */
 	int n_prefix, n_suffix;         /* the template's ids before and after the text */
 	int32_t prefix[TFM_UNI_MAX_SPECIAL], suffix[TFM_UNI_MAX_SPECIAL];
+	int pair_roberta;               /* the pair template is <s> $A </s> </s> $B </s> (XLM-R's), all type 0 */
 	int nadded;
 	const TfmUniAdded *added;
 } TfmUniSpec;
@@ -93,6 +94,9 @@ typedef struct TfmUniSpec
  * TFM_UNI_ENOMEM, or TFM_UNI_EINVAL with *why saying what is wrong (a static string).
  */
 int TfmUniBuild(const TfmUniSpec *spec, void **blob, size_t *size, const char **why);
+
+/* 1 if a checked blob's pair template is <s> $A </s> </s> $B </s> (XLM-R's), else 0 */
+int TfmUniPairRoberta(const void *blob);
 
 /* the id of the piece s[0, n) in a checked blob, or -1 */
 int32_t TfmUniPieceId(const void *blob, const char *s, size_t n);

@@ -252,6 +252,47 @@ special_ids(JsonbContainer *pp, JsonbContainer *item, int32 *ids, int *n, int n_
 	}
 }
 
+/*
+ * true if the pair template is <s> $A </s> </s> $B </s> around the single template's one prefix and one
+ * suffix id, every item of type 0 (XLM-R's: what rerank.c builds); other pair templates are refused when a
+ * pair is tokenized, not here
+ */
+static bool
+pair_is_roberta(const TfmUniSpec *spec, JsonbContainer *pp, int n_vocab, const char *what)
+{
+	static const char *const shape[] = {"S", "A", "S", "S", "B", "S"};
+	JsonbContainer *pair;
+	JsonbValue	v;
+
+	if (spec->n_prefix != 1 || !TfmJsonGet(pp, "pair", &v) || (pair = as_array(&v)) == NULL ||
+		JsonContainerSize(pair) != 6)
+		return false;
+	for (int i = 0; i < 6; i++)
+	{
+		JsonbContainer *item = as_object(getIthJsonbValueFromContainer(pair, i)), *inner;
+		int32		ids[TFM_UNI_MAX_SPECIAL];
+		int			n = 0;
+
+		if (item == NULL)
+			return false;
+		if (shape[i][0] == 'S')
+		{
+			if (!TfmJsonGetObject(item, "SpecialToken", &inner))
+				return false;
+			special_ids(pp, inner, ids, &n, n_vocab, what);
+			if (n != 1 || ids[0] != (i == 0 ? spec->prefix[0] : spec->suffix[0]))
+				return false;
+		}
+		else if (!TfmJsonGetObject(item, "Sequence", &inner) ||
+				 strcmp(TfmJsonGetString(inner, "id", "", what), shape[i]) != 0)
+			return false;
+		if (TfmJsonGet(inner, "type_id", &v) && !(v.type == jbvNumeric &&
+												  TfmJsonNumericToInt(&v, 0, 255, what, "type_id") == 0))
+			return false;
+	}
+	return true;
+}
+
 /* TemplateProcessing's single template: special ids, $A, special ids (exactly one after: truncation keeps it) */
 static void
 read_template(TfmUniSpec *spec, JsonbContainer *pp, int n_vocab, const char *what)
@@ -287,6 +328,7 @@ read_template(TfmUniSpec *spec, JsonbContainer *pp, int n_vocab, const char *wha
 	}
 	if (!seen || spec->n_suffix != 1)
 		unsupported(what, "a single template that does not end in exactly one special token");
+	spec->pair_roberta = pair_is_roberta(spec, pp, n_vocab, what);
 }
 
 /* the added tokens (palloc'd array) */
