@@ -41,6 +41,9 @@ make_fixture PG_TFM_SEQCLS "$RUN/seqcls" make_seqcls_models.js "$PG_TFM_GOLDEN"
 # references: Hugging Face's Rust tokenizers for ids, test/ref/encoder.js for embeddings (sql/families.sql)
 fetch_tokenizers
 make_fixture PG_TFM_FAMILIES "$RUN/families" make_family_models.js "$PG_TFM_GOLDEN" "$PG_TFM_TOKENIZERS"
+# scikit-learn's data sets as CSV (id, split, features, label) with a fixed 25 % test split (test/t/089_mlp.pl,
+# test/bench/mlp.sh)
+make_fixture PG_TFM_TABULAR "$RUN/tabular" make_tabular.js "$SKLEARN_DATA"
 
 passed=0; failed=0
 suite() { # name, command...

@@ -30,6 +30,7 @@
 #include "cachefile.h"
 #include "jsonutil.h"
 #include "metrics.h"
+#include "mlpmodel.h"
 #include "model.h"
 #include "pg_tfm.h"
 #include "train.h"
@@ -354,6 +355,12 @@ tfm_train(PG_FUNCTION_ARGS)
 						errmsg("unknown task \"%s\"", task),
 						errhint("Use 'classification' or 'regression'.")));
 	(void) TfmCheckCreate(name);	/* before training for hours; TfmTrainStore checks again */
+	if (strcmp(text_to_cstring(PG_GETARG_TEXT_PP(1)), TFM_MLP_BASE) == 0)
+	{
+		/* base 'mlp': a network on feature vectors, no encoder */
+		TfmMlpTrain(name, query, TfmTaskFromName(task), options);
+		PG_RETURN_VOID();
+	}
 	t = palloc0(sizeof(TfmTrainer));
 	t->task = TfmTaskFromName(task);
 	t->base = TfmModelGet(text_to_cstring(PG_GETARG_TEXT_PP(1)));
@@ -431,59 +438,101 @@ truth_indexes(int *truth, char ***labels, const TfmModel *m, const TfmRows *rows
 	return K + nn;
 }
 
-/* tfm_evaluate(model, query): metrics of a trained model on the rows of query */
-Datum
-tfm_evaluate(PG_FUNCTION_ARGS)
+/*
+ * the metrics JSON of a model's outputs on rows, the same for every architecture: classification reads
+ * out (n,K; logits or probabilities: the largest wins), regression the predicted values pv (n)
+ */
+static void
+evaluation_metrics(StringInfo s, const TfmModel *m, const TfmRows *rows, const float *out, const double *pv)
 {
-	TfmModel   *m;
-	TfmRows		rows;
-	float	   *x, *out;
-	StringInfoData s;
-	int			C, K;
+	int			K = m->nlabels;
 
-	if (PG_ARGISNULL(1))
-		PG_RETURN_NULL();
-	m = TfmModelGet(TfmModelName(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0)));
-	if (m->task == TFM_TASK_EMBEDDING)
-		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-						errmsg("model \"%s\" is an embedding model, tfm_evaluate needs a trained model", m->name),
-						errhint("Train one with tfm_train().")));
-	if (m->task == TFM_TASK_CROSS_ENCODER)
-		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-						errmsg("model \"%s\" is a cross-encoder, tfm_evaluate needs a classification or regression model", m->name),
-						errhint("A cross-encoder scores text pairs: use tfm_rerank() or tfm_score_pair().")));
-	TfmRowsRead(&rows, text_to_cstring(PG_GETARG_TEXT_PP(1)), m->task, m, m->opt.max_tokens, 0);
-	C = m->cfg.hidden;
-	K = m->nlabels;
-	TfmCheckMemory((double) rows.n * (C + K) * sizeof(float) + (double) rows.n * 3 * sizeof(int), "evaluating the rows");
-	x = palloc_extended(sizeof(float) * Max(rows.n, 1) * C, MCXT_ALLOC_HUGE);
-	out = palloc_extended(sizeof(float) * Max(rows.n, 1) * K, MCXT_ALLOC_HUGE);
-	TfmEncodeMany(x, m, &m->w, rows.ids, rows.lens, rows.n, false);
-	TfmHeadForward(out, m, m->head, x, rows.n);
-	initStringInfo(&s);
 	if (m->task == TFM_TASK_CLASSIFICATION)
 	{
-		int		   *truth = palloc(sizeof(int) * Max(rows.n, 1)), *pred = palloc(sizeof(int) * Max(rows.n, 1));
+		int		   *truth = palloc(sizeof(int) * Max(rows->n, 1)), *pred = palloc(sizeof(int) * Max(rows->n, 1));
 		char	  **labels;
-		int			all = truth_indexes(truth, &labels, m, &rows);
+		int			all = truth_indexes(truth, &labels, m, rows);
 
-		for (int i = 0; i < rows.n; i++)
+		for (int i = 0; i < rows->n; i++)
 		{
 			pred[i] = 0;
 			for (int k = 1; k < K; k++)
 				if (out[(size_t) i * K + k] > out[(size_t) i * K + pred[i]])
 					pred[i] = k;
 		}
-		TfmClassMetrics(&s, truth, pred, rows.n, all, (const char *const *) labels);
+		TfmClassMetrics(s, truth, pred, rows->n, all, (const char *const *) labels);
 	}
 	else
-	{
-		double	   *pv = palloc(sizeof(double) * Max(rows.n, 1));
+		TfmRegMetrics(s, rows->target, pv, rows->n);
+}
 
-		for (int i = 0; i < rows.n; i++)
-			pv[i] = out[i] * m->target_std + m->target_mean;
-		TfmRegMetrics(&s, rows.target, pv, rows.n);
-	}
+/* outputs of an encoder model on text rows (head outputs; regression values into pv) */
+static float *
+text_outputs(const TfmModel *m, const TfmRows *rows, double *pv)
+{
+	int			C = m->cfg.hidden, K = m->nlabels;
+	float	   *x, *out;
+
+	TfmCheckMemory((double) rows->n * (C + K) * sizeof(float) + (double) rows->n * 3 * sizeof(int), "evaluating the rows");
+	x = palloc_extended(sizeof(float) * Max(rows->n, 1) * C, MCXT_ALLOC_HUGE);
+	out = palloc_extended(sizeof(float) * Max(rows->n, 1) * K, MCXT_ALLOC_HUGE);
+	TfmEncodeMany(x, m, &m->w, rows->ids, rows->lens, rows->n, false);
+	TfmHeadForward(out, m, m->head, x, rows->n);
+	for (int i = 0; m->task == TFM_TASK_REGRESSION && i < rows->n; i++)
+		pv[i] = out[i] * m->target_std + m->target_mean;
+	pfree(x);
+	return out;
+}
+
+/* outputs of an MLP model on feature rows (class probabilities; regression values also into pv) */
+static float *
+mlp_outputs(const TfmModel *m, const TfmRows *rows, double *pv)
+{
+	float	   *out;
+
+	TfmCheckMemory((double) rows->n * (m->nlabels + 3.0) * sizeof(float), "evaluating the rows");
+	out = palloc_extended(sizeof(float) * Max(rows->n, 1) * m->nlabels, MCXT_ALLOC_HUGE);
+	TfmMlpOutputs(out, m, rows->feats, rows->n);
+	for (int i = 0; m->task == TFM_TASK_REGRESSION && i < rows->n; i++)
+		pv[i] = out[i];
+	return out;
+}
+
+/*
+ * tfm_evaluate(model, query): metrics of a trained model on the rows of query: (text, label) rows for
+ * encoder models, (features real[]/float8[], label) rows for MLPs; one metrics code for both
+ */
+Datum
+tfm_evaluate(PG_FUNCTION_ARGS)
+{
+	TfmModel   *m;
+	TfmRows		rows;
+	float	   *out;
+	double	   *pv;
+	StringInfoData s;
+	char	   *query;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	m = TfmModelGetAny(TfmModelName(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0)));
+	if (m->task == TFM_TASK_EMBEDDING || m->task == TFM_TASK_GENERATION)
+		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+						errmsg("model \"%s\" is %s model, tfm_evaluate needs a trained model", m->name,
+							   m->task == TFM_TASK_EMBEDDING ? "an embedding" : "a text generation"),
+						errhint("Train one with tfm_train().")));
+	if (m->task == TFM_TASK_CROSS_ENCODER)
+		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+						errmsg("model \"%s\" is a cross-encoder, tfm_evaluate needs a classification or regression model", m->name),
+						errhint("A cross-encoder scores text pairs: use tfm_rerank() or tfm_score_pair().")));
+	query = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (m->arch == TFM_ARCH_MLP)
+		TfmRowsReadFeatures(&rows, query, m->task, m->mlp->dims[0], 0);
+	else
+		TfmRowsRead(&rows, query, m->task, m, m->opt.max_tokens, 0);
+	pv = palloc_extended(sizeof(double) * Max(rows.n, 1), MCXT_ALLOC_HUGE);
+	out = m->arch == TFM_ARCH_MLP ? mlp_outputs(m, &rows, pv) : text_outputs(m, &rows, pv);
+	initStringInfo(&s);
+	evaluation_metrics(&s, m, &rows, out, pv);
 	PG_RETURN_JSONB_P(TfmJsonParse(s.data, s.len, "metrics"));
 }
 
