@@ -10,7 +10,7 @@ use Test::More;
 use TfmTest;
 
 TfmTest::require_env();
-my @docs = ('docs/tutorial-search.md');
+my @docs = ('docs/tutorial-search.md', 'docs/tutorial-fraud.md');
 my $has_vector = psql('postgres', "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'");
 my $off = log_offset();
 

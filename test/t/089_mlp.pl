@@ -9,6 +9,7 @@ use FindBin;
 use lib $FindBin::Bin;
 use Test::More;
 use TfmTest;
+use IPC::Run ();
 
 TfmTest::require_env('PG_TFM_TABULAR');
 my $dir = $ENV{PG_TFM_TABULAR};
@@ -183,6 +184,20 @@ is(psql($db, "SELECT bool_and(flagged = (tfm_score(ARRAY[amount, night, new_acco
 is($state, '22004', 'a NULL feature column in the trigger: 22004');
 my $recall = psql($db, "SELECT (tfm_evaluate('fraud', 'SELECT ARRAY[amount, night, new_account, velocity], fraud FROM tx')->'labels'->'true'->>'recall')::float8");
 cmp_ok($recall, '>=', 0.9, "fraud: recall of the rare class $recall >= 0.9 with balanced class weights");
+
+# ---- pg_dump and pg_restore carry MLP models (catalog row: weights, shape, statistics) bit for bit
+my $dump = "/tmp/tap_mlp_089_$$.dump";
+my $dst = empty_db('tap_mlp_089_restored');
+my $scores_sql = "SELECT string_agg(tfm_score(features, 'digits', label::text)::text || ' ' || tfm_classify(features, 'digits'), ',' ORDER BY id) "
+  . "FROM digits WHERE id % 50 = 0";
+my @tool = (IPC::Run::run(['pg_dump', '-Fc', '-f', $dump, '-d', $db], '2>', \my $dump_err)
+	  && IPC::Run::run(['pg_restore', '--exit-on-error', '-d', $dst, $dump], '2>', \my $restore_err));
+ok($tool[0], 'pg_dump and pg_restore of the database with MLP models succeed') or diag($restore_err // $dump_err);
+is(psql($dst, "SELECT string_agg(name || '@' || version || ' ' || sha256, ',' ORDER BY name, version) FROM tfm.models"),
+	psql($db, "SELECT string_agg(name || '@' || version || ' ' || sha256, ',' ORDER BY name, version) FROM tfm.models"),
+	'the restored catalog has the same model versions');
+is(psql($dst, $scores_sql), psql($db, $scores_sql), 'the restored digits model scores bit-identically');
+unlink $dump;
 
 check_no_crash($off, errors_allowed => 1);    # the errors above are on purpose
 done_testing();
