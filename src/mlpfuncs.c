@@ -110,7 +110,6 @@ TfmMlpLoad(TfmModel *m, Jsonb *config, Jsonb *options, bytea *params)
 		!json_numbers(p->rstd, &options->root, "feature_std", D, true))
 		corrupt(m, "feature statistics");
 	m->mlp = p;
-	m->cfg.hidden = D;			/* the input width, for messages and metrics that read it */
 }
 
 /*

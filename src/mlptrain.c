@@ -489,8 +489,8 @@ check_finite(const MlpTrainer *t)
 static void
 store(MlpTrainer *t, const char *name)
 {
-	Oid			types[11] = {TEXTOID, TEXTOID, TEXTARRAYOID, INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID,
-	JSONBOID, BYTEAOID, JSONBOID};
+	Oid			types[12] = {TEXTOID, TEXTOID, TEXTARRAYOID, INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID,
+	JSONBOID, BYTEAOID, JSONBOID, OIDOID};
 	Datum		a[12];
 	char		nulls[12];
 	double		headline;
@@ -501,7 +501,6 @@ store(MlpTrainer *t, const char *name)
 	bytea	   *params = palloc(VARHDRSZ + sizeof(float) * t->np);
 	StringInfoData key;
 	TfmOwnerScope s;
-	Oid			alltypes[12];
 
 	check_finite(t);
 	SET_VARSIZE(params, VARHDRSZ + sizeof(float) * t->np);
@@ -513,8 +512,6 @@ store(MlpTrainer *t, const char *name)
 	for (int k = 0; t->labels && k < t->K; k++)
 		appendStringInfo(&key, "\n%s", t->labels[k]);
 	memset(nulls, ' ', sizeof(nulls));
-	memcpy(alltypes, types, sizeof(types));
-	alltypes[11] = OIDOID;
 	a[11] = ObjectIdGetDatum(TfmCheckCreate(name));
 	a[0] = CStringGetTextDatum(name);
 	a[1] = CStringGetTextDatum(TfmTaskName(t->task));
@@ -545,7 +542,7 @@ store(MlpTrainer *t, const char *name)
 									   "SELECT $1, coalesce((SELECT pg_catalog.max(version) FROM tfm.model WHERE name = $1), 0) + 1, "
 									   "'" TFM_MLP_BASE "', $2, $3, $4, 0, $5, $6, $7, '{}'::jsonb, $8, $9, $10, $11, %s",
 									   TfmOwnerValueSql(12)),
-							  12, alltypes, a, nulls, false, 0) != SPI_OK_INSERT)
+							  12, types, a, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not insert into tfm.model");
 	TfmSyncRoleMarkers();
 	TfmAsOwnerEnd(&s);

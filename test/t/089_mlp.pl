@@ -193,8 +193,8 @@ my $scores_sql = "SELECT string_agg(tfm_score(features, 'digits', label::text)::
 my @tool = (IPC::Run::run(['pg_dump', '-Fc', '-f', $dump, '-d', $db], '2>', \my $dump_err)
 	  && IPC::Run::run(['pg_restore', '--exit-on-error', '-d', $dst, $dump], '2>', \my $restore_err));
 ok($tool[0], 'pg_dump and pg_restore of the database with MLP models succeed') or diag($restore_err // $dump_err);
-is(psql($dst, "SELECT string_agg(name || '@' || version || ' ' || sha256, ',' ORDER BY name, version) FROM tfm.models"),
-	psql($db, "SELECT string_agg(name || '@' || version || ' ' || sha256, ',' ORDER BY name, version) FROM tfm.models"),
+is(psql($dst, "SELECT string_agg(name || '\@' || version || ' ' || sha256, ',' ORDER BY name, version) FROM tfm.models"),
+	psql($db, "SELECT string_agg(name || '\@' || version || ' ' || sha256, ',' ORDER BY name, version) FROM tfm.models"),
 	'the restored catalog has the same model versions');
 is(psql($dst, $scores_sql), psql($db, $scores_sql), 'the restored digits model scores bit-identically');
 unlink $dump;
