@@ -15,6 +15,7 @@ TfmTest::require_env('PG_TFM_TABULAR');
 my $dir = $ENV{PG_TFM_TABULAR};
 my $db = empty_db('tap_mlp_089');
 my $off = log_offset();
+my $state;
 
 # load a data set: id, split, features real[], label (text) or target
 sub load
@@ -103,6 +104,15 @@ is(psql($db, "SELECT params FROM tfm.models WHERE name = 'cancer' AND version = 
 is(psql($db, "SELECT tfm_classify(NULL::real[], 'cancer') IS NULL AND tfm_score(NULL::float8[], 'cancer', 'benign') IS NULL"),
 	't', 'a NULL feature vector scores NULL');
 
+# ---- grants: the same per-model rights as text models
+psql('postgres', 'DROP ROLE IF EXISTS tfm_mlp_user; CREATE ROLE tfm_mlp_user');
+psql($db, "SELECT tfm_revoke('cancer', 'public')");
+my $as_user = "SET ROLE tfm_mlp_user; SELECT tfm_classify(array_fill(1::real, ARRAY[30]), 'cancer') IS NOT NULL";
+($state) = fails($as_user);
+is($state, '42501', 'a role without usage of the MLP: 42501');
+psql($db, "SELECT tfm_grant('cancer', 'tfm_mlp_user'::regrole)");
+is(psql($db, $as_user), 't', 'after tfm_grant the role scores with it');
+
 # ---- bad training input: an error with its SQLSTATE, before any epoch, and no model stored
 my @bad = (
 	[ 'NULL feature vector', "SELECT CASE WHEN i = 3 THEN NULL ELSE ARRAY[i, 1]::real[] END, i % 2 FROM generate_series(1, 10) i", '22004' ],
@@ -124,7 +134,7 @@ for my $b (@bad)
 	is($state, $want, "training on $what: $want") or diag($msg);
 	unlike($stderr, qr/mlp epoch/, "training on $what: refused before any epoch");
 }
-my ($state) = fails("CALL tfm_train('bad', 'mlp', 'SELECT features, label FROM digits', 'classification', '{\"hidden\": [0]}')");
+($state) = fails("CALL tfm_train('bad', 'mlp', 'SELECT features, label FROM digits', 'classification', '{\"hidden\": [0]}')");
 is($state, '22023', 'hidden layer of 0 units: 22023');
 ($state) = fails("CALL tfm_train('bad', 'mlp', 'SELECT features, label FROM digits', 'classification', '{\"hidden\": 64}')");
 is($state, '22023', 'hidden not an array: 22023');
@@ -199,5 +209,5 @@ is(psql($dst, "SELECT string_agg(name || '\@' || version || ' ' || sha256, ',' O
 is(psql($dst, $scores_sql), psql($db, $scores_sql), 'the restored digits model scores bit-identically');
 unlink $dump;
 
-check_no_crash($off, errors_allowed => 1);    # the errors above are on purpose
+check_no_crash($off, errors_allowed => 1);
 done_testing();
