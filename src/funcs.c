@@ -429,6 +429,7 @@ tfm_cache(PG_FUNCTION_ARGS)
 		v[1] = CStringGetTextDatum(m->name);
 		v[2] = CStringGetTextDatum(m->sha256);
 		v[3] = CStringGetTextDatum(full ? m->map.path : TfmPathShown(m->map.path));
+		nulls[3] = m->arch == TFM_ARCH_MLP;	/* weights in the catalog row, no cache file */
 		v[4] = Int64GetDatum((int64) m->map.size);
 		v[5] = Int64GetDatum(m->hits);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);

@@ -70,6 +70,8 @@ TfmTokenizeText(const TfmModel *m, const char *s, size_t len, int *n)
 	size_t		bad = 0;
 	int			rc;
 
+	if (m->arch == TFM_ARCH_MLP)	/* no tokenizer: a text passed to a feature-vector model */
+		TfmRequireArch(m, TFM_ARCH_BERT, "a text input");
 	/* ids (up to one per byte, in a doubling vector, then copied) and the normalizer's buffers */
 	TfmCheckMemory((double) len * 16, "tokenizing the text");
 	if (GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII)
@@ -143,6 +145,9 @@ TfmTokenizeTruncated(const TfmModel *m, Datum d, int max_tokens, int *n)
 	bool		windowed = m->arch == TFM_ARCH_BERT && (enc == PG_UTF8 || enc == PG_SQL_ASCII);
 	text	   *t;
 	int32	   *ids;
+
+	if (m->arch == TFM_ARCH_MLP)
+		TfmRequireArch(m, TFM_ARCH_BERT, "a text input");
 
 	/* in other encodings an ASCII byte may end a multibyte character: no cutting */
 	while (windowed && window < total)

@@ -8,6 +8,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/hsearch.h"
 
 #include "infer.h"
@@ -37,6 +38,21 @@ grow(TfmRows *r)
 	r->label = repalloc_huge(r->label, sizeof(char *) * r->cap);
 	r->target = repalloc_huge(r->target, sizeof(double) * r->cap);
 	r->group = repalloc_huge(r->group, sizeof(char *) * r->cap);
+}
+
+/* grow the feature matrix with the row arrays */
+static void
+grow_features(TfmRows *r)
+{
+	int			had = r->cap;
+
+	grow(r);
+	if (r->feats == NULL || had != r->cap)
+	{
+		TfmCheckMemory((double) r->cap * r->dim * sizeof(float) + (double) r->cap * 32, "the rows of the query");
+		r->feats = r->feats ? repalloc_huge(r->feats, sizeof(float) * r->cap * r->dim)
+			: palloc_extended(sizeof(float) * r->cap * r->dim, MCXT_ALLOC_HUGE);
+	}
 }
 
 /*
@@ -117,7 +133,21 @@ count_label(TfmRows *r, char *label)
 								"or use tfm_embed with a nearest-neighbour search for many classes.", r->max_labels)));
 }
 
-/* add one fetched row */
+/* the label or target (the caller checked it is not NULL) and the group of a row being added */
+static void
+add_label(TfmRows *r, HeapTuple tup, TupleDesc td, TfmTask task)
+{
+	if (task == TFM_TASK_CLASSIFICATION)
+	{
+		r->label[r->n] = TfmColumnText(tup, td, 2);
+		count_label(r, r->label[r->n]);
+	}
+	else
+		r->target[r->n] = target_value(tup, td);
+	r->group[r->n] = r->has_group ? TfmColumnText(tup, td, 3) : NULL;
+}
+
+/* add one fetched text row */
 static void
 add_row(TfmRows *r, HeapTuple tup, TupleDesc td, TfmTask task, const TfmModel *m, int max_tokens, MemoryContext keep)
 {
@@ -138,19 +168,150 @@ add_row(TfmRows *r, HeapTuple tup, TupleDesc td, TfmTask task, const TfmModel *m
 	r->tokens += r->lens[r->n];
 	TfmCheckMemory((double) r->tokens * sizeof(int32) + (double) r->cap * (sizeof(int32 *) + sizeof(int) + 2 * sizeof(char *) + sizeof(double)),
 				   "the rows of the query");
-	if (task == TFM_TASK_CLASSIFICATION)
-	{
-		r->label[r->n] = TfmColumnText(tup, td, 2);
-		count_label(r, r->label[r->n]);
-	}
-	else
-		r->target[r->n] = target_value(tup, td);
-	r->group[r->n] = r->has_group ? TfmColumnText(tup, td, 3) : NULL;
+	add_label(r, tup, td, task);
 	r->n++;
 	MemoryContextSwitchTo(old);
 }
 
-/* run query and keep its rows in the current memory context (r set up by the caller) */
+/* the elements of a real[] or float8[] array as floats into out; NULL (22004), NaN or Infinity (22003) are errors */
+static void
+feature_values(float *out, ArrayType *a, int dim, const char *what)
+{
+	Oid			et = ARR_ELEMTYPE(a);
+	Datum	   *d;
+	bool	   *nulls;
+	int			n;
+
+	if (et == FLOAT4OID)
+		deconstruct_array(a, FLOAT4OID, 4, true, TYPALIGN_INT, &d, &nulls, &n);
+	else
+		deconstruct_array(a, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &d, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		double		v = nulls[i] ? 0 : et == FLOAT4OID ? DatumGetFloat4(d[i]) : DatumGetFloat8(d[i]);
+		char	   *where = dim > 0 && n > dim ? psprintf("%s %d", what, i / dim + 1) : pstrdup(what);
+
+		if (nulls[i])
+			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+							errmsg("feature %d of %s is NULL", i % Max(dim, 1) + 1, where),
+							errhint("Impute missing values in the query, for example coalesce(x, 0) with an indicator feature.")));
+		if (!isfinite(v) || fabs(v) > 1e30)
+			ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							errmsg("feature %d of %s is not a finite number within [-1e30, 1e30]: %g", i % Max(dim, 1) + 1, where, v),
+							errhint("Replace NaN and Infinity in the query before training or scoring.")));
+		pfree(where);
+		out[i] = (float) v;
+	}
+	pfree(d);
+	pfree(nulls);
+}
+
+/* refuse an array that is not real[] or float8[] (42804) */
+static void
+check_feature_type(ArrayType *a, const char *what)
+{
+	Oid			et = ARR_ELEMTYPE(a);
+
+	if (et != FLOAT4OID && et != FLOAT8OID)
+		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+						errmsg("%s must be real[] or float8[], not %s", what, format_type_be(get_array_type(et)))));
+}
+
+/*
+ * a feature vector (real[] or float8[], one dimension) into out; dim > 0: it must have dim elements,
+ * else out must hold TFM_MAX_FEATURES; returns the number of features. NULL elements (22004), NaN and
+ * Infinity (22003), empty, multi-dimensional or wrong-length arrays (2202E) are errors.
+ */
+int
+TfmFeatureArray(float *out, ArrayType *a, int dim, const char *what)
+{
+	int			n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+
+	check_feature_type(a, what);
+	if (n == 0 || ARR_NDIM(a) != 1)
+		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+						errmsg("%s must be a one-dimensional array with at least one element", what)));
+	if (dim > 0 && n != dim)
+		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+						errmsg("%s has %d features, %d expected", what, n, dim),
+						errhint("Every feature vector must have as many elements as the first (the model's inputs).")));
+	if (n > TFM_MAX_FEATURES)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						errmsg("%s has %d features, at most %d are supported", what, n, TFM_MAX_FEATURES)));
+	feature_values(out, a, dim, what);
+	return n;
+}
+
+/*
+ * a matrix of feature vectors, a two-dimensional real[] or float8[] array (rows, dim), into out (palloc'd);
+ * returns the rows (0 for an empty array). Checked as TfmFeatureArray checks a vector.
+ */
+float *
+TfmFeatureMatrix(ArrayType *a, int dim, int *rows)
+{
+	float	   *out;
+
+	check_feature_type(a, "the features");
+	*rows = ARR_NDIM(a) == 0 ? 0 : ARR_DIMS(a)[0];
+	if (ARR_NDIM(a) != 0 && (ARR_NDIM(a) != 2 || ARR_DIMS(a)[1] != dim))
+		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+						errmsg("the features must be a two-dimensional array of %d columns, one row per vector", dim),
+						errhint("array_agg(features ORDER BY id) of real[] or float8[] vectors builds one.")));
+	TfmCheckMemory((double) *rows * dim * (sizeof(float) + sizeof(Datum) + 1), "the feature vectors");
+	out = palloc_extended(sizeof(float) * Max((size_t) *rows * dim, 1), MCXT_ALLOC_HUGE);
+	if (*rows > 0)
+		feature_values(out, a, dim, "row");
+	return out;
+}
+
+/* add one fetched feature row: a NULL label or target skips it, a NULL feature vector is an error */
+static void
+add_feature_row(TfmRows *r, HeapTuple tup, TupleDesc td, TfmTask task, MemoryContext keep)
+{
+	bool		null1, null2;
+	Datum		d = SPI_getbinval(tup, td, 1, &null1);
+	MemoryContext old;
+	char		what[64];
+
+	snprintf(what, sizeof(what), "row " INT64_FORMAT, r->n + r->skipped + 1);
+	if (null1)
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("the feature vector of %s is NULL", what),
+						errhint("Filter such rows in the query (WHERE features IS NOT NULL) or impute them.")));
+	(void) SPI_getbinval(tup, td, 2, &null2);
+	if (null2)
+	{
+		r->skipped++;
+		return;
+	}
+	old = MemoryContextSwitchTo(keep);
+	if (r->dim == 0)
+	{
+		float	   *first = palloc(sizeof(float) * TFM_MAX_FEATURES);
+
+		r->dim = TfmFeatureArray(first, DatumGetArrayTypeP(d), 0, what);
+		grow_features(r);
+		memcpy(r->feats, first, sizeof(float) * r->dim);
+		pfree(first);
+	}
+	else
+	{
+		grow_features(r);
+		(void) TfmFeatureArray(r->feats + (size_t) r->n * r->dim, DatumGetArrayTypeP(d), r->dim, what);
+	}
+	add_label(r, tup, td, task);
+	r->n++;
+	MemoryContextSwitchTo(old);
+}
+
+/* whether a column type is a feature vector */
+static bool
+is_feature_type(Oid t)
+{
+	return t == FLOAT4ARRAYOID || t == FLOAT8ARRAYOID;
+}
+
+/* run query through a cursor and add its rows: text rows (m given) or feature rows (m NULL) */
 static void
 read_rows(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int max_tokens)
 {
@@ -166,17 +327,28 @@ read_rows(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int ma
 	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
 	for (;;)
 	{
+		TupleDesc	td;
+
 		SPI_cursor_fetch(portal, true, FETCH_ROWS);
-		if (SPI_tuptable->tupdesc->natts < 2 || (SPI_gettypeid(SPI_tuptable->tupdesc, 1) != TEXTOID &&
-												 SPI_gettypeid(SPI_tuptable->tupdesc, 1) != VARCHAROID))
+		td = SPI_tuptable->tupdesc;
+		if (m && (td->natts < 2 || (SPI_gettypeid(td, 1) != TEXTOID && SPI_gettypeid(td, 1) != VARCHAROID)))
 			ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
 							errmsg("the query must return (input text, label) as its first two columns")));
-		r->label_bool = SPI_gettypeid(SPI_tuptable->tupdesc, 2) == BOOLOID;
-		r->has_group = r->want_group && SPI_tuptable->tupdesc->natts >= 3;
+		if (!m && (td->natts < 2 || !is_feature_type(SPI_gettypeid(td, 1))))
+			ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+							errmsg("the query must return (features real[] or float8[], label) as its first two columns"),
+							errhint("Build the vector in the query, for example ARRAY[amount, age]::real[].")));
+		r->label_bool = SPI_gettypeid(td, 2) == BOOLOID;
+		r->has_group = r->want_group && td->natts >= 3;
 		if (SPI_processed == 0)
 			break;
 		for (uint64 i = 0; i < SPI_processed; i++)
-			add_row(r, SPI_tuptable->vals[i], SPI_tuptable->tupdesc, task, m, max_tokens, keep);
+		{
+			if (m)
+				add_row(r, SPI_tuptable->vals[i], td, task, m, max_tokens, keep);
+			else
+				add_feature_row(r, SPI_tuptable->vals[i], td, task, keep);
+		}
 		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -196,12 +368,29 @@ TfmRowsRead(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int 
 	read_rows(r, query, task, m, max_tokens);
 }
 
-/* TfmRowsRead for tfm_evaluate: also the third column (a group attribute) when the query has one */
+/*
+ * run query and keep its rows' feature vectors (first column real[] or float8[], all of dim elements;
+ * dim 0: as many as the first row's) and labels or targets
+ */
 void
-TfmRowsReadGrouped(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int max_tokens)
+TfmRowsReadFeatures(TfmRows *r, const char *query, TfmTask task, int dim, int max_labels)
+{
+	memset(r, 0, sizeof(*r));
+	r->max_labels = max_labels;
+	r->dim = dim;
+	read_rows(r, query, task, NULL, 0);
+}
+
+/*
+ * TfmRowsRead (m given) or TfmRowsReadFeatures (m NULL) for tfm_evaluate: also the third column (a group
+ * attribute) when the query has one
+ */
+void
+TfmRowsReadGrouped(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int max_tokens, int dim)
 {
 	memset(r, 0, sizeof(*r));
 	r->want_group = true;
+	r->dim = m ? 0 : dim;
 	read_rows(r, query, task, m, max_tokens);
 }
 

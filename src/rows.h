@@ -6,6 +6,7 @@
 
 #include "access/htup.h"
 #include "access/tupdesc.h"
+#include "utils/array.h"
 
 #include "cache.h"
 
@@ -13,7 +14,7 @@ typedef struct TfmRows
 {
 	int			n;
 	int			cap;
-	int32	  **ids;			/* truncated token ids per row */
+	int32	  **ids;			/* text rows: truncated token ids per row */
 	int		   *lens;
 	char	  **label;			/* classification: label text per row */
 	double	   *target;			/* regression: target per row */
@@ -26,15 +27,23 @@ typedef struct TfmRows
 	int			max_labels;		/* classification: most distinct labels allowed (0: no limit) */
 	int			nlabels;		/* distinct labels so far (counted when max_labels > 0) */
 	struct HTAB *distinct;		/* the distinct labels so far */
+	int			dim;			/* feature rows (TfmRowsReadFeatures): features per row, 0 for text rows */
+	float	   *feats;			/* feature rows: (n, dim) */
 } TfmRows;
+
+/* most features of one feature vector */
+#define TFM_MAX_FEATURES 100000
 
 /* largest absolute regression target: statistics, metrics and real predictions stay finite */
 #define TFM_MAX_TARGET 1e30
 
 extern void TfmRowsRead(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int max_tokens,
 						int max_labels);
-extern void TfmRowsReadGrouped(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int max_tokens);
+extern void TfmRowsReadGrouped(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int max_tokens, int dim);
 extern char *TfmColumnText(HeapTuple tup, TupleDesc td, int col);
+extern void TfmRowsReadFeatures(TfmRows *r, const char *query, TfmTask task, int dim, int max_labels);
+extern int	TfmFeatureArray(float *out, ArrayType *a, int dim, const char *what);
+extern float *TfmFeatureMatrix(ArrayType *a, int dim, int *rows);
 extern int	TfmLabelSet(char ***labels, int **y, const TfmRows *r);
 extern int	TfmLabelIndex(char *const *labels, int K, const char *label);
 extern int	TfmSortUnique(char **s, int n);

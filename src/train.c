@@ -74,39 +74,49 @@ TfmTrainOptionsFromJson(TfmTrainOptions *o, Jsonb *options, const TfmModel *base
 	(void) task;
 }
 
-/* split rows into training and validation, stratified by class for classification */
-static void
-split(TfmTrainer *t)
+/*
+ * split n rows into training and validation index arrays (each of n ints), stratified by y when groups >
+ * 1 (y in [0, groups)): per group a fraction frac (at least one row of a group of two or more) validates
+ */
+void
+TfmSplitRows(TfmRng *rng, const int *y, int n, int groups, double frac, int *train, int *ntrain, int *val, int *nval)
 {
-	int			n = t->rows.n, groups = t->task == TFM_TASK_CLASSIFICATION ? t->K : 1;
-	int		   *idx = palloc(sizeof(int) * n);
+	int		   *idx = palloc(sizeof(int) * Max(n, 1));
 
-	t->train_idx = palloc(sizeof(int) * n);
-	t->val_idx = palloc(sizeof(int) * n);
-	t->ntrain = t->nval = 0;
+	*ntrain = *nval = 0;
 	for (int g = 0; g < groups; g++)
 	{
 		int			m = 0, nv;
 
 		for (int i = 0; i < n; i++)
-			if (groups == 1 || t->y[i] == g)
+			if (groups == 1 || y[i] == g)
 				idx[m++] = i;
-		TfmRngShuffle(&t->rng, idx, m);
-		nv = (int) floor(m * t->o.val_fraction + 0.5);
-		if (t->o.val_fraction > 0 && nv == 0 && m >= 2)
+		TfmRngShuffle(rng, idx, m);
+		nv = (int) floor(m * frac + 0.5);
+		if (frac > 0 && nv == 0 && m >= 2)
 			nv = 1;
 		for (int i = 0; i < m; i++)
 		{
 			if (i < nv)
-				t->val_idx[t->nval++] = idx[i];
+				val[(*nval)++] = idx[i];
 			else
-				t->train_idx[t->ntrain++] = idx[i];
+				train[(*ntrain)++] = idx[i];
 		}
 	}
-	if (t->ntrain == 0)
+	if (*ntrain == 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("no rows left for training after the validation split")));
 	pfree(idx);
+}
+
+/* split rows into training and validation, stratified by class for classification */
+static void
+split(TfmTrainer *t)
+{
+	t->train_idx = palloc(sizeof(int) * Max(t->rows.n, 1));
+	t->val_idx = palloc(sizeof(int) * Max(t->rows.n, 1));
+	TfmSplitRows(&t->rng, t->y, t->rows.n, t->task == TFM_TASK_CLASSIFICATION ? t->K : 1, t->o.val_fraction,
+				 t->train_idx, &t->ntrain, t->val_idx, &t->nval);
 }
 
 /* learning rate at the current step: linear warm-up, then linear decay (full) or constant (head) */
@@ -324,31 +334,41 @@ TfmTrainEvalLoss(TfmTrainer *t, const int *idx, int n, int *pred, double *predv)
 	return loss;
 }
 
+/*
+ * classification: the sorted labels and each row's index (error 22023 with fewer than two); regression:
+ * the targets standardised (yt) with their mean and standard deviation; returns the outputs K
+ */
+int
+TfmTrainTargets(const TfmRows *r, TfmTask task, char ***labels, int **y, float **yt, double *tmean, double *tstd)
+{
+	int			n = r->n, K;
+
+	*tmean = *tstd = 0;
+	if (task == TFM_TASK_CLASSIFICATION)
+	{
+		K = TfmLabelSet(labels, y, r);
+		if (K < 2)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("classification needs at least two distinct labels, the query gave %d", K)));
+		return K;
+	}
+	*y = palloc0(sizeof(int) * Max(n, 1));
+	*yt = palloc(sizeof(float) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		*tmean += r->target[i] / n;
+	for (int i = 0; i < n; i++)
+		*tstd += (r->target[i] - *tmean) * (r->target[i] - *tmean) / n;
+	*tstd = *tstd > 0 ? sqrt(*tstd) : 1.0;
+	for (int i = 0; i < n; i++)
+		(*yt)[i] = (float) ((r->target[i] - *tmean) / *tstd);
+	return 1;
+}
+
 /* labels (classification) or standardised targets (regression) */
 static void
 setup_targets(TfmTrainer *t)
 {
-	int			n = t->rows.n;
-
-	if (t->task == TFM_TASK_CLASSIFICATION)
-	{
-		t->K = TfmLabelSet(&t->labels, &t->y, &t->rows);
-		if (t->K < 2)
-			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							errmsg("classification needs at least two distinct labels, the query gave %d", t->K)));
-		return;
-	}
-	t->K = 1;
-	t->y = palloc0(sizeof(int) * n);
-	t->yt = palloc(sizeof(float) * n);
-	t->tmean = t->tstd = 0;
-	for (int i = 0; i < n; i++)
-		t->tmean += t->rows.target[i] / n;
-	for (int i = 0; i < n; i++)
-		t->tstd += (t->rows.target[i] - t->tmean) * (t->rows.target[i] - t->tmean) / n;
-	t->tstd = t->tstd > 0 ? sqrt(t->tstd) : 1.0;
-	for (int i = 0; i < n; i++)
-		t->yt[i] = (float) ((t->rows.target[i] - t->tmean) / t->tstd);
+	t->K = TfmTrainTargets(&t->rows, t->task, &t->labels, &t->y, &t->yt, &t->tmean, &t->tstd);
 }
 
 /* head mode: scale frozen features to zero mean and unit variance over the training rows */

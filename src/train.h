@@ -66,6 +66,10 @@ typedef struct TfmTrainer
 } TfmTrainer;
 
 extern void TfmTrainOptionsFromJson(TfmTrainOptions *o, Jsonb *options, const TfmModel *base, TfmTask task);
+extern void TfmSplitRows(TfmRng *rng, const int *y, int n, int groups, double frac, int *train, int *ntrain,
+						 int *val, int *nval);
+extern int	TfmTrainTargets(const TfmRows *r, TfmTask task, char ***labels, int **y, float **yt, double *tmean,
+							double *tstd);
 extern void TfmTrainRun(TfmTrainer *t, const char *name);
 extern double TfmTrainEvalLoss(TfmTrainer *t, const int *idx, int n, int *pred, double *predv);
 extern int64 TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options);

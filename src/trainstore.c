@@ -31,6 +31,7 @@
 #include "fairness.h"
 #include "jsonutil.h"
 #include "metrics.h"
+#include "mlpmodel.h"
 #include "model.h"
 #include "pg_tfm.h"
 #include "train.h"
@@ -357,6 +358,12 @@ tfm_train(PG_FUNCTION_ARGS)
 						errmsg("unknown task \"%s\"", task),
 						errhint("Use 'classification' or 'regression'.")));
 	(void) TfmCheckCreate(name);	/* before training for hours; TfmTrainStore checks again */
+	if (strcmp(text_to_cstring(PG_GETARG_TEXT_PP(1)), TFM_MLP_BASE) == 0)
+	{
+		/* base 'mlp': a network on feature vectors, no encoder */
+		TfmMlpTrain(name, query, TfmTaskFromName(task), options);
+		PG_RETURN_VOID();
+	}
 	t = palloc0(sizeof(TfmTrainer));
 	t->task = TfmTaskFromName(task);
 	t->base = TfmModelGet(text_to_cstring(PG_GETARG_TEXT_PP(1)));
@@ -435,26 +442,91 @@ truth_indexes(int *truth, char ***labels, const TfmModel *m, const TfmRows *rows
 }
 
 /*
- * tfm_evaluate(model, query [, options]): metrics of a trained model on the rows of query; a third
- * column of the query groups the rows (fairness.c)
+ * the metrics JSON of a model's outputs on rows, the same for every architecture: classification reads
+ * out (n,K; logits or probabilities: the largest wins), regression the predicted values pv (n); with groups
+ * (the query's third column) also the metrics by group and, for a positive label, the fairness gaps
+ */
+static void
+evaluation_metrics(StringInfo s, const TfmModel *m, const TfmRows *rows, const float *out, const double *pv,
+				   const TfmGroups *groups, const char *positive)
+{
+	int			K = m->nlabels;
+
+	if (m->task == TFM_TASK_CLASSIFICATION)
+	{
+		int		   *truth = palloc(sizeof(int) * Max(rows->n, 1)), *pred = palloc(sizeof(int) * Max(rows->n, 1));
+		char	  **labels;
+		int			all = truth_indexes(truth, &labels, m, rows);
+
+		for (int i = 0; i < rows->n; i++)
+		{
+			pred[i] = 0;
+			for (int k = 1; k < K; k++)
+				if (out[(size_t) i * K + k] > out[(size_t) i * K + pred[i]])
+					pred[i] = k;
+		}
+		TfmEvalClassJson(s, truth, pred, rows->n, all, (const char *const *) labels, groups, positive);
+	}
+	else
+		TfmEvalRegJson(s, rows->target, pv, rows->n, groups);
+}
+
+/* outputs of an encoder model on text rows (head outputs; regression values into pv) */
+static float *
+text_outputs(const TfmModel *m, const TfmRows *rows, double *pv)
+{
+	int			C = m->cfg.hidden, K = m->nlabels;
+	float	   *x, *out;
+
+	TfmCheckMemory((double) rows->n * (C + K) * sizeof(float) + (double) rows->n * 3 * sizeof(int), "evaluating the rows");
+	x = palloc_extended(sizeof(float) * Max(rows->n, 1) * C, MCXT_ALLOC_HUGE);
+	out = palloc_extended(sizeof(float) * Max(rows->n, 1) * K, MCXT_ALLOC_HUGE);
+	TfmEncodeMany(x, m, &m->w, rows->ids, rows->lens, rows->n, false);
+	TfmHeadForward(out, m, m->head, x, rows->n);
+	for (int i = 0; m->task == TFM_TASK_REGRESSION && i < rows->n; i++)
+		pv[i] = out[i] * m->target_std + m->target_mean;
+	pfree(x);
+	return out;
+}
+
+/* outputs of an MLP model on feature rows (class probabilities; regression values also into pv) */
+static float *
+mlp_outputs(const TfmModel *m, const TfmRows *rows, double *pv)
+{
+	float	   *out;
+
+	TfmCheckMemory((double) rows->n * (m->nlabels + 3.0) * sizeof(float), "evaluating the rows");
+	out = palloc_extended(sizeof(float) * Max(rows->n, 1) * m->nlabels, MCXT_ALLOC_HUGE);
+	TfmMlpOutputs(out, m, rows->feats, rows->n);
+	for (int i = 0; m->task == TFM_TASK_REGRESSION && i < rows->n; i++)
+		pv[i] = out[i];
+	return out;
+}
+
+/*
+ * tfm_evaluate(model, query [, options]): metrics of a trained model on the rows of query: (text, label)
+ * rows for encoder models, (features real[]/float8[], label) rows for MLPs, one metrics code for both; a
+ * third column of the query groups the rows (fairness.c)
  */
 Datum
 tfm_evaluate(PG_FUNCTION_ARGS)
 {
 	TfmModel   *m;
 	TfmRows		rows;
-	TfmEvalOptions opt;
-	float	   *x, *out;
+	float	   *out;
+	double	   *pv;
 	StringInfoData s;
-	int			C, K;
+	char	   *query;
+	TfmEvalOptions opt;
 	TfmGroups  *groups = NULL;
 
 	if (PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	m = TfmModelGet(TfmModelName(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0)));
-	if (m->task == TFM_TASK_EMBEDDING)
+	m = TfmModelGetAny(TfmModelName(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0)));
+	if (m->task == TFM_TASK_EMBEDDING || m->task == TFM_TASK_GENERATION)
 		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-						errmsg("model \"%s\" is an embedding model, tfm_evaluate needs a trained model", m->name),
+						errmsg("model \"%s\" is %s model, tfm_evaluate needs a trained model", m->name,
+							   m->task == TFM_TASK_EMBEDDING ? "an embedding" : "a text generation"),
 						errhint("Train one with tfm_train().")));
 	if (m->task == TFM_TASK_CROSS_ENCODER)
 		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -462,41 +534,17 @@ tfm_evaluate(PG_FUNCTION_ARGS)
 						errhint("A cross-encoder scores text pairs: use tfm_rerank() or tfm_score_pair().")));
 	TfmEvalOptionsRead(&opt, PG_NARGS() > 2 && !PG_ARGISNULL(2) ? PG_GETARG_JSONB_P(2) : TfmJsonParse("{}", 2, "options"),
 					   m->task == TFM_TASK_CLASSIFICATION, m->name, m->labels, m->nlabels);
-	TfmRowsReadGrouped(&rows, text_to_cstring(PG_GETARG_TEXT_PP(1)), m->task, m, m->opt.max_tokens);
+	query = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (m->arch == TFM_ARCH_MLP)
+		TfmRowsReadGrouped(&rows, query, m->task, NULL, 0, m->mlp->dims[0]);
+	else
+		TfmRowsReadGrouped(&rows, query, m->task, m, m->opt.max_tokens, 0);
 	if (rows.has_group)
 		groups = TfmGroupSet((const char *const *) rows.group, rows.n);
-	C = m->cfg.hidden;
-	K = m->nlabels;
-	TfmCheckMemory((double) rows.n * (C + K) * sizeof(float) + (double) rows.n * 3 * sizeof(int), "evaluating the rows");
-	x = palloc_extended(sizeof(float) * Max(rows.n, 1) * C, MCXT_ALLOC_HUGE);
-	out = palloc_extended(sizeof(float) * Max(rows.n, 1) * K, MCXT_ALLOC_HUGE);
-	TfmEncodeMany(x, m, &m->w, rows.ids, rows.lens, rows.n, false);
-	TfmHeadForward(out, m, m->head, x, rows.n);
+	pv = palloc_extended(sizeof(double) * Max(rows.n, 1), MCXT_ALLOC_HUGE);
+	out = m->arch == TFM_ARCH_MLP ? mlp_outputs(m, &rows, pv) : text_outputs(m, &rows, pv);
 	initStringInfo(&s);
-	if (m->task == TFM_TASK_CLASSIFICATION)
-	{
-		int		   *truth = palloc(sizeof(int) * Max(rows.n, 1)), *pred = palloc(sizeof(int) * Max(rows.n, 1));
-		char	  **labels;
-		int			all = truth_indexes(truth, &labels, m, &rows);
-
-		for (int i = 0; i < rows.n; i++)
-		{
-			pred[i] = 0;
-			for (int k = 1; k < K; k++)
-				if (out[(size_t) i * K + k] > out[(size_t) i * K + pred[i]])
-					pred[i] = k;
-		}
-		TfmEvalClassJson(&s, truth, pred, rows.n, all, (const char *const *) labels, groups,
-						 TfmEvalPositive(&opt, rows.label_bool));
-	}
-	else
-	{
-		double	   *pv = palloc(sizeof(double) * Max(rows.n, 1));
-
-		for (int i = 0; i < rows.n; i++)
-			pv[i] = out[i] * m->target_std + m->target_mean;
-		TfmEvalRegJson(&s, rows.target, pv, rows.n, groups);
-	}
+	evaluation_metrics(&s, m, &rows, out, pv, groups, TfmEvalPositive(&opt, rows.label_bool));
 	PG_RETURN_JSONB_P(TfmJsonParse(s.data, s.len, "metrics"));
 }
 

@@ -13,7 +13,7 @@ use TfmTest;
 TfmTest::require_env();
 # the cross-encoder of the rerank section (test/make_seqcls_models.js, run by scripts/test.sh)
 die "PG_TFM_SEQCLS is not set (scripts/test.sh sets it)" unless $ENV{PG_TFM_SEQCLS};
-my @docs = ('docs/tutorial-search.md');
+my @docs = ('docs/tutorial-search.md', 'docs/tutorial-fraud.md');
 my $has_vector = psql('postgres', "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'");
 my $off = log_offset();
 
