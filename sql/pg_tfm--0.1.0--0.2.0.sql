@@ -232,3 +232,9 @@ AS 'MODULE_PATHNAME', 'tfm_score_pair' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1
 CREATE FUNCTION tfm_rerank(query text, documents text[], model text DEFAULT NULL,
                            OUT ordinality bigint, OUT score real)
 RETURNS SETOF record AS 'MODULE_PATHNAME', 'tfm_rerank' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 10000 ROWS 100;
+
+-- ==== issue 16: run-time CPU dispatch and reduced precision ====
+-- which SIMD level pg_tfm's kernels run at in this session (pg_tfm.cpu_features caps it), the best
+-- the CPU and OS allow (CPUID + XGETBV), the CPU's features and OpenBLAS's kernel set (loads OpenBLAS)
+CREATE FUNCTION tfm_cpu_info() RETURNS jsonb
+AS 'MODULE_PATHNAME', 'tfm_cpu_info' LANGUAGE C STABLE PARALLEL SAFE;
