@@ -6,7 +6,8 @@ OBJS = src/pg_tfm.o src/acl.o src/jsonutil.o src/safetensors.o src/stcheck.o src
        src/cache.o src/cacheinfo.o src/infer.o src/metrics.o src/rows.o src/head.o src/train.o src/trainstore.o src/gradcheck.o src/optim.o src/import.o src/funcs.o src/tokenizer.o src/ops.o src/blas.o src/bert.o \
        src/bpe.o src/gpt2.o src/gpt2model.o src/bpejson.o src/generate.o src/stconfig.o src/seqhead.o src/rerank.o src/encvocab.o src/robertatok.o \
        src/cpuinfo.o src/kernels/cpu.o src/kernels/packed_avx2.o src/kernels/packed_avx512.o \
-       src/kernels/qgemm.o src/kernels/qgemm_avx2.o src/kernels/qgemm_avx512.o
+       src/kernels/qgemm.o src/kernels/qgemm_avx2.o src/kernels/qgemm_avx512.o \
+       src/kernels/bgemm.o src/kernels/bgemm_avx2.o src/kernels/bgemm_avx512.o
 
 PG_CPPFLAGS = -I$(srcdir)/src -I/usr/include/x86_64-linux-gnu
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -O2
@@ -26,9 +27,10 @@ include $(PGXS)
 $(OBJS): $(wildcard src/*.h src/kernels/*.h)
 
 KERNELS = src/kernels/cpu.c src/kernels/packed_avx2.c src/kernels/packed_avx512.c src/kernels/qgemm.c \
-          src/kernels/qgemm_avx2.c src/kernels/qgemm_avx512.c
+          src/kernels/qgemm_avx2.c src/kernels/qgemm_avx512.c src/kernels/bgemm.c src/kernels/bgemm_avx2.c \
+          src/kernels/bgemm_avx512.c
 UNIT_CFLAGS = -O2 -Wall -Wextra -Isrc -I/usr/include/x86_64-linux-gnu
-UNIT = test/unit/test_ops test/unit/test_qgemm test/unit/test_grad test/unit/test_head test/unit/test_tokenizer test/unit/test_bpe test/unit/test_gpt2
+UNIT = test/unit/test_ops test/unit/test_qgemm test/unit/test_bgemm test/unit/test_grad test/unit/test_head test/unit/test_tokenizer test/unit/test_bpe test/unit/test_gpt2
 unit: $(UNIT)
 	@fail=0; for t in $(UNIT); do out=$$(./$$t) || fail=1; echo "$$t: $$(echo "$$out" | tail -1)"; done; exit $$fail
 
@@ -37,6 +39,9 @@ test/unit/test_ops: test/unit/test_ops.c src/ops.c $(KERNELS) src/blas.c src/ber
 
 test/unit/test_qgemm: test/unit/test_qgemm.c $(KERNELS) src/ops.c src/blas.c $(wildcard src/kernels/*.h)
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_qgemm.c $(KERNELS) src/ops.c src/blas.c -lm
+
+test/unit/test_bgemm: test/unit/test_bgemm.c $(KERNELS) src/ops.c src/blas.c $(wildcard src/kernels/*.h)
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_bgemm.c $(KERNELS) src/ops.c src/blas.c -lm
 
 test/unit/test_grad: test/unit/test_grad.c src/ops.c $(KERNELS) src/blas.c src/bert.c src/optim.c src/ops.h src/bert.h src/optim.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_grad.c src/ops.c $(KERNELS) src/blas.c src/bert.c src/optim.c -lm
