@@ -170,8 +170,7 @@ map_encoder(TfmModel *m)
 	m->vocab = (const TfmVocab *) m->map.vocab;
 	m->layers = MemoryContextAlloc(m->mcxt, sizeof(TfmBertLayer) * m->cfg.layers);
 	TfmBertBindCache(&m->w, m->layers, &m->cfg, m->map.weights);
-	if (m->opt.precision == TFM_PRECISION_INT8)
-		TfmBertQuantize(m->layers, &m->cfg, m->mcxt, TFM_Q8_ALL);
+	TfmBertLowPrecision(m->layers, &m->cfg, m->opt.precision, m->mcxt, TFM_LOWP_ALL);
 }
 
 /* the catalog row of the newest version of name as the extension owner; 42501 unless the caller may use it */

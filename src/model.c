@@ -5,6 +5,7 @@
 
 #include "jsonutil.h"
 #include "model.h"
+#include "kernels/bgemm.h"
 #include "kernels/qgemm.h"
 #include "ops.h"
 #include "utils/memutils.h"
@@ -207,16 +208,17 @@ TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cf
 	else if (strcmp(prec, "int8") == 0)
 		opt->precision = TFM_PRECISION_INT8;
 	else if (strcmp(prec, "bf16") == 0)
-		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("precision \"bf16\" is not implemented yet"),
-						errhint("Use \"fp32\" or \"int8\".")));
+		opt->precision = TFM_PRECISION_BF16;
 	else
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("unknown precision \"%s\"", prec),
-						errhint("Use \"fp32\" or \"int8\".")));
+						errhint("Use \"fp32\", \"bf16\" or \"int8\".")));
 	if (opt->precision == TFM_PRECISION_INT8 && (cfg->hidden > TFM_Q8_MAX_C || cfg->intermediate > TFM_Q8_MAX_C))
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("precision \"int8\" takes layers of at most %d channels", TFM_Q8_MAX_C)));
+	if (opt->precision == TFM_PRECISION_BF16 && (cfg->hidden > TFM_B16_MAX_C || cfg->intermediate > TFM_B16_MAX_C))
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("precision \"bf16\" takes layers of at most %d channels", TFM_B16_MAX_C)));
 	pool = TfmJsonGetString(c, "pooling", "mean", "options");
 	for (opt->pooling = TFM_POOL_MEAN; opt->pooling <= TFM_POOL_LAST; opt->pooling++)
 		if (strcmp(pool, TfmPoolingName(opt->pooling)) == 0)
@@ -243,7 +245,8 @@ TfmOptionsToJson(const TfmModelOptions *opt)
 	char	   *s = psprintf("{\"max_tokens\": %d, \"pooling\": \"%s\", \"normalize\": %s%s}",
 							 opt->max_tokens, TfmPoolingName(opt->pooling),
 							 opt->normalize ? "true" : "false",
-							 opt->precision == TFM_PRECISION_INT8 ? ", \"precision\": \"int8\"" : "");
+							 opt->precision == TFM_PRECISION_INT8 ? ", \"precision\": \"int8\"" :
+							 opt->precision == TFM_PRECISION_BF16 ? ", \"precision\": \"bf16\"" : "");
 
 	return TfmJsonParse(s, strlen(s), "options");
 }
@@ -437,6 +440,8 @@ bind_slots(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, co
 
 		layers[l].q_8 = layers[l].k_8 = layers[l].v_8 = NULL;
 		layers[l].ao_8 = layers[l].i_8 = layers[l].o_8 = NULL;
+		layers[l].q_h = layers[l].k_h = layers[l].v_h = NULL;
+		layers[l].ao_h = layers[l].i_h = layers[l].o_h = NULL;
 
 		for (int i = 0; i < SLOTS_PER_LAYER; i++, s++)
 		{
@@ -489,12 +494,14 @@ TfmBertUnpackCache(float *plain, const TfmBertConfig *cfg, const float *cache)
 }
 
 /*
- * int8 copies (kernels/qgemm.h) of the packed linear weights of a bound cache file, in cxt
- * (backend memory, ~1/4 of the fp32 weights): the cache file keeps one fp32 layout every CPU and
- * precision reads.  mask picks the weights by bit, in layer order q k v ao i o (TFM_Q8_ALL: all).
+ * int8 (kernels/qgemm.h) or bf16 (kernels/bgemm.h) copies of the packed linear weights of a bound
+ * cache file, in cxt (backend memory: 1/4 or 1/2 of the fp32 weights), so the cache file keeps one
+ * fp32 layout that every CPU and precision reads.  mask picks the weights by bit, in layer order
+ * q k v ao i o (TFM_LOWP_ALL: all).
  */
 void
-TfmBertQuantize(TfmBertLayer *layers, const TfmBertConfig *cfg, MemoryContext cxt, int mask)
+TfmBertLowPrecision(TfmBertLayer *layers, const TfmBertConfig *cfg, int precision, MemoryContext cxt,
+					int mask)
 {
 	int			C = cfg->hidden, I = cfg->intermediate;
 
@@ -502,18 +509,24 @@ TfmBertQuantize(TfmBertLayer *layers, const TfmBertConfig *cfg, MemoryContext cx
 	{
 		TfmBertLayer *L = &layers[l];
 		const float *src[6] = {L->q_p, L->k_p, L->v_p, L->ao_p, L->i_p, L->o_p};
-		const TfmQ8Weight **dst[6] = {&L->q_8, &L->k_8, &L->v_8, &L->ao_8, &L->i_8, &L->o_8};
+		const TfmQ8Weight **q8[6] = {&L->q_8, &L->k_8, &L->v_8, &L->ao_8, &L->i_8, &L->o_8};
+		const TfmB16Weight **b16[6] = {&L->q_h, &L->k_h, &L->v_h, &L->ao_h, &L->i_h, &L->o_h};
 		int			in[6] = {C, C, C, C, C, I}, out[6] = {C, C, C, C, I, C};
 
 		for (int k = 0; k < 6; k++)
 		{
 			char	   *mem;
+			bool		int8 = precision == TFM_PRECISION_INT8;
 
-			if (!(mask & (1 << k)) || src[k] == NULL)
+			if (!(mask & (1 << k)) || src[k] == NULL || precision == TFM_PRECISION_FP32)
 				continue;
-			mem = MemoryContextAllocHuge(cxt, tfm_q8_bytes(in[k], out[k]) + 63);
+			mem = MemoryContextAllocHuge(cxt, (int8 ? tfm_q8_bytes(in[k], out[k]) :
+											   tfm_b16_bytes(in[k], out[k])) + 63);
 			mem = (char *) TYPEALIGN(64, mem);
-			*dst[k] = tfm_q8_from_panels(mem, src[k], in[k], out[k]);
+			if (int8)
+				*q8[k] = tfm_q8_from_panels(mem, src[k], in[k], out[k]);
+			else
+				*b16[k] = tfm_b16_from_panels(mem, src[k], in[k], out[k]);
 		}
 	}
 }

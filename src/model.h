@@ -22,13 +22,15 @@ typedef struct TfmModelOptions
 
 #define TFM_PRECISION_FP32 0
 #define TFM_PRECISION_INT8 1
+#define TFM_PRECISION_BF16 2
 
 extern void TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char *what);
 extern int	TfmBertConfigCheck(const TfmBertConfig *cfg);
 extern int	TfmBertFamily(const char *model_type);
 extern int	TfmBertMaxTokens(const TfmBertConfig *cfg);
-#define TFM_Q8_ALL 0x3f
-extern void TfmBertQuantize(TfmBertLayer *layers, const TfmBertConfig *cfg, MemoryContext cxt, int mask);
+#define TFM_LOWP_ALL 0x3f
+extern void TfmBertLowPrecision(TfmBertLayer *layers, const TfmBertConfig *cfg, int precision,
+								MemoryContext cxt, int mask);
 extern void TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cfg, bool from_user);
 extern Jsonb *TfmOptionsToJson(const TfmModelOptions *opt);
 extern const char *TfmPoolingName(int pooling);

@@ -70,6 +70,11 @@ tfm_b16_from_panels(void *mem, const float *packed, int C, int OC)
 static void
 b16_round_rows(uint16_t *xb, const float *x, int N, int C, int Cp)
 {
+	if (TfmCpuHas(TFM_FEAT_AVX512))
+	{
+		tfm_b16_round_avx512(xb, x, N, C, Cp);
+		return;
+	}
 	for (int n = 0; n < N; n++)
 	{
 		for (int k = 0; k < C; k++)

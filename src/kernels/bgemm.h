@@ -59,4 +59,7 @@ void		tfm_b16_rows_avx512(float *out, int ldo, const uint16_t *xb, int ldb,
 void		tfm_b16_rows_avx512bf16(float *out, int ldo, const uint16_t *xb, int ldb,
 									const TfmB16Weight *w, int o0, const float *bias, int MR, int cols);
 
+/* AVX-512 form of the rows' rounding to bf16 (the same bits) */
+void		tfm_b16_round_avx512(uint16_t *xb, const float *x, int N, int C, int Cp);
+
 #endif

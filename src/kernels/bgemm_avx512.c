@@ -91,6 +91,34 @@ b16_tile_avx512(float *out, int ldo, const uint16_t *xb, int ldb, const TfmB16We
 			_mm512_mask_storeu_ps(out + (size_t) r * ldo + 16 * p, m[p], acc[r][p]);
 }
 
+/* rows to bf16 as b16_round_rows does (nearest even, nan kept), 16 values per step */
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+void
+tfm_b16_round_avx512(uint16_t *xb, const float *x, int N, int C, int Cp)
+{
+	for (int n = 0; n < N; n++)
+	{
+		const float *r = x + (size_t) n * C;
+		uint16_t   *d = xb + (size_t) n * Cp;
+
+		for (int k = 0; k < C; k += 16)
+		{
+			__mmask16	mk = (__mmask16) (C - k >= 16 ? 0xffff : (1u << (C - k)) - 1);
+			__m512i		u = _mm512_castps_si512(_mm512_maskz_loadu_ps(mk, r + k));
+			__m512i		rnd = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)),
+											   _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1)));
+			__mmask16	nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
+												  _mm512_set1_epi32(0x7f800000));
+			__m512i		h = _mm512_mask_or_epi32(_mm512_srli_epi32(rnd, 16), nan,
+												 _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+
+			_mm256_mask_storeu_epi16(d + k, mk, _mm512_cvtepi32_epi16(h));
+		}
+		for (int k = C; k < Cp; k++)
+			d[k] = 0;
+	}
+}
+
 #define TILES(dp) \
 	do { \
 		if (cols > 16) \
@@ -131,6 +159,11 @@ tfm_b16_rows_avx512(float *out, int ldo, const uint16_t *xb, int ldb, const TfmB
 }
 #else
 /* not reached: callers check TfmCpuHas */
+void
+tfm_b16_round_avx512(uint16_t *xb, const float *x, int N, int C, int Cp)
+{
+}
+
 void
 tfm_b16_rows_avx512bf16(float *out, int ldo, const uint16_t *xb, int ldb, const TfmB16Weight *w,
 						int o0, const float *bias, int MR, int cols)

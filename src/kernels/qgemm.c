@@ -64,10 +64,37 @@ tfm_q8_from_panels(void *mem, const float *packed, int C, int OC)
 	return w;
 }
 
+/* v (|v| <= 2^22) rounded to the nearest integer, ties to even, without a libm call (lrintf is one) */
+static inline int
+round_int(float v)
+{
+	const float m = 12582912.0f;	/* 1.5 * 2^23: adding it leaves the integer part in the mantissa */
+
+	/* (no -ffast-math: the compiler may not fold the two additions) */
+	return (int) ((v + m) - m);
+}
+
+static void q8_quantize(int8_t *xq, float *sx, const float *x, int N, int C, int Cp, int offset);
+
 /* quantise rows: xq (N, Cp) in [-127,127], sx (N) their scales */
 void
 tfm_q8_quantize_rows(int8_t *xq, float *sx, const float *x, int N, int C, int Cp)
 {
+	q8_quantize(xq, sx, x, N, C, Cp, 0);
+}
+
+/* quantise rows; with offset, store v + 128 as unsigned bytes (what vpdpbusd reads) */
+static void
+q8_quantize(int8_t *xq, float *sx, const float *x, int N, int C, int Cp, int offset)
+{
+	uint8_t		flip = offset ? 0x80 : 0;
+
+	if (offset && TfmCpuHas(TFM_FEAT_AVX512))
+	{
+		tfm_q8_quantize_avx512(xq, sx, x, N, C, Cp);
+		return;
+	}
+
 	for (int n = 0; n < N; n++)
 	{
 		const float *r = x + (size_t) n * C;
@@ -75,16 +102,20 @@ tfm_q8_quantize_rows(int8_t *xq, float *sx, const float *x, int N, int C, int Cp
 		float		amax = 0.0f, inv;
 
 		for (int k = 0; k < C; k++)
-			amax = fmaxf(amax, fabsf(r[k]));
+		{
+			float		a = fabsf(r[k]);
+
+			amax = a > amax ? a : amax;
+		}
 		sx[n] = amax / 127.0f;
 		inv = amax > 0.0f ? 127.0f / amax : 0.0f;
 		for (int k = 0; k < C; k++)
 		{
-			long		v = lrintf(r[k] * inv);
+			int			v = round_int(r[k] * inv);
 
-			d[k] = (int8_t) (v > 127 ? 127 : v < -127 ? -127 : v);
+			d[k] = (int8_t) ((uint8_t) (v > 127 ? 127 : v < -127 ? -127 : v) ^ flip);
 		}
-		memset(d + C, 0, Cp - C);
+		memset(d + C, flip, Cp - C);
 	}
 }
 
@@ -114,7 +145,7 @@ q8_rows_scalar(float *out, int ldo, const int8_t *xq, int ldq, const float *sx,
 static void
 q8_linear_with(float *out, const float *x, const TfmQ8Weight *w, const float *bias, int N,
 			   void (*tile) (float *, int, const int8_t *, int, const float *, const TfmQ8Weight *,
-							 int, const float *, int, int), int maxmr, int step)
+							 int, const float *, int, int), int maxmr, int step, int offset)
 {
 	int8_t		xq[Q8_BUF] __attribute__((aligned(64)));
 	float		sx[Q8_MAXROWS];
@@ -127,7 +158,7 @@ q8_linear_with(float *out, const float *x, const TfmQ8Weight *w, const float *bi
 		int			nb = N - n0 < block ? N - n0 : block;
 		int			tiles = (nb + maxmr - 1) / maxmr;
 
-		tfm_q8_quantize_rows(xq, sx, x + (size_t) n0 * w->C, nb, w->C, w->Cp);
+		q8_quantize(xq, sx, x + (size_t) n0 * w->C, nb, w->C, w->Cp, offset);
 		for (int o = 0; o < w->OC; o += step)
 		{
 			int			cols = w->OC - o < step ? w->OC - o : step;
@@ -179,16 +210,16 @@ tfm_q8_linear_variant(float *out, const float *x, const TfmQ8Weight *w, const fl
 	switch (variant)
 	{
 		case TFM_Q8_AVX512VNNI:
-			q8_linear_with(out, x, w, bias, N, tfm_q8_rows_avx512vnni, TFM_Q8_AVX512_MR, 32);
+			q8_linear_with(out, x, w, bias, N, tfm_q8_rows_avx512vnni, TFM_Q8_AVX512_MR, 32, 1);
 			break;
 		case TFM_Q8_AVXVNNI:
-			q8_linear_with(out, x, w, bias, N, tfm_q8_rows_avxvnni, TFM_Q8_AVX2_MR, 16);
+			q8_linear_with(out, x, w, bias, N, tfm_q8_rows_avxvnni, TFM_Q8_AVX2_MR, 16, 1);
 			break;
 		case TFM_Q8_AVX2:
-			q8_linear_with(out, x, w, bias, N, tfm_q8_rows_avx2, TFM_Q8_AVX2_MR, 16);
+			q8_linear_with(out, x, w, bias, N, tfm_q8_rows_avx2, TFM_Q8_AVX2_MR, 16, 0);
 			break;
 		default:
-			q8_linear_with(out, x, w, bias, N, q8_rows_scalar, 1, 16);
+			q8_linear_with(out, x, w, bias, N, q8_rows_scalar, 1, 16, 0);
 			break;
 	}
 	return 1;

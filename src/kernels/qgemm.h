@@ -53,14 +53,18 @@ const char *tfm_q8_variant_name(int variant);
 /* quantise rows: xq (N, Cp) in [-127,127] (zeros past C), sx (N) their scales */
 void		tfm_q8_quantize_rows(int8_t *xq, float *sx, const float *x, int N, int C, int Cp);
 
-/* tiles: out (MR rows) for columns o0.. o0+cols of w, from quantised rows xq (ldq apart) */
+/* tiles: out (MR rows) for columns o0.. o0+cols of w, from quantised rows xq (ldq apart;
+ * for the VNNI tiles as unsigned x+128) */
 #define TFM_Q8_AVX2_MR 6
-#define TFM_Q8_AVX512_MR 12
+#define TFM_Q8_AVX512_MR 8
 void		tfm_q8_rows_avx2(float *out, int ldo, const int8_t *xq, int ldq, const float *sx,
 							 const TfmQ8Weight *w, int o0, const float *bias, int MR, int cols);
 void		tfm_q8_rows_avxvnni(float *out, int ldo, const int8_t *xq, int ldq, const float *sx,
 								const TfmQ8Weight *w, int o0, const float *bias, int MR, int cols);
 void		tfm_q8_rows_avx512vnni(float *out, int ldo, const int8_t *xq, int ldq, const float *sx,
 								   const TfmQ8Weight *w, int o0, const float *bias, int MR, int cols);
+
+/* AVX-512 form of the offset (+128) quantisation q8_quantize does for the VNNI tiles */
+void		tfm_q8_quantize_avx512(int8_t *xq, float *sx, const float *x, int N, int C, int Cp);
 
 #endif

@@ -4,7 +4,7 @@
  * One panel (16 columns, two ymm of 8 int32 sums) against MR <= 6 rows.
  * AVX2: x*w as |x| (u8) times w with x's sign (s8) through vpmaddubsw,
  * whose pair sums (<= 2*127*127) cannot saturate, then vpmaddwd by ones.
- * AVX-VNNI: vpdpbusd on x+128 (u8), the offset taken back with wsum.
+ * AVX-VNNI: vpdpbusd on x+128 (u8, stored so by the caller), the offset taken back with wsum.
  */
 #include <string.h>
 
@@ -115,7 +115,6 @@ q8_tile_avxvnni(float *out, int ldo, const int8_t *xq, int ldq, const float *sx,
 {
 	const int8_t *panel = w->q + (size_t) (o0 / 16) * (w->Cp / 4) * 64;
 	__m256i		acc[6][2];
-	__m256i		off = _mm256_set1_epi32((int) 0x80808080u);
 	__m256i		ws0 = _mm256_loadu_si256((const __m256i *) (w->wsum + o0)),
 				ws1 = _mm256_loadu_si256((const __m256i *) (w->wsum + o0 + 8));
 
@@ -134,9 +133,10 @@ q8_tile_avxvnni(float *out, int ldo, const int8_t *xq, int ldq, const float *sx,
 			__m256i		xb;
 
 			memcpy(&x4, xq + (size_t) r * ldq + 4 * k4, 4);
-			xb = _mm256_xor_si256(_mm256_set1_epi32(x4), off);
-			acc[r][0] = _mm256_dpbusd_avx_epi32(acc[r][0], xb, w0);
-			acc[r][1] = _mm256_dpbusd_avx_epi32(acc[r][1], xb, w1);
+			xb = _mm256_set1_epi32(x4);
+			/* asm: GCC 12 copies accumulators around the intrinsic (see qgemm_avx512.c) */
+			__asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc[r][0]) : "x"(xb), "x"(w0));
+			__asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc[r][1]) : "x"(xb), "x"(w1));
 		}
 	}
 #pragma GCC unroll 6

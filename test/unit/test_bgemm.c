@@ -125,6 +125,22 @@ main(void)
 	for (int i = 0; i < 5; i++)
 		ok &= tfm_f32_to_bf16(vals[i]) == want[i];
 	check(ok && isnan(widen(tfm_f32_to_bf16(NAN))), "bf16 rounding: nearest even, nan stays nan");
+	if (TfmCpuHas(TFM_FEAT_AVX512))
+	{
+		/* the AVX-512 rounding of rows gives tfm_f32_to_bf16's bits: ties, nan, inf, subnormals, a tail */
+		float		v[37];
+		uint16_t	got[40], same = 1;
+
+		for (int i = 0; i < 37; i++)
+			v[i] = frand(-3, 3) * (i % 5 == 0 ? 1e-39f : 1.0f);
+		v[3] = NAN, v[4] = INFINITY, v[5] = -INFINITY, v[6] = 1.00390625f, v[7] = -0.0f;
+		tfm_b16_round_avx512(got, v, 1, 37, 40);
+		for (int i = 0; i < 37; i++)
+			same &= got[i] == tfm_f32_to_bf16(v[i]);
+		check(same && got[37] == 0 && got[38] == 0, "bf16 AVX-512 row rounding == tfm_f32_to_bf16 bit for bit");
+	}
+	else
+		printf("# bf16 AVX-512 row rounding: skipped (CPU lacks it)\n");
 	for (int n = 1; n <= 25; n++)
 		test_shape(n, 40, n % 2 ? 48 : 40, n % 3 != 0, ran);
 	test_shape(13, 384, 1536, 1, ran);
