@@ -70,14 +70,17 @@ TfmBertScratchBytes(const TfmBertConfig *cfg, int B, int T)
 	return s.total * sizeof(float);
 }
 
-/* out (N,OC) = x (N,C) . w^T + b, through its int8, bf16 or packed form, the first there is */
+/*
+ * out (N,OC) = x (N,C) . w^T + b, through its int8, bf16 or packed form, the first there is
+ * (bf16 without AVX512-BF16 for many rows: the fp32 panels, which are faster there)
+ */
 static void
 linear_forward(float *out, const float *x, const float *w, const float *packed,
 			   const TfmQ8Weight *q8, const TfmB16Weight *b16, const float *b, int N, int C, int OC)
 {
 	if (q8)
 		tfm_q8_linear(out, x, q8, b, N);
-	else if (b16)
+	else if (b16 && !(packed && tfm_b16_prefers_fp32(N)))
 		tfm_b16_linear(out, x, b16, b, N);
 	else if (packed)
 		matmul_forward_packed(out, x, packed, b, N, C, OC);

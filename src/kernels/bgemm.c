@@ -84,11 +84,13 @@ b16_round_rows(uint16_t *xb, const float *x, int N, int C, int Cp)
 	}
 }
 
-/* scalar tile: double sums of the bf16 products */
+/* scalar tile: double sums of the bf16 products (rows as bf16) */
 static void
-b16_rows_scalar(float *out, int ldo, const uint16_t *xb, int ldb, const TfmB16Weight *w,
+b16_rows_scalar(float *out, int ldo, const void *xa, int ldb, const TfmB16Weight *w,
 				int o0, const float *bias, int MR, int cols)
 {
+	const uint16_t *xb = xa;
+
 	for (int r = 0; r < MR; r++)
 		for (int j = 0; j < cols; j++)
 		{
@@ -107,16 +109,34 @@ b16_rows_scalar(float *out, int ldo, const uint16_t *xb, int ldb, const TfmB16We
 #define B16_BUF TFM_B16_MAX_C
 #define B16_MAXROWS 240
 
-typedef void (*b16_tile_fn) (float *, int, const uint16_t *, int, const TfmB16Weight *, int,
+typedef void (*b16_tile_fn) (float *, int, const void *, int, const TfmB16Weight *, int,
 							 const float *, int, int);
 
-/* out = bf16(x) . w^T + bias with the given tile function, rows in blocks, tiles split evenly */
+/* rows rounded to bf16 and widened back to float (what the widening tiles broadcast from memory) */
+static void
+b16_widen_rows(float *xf, const float *x, int N, int C, int Cp)
+{
+	for (int n = 0; n < N; n++)
+	{
+		for (int k = 0; k < C; k++)
+			xf[(size_t) n * Cp + k] = bf16_to_f32(tfm_f32_to_bf16(x[(size_t) n * C + k]));
+		for (int k = C; k < Cp; k++)
+			xf[(size_t) n * Cp + k] = 0.0f;
+	}
+}
+
+/* out = bf16(x) . w^T + bias with the given tile function, rows in blocks, tiles split evenly;
+ * widen: the tile reads the rows as floats */
 static void
 b16_linear_with(float *out, const float *x, const TfmB16Weight *w, const float *bias, int N,
-				b16_tile_fn tile, int maxmr, int step)
+				b16_tile_fn tile, int maxmr, int step, int widen)
 {
-	uint16_t	xb[B16_BUF] __attribute__((aligned(64)));
-	int			block = B16_BUF / w->Cp;
+	union
+	{
+		uint16_t	h[B16_BUF];
+		float		f[B16_BUF / 2];
+	}			buf __attribute__((aligned(64)));
+	int			block = (widen ? B16_BUF / 2 : B16_BUF) / w->Cp;
 
 	if (block > B16_MAXROWS)
 		block = B16_MAXROWS;
@@ -125,7 +145,10 @@ b16_linear_with(float *out, const float *x, const TfmB16Weight *w, const float *
 		int			nb = N - n0 < block ? N - n0 : block;
 		int			tiles = (nb + maxmr - 1) / maxmr;
 
-		b16_round_rows(xb, x + (size_t) n0 * w->C, nb, w->C, w->Cp);
+		if (widen)
+			b16_widen_rows(buf.f, x + (size_t) n0 * w->C, nb, w->C, w->Cp);
+		else
+			b16_round_rows(buf.h, x + (size_t) n0 * w->C, nb, w->C, w->Cp);
 		for (int o = 0; o < w->OC; o += step)
 		{
 			int			cols = w->OC - o < step ? w->OC - o : step;
@@ -135,8 +158,9 @@ b16_linear_with(float *out, const float *x, const TfmB16Weight *w, const float *
 			{
 				int			mr = (nb - n) / (tiles - t);
 
-				tile(out + (size_t) (n0 + n) * w->OC + o, w->OC, xb + (size_t) n * w->Cp, w->Cp,
-					 w, o, bias, mr, cols);
+				tile(out + (size_t) (n0 + n) * w->OC + o, w->OC,
+					 widen ? (const void *) (buf.f + (size_t) n * w->Cp) : (const void *) (buf.h + (size_t) n * w->Cp),
+					 w->Cp, w, o, bias, mr, cols);
 				n += mr;
 			}
 		}
@@ -177,19 +201,26 @@ tfm_b16_linear_variant(float *out, const float *x, const TfmB16Weight *w, const 
 	switch (variant)
 	{
 		case TFM_B16_AVX512BF16:
-			b16_linear_with(out, x, w, bias, N, tfm_b16_rows_avx512bf16, TFM_B16_AVX512_MR, 32);
+			b16_linear_with(out, x, w, bias, N, tfm_b16_rows_avx512bf16, TFM_B16_AVX512_MR, 32, 0);
 			break;
 		case TFM_B16_AVX512:
-			b16_linear_with(out, x, w, bias, N, tfm_b16_rows_avx512, TFM_B16_AVX512_MR, 32);
+			b16_linear_with(out, x, w, bias, N, tfm_b16_rows_avx512, TFM_B16_AVX512_MR, 32, 1);
 			break;
 		case TFM_B16_AVX2:
-			b16_linear_with(out, x, w, bias, N, tfm_b16_rows_avx2, TFM_B16_AVX2_MR, 16);
+			b16_linear_with(out, x, w, bias, N, tfm_b16_rows_avx2, TFM_B16_AVX2_MR, 16, 1);
 			break;
 		default:
-			b16_linear_with(out, x, w, bias, N, b16_rows_scalar, 1, 16);
+			b16_linear_with(out, x, w, bias, N, b16_rows_scalar, 1, 16, 0);
 			break;
 	}
 	return 1;
+}
+
+/* nonzero when N rows should rather use the fp32 weights (see bgemm.h) */
+int
+tfm_b16_prefers_fp32(int N)
+{
+	return N > TFM_B16_WIDEN_MAX_ROWS && !TfmCpuHas(b16_needs[TFM_B16_AVX512BF16]);
 }
 
 /* out (N,OC) = bf16(x) . w^T + bias, the best variant the CPU level allows */

@@ -47,16 +47,24 @@ int			tfm_b16_linear_variant(float *out, const float *x, const TfmB16Weight *w, 
 /* the same through the best variant the CPU level allows */
 void		tfm_b16_linear(float *out, const float *x, const TfmB16Weight *w, const float *bias, int N);
 int			tfm_b16_best_variant(void);
+/*
+ * nonzero when N rows should rather go through the fp32 weights: without AVX512-BF16 the widening
+ * tiles lose to the fp32 ones once products, not weight reads, bound the time (measured on Zen 5:
+ * at 200 rows 90 vs 100 GFLOP/s on AVX2, 167 vs 187 on AVX-512F; at 16 rows and fewer they win)
+ */
+#define TFM_B16_WIDEN_MAX_ROWS 32
+int			tfm_b16_prefers_fp32(int N);
 const char *tfm_b16_variant_name(int variant);
 
-/* tiles: out (MR rows) for columns o0.. o0+cols of w, from bf16 rows xb (ldb apart, pairs) */
-#define TFM_B16_AVX2_MR 6
+/* tiles: out (MR rows) for columns o0.. o0+cols of w, from rows (ldb values apart) rounded to
+ * bf16: as bf16 pairs for the vdpbf16ps tile, widened back to floats for the others */
+#define TFM_B16_AVX2_MR 5
 #define TFM_B16_AVX512_MR 12
-void		tfm_b16_rows_avx2(float *out, int ldo, const uint16_t *xb, int ldb,
+void		tfm_b16_rows_avx2(float *out, int ldo, const void *xa, int ldb,
 							  const TfmB16Weight *w, int o0, const float *bias, int MR, int cols);
-void		tfm_b16_rows_avx512(float *out, int ldo, const uint16_t *xb, int ldb,
+void		tfm_b16_rows_avx512(float *out, int ldo, const void *xa, int ldb,
 								const TfmB16Weight *w, int o0, const float *bias, int MR, int cols);
-void		tfm_b16_rows_avx512bf16(float *out, int ldo, const uint16_t *xb, int ldb,
+void		tfm_b16_rows_avx512bf16(float *out, int ldo, const void *xa, int ldb,
 									const TfmB16Weight *w, int o0, const float *bias, int MR, int cols);
 
 /* AVX-512 form of the rows' rounding to bf16 (the same bits) */

@@ -4,7 +4,8 @@
  * One panel (16 columns, two ymm) against MR <= 6 rows.  A 64-byte group
  * holds channels k and k+1 of 16 columns; as 32-bit lanes, the low half is
  * channel k and the high half k+1, so a shift and a mask widen them to
- * fp32, and each row's pair gives two broadcasts: 4 FMAs per row and pair.
+ * fp32; the rows come rounded to bf16 and widened back to floats, so each row's pair is two
+ * broadcasts from memory: 4 FMAs per row and pair.
  */
 #include <string.h>
 
@@ -16,10 +17,11 @@
 /* one tile, MR a constant at each call */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void
-b16_tile_avx2(float *out, int ldo, const uint16_t *xb, int ldb, const TfmB16Weight *w,
+b16_tile_avx2(float *out, int ldo, const void *xa, int ldb, const TfmB16Weight *w,
 			  int o0, const float *bias, int MR, int cols)
 {
 	const uint16_t *panel = w->w + (size_t) (o0 / 16) * (w->Cp / 2) * 32;
+	const float *xf = xa;
 	__m256		acc[6][2];
 	__m256i		hi = _mm256_set1_epi32((int) 0xffff0000u);
 	float		b[16] = {0};
@@ -44,21 +46,9 @@ b16_tile_avx2(float *out, int ldo, const uint16_t *xb, int ldb, const TfmB16Weig
 #pragma GCC unroll 6
 		for (int r = 0; r < MR; r++)
 		{
-			uint32_t	pair,
-						lo_bits,
-						hi_bits;
-			float		xe,
-						xd;
-			__m256		ve,
-						vd;
+			__m256		ve = _mm256_broadcast_ss(xf + (size_t) r * ldb + 2 * k2),
+						vd = _mm256_broadcast_ss(xf + (size_t) r * ldb + 2 * k2 + 1);
 
-			memcpy(&pair, xb + (size_t) r * ldb + 2 * k2, 4);
-			lo_bits = pair << 16;
-			hi_bits = pair & 0xffff0000u;
-			memcpy(&xe, &lo_bits, 4);
-			memcpy(&xd, &hi_bits, 4);
-			ve = _mm256_set1_ps(xe);
-			vd = _mm256_set1_ps(xd);
 			acc[r][0] = _mm256_fmadd_ps(vd, d0, _mm256_fmadd_ps(ve, e0, acc[r][0]));
 			acc[r][1] = _mm256_fmadd_ps(vd, d1, _mm256_fmadd_ps(ve, e1, acc[r][1]));
 		}
@@ -83,23 +73,23 @@ b16_tile_avx2(float *out, int ldo, const uint16_t *xb, int ldb, const TfmB16Weig
 /* AVX2 rows */
 __attribute__((target("avx2,fma")))
 void
-tfm_b16_rows_avx2(float *out, int ldo, const uint16_t *xb, int ldb, const TfmB16Weight *w,
+tfm_b16_rows_avx2(float *out, int ldo, const void *xa, int ldb, const TfmB16Weight *w,
 				  int o0, const float *bias, int MR, int cols)
 {
 	switch (MR)
 	{
-		case 6: b16_tile_avx2(out, ldo, xb, ldb, w, o0, bias, 6, cols); break;
-		case 5: b16_tile_avx2(out, ldo, xb, ldb, w, o0, bias, 5, cols); break;
-		case 4: b16_tile_avx2(out, ldo, xb, ldb, w, o0, bias, 4, cols); break;
-		case 3: b16_tile_avx2(out, ldo, xb, ldb, w, o0, bias, 3, cols); break;
-		case 2: b16_tile_avx2(out, ldo, xb, ldb, w, o0, bias, 2, cols); break;
-		default: b16_tile_avx2(out, ldo, xb, ldb, w, o0, bias, 1, cols); break;
+		case 6: b16_tile_avx2(out, ldo, xa, ldb, w, o0, bias, 6, cols); break;
+		case 5: b16_tile_avx2(out, ldo, xa, ldb, w, o0, bias, 5, cols); break;
+		case 4: b16_tile_avx2(out, ldo, xa, ldb, w, o0, bias, 4, cols); break;
+		case 3: b16_tile_avx2(out, ldo, xa, ldb, w, o0, bias, 3, cols); break;
+		case 2: b16_tile_avx2(out, ldo, xa, ldb, w, o0, bias, 2, cols); break;
+		default: b16_tile_avx2(out, ldo, xa, ldb, w, o0, bias, 1, cols); break;
 	}
 }
 #else
 /* not reached: callers check TfmCpuHas */
 void
-tfm_b16_rows_avx2(float *out, int ldo, const uint16_t *xb, int ldb, const TfmB16Weight *w,
+tfm_b16_rows_avx2(float *out, int ldo, const void *xa, int ldb, const TfmB16Weight *w,
 				  int o0, const float *bias, int MR, int cols)
 {
 }

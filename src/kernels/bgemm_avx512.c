@@ -14,11 +14,13 @@
 /* one tile; DP: vdpbf16ps (else widen + FMA); MR, NP and DP constants at each call */
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"), always_inline))
 static inline void
-b16_tile_avx512(float *out, int ldo, const uint16_t *xb, int ldb, const TfmB16Weight *w,
+b16_tile_avx512(float *out, int ldo, const void *xa, int ldb, const TfmB16Weight *w,
 				int o0, const float *bias, int MR, int NP, int DP, int cols)
 {
 	const uint16_t *panel = w->w + (size_t) (o0 / 16) * (w->Cp / 2) * 32;
 	size_t		pstride = (size_t) (w->Cp / 2) * 32;
+	const uint16_t *xb = xa;	/* DP: bf16 pairs */
+	const float *xf = xa;		/* else: floats */
 	__m512		acc[12][2];
 	__m512i		hi = _mm512_set1_epi32((int) 0xffff0000u);
 	__mmask16	m[2];
@@ -69,14 +71,9 @@ b16_tile_avx512(float *out, int ldo, const uint16_t *xb, int ldb, const TfmB16We
 #pragma GCC unroll 12
 			for (int r = 0; r < MR; r++)
 			{
-				uint32_t	pair, lo_bits, hi_bits;
-				float		xe, xd;
+				float		xe = xf[(size_t) r * ldb + 2 * k2],
+							xd = xf[(size_t) r * ldb + 2 * k2 + 1];
 
-				memcpy(&pair, xb + (size_t) r * ldb + 2 * k2, 4);
-				lo_bits = pair << 16;
-				hi_bits = pair & 0xffff0000u;
-				memcpy(&xe, &lo_bits, 4);
-				memcpy(&xd, &hi_bits, 4);
 #pragma GCC unroll 2
 				for (int p = 0; p < NP; p++)
 					acc[r][p] = _mm512_fmadd_ps(_mm512_set1_ps(xd), d[p],
@@ -138,12 +135,12 @@ tfm_b16_round_avx512(uint16_t *xb, const float *x, int N, int C, int Cp)
 				case 3: T(3, 1, dp); break; case 2: T(2, 1, dp); break; default: T(1, 1, dp); break; \
 			} \
 	} while (0)
-#define T(mr, np, dp) b16_tile_avx512(out, ldo, xb, ldb, w, o0, bias, mr, np, dp, cols)
+#define T(mr, np, dp) b16_tile_avx512(out, ldo, xa, ldb, w, o0, bias, mr, np, dp, cols)
 
 /* AVX512-BF16 rows (vdpbf16ps) */
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 void
-tfm_b16_rows_avx512bf16(float *out, int ldo, const uint16_t *xb, int ldb, const TfmB16Weight *w,
+tfm_b16_rows_avx512bf16(float *out, int ldo, const void *xa, int ldb, const TfmB16Weight *w,
 						int o0, const float *bias, int MR, int cols)
 {
 	TILES(1);
@@ -152,7 +149,7 @@ tfm_b16_rows_avx512bf16(float *out, int ldo, const uint16_t *xb, int ldb, const 
 /* AVX-512F rows (widen + FMA; the bf16 target is only for the shared tile's declaration) */
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 void
-tfm_b16_rows_avx512(float *out, int ldo, const uint16_t *xb, int ldb, const TfmB16Weight *w,
+tfm_b16_rows_avx512(float *out, int ldo, const void *xa, int ldb, const TfmB16Weight *w,
 					int o0, const float *bias, int MR, int cols)
 {
 	TILES(0);
@@ -165,13 +162,13 @@ tfm_b16_round_avx512(uint16_t *xb, const float *x, int N, int C, int Cp)
 }
 
 void
-tfm_b16_rows_avx512bf16(float *out, int ldo, const uint16_t *xb, int ldb, const TfmB16Weight *w,
+tfm_b16_rows_avx512bf16(float *out, int ldo, const void *xa, int ldb, const TfmB16Weight *w,
 						int o0, const float *bias, int MR, int cols)
 {
 }
 
 void
-tfm_b16_rows_avx512(float *out, int ldo, const uint16_t *xb, int ldb, const TfmB16Weight *w,
+tfm_b16_rows_avx512(float *out, int ldo, const void *xa, int ldb, const TfmB16Weight *w,
 					int o0, const float *bias, int MR, int cols)
 {
 }
