@@ -50,9 +50,10 @@ int			tfm_b16_best_variant(void);
 /*
  * nonzero when N rows should rather go through the fp32 weights: without AVX512-BF16 the widening
  * tiles lose to the fp32 ones once products, not weight reads, bound the time (measured on Zen 5:
- * at 200 rows 90 vs 100 GFLOP/s on AVX2, 167 vs 187 on AVX-512F; at 16 rows and fewer they win)
+ * at 200 rows 90 vs 100 GFLOP/s on AVX2, 167 vs 187 on AVX-512F; up to 12 rows they win, 1.5x at
+ * 1-4 rows; embedding per row through SQL, AVX2's widening lost at subjects' 10-30 tokens)
  */
-#define TFM_B16_WIDEN_MAX_ROWS 32
+#define TFM_B16_WIDEN_MAX_ROWS 12
 int			tfm_b16_prefers_fp32(int N);
 const char *tfm_b16_variant_name(int variant);
 
