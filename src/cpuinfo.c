@@ -18,13 +18,10 @@ tfm_cpu_info(PG_FUNCTION_ARGS)
 	char		flags[200];
 	int			requested = tfm_cpu_features;
 	int			level = TfmCpuEffectiveLevel();
-	int			best;
+	int			best = TfmCpuLevelOf(TfmCpuDetected());
 	char	   *json;
 
 	TfmCpuFlags(flags, sizeof(flags));
-	TfmCpuSetLevel(TFM_LEVEL_AUTO);
-	best = TfmCpuEffectiveLevel();
-	TfmCpuSetLevel(requested);
 	json = psprintf("{\"level\": \"%s\", \"best\": \"%s\", \"requested\": \"%s\", \"cpu\": \"%s\", \"blas_core\": \"%s\"}",
 					TfmCpuLevelName(level), TfmCpuLevelName(best), TfmCpuLevelName(requested),
 					flags, TfmBlasCoreName());

@@ -124,7 +124,13 @@ TfmCpuActive(void)
 int
 TfmCpuEffectiveLevel(void)
 {
-	int			act = TfmCpuActive();
+	return TfmCpuLevelOf(TfmCpuActive());
+}
+
+/* highest level whose features are all in the set act */
+int
+TfmCpuLevelOf(int act)
+{
 	int			best = TFM_LEVEL_SCALAR;
 
 	for (int l = TFM_LEVEL_AVX2; l < TFM_LEVEL_COUNT; l++)

@@ -39,6 +39,8 @@ void		TfmCpuSetLevel(int level);
 int			TfmCpuActive(void);
 /* highest level whose features are all active */
 int			TfmCpuEffectiveLevel(void);
+/* highest level whose features are all in a set (TfmCpuLevelOf(TfmCpuDetected()): the CPU's best) */
+int			TfmCpuLevelOf(int features);
 /* name of a level ("scalar", "avx2", ...; "auto") */
 const char *TfmCpuLevelName(int level);
 /* the CPU's detected features as space-separated names into buf (size n) */
