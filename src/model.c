@@ -5,6 +5,7 @@
 
 #include "jsonutil.h"
 #include "model.h"
+#include "pg_tfm.h"
 #include "kernels/bgemm.h"
 #include "kernels/qgemm.h"
 #include "ops.h"
@@ -504,7 +505,15 @@ TfmBertLowPrecision(TfmBertLayer *layers, const TfmBertConfig *cfg, int precisio
 					int mask)
 {
 	int			C = cfg->hidden, I = cfg->intermediate;
+	bool		int8 = precision == TFM_PRECISION_INT8;
 
+	if (precision == TFM_PRECISION_FP32)
+		return;
+	/* four q k v ao weights (C,C), i (I,C) and o (C,I) per layer */
+	TfmCheckMemory((double) cfg->layers *
+				   (int8 ? 4.0 * tfm_q8_bytes(C, C) + tfm_q8_bytes(C, I) + tfm_q8_bytes(I, C) :
+					4.0 * tfm_b16_bytes(C, C) + tfm_b16_bytes(C, I) + tfm_b16_bytes(I, C)),
+				   int8 ? "the int8 copy of the model's linear weights" : "the bf16 copy of the model's linear weights");
 	for (int l = 0; l < cfg->layers; l++)
 	{
 		TfmBertLayer *L = &layers[l];
@@ -516,9 +525,8 @@ TfmBertLowPrecision(TfmBertLayer *layers, const TfmBertConfig *cfg, int precisio
 		for (int k = 0; k < 6; k++)
 		{
 			char	   *mem;
-			bool		int8 = precision == TFM_PRECISION_INT8;
 
-			if (!(mask & (1 << k)) || src[k] == NULL || precision == TFM_PRECISION_FP32)
+			if (!(mask & (1 << k)) || src[k] == NULL)
 				continue;
 			mem = MemoryContextAllocHuge(cxt, (int8 ? tfm_q8_bytes(in[k], out[k]) :
 											   tfm_b16_bytes(in[k], out[k])) + 63);
