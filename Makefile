@@ -6,14 +6,17 @@ OBJS = src/pg_tfm.o src/acl.o src/jsonutil.o src/safetensors.o src/stcheck.o src
        src/cache.o src/cacheinfo.o src/infer.o src/metrics.o src/fairness.o src/rows.o src/head.o src/mlp.o src/mlptrain.o src/mlpfuncs.o src/train.o src/trainstore.o src/gradcheck.o src/optim.o src/import.o src/funcs.o src/tokenizer.o src/ops.o src/blas.o src/bert.o \
        src/bpe.o src/gpt2.o src/gpt2model.o src/bpejson.o src/generate.o src/stconfig.o src/seqhead.o src/rerank.o src/encvocab.o src/robertatok.o \
        src/prefix.o src/tokens.o src/vocabtxt.o \
-       src/text/unigram.o src/text/uniencode.o src/text/precompiled.o src/text/unijson.o src/text/unipieces.o
+       src/text/unigram.o src/text/uniencode.o src/text/precompiled.o src/text/unijson.o src/text/unipieces.o \
+       src/cpuinfo.o src/kernels/cpu.o src/kernels/packed_avx2.o src/kernels/packed_avx512.o \
+       src/kernels/qgemm.o src/kernels/qgemm_avx2.o src/kernels/qgemm_avx512.o \
+       src/kernels/bgemm.o src/kernels/bgemm_avx2.o src/kernels/bgemm_avx512.o
 
 PG_CPPFLAGS = -I$(srcdir)/src -I/usr/include/x86_64-linux-gnu
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -O2
 # OpenBLAS is not linked: src/blas.c opens it on first use (see there)
 SHLIB_LINK = -lutf8proc -lm
 
-REGRESS = import surface blas golden errors encoding encoding_gpt2 train_step shapes stconfig seqcls heads families unigram metrics gpt2 privileges limits checks sqlstates options prefixes tokens fairness train
+REGRESS = import surface blas golden cpu_features precision errors encoding encoding_gpt2 train_step shapes stconfig seqcls heads families unigram metrics gpt2 privileges limits checks sqlstates options prefixes tokens fairness train
 REGRESS_OPTS = --inputdir=. --load-extension=pg_tfm
 
 PG_CONFIG ?= pg_config
@@ -23,22 +26,31 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS tracks no header dependencies: rebuild every object when any header changes
-$(OBJS): $(wildcard src/*.h src/text/*.h)
+$(OBJS): $(wildcard src/*.h src/text/*.h src/kernels/*.h)
 
+KERNELS = src/kernels/cpu.c src/kernels/packed_avx2.c src/kernels/packed_avx512.c src/kernels/qgemm.c \
+          src/kernels/qgemm_avx2.c src/kernels/qgemm_avx512.c src/kernels/bgemm.c src/kernels/bgemm_avx2.c \
+          src/kernels/bgemm_avx512.c
 UNIT_CFLAGS = -O2 -Wall -Wextra -Isrc -I/usr/include/x86_64-linux-gnu
-UNIT = test/unit/test_ops test/unit/test_grad test/unit/test_head test/unit/test_tokenizer test/unit/test_bpe test/unit/test_gpt2 \
+UNIT = test/unit/test_ops test/unit/test_qgemm test/unit/test_bgemm test/unit/test_grad test/unit/test_head test/unit/test_tokenizer test/unit/test_bpe test/unit/test_gpt2 \
        test/unit/test_unigram test/unit/test_mlp
 unit: $(UNIT)
 	@fail=0; for t in $(UNIT); do out=$$(./$$t) || fail=1; echo "$$t: $$(echo "$$out" | tail -1)"; done; exit $$fail
 
-test/unit/test_ops: test/unit/test_ops.c src/ops.c src/blas.c src/bert.c src/ops.h src/bert.h src/blas.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_ops.c src/ops.c src/blas.c src/bert.c -lm
+test/unit/test_ops: test/unit/test_ops.c src/ops.c $(KERNELS) src/blas.c src/bert.c src/ops.h src/bert.h src/blas.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_ops.c src/ops.c $(KERNELS) src/blas.c src/bert.c -lm
 
-test/unit/test_grad: test/unit/test_grad.c src/ops.c src/blas.c src/bert.c src/optim.c src/ops.h src/bert.h src/optim.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_grad.c src/ops.c src/blas.c src/bert.c src/optim.c -lm
+test/unit/test_qgemm: test/unit/test_qgemm.c $(KERNELS) src/ops.c src/blas.c $(wildcard src/kernels/*.h)
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_qgemm.c $(KERNELS) src/ops.c src/blas.c -lm
 
-test/unit/test_head: test/unit/test_head.c src/head.c src/ops.c src/blas.c src/head.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_head.c src/head.c src/ops.c src/blas.c -lm
+test/unit/test_bgemm: test/unit/test_bgemm.c $(KERNELS) src/ops.c src/blas.c $(wildcard src/kernels/*.h)
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_bgemm.c $(KERNELS) src/ops.c src/blas.c -lm
+
+test/unit/test_grad: test/unit/test_grad.c src/ops.c $(KERNELS) src/blas.c src/bert.c src/optim.c src/ops.h src/bert.h src/optim.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_grad.c src/ops.c $(KERNELS) src/blas.c src/bert.c src/optim.c -lm
+
+test/unit/test_head: test/unit/test_head.c src/head.c src/ops.c $(KERNELS) src/blas.c src/head.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_head.c src/head.c src/ops.c $(KERNELS) src/blas.c -lm
 
 test/unit/test_tokenizer: test/unit/test_tokenizer.c src/tokenizer.c src/tokenizer.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_tokenizer.c src/tokenizer.c -lutf8proc
@@ -46,15 +58,15 @@ test/unit/test_tokenizer: test/unit/test_tokenizer.c src/tokenizer.c src/tokeniz
 test/unit/test_bpe: test/unit/test_bpe.c src/bpe.c src/bpe.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_bpe.c src/bpe.c -lutf8proc
 
-test/unit/test_gpt2: test/unit/test_gpt2.c src/gpt2.c src/ops.c src/blas.c src/gpt2.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_gpt2.c src/gpt2.c src/ops.c src/blas.c -lm
+test/unit/test_gpt2: test/unit/test_gpt2.c src/gpt2.c src/ops.c $(KERNELS) src/blas.c src/gpt2.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_gpt2.c src/gpt2.c src/ops.c $(KERNELS) src/blas.c -lm
 
 UNIGRAM_SRC = src/text/unigram.c src/text/uniencode.c src/text/precompiled.c
 test/unit/test_unigram: test/unit/test_unigram.c $(UNIGRAM_SRC) src/text/unigram.h src/text/uniblob.h
 	$(CC) $(UNIT_CFLAGS) -Isrc/text -o $@ test/unit/test_unigram.c $(UNIGRAM_SRC) -lutf8proc -lm
 
-test/unit/test_mlp: test/unit/test_mlp.c src/mlp.c src/ops.c src/blas.c src/optim.c src/mlp.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_mlp.c src/mlp.c src/ops.c src/blas.c src/optim.c -lm
+test/unit/test_mlp: test/unit/test_mlp.c src/mlp.c src/ops.c $(KERNELS) src/blas.c src/optim.c src/mlp.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_mlp.c src/mlp.c src/ops.c $(KERNELS) src/blas.c src/optim.c -lm
 
 .PHONY: unit
 EXTRA_CLEAN = $(UNIT)

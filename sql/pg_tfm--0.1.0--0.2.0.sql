@@ -358,3 +358,9 @@ BEGIN
     RETURN pg_catalog.jsonb_populate_record(NEW, pg_catalog.jsonb_build_object(TG_ARGV[2],
                score >= threshold::real));
 END $$ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp;
+
+-- ==== issue 16: run-time CPU dispatch and reduced precision ====
+-- which SIMD level pg_tfm's kernels run at in this session (pg_tfm.cpu_features caps it), the best
+-- the CPU and OS allow (CPUID + XGETBV), the CPU's features and OpenBLAS's kernel set (loads OpenBLAS)
+CREATE FUNCTION tfm_cpu_info() RETURNS jsonb
+AS 'MODULE_PATHNAME', 'tfm_cpu_info' LANGUAGE C STABLE PARALLEL SAFE;

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "bert.h"
+#include "kernels/bgemm.h"
+#include "kernels/qgemm.h"
 #include "ops.h"
 
 /* scratch layout, in floats; every buffer starts 64-byte aligned
@@ -68,12 +70,19 @@ TfmBertScratchBytes(const TfmBertConfig *cfg, int B, int T)
 	return s.total * sizeof(float);
 }
 
-/* out (N,OC) = x (N,C) . w^T + b, through the packed form of w when there is one */
+/*
+ * out (N,OC) = x (N,C) . w^T + b, through its int8, bf16 or packed form, the first there is
+ * (bf16 without AVX512-BF16 for many rows: the fp32 panels, which are faster there)
+ */
 static void
 linear_forward(float *out, const float *x, const float *w, const float *packed,
-			   const float *b, int N, int C, int OC)
+			   const TfmQ8Weight *q8, const TfmB16Weight *b16, const float *b, int N, int C, int OC)
 {
-	if (packed)
+	if (q8)
+		tfm_q8_linear(out, x, q8, b, N);
+	else if (b16 && !(packed && tfm_b16_prefers_fp32(N)))
+		tfm_b16_linear(out, x, b16, b, N);
+	else if (packed)
 		matmul_forward_packed(out, x, packed, b, N, C, OC);
 	else
 		matmul_forward(out, x, w, b, N, C, OC);
@@ -135,9 +144,9 @@ bert_layer_forward(float *x, const TfmBertLayer *l, const BertScratch *s,
 				I = cfg->intermediate;
 	size_t		nc = (size_t) N * C;
 
-	linear_forward(s->q, x, l->q_w, l->q_p, l->q_b, N, C, C);	// (B,T,C)
-	linear_forward(s->k, x, l->k_w, l->k_p, l->k_b, N, C, C);
-	linear_forward(s->v, x, l->v_w, l->v_p, l->v_b, N, C, C);
+	linear_forward(s->q, x, l->q_w, l->q_p, l->q_8, l->q_h, l->q_b, N, C, C);	// (B,T,C)
+	linear_forward(s->k, x, l->k_w, l->k_p, l->k_8, l->k_h, l->k_b, N, C, C);
+	linear_forward(s->v, x, l->v_w, l->v_p, l->v_8, l->v_h, l->v_b, N, C, C);
 	/* a layer of a full batch takes ~0.2 s: stop between its large steps too */
 	if (check)
 		check();
@@ -145,17 +154,17 @@ bert_layer_forward(float *x, const TfmBertLayer *l, const BertScratch *s,
 					  cfg->heads, s->att);	// (B,T,C)
 	if (check)
 		check();
-	linear_forward(s->q, s->ctx, l->ao_w, l->ao_p, l->ao_b, N, C, C);
+	linear_forward(s->q, s->ctx, l->ao_w, l->ao_p, l->ao_8, l->ao_h, l->ao_b, N, C, C);
 	residual_forward(s->q, s->q, x, nc);
 	layernorm_forward(x, NULL, NULL, s->q, l->ln1_w, l->ln1_b, N, C,
 					  cfg->ln_eps);
 	if (check)
 		check();
-	linear_forward(s->ffn, x, l->i_w, l->i_p, l->i_b, N, C, I);	// (B,T,I)
+	linear_forward(s->ffn, x, l->i_w, l->i_p, l->i_8, l->i_h, l->i_b, N, C, I);	// (B,T,I)
 	gelu_forward(s->ffn, s->ffn, (size_t) N * I);
 	if (check)
 		check();
-	linear_forward(s->q, s->ffn, l->o_w, l->o_p, l->o_b, N, I, C);	// (B,T,C)
+	linear_forward(s->q, s->ffn, l->o_w, l->o_p, l->o_8, l->o_h, l->o_b, N, I, C);	// (B,T,C)
 	residual_forward(s->q, s->q, x, nc);
 	layernorm_forward(x, NULL, NULL, s->q, l->ln2_w, l->ln2_b, N, C,
 					  cfg->ln_eps);

@@ -57,6 +57,10 @@ typedef struct TfmBertLayer
 	 * them when set, training needs the (out,in) ones
 	 */
 	const float *q_p, *k_p, *v_p, *ao_p, *i_p, *o_p;
+	/* int8 copies of the six (precision int8; NULL otherwise): used before q_p.. when set */
+	const struct TfmQ8Weight *q_8, *k_8, *v_8, *ao_8, *i_8, *o_8;
+	/* bf16 copies of the six (precision bf16; NULL otherwise) */
+	const struct TfmB16Weight *q_h, *k_h, *v_h, *ao_h, *i_h, *o_h;
 } TfmBertLayer;
 
 typedef struct TfmBertWeights

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "blas.h"
+#include "kernels/cpu.h"
 
 /* CBLAS enum values (cblas.h) */
 #define TFM_CBLAS_ROW_MAJOR 101
@@ -56,16 +57,17 @@ TfmBlasSetErrorHook(void (*hook) (const char *msg))
  * The core type OpenBLAS should use on this CPU, or NULL to let it choose.
  * Debian's OpenBLAS 0.3.21 picks Haswell kernels on AVX-512 CPUs of newer
  * models than it knows; SkylakeX kernels run sgemm ~1.8x faster there.
+ * It follows the level (pg_tfm.cpu_features) in force when it first loads.
  */
 static const char *
 blas_core_type(void)
 {
-#if defined(__x86_64__) && defined(__GNUC__)
-	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-		__builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+	int			f = TfmCpuActive();
+
+	if (f & TFM_FEAT_AVX512)
 		return "SkylakeX";
-#endif
+	if (f & TFM_FEAT_AVX2)
+		return "Haswell";
 	return NULL;
 }
 

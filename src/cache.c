@@ -203,6 +203,7 @@ map_encoder(TfmModel *m)
 	m->tokenizer = (TfmTokenizerKind) m->map.hdr->tokenizer;	/* checked with the file (TfmEncoderVocabCheck) */
 	m->layers = MemoryContextAlloc(m->mcxt, sizeof(TfmBertLayer) * m->cfg.layers);
 	TfmBertBindCache(&m->w, m->layers, &m->cfg, m->map.weights);
+	TfmBertLowPrecision(m->layers, &m->cfg, m->opt.precision, m->mcxt, TFM_LOWP_ALL);
 }
 
 /* the catalog row of the newest version of name as the extension owner; 42501 unless the caller may use it */

@@ -5,7 +5,11 @@
 
 #include "jsonutil.h"
 #include "model.h"
+#include "pg_tfm.h"
+#include "kernels/bgemm.h"
+#include "kernels/qgemm.h"
 #include "ops.h"
+#include "utils/memutils.h"
 
 #define SLOTS_PER_LAYER 16
 #define EMB_SLOTS 5
@@ -190,15 +194,16 @@ TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char *what)
 						errmsg("%s: layer_norm_eps must be between 0 and 1", what)));
 }
 
-/* prefixes and default_prefix: prefix.c */
-static const char *const import_options[] = {"max_tokens", "pooling", "normalize", "prefixes", "default_prefix", NULL};
+/* prefixes and default_prefix: prefix.c; precision: bert.c's reduced-precision copies */
+static const char *const import_options[] = {"max_tokens", "pooling", "normalize", "prefixes", "default_prefix", "precision", NULL};
 
 /* read inference options: max_tokens, pooling, normalize (from_user: refuse unknown keys) */
 void
 TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cfg, bool from_user)
 {
 	JsonbContainer *c = &options->root;
-	char	   *pool;
+	char	   *pool,
+			   *prec;
 
 	if (!JB_ROOT_IS_OBJECT(options))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -207,6 +212,23 @@ TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cf
 		TfmJsonCheckKeys(options, import_options, "import option");
 	opt->max_tokens = TfmJsonGetInt(c, "max_tokens", TfmBertMaxTokens(cfg), 2, TfmBertMaxTokens(cfg), "options");
 	opt->normalize = TfmJsonGetBool(c, "normalize", 1, "options");
+	prec = TfmJsonGetString(c, "precision", "fp32", "options");
+	if (strcmp(prec, "fp32") == 0)
+		opt->precision = TFM_PRECISION_FP32;
+	else if (strcmp(prec, "int8") == 0)
+		opt->precision = TFM_PRECISION_INT8;
+	else if (strcmp(prec, "bf16") == 0)
+		opt->precision = TFM_PRECISION_BF16;
+	else
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("unknown precision \"%s\"", prec),
+						errhint("Use \"fp32\", \"bf16\" or \"int8\".")));
+	if (opt->precision == TFM_PRECISION_INT8 && (cfg->hidden > TFM_Q8_MAX_C || cfg->intermediate > TFM_Q8_MAX_C))
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("precision \"int8\" takes layers of at most %d channels", TFM_Q8_MAX_C)));
+	if (opt->precision == TFM_PRECISION_BF16 && (cfg->hidden > TFM_B16_MAX_C || cfg->intermediate > TFM_B16_MAX_C))
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("precision \"bf16\" takes layers of at most %d channels", TFM_B16_MAX_C)));
 	pool = TfmJsonGetString(c, "pooling", "mean", "options");
 	for (opt->pooling = TFM_POOL_MEAN; opt->pooling <= TFM_POOL_LAST; opt->pooling++)
 		if (strcmp(pool, TfmPoolingName(opt->pooling)) == 0)
@@ -229,9 +251,12 @@ TfmPoolingName(int pooling)
 Jsonb *
 TfmOptionsToJson(const TfmModelOptions *opt)
 {
-	char	   *s = psprintf("{\"max_tokens\": %d, \"pooling\": \"%s\", \"normalize\": %s}",
+	/* precision only when not fp32: the options of fp32 models read as before */
+	char	   *s = psprintf("{\"max_tokens\": %d, \"pooling\": \"%s\", \"normalize\": %s%s}",
 							 opt->max_tokens, TfmPoolingName(opt->pooling),
-							 opt->normalize ? "true" : "false");
+							 opt->normalize ? "true" : "false",
+							 opt->precision == TFM_PRECISION_INT8 ? ", \"precision\": \"int8\"" :
+							 opt->precision == TFM_PRECISION_BF16 ? ", \"precision\": \"bf16\"" : "");
 
 	return TfmJsonParse(s, strlen(s), "options");
 }
@@ -423,6 +448,11 @@ bind_slots(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, co
 		const float **f = (const float **) &layers[l];
 		const float **pk = &layers[l].q_p;
 
+		layers[l].q_8 = layers[l].k_8 = layers[l].v_8 = NULL;
+		layers[l].ao_8 = layers[l].i_8 = layers[l].o_8 = NULL;
+		layers[l].q_h = layers[l].k_h = layers[l].v_h = NULL;
+		layers[l].ao_h = layers[l].i_h = layers[l].o_h = NULL;
+
 		for (int i = 0; i < SLOTS_PER_LAYER; i++, s++)
 		{
 			int			in, out;
@@ -470,5 +500,50 @@ TfmBertUnpackCache(float *plain, const TfmBertConfig *cfg, const float *cache)
 			memcpy(plain, cache, sizeof(float) * TfmBertSlotFloats(cfg, s));
 		plain += TfmBertSlotFloats(cfg, s);
 		cache += TfmBertCacheSlotFloats(cfg, s);
+	}
+}
+
+/*
+ * int8 (kernels/qgemm.h) or bf16 (kernels/bgemm.h) copies of the packed linear weights of a bound
+ * cache file, in cxt (backend memory: 1/4 or 1/2 of the fp32 weights), so the cache file keeps one
+ * fp32 layout that every CPU and precision reads.  mask picks the weights by bit, in layer order
+ * q k v ao i o (TFM_LOWP_ALL: all).
+ */
+void
+TfmBertLowPrecision(TfmBertLayer *layers, const TfmBertConfig *cfg, int precision, MemoryContext cxt,
+					int mask)
+{
+	int			C = cfg->hidden, I = cfg->intermediate;
+	bool		int8 = precision == TFM_PRECISION_INT8;
+
+	if (precision == TFM_PRECISION_FP32)
+		return;
+	/* four q k v ao weights (C,C), i (I,C) and o (C,I) per layer */
+	TfmCheckMemory((double) cfg->layers *
+				   (int8 ? 4.0 * tfm_q8_bytes(C, C) + tfm_q8_bytes(C, I) + tfm_q8_bytes(I, C) :
+					4.0 * tfm_b16_bytes(C, C) + tfm_b16_bytes(C, I) + tfm_b16_bytes(I, C)),
+				   int8 ? "the int8 copy of the model's linear weights" : "the bf16 copy of the model's linear weights");
+	for (int l = 0; l < cfg->layers; l++)
+	{
+		TfmBertLayer *L = &layers[l];
+		const float *src[6] = {L->q_p, L->k_p, L->v_p, L->ao_p, L->i_p, L->o_p};
+		const TfmQ8Weight **q8[6] = {&L->q_8, &L->k_8, &L->v_8, &L->ao_8, &L->i_8, &L->o_8};
+		const TfmB16Weight **b16[6] = {&L->q_h, &L->k_h, &L->v_h, &L->ao_h, &L->i_h, &L->o_h};
+		int			in[6] = {C, C, C, C, C, I}, out[6] = {C, C, C, C, I, C};
+
+		for (int k = 0; k < 6; k++)
+		{
+			char	   *mem;
+
+			if (!(mask & (1 << k)) || src[k] == NULL)
+				continue;
+			mem = MemoryContextAllocHuge(cxt, (int8 ? tfm_q8_bytes(in[k], out[k]) :
+											   tfm_b16_bytes(in[k], out[k])) + 63);
+			mem = (char *) TYPEALIGN(64, mem);
+			if (int8)
+				*q8[k] = tfm_q8_from_panels(mem, src[k], in[k], out[k]);
+			else
+				*b16[k] = tfm_b16_from_panels(mem, src[k], in[k], out[k]);
+		}
 	}
 }

@@ -17,12 +17,20 @@ typedef struct TfmModelOptions
 	int			max_tokens;
 	int			pooling;		/* TFM_POOL_MEAN, _CLS, _MAX, _MEAN_SQRT_LEN or _LAST */
 	int			normalize;
+	int			precision;		/* TFM_PRECISION_*: the linear layers' weights at inference */
 } TfmModelOptions;
+
+#define TFM_PRECISION_FP32 0
+#define TFM_PRECISION_INT8 1
+#define TFM_PRECISION_BF16 2
 
 extern void TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char *what);
 extern int	TfmBertConfigCheck(const TfmBertConfig *cfg);
 extern int	TfmBertFamily(const char *model_type);
 extern int	TfmBertMaxTokens(const TfmBertConfig *cfg);
+#define TFM_LOWP_ALL 0x3f
+extern void TfmBertLowPrecision(TfmBertLayer *layers, const TfmBertConfig *cfg, int precision,
+								MemoryContext cxt, int mask);
 extern void TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cfg, bool from_user);
 extern Jsonb *TfmOptionsToJson(const TfmModelOptions *opt);
 extern const char *TfmPoolingName(int pooling);

@@ -11,44 +11,35 @@
 #include <string.h>
 
 #include "blas.h"
+#include "kernels/cpu.h"
+#include "kernels/packed.h"
 #include "ops.h"
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define TFM_X86 1
-#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
-/* SIMD paths allowed (tests turn them off to check the portable code) */
-static int simd_enabled = 1;
-
-/* allow or forbid the SIMD paths */
+/* allow (all the CPU has) or forbid the SIMD paths: a level cap (kernels/cpu.h) */
 void
 TfmOpsSetSimd(int enabled)
 {
-	simd_enabled = enabled;
+	TfmCpuSetLevel(enabled ? TFM_LEVEL_AUTO : TFM_LEVEL_SCALAR);
 }
 
 #ifdef TFM_X86
-/* CPU and switch allow the AVX2+FMA paths */
-static int
+/* CPU and level allow the AVX2+FMA paths */
+static inline int
 have_avx2(void)
 {
-	return simd_enabled && __builtin_cpu_supports("avx2") &&
-		__builtin_cpu_supports("fma");
+	return TfmCpuHas(TFM_FEAT_AVX2);
 }
 
-/* CPU and switch allow the F16C path (clang's builtin has no "f16c") */
-static int
+/* CPU and level allow the F16C path */
+static inline int
 have_f16c(void)
 {
-	static int	f16c = -1;	/* cpuid traps in VMs: ask once */
-	unsigned int eax, ebx, ecx, edx;
-
-	if (f16c < 0)
-		f16c = __builtin_cpu_supports("avx") &&
-			__get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
-	return simd_enabled && f16c;
+	return TfmCpuHas(TFM_FEAT_F16C);
 }
 #endif
 
@@ -333,78 +324,6 @@ matmul_unpack(float *weight, const float *packed, int C, int OC)
 				weight[(size_t) (o0 + j) * C + i] = packed[j];
 }
 
-#ifdef TFM_X86
-/*
- * One panel (16 columns, two ymm) against MR <= 6 input rows: 12
- * accumulators, and per input position 2 weight loads and MR broadcasts for
- * 2*MR FMAs.  The accumulators start from the bias and are stored once;
- * a partial last panel (cols < 16) goes through a buffer.
- */
-__attribute__((target("avx2,fma"), always_inline))
-static inline void
-packed_tile_avx2(float *out, int ldo, const float *x, int ldx, const float *panel,
-				 const float *bias, int C, int MR, int cols)
-{
-	__m256		acc[6][2];
-	float		b[TFM_PANEL] = {0};
-
-	if (bias)
-		memcpy(b, bias, sizeof(float) * cols);
-#pragma GCC unroll 6
-	for (int r = 0; r < MR; r++)
-	{
-		acc[r][0] = _mm256_loadu_ps(b);
-		acc[r][1] = _mm256_loadu_ps(b + 8);
-	}
-	for (int i = 0; i < C; i++)
-	{
-		__m256		w0 = _mm256_loadu_ps(panel + (size_t) i * TFM_PANEL),
-					w1 = _mm256_loadu_ps(panel + (size_t) i * TFM_PANEL + 8);
-
-#pragma GCC unroll 6
-		for (int r = 0; r < MR; r++)
-		{
-			__m256		xv = _mm256_broadcast_ss(x + (size_t) r * ldx + i);
-
-			acc[r][0] = _mm256_fmadd_ps(xv, w0, acc[r][0]);
-			acc[r][1] = _mm256_fmadd_ps(xv, w1, acc[r][1]);
-		}
-	}
-#pragma GCC unroll 6
-	for (int r = 0; r < MR; r++)
-	{
-		if (cols == TFM_PANEL)
-		{
-			_mm256_storeu_ps(out + (size_t) r * ldo, acc[r][0]);
-			_mm256_storeu_ps(out + (size_t) r * ldo + 8, acc[r][1]);
-		}
-		else
-		{
-			_mm256_storeu_ps(b, acc[r][0]);
-			_mm256_storeu_ps(b + 8, acc[r][1]);
-			memcpy(out + (size_t) r * ldo, b, sizeof(float) * cols);
-		}
-	}
-}
-
-/* one panel against MR rows, MR a constant at each call so the tile unrolls into registers */
-__attribute__((target("avx2,fma")))
-static void
-packed_rows_avx2(float *out, int ldo, const float *x, int ldx, const float *panel,
-				 const float *bias, int C, int MR, int cols)
-{
-	switch (MR)
-	{
-		case 6: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 6, cols); break;
-		case 5: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 5, cols); break;
-		case 4: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 4, cols); break;
-		case 3: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 3, cols); break;
-		case 2: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 2, cols); break;
-		default: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 1, cols); break;
-	}
-}
-#endif
-
 /* packed_gemm without AVX2: each panel is a (C,16) matrix for BLAS */
 static void
 packed_gemm_blas(float *out, int ldo, const float *inp, int ldi, const float *packed,
@@ -435,54 +354,58 @@ matmul_packed_needs_blas(void)
 
 /* rows per block of the packed matmul: the block's inputs stay in L2 while every panel passes */
 #define PACKED_BLOCK_BYTES (192 * 1024)
-#define PACKED_MR 6
 
 /*
  * out (N,OC) (rows ldo apart) = inp (N,C) (rows ldi apart) . weight^T + bias
  * with weight in panels.  Rows go in blocks that fit L2; within a block
- * each panel meets the rows in tiles of at most 6, split evenly (13 rows
- * are tiles of 4, 4 and 5, not 6, 6, 1).
+ * each group of panels (one for AVX2, two for AVX-512) meets the rows in
+ * tiles of at most mr (6 or 12), split evenly (13 rows at 6 are tiles of
+ * 4, 4 and 5, not 6, 6, 1).
  */
 static void
 packed_gemm(float *out, int ldo, const float *inp, int ldi, const float *packed,
 			const float *bias, int N, int C, int OC)
 {
+	int			wide = TfmCpuHas(TFM_FEAT_AVX512);
+	int			maxmr = wide ? TFM_AVX512_MR : TFM_AVX2_MR;
+	int			step = wide ? TFM_AVX512_COLS : TFM_AVX2_COLS;
 	int			block = (int) (PACKED_BLOCK_BYTES / (sizeof(float) * (C > 0 ? C : 1))) /
-		PACKED_MR * PACKED_MR;
+		maxmr * maxmr;
 
 	if (matmul_packed_needs_blas())
 	{
 		packed_gemm_blas(out, ldo, inp, ldi, packed, bias, N, C, OC);
 		return;
 	}
-	if (block < PACKED_MR)
-		block = PACKED_MR;
+	if (block < maxmr)
+		block = maxmr;
 	for (int n0 = 0; n0 < N; n0 += block)
 	{
 		int			nb = N - n0 < block ? N - n0 : block;
-		int			tiles = (nb + PACKED_MR - 1) / PACKED_MR;
+		int			tiles = (nb + maxmr - 1) / maxmr;
 
-		for (int o = 0; o < OC; o += TFM_PANEL)
+		for (int o = 0; o < OC; o += step)
 		{
 			const float *panel = packed + (size_t) o * C;
 			const float *b = bias ? bias + o : NULL;
-			int			cols = OC - o < TFM_PANEL ? OC - o : TFM_PANEL;
+			int			cols = OC - o < step ? OC - o : step;
 			int			n = n0;
 
 			for (int t = 0; t < tiles; t++)
 			{
 				int			mr = (n0 + nb - n) / (tiles - t);
-#ifdef TFM_X86
-				packed_rows_avx2(out + (size_t) n * ldo + o, ldo, inp + (size_t) n * ldi, ldi,
-								 panel, b, C, mr, cols);
-#endif
+
+				if (wide)
+					tfm_packed_rows_avx512(out + (size_t) n * ldo + o, ldo, inp + (size_t) n * ldi,
+										   ldi, panel, b, C, mr, cols);
+				else
+					tfm_packed_rows_avx2(out + (size_t) n * ldo + o, ldo, inp + (size_t) n * ldi,
+										 ldi, panel, b, C, mr, cols);
 				n += mr;
 			}
 		}
 	}
 }
-
-
 
 /* out (N,OC) = inp (N,C) . weight^T + bias (or no bias if NULL), weight in panels */
 void

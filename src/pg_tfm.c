@@ -10,6 +10,7 @@
 #include "blas.h"
 #include "cache.h"
 #include "cachefile.h"
+#include "kernels/cpu.h"
 #include "pg_tfm.h"
 
 PG_MODULE_MAGIC;
@@ -18,6 +19,18 @@ char	   *tfm_default_model = NULL;
 int			tfm_blas_threads = 1;
 int			tfm_verify_cache = TFM_VERIFY_SAMPLED;
 int			tfm_max_memory = TFM_MAX_MEMORY_DEFAULT;
+int			tfm_cpu_features = TFM_LEVEL_AUTO;
+
+/* levels pg_tfm.cpu_features may cap the kernels at (kernels/cpu.h) */
+static const struct config_enum_entry cpu_options[] = {
+	{"auto", TFM_LEVEL_AUTO, false},
+	{"scalar", TFM_LEVEL_SCALAR, false},
+	{"avx2", TFM_LEVEL_AVX2, false},
+	{"avx512", TFM_LEVEL_AVX512, false},
+	{"avx512vnni", TFM_LEVEL_AVX512VNNI, false},
+	{"avx512bf16", TFM_LEVEL_AVX512BF16, false},
+	{NULL, 0, false}
+};
 
 static const struct config_enum_entry verify_options[] = {
 	{"sampled", TFM_VERIFY_SAMPLED, false},
@@ -32,6 +45,13 @@ static void
 assign_blas_threads(int newval, void *extra)
 {
 	TfmBlasSetThreads(newval);
+}
+
+/* apply pg_tfm.cpu_features to the kernels */
+static void
+assign_cpu_features(int newval, void *extra)
+{
+	TfmCpuSetLevel(newval);
 }
 
 /* report an OpenBLAS that cannot be loaded (called from blas.c; does not return) */
@@ -78,6 +98,18 @@ _PG_init(void)
 							"exceeding it is an error (53200), not an out-of-memory kill.",
 							&tfm_max_memory, TFM_MAX_MEMORY_DEFAULT, -1, INT_MAX / 2, PGC_SUSET, GUC_UNIT_MB,
 							NULL, NULL, NULL);
+	/*
+	 * USERSET: a level only lowers the kernels below what CPUID and XGETBV
+	 * found (never enables an instruction the CPU or OS lacks), so a session
+	 * can only slow itself down or move float results by rounding; tests and
+	 * users comparing variants need it without superuser.
+	 */
+	DefineCustomEnumVariable("pg_tfm.cpu_features",
+							 "Highest SIMD level pg_tfm's kernels may use (auto: all the CPU has).",
+							 "scalar, avx2 (AVX2+FMA), avx512 (F/BW/VL/DQ), avx512vnni, avx512bf16; "
+							 "a level above the CPU's runs at the CPU's best. See tfm_cpu_info().",
+							 &tfm_cpu_features, TFM_LEVEL_AUTO, cpu_options, PGC_USERSET, 0,
+							 NULL, assign_cpu_features, NULL);
 	MarkGUCPrefixReserved("pg_tfm");
 	RegisterXactCallback(TfmCacheXactCallback, NULL);
 	TfmBlasSetErrorHook(blas_error);

@@ -6,6 +6,7 @@ extern char *tfm_default_model;
 extern int	tfm_blas_threads;
 extern int	tfm_verify_cache;
 extern int	tfm_max_memory;			/* MB, -1 = no limit */
+extern int	tfm_cpu_features;		/* TfmCpuLevel cap (kernels/cpu.h) */
 
 /*
  * default pg_tfm.max_memory: 2 GB is 2.5x the peak of the heaviest shipped workload (full

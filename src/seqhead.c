@@ -89,6 +89,11 @@ TfmSeqHeadCheckOptions(Jsonb *options)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("a sequence-classification checkpoint pools with \"cls\" and does not normalize"),
 						errhint("Its head reads the first token's hidden state: leave out the pooling and normalize options.")));
+	if (TfmJsonGet(&options->root, "precision", &v) &&
+		!(v.type == jbvString && v.val.string.len == 4 && memcmp(v.val.string.val, "fp32", 4) == 0))
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("sequence-classification checkpoints run in fp32 only"),
+						errhint("Leave out the precision option (bf16 and int8 are for embedding models).")));
 }
 
 /* true if config.json carries sentence-transformers' cross-encoder settings */

@@ -4,6 +4,7 @@
 # Embeds SpamAssassin subjects (short) and bodies (long, truncated at 256 tokens) with all-MiniLM-L6-v2:
 #   pg_tfm per row   SELECT count(tfm_embed(t, 'minilm')) FROM texts
 #   pg_tfm bulk      SELECT count(*) FROM tfm_embed(ARRAY(SELECT t FROM texts), 'minilm')
+#   the same per row and bulk for the model imported with precision bf16 and int8 (PRECISIONS)
 #   ORT single       onnxruntime-node, one text per Run() (test/bench/onnx/run.js)
 #   ORT batched      onnxruntime-node, length-sorted batches (pg_tfm's bulk policy)
 # ORT's timing includes WordPiece tokenization, pooling and normalisation, like pg_tfm's.
@@ -20,6 +21,7 @@ N_SUBJECTS=${N_SUBJECTS:-500}
 N_BODIES=${N_BODIES:-60}
 REPS=${REPS:-3}
 THREADS=${THREADS:-"1 2"}
+PRECISIONS=${PRECISIONS:-"bf16 int8"}
 GOLDEN=${PG_TFM_GOLDEN_SRC:-$REPO/../shared/golden}
 
 choose_run_dir
@@ -55,6 +57,7 @@ psql -XAtq -d postgres -c "CREATE DATABASE bench" >/dev/null
 q <<SQL >/dev/null
 CREATE EXTENSION pg_tfm;
 SELECT 1 FROM tfm_import('minilm', '$PG_TFM_MODEL_DIR', '{"max_tokens": 256}');
+$(for p in $PRECISIONS; do echo "SELECT 1 FROM tfm_import('minilm_$p', '$PG_TFM_MODEL_DIR', '{\"max_tokens\": 256, \"precision\": \"$p\"}');"; done)
 CREATE TABLE spam (id text, grp text, subject text, body text, label text);
 COPY spam FROM '$PG_TFM_SPAM_CSV' (FORMAT csv, HEADER);
 -- an even spread over the corpus (spam and ham groups alike); fillfactor 10 spreads the rows over
@@ -81,6 +84,8 @@ setbulk2="SET pg_tfm.blas_threads = 2;"
 # --- machine facts -------------------------------------------------------------------------------
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
 echo "machine: $(nproc) x $cpu ($(grep -o -w -m1 -E 'avx512f|avx2' /proc/cpuinfo | head -1), family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | xargs) model $(grep -m1 '^model[[:space:]]' /proc/cpuinfo | cut -d: -f2 | xargs)); OpenBLAS core: $("$RUN/peak" 0 | awk '/^core/ {print $2}')"
+echo "pg_tfm kernels: $(q -c 'SELECT tfm_cpu_info()')"
+echo "CPU flags: $(grep -m1 '^flags' /proc/cpuinfo | grep -o -w -E 'avx2|fma|f16c|avx_vnni|avx512f|avx512bw|avx512vl|avx512dq|avx512_vnni|avx512_bf16' | xargs)"
 echo "load before: $(uptime | sed 's/.*load average/load average/')"
 declare -A PEAK SGEMM
 for th in $THREADS; do
@@ -105,6 +110,10 @@ for set in subjects bodies; do
     for r in $(seq "$REPS"); do
       T[row]+="$(ms "$srow" "SELECT count(tfm_embed(t, 'minilm')) FROM $set") "
       T[bulk]+="$(ms "$sbulk" "SELECT count(*) FROM tfm_embed(ARRAY(SELECT t FROM $set ORDER BY id), 'minilm')") "
+      for p in $PRECISIONS; do
+        T[row_$p]+="$(ms "$srow" "SELECT count(tfm_embed(t, 'minilm_$p')) FROM $set") "
+        T[bulk_$p]+="$(ms "$sbulk" "SELECT count(*) FROM tfm_embed(ARRAY(SELECT t FROM $set ORDER BY id), 'minilm_$p')") "
+      done
       for mode in single batched; do
         js=$(cd "$ONNX_DIR" && node run.js "$ONNX" "$TOK" "$RUN/$set.json" "$th" "$mode")
         jtok=$(echo "$js" | sed 's/.*"tokens":\([0-9]*\).*/\1/')
@@ -113,9 +122,11 @@ for set in subjects bodies; do
       done
     done
     declare -A M=()
-    for k in row bulk single batched; do M[$k]=$(echo "${T[$k]}" | tr ' ' '\n' | grep . | median); done
-    for k in row bulk single batched; do
-      name=$(case $k in row) echo "pg_tfm per-row";; bulk) echo "pg_tfm bulk";; single) echo "ORT single";; batched) echo "ORT batched";; esac)
+    keys="row bulk $(for p in $PRECISIONS; do echo "row_$p bulk_$p"; done) single batched"
+    for k in $keys; do M[$k]=$(echo "${T[$k]}" | tr ' ' '\n' | grep . | median); done
+    for k in $keys; do
+      name=$(case $k in row) echo "pg_tfm per-row";; bulk) echo "pg_tfm bulk";; single) echo "ORT single";; batched) echo "ORT batched";;
+             row_*) echo "pg_tfm ${k#row_} row";; bulk_*) echo "pg_tfm ${k#bulk_} bulk";; esac)
       awk -v s="$set" -v th="$th" -v n="$name" -v t="${M[$k]}" -v nt="$ntexts" -v tok="$ntok" -v gf="$gflop" \
           -v o1="${M[single]}" -v ob="${M[batched]}" -v pk="${PEAK[$th]}" -v sg="${SGEMM[$th]}" \
           'BEGIN { printf "%-9s %-3s %-15s %9.1f %10.0f %7.2fx %7.2fx %6.0f%% %6.0f%%\n", s, th, n, nt * 1000 / t, tok * 1000 / t,

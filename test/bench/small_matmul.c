@@ -4,7 +4,9 @@
  * call), with the weights as stored (OC,C) (matmul_forward: register tiles up to 64 rows, OpenBLAS
  * above) and packed in panels (matmul_forward_packed, what inference runs).  Prints ms per pass and
  * GFLOP/s of both (thread CPU time, best of reps) and their largest difference.
- *   cc -O2 -Isrc test/bench/small_matmul.c src/ops.c src/blas.c -ldl -lpthread -lm && ./a.out [N] [reps]
+ * The third argument caps the kernels at a level (scalar, avx2, avx512, ...; default: the CPU's best).
+ *   cc -O2 -Isrc test/bench/small_matmul.c src/ops.c src/kernels/[a-z]*.c src/blas.c -ldl -lpthread -lm &&
+ *   ./a.out [N] [reps] [level]
  */
 #include <math.h>
 #include <stdio.h>
@@ -12,7 +14,9 @@
 #include <time.h>
 
 #include "bench.h"
+#include "kernels/cpu.h"
 #include "ops.h"
+#include <string.h>
 
 int
 main(int argc, char **argv)
@@ -25,6 +29,11 @@ main(int argc, char **argv)
 	float	   *x = bench_buf((size_t) N * I), *out = bench_buf((size_t) N * I),
 			   *outp = bench_buf((size_t) N * I);
 	double		flops = 0, best[2] = {1e9, 1e9}, diff = 0;
+
+	for (int l = TFM_LEVEL_SCALAR; argc > 3 && l < TFM_LEVEL_COUNT; l++)
+		if (strcmp(argv[3], TfmCpuLevelName(l)) == 0)
+			TfmCpuSetLevel(l);
+	printf("kernels at %s; ", TfmCpuLevelName(TfmCpuEffectiveLevel()));
 
 	for (int k = 0; k < L * 6; k++)
 	{

@@ -17,6 +17,7 @@
 
 #include "blas.h"
 #include "bert.h"
+#include "kernels/cpu.h"
 #include "ops.h"
 
 static int	n_passed,
@@ -705,12 +706,13 @@ test_self(void)
 	check(max_err(c, a, 3) > 1, "self-test: nan is detected");
 }
 
-/* every kernel test, with the SIMD paths on or off */
+/* every kernel test with the kernels capped at one level (kernels/cpu.h) */
 static void
-run_kernel_tests(int simd)
+run_kernel_tests(int level)
 {
-	printf("# SIMD paths %s\n", simd ? "on (where the CPU has them)" : "off");
-	TfmOpsSetSimd(simd);
+	TfmCpuSetLevel(level);
+	printf("# level %s: running (kernels at %s)\n", TfmCpuLevelName(level),
+		   TfmCpuLevelName(TfmCpuEffectiveLevel()));
 	test_half();
 	test_bf16();
 	test_matmul(37, 53, 29, 1);
@@ -729,6 +731,9 @@ run_kernel_tests(int simd)
 	test_matmul_packed(13, 1536, 384, 0);
 	test_matmul_packed(3, 5, 1, 1);	/* one column: a panel of 15 zeros */
 	test_matmul_packed(300, 384, 40, 1);	/* several row blocks (128 rows of 384) */
+	for (int n = 14; n <= 25; n++)	/* AVX-512: tiles of <= 12 rows, 2 + 1 partial panels */
+		test_matmul_packed(n, 40, n % 2 ? 48 : 40, n % 3);
+	test_matmul_packed(27, 384, 17, 1);	/* a panel and one column */
 	test_layernorm(13, 389);
 	test_layernorm(5, 7);
 	test_layernorm(3, 384);
@@ -744,7 +749,7 @@ run_kernel_tests(int simd)
 	test_attention_shape(7, 40, 5, 1, 7);	/* 8-channel heads: half a panel; one real token */
 	test_bert();
 	test_pool();
-	TfmOpsSetSimd(1);
+	TfmCpuSetLevel(TFM_LEVEL_AUTO);
 }
 
 int
@@ -753,8 +758,23 @@ main(void)
 	TfmBlasSetThreads(1);
 	test_self();
 	tiny_init();
-	run_kernel_tests(1);
-	run_kernel_tests(0);
+	{
+		char		flags[200];
+
+		TfmCpuFlags(flags, sizeof(flags));
+		printf("# CPU features: %s\n", flags);
+	}
+	/* every level this CPU reaches, each against the scalar references; the others are skipped */
+	for (int level = TFM_LEVEL_AVX512BF16; level >= TFM_LEVEL_SCALAR; level--)
+	{
+		TfmCpuSetLevel(level);
+		if (TfmCpuEffectiveLevel() != level)
+		{
+			printf("# level %s: skipped (CPU lacks it)\n", TfmCpuLevelName(level));
+			continue;
+		}
+		run_kernel_tests(level);
+	}
 	printf("%d passed, %d failed\n", n_passed, n_failed);
 	return n_failed ? 1 : 0;
 }
