@@ -77,6 +77,26 @@ is($rc, 0, 'breast cancer: training on float8[] succeeds') or diag($err);
 $acc = psql($db, "SELECT (tfm_evaluate('cancer', 'SELECT features, label FROM breast_cancer WHERE split = ''test''')->>'accuracy')::float8");
 cmp_ok($acc, '>=', 0.95, "breast cancer: held-out accuracy $acc >= 0.95");
 note("figure: breast cancer held-out accuracy $acc");
+# metrics by group on feature rows (fairness.c, as for text models): each group's support, accuracy,
+# selection rate and true-positive rate, and the parity gap, equal (1e-9) to plain SQL over tfm_classify
+is(psql($db, q{WITH p AS (SELECT (id % 3)::text AS g, label, tfm_classify(features, 'cancer') AS pred
+                FROM breast_cancer WHERE split = 'test'),
+  s AS (SELECT g, count(*)::int AS n, avg((pred = label)::int::float8) AS acc,
+               avg((pred = 'malignant')::int::float8) AS sel,
+               coalesce(sum((pred = 'malignant' AND label = 'malignant')::int)::float8
+                        / nullif(sum((label = 'malignant')::int), 0), 0) AS tpr
+        FROM p GROUP BY g),
+  e AS (SELECT tfm_evaluate('cancer', $$SELECT features, label, id % 3 FROM breast_cancer WHERE split = 'test'$$,
+                            '{"positive": "malignant"}') AS j),
+  eg AS (SELECT x->>'group' AS g, (x->>'support')::int AS n, (x->>'accuracy')::float8 AS acc,
+                (x->>'selection_rate')::float8 AS sel, (x->>'true_positive_rate')::float8 AS tpr
+         FROM e, jsonb_array_elements(e.j->'groups') x)
+SELECT count(*) = 3 AND bool_and(s.n = eg.n AND abs(s.acc - eg.acc) < 1e-9 AND abs(s.sel - eg.sel) < 1e-9
+                                 AND abs(s.tpr - eg.tpr) < 1e-9)
+       AND abs((SELECT (j->'fairness'->>'demographic_parity_difference')::float8 FROM e)
+               - (max(s.sel) - min(s.sel))) < 1e-9
+FROM s JOIN eg USING (g)}), 't',
+	'breast cancer: metrics by group and the parity gap on feature rows equal plain SQL (1e-9)');
 
 # ---- diabetes: regression on 10 raw features
 ($rc, $out, $err) = psql_result($db, "CALL tfm_train('diabetes', 'mlp', "
