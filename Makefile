@@ -37,19 +37,19 @@ UNIT = test/unit/test_ops test/unit/test_qgemm test/unit/test_bgemm test/unit/te
 unit: $(UNIT)
 	@fail=0; for t in $(UNIT); do out=$$(./$$t) || fail=1; echo "$$t: $$(echo "$$out" | tail -1)"; done; exit $$fail
 
-test/unit/test_ops: test/unit/test_ops.c src/ops.c $(KERNELS) src/blas.c src/bert.c src/ops.h src/bert.h src/blas.h
+test/unit/test_ops: test/unit/test_ops.c test/unit/check.h src/ops.c $(KERNELS) src/blas.c src/bert.c src/ops.h src/bert.h src/blas.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_ops.c src/ops.c $(KERNELS) src/blas.c src/bert.c -lm
 
-test/unit/test_qgemm: test/unit/test_qgemm.c $(KERNELS) src/ops.c src/blas.c $(wildcard src/kernels/*.h)
+test/unit/test_qgemm: test/unit/test_qgemm.c test/unit/check.h $(KERNELS) src/ops.c src/blas.c $(wildcard src/kernels/*.h)
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_qgemm.c $(KERNELS) src/ops.c src/blas.c -lm
 
-test/unit/test_bgemm: test/unit/test_bgemm.c $(KERNELS) src/ops.c src/blas.c $(wildcard src/kernels/*.h)
+test/unit/test_bgemm: test/unit/test_bgemm.c test/unit/check.h $(KERNELS) src/ops.c src/blas.c $(wildcard src/kernels/*.h)
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_bgemm.c $(KERNELS) src/ops.c src/blas.c -lm
 
-test/unit/test_grad: test/unit/test_grad.c src/ops.c $(KERNELS) src/blas.c src/bert.c src/optim.c src/ops.h src/bert.h src/optim.h
+test/unit/test_grad: test/unit/test_grad.c test/unit/check.h src/ops.c $(KERNELS) src/blas.c src/bert.c src/optim.c src/ops.h src/bert.h src/optim.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_grad.c src/ops.c $(KERNELS) src/blas.c src/bert.c src/optim.c -lm
 
-test/unit/test_head: test/unit/test_head.c src/head.c src/ops.c $(KERNELS) src/blas.c src/head.h
+test/unit/test_head: test/unit/test_head.c test/unit/check.h src/head.c src/ops.c $(KERNELS) src/blas.c src/head.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_head.c src/head.c src/ops.c $(KERNELS) src/blas.c -lm
 
 test/unit/test_tokenizer: test/unit/test_tokenizer.c src/tokenizer.c src/tokenizer.h
@@ -65,7 +65,7 @@ UNIGRAM_SRC = src/text/unigram.c src/text/uniencode.c src/text/precompiled.c
 test/unit/test_unigram: test/unit/test_unigram.c $(UNIGRAM_SRC) src/text/unigram.h src/text/uniblob.h
 	$(CC) $(UNIT_CFLAGS) -Isrc/text -o $@ test/unit/test_unigram.c $(UNIGRAM_SRC) -lutf8proc -lm
 
-test/unit/test_mlp: test/unit/test_mlp.c src/mlp.c src/ops.c $(KERNELS) src/blas.c src/optim.c src/mlp.h
+test/unit/test_mlp: test/unit/test_mlp.c test/unit/check.h src/mlp.c src/ops.c $(KERNELS) src/blas.c src/optim.c src/mlp.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_mlp.c src/mlp.c src/ops.c $(KERNELS) src/blas.c src/optim.c -lm
 
 .PHONY: unit

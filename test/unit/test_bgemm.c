@@ -13,35 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "kernels/bgemm.h"
 #include "kernels/cpu.h"
 #include "ops.h"
-
-static int	n_passed,
-			n_failed;
-
-/* record one check */
-static void
-check(int ok, const char *name)
-{
-	if (ok)
-		n_passed++;
-	else
-		n_failed++;
-	printf("%s %s\n", ok ? "ok    " : "FAILED", name);
-}
-
-static unsigned long long rng = 88172645463325252ULL;
-
-/* deterministic uniform float in [lo,hi) */
-static float
-frand(float lo, float hi)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return lo + (hi - lo) * (float) ((rng >> 11) * (1.0 / 9007199254740992.0));
-}
 
 /* bf16 bits -> float */
 static float
@@ -149,6 +124,5 @@ main(void)
 	test_shape(300, 384, 17, 0, ran);	/* several row blocks */
 	for (int v = 0; v < TFM_B16_VARIANTS; v++)
 		printf("# variant %s: %s\n", tfm_b16_variant_name(v), ran[v] ? "ran" : "skipped (CPU lacks it)");
-	printf("%d passed, %d failed\n", n_passed, n_failed);
-	return n_failed ? 1 : 0;
+	return check_report();
 }

@@ -18,56 +18,11 @@
 #include <string.h>
 
 #include "blas.h"
+#define CHECK_SEED 0x2545F4914F6CDD1DULL
+#include "check.h"
 #include "bert.h"
 #include "ops.h"
 #include "optim.h"
-
-static int	n_passed,
-			n_failed;
-
-/* record one check */
-static void
-check(int ok, const char *name)
-{
-	if (ok)
-		n_passed++;
-	else
-		n_failed++;
-	printf("%s %s\n", ok ? "ok    " : "FAILED", name);
-}
-
-/* record a check of an error against a tolerance, printing both */
-static void
-check_err(double err, double tol, const char *name)
-{
-	char		buf[256];
-
-	snprintf(buf, sizeof buf, "%s (err %.2e, tol %.0e)", name, err, tol);
-	check(err <= tol, buf);		/* nan fails */
-}
-
-static unsigned long long rng_state = 0x2545F4914F6CDD1DULL;
-
-/* deterministic uniform float in [lo,hi) (xorshift64) */
-static float
-frand(float lo, float hi)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return lo + (hi - lo) * (float) ((rng_state >> 40) / 16777216.0);
-}
-
-/* n random floats in [lo,hi) (never freed: the process is short) */
-static float *
-rand_buf(size_t n, float lo, float hi)
-{
-	float	   *p = malloc(sizeof(float) * (n ? n : 1));
-
-	for (size_t i = 0; i < n; i++)
-		p[i] = frand(lo, hi);
-	return p;
-}
 
 /* n zero floats */
 static float *
@@ -1168,6 +1123,5 @@ main(void)
 	test_losses();
 	test_optim();
 	test_rng();
-	printf("%d passed, %d failed\n", n_passed, n_failed);
-	return n_failed ? 1 : 0;
+	return check_report();
 }

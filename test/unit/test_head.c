@@ -6,17 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "head.h"
-
-static int passed, failed;
-
-/* record one check */
-static void
-check(int ok, const char *what, double err, double tol)
-{
-	printf("%s %s (max err %.2e, tol %.0e)\n", ok ? "ok    " : "FAILED", what, err, tol);
-	ok ? passed++ : failed++;
-}
 
 /* uniform in [-1, 1) */
 static double
@@ -25,16 +16,30 @@ uni(void)
 	return 2.0 * rand() / ((double) RAND_MAX + 1) - 1;
 }
 
+/* what the loss reads: parameters, inputs, coefficients, shape, activation */
+typedef struct
+{
+	const float *p,
+			   *x,
+			   *coef;
+	int			B,
+				C,
+				H,
+				K;
+	TfmHeadAct	fn;
+} HeadCase;
+
 /* a fixed loss: sum of out * coef */
 static double
-loss_of(const float *p, const float *x, const float *coef, int B, int C, int H, int K, TfmHeadAct fn)
+loss_of(void *ctx)
 {
+	HeadCase   *c = ctx;
 	float		out[64], pre[64], act[64];
 	double		l = 0;
 
-	head_forward(out, pre, act, p, x, B, C, H, K, fn);
-	for (int i = 0; i < B * K; i++)
-		l += (double) out[i] * coef[i];
+	head_forward(out, pre, act, c->p, c->x, c->B, c->C, c->H, c->K, c->fn);
+	for (int i = 0; i < c->B * c->K; i++)
+		l += (double) out[i] * c->coef[i];
 	return l;
 }
 
@@ -45,8 +50,9 @@ test_grad(int H, TfmHeadAct fn)
 	enum {B = 3, C = 4, K = 2};
 	size_t		n = TfmHeadParams(C, H, K);
 	float		p[64], dp[64], x[B * C], dx[B * C], coef[B * K], out[B * K], pre[64], act[64], dact[128];
-	double		maxe = 0, maxx = 0;
+	double		maxe, maxx;
 	char		what[64];
+	HeadCase	c = {p, x, coef, B, C, H, K, fn};
 
 	for (size_t i = 0; i < n; i++)
 		p[i] = (float) (0.5 * uni());
@@ -57,34 +63,12 @@ test_grad(int H, TfmHeadAct fn)
 	memset(dp, 0, sizeof(dp));
 	head_forward(out, pre, act, p, x, B, C, H, K, fn);
 	head_backward(dx, dp, coef, p, x, pre, act, dact, B, C, H, K, fn);
-	for (size_t i = 0; i < n; i++)
-	{
-		float		keep = p[i];
-		double		lp, lm;
-
-		p[i] = keep + 1e-2f;
-		lp = loss_of(p, x, coef, B, C, H, K, fn);
-		p[i] = keep - 1e-2f;
-		lm = loss_of(p, x, coef, B, C, H, K, fn);
-		p[i] = keep;
-		maxe = fmax(maxe, fabs((lp - lm) / 2e-2 - dp[i]));
-	}
-	for (int i = 0; i < B * C; i++)
-	{
-		float		keep = x[i];
-		double		lp, lm;
-
-		x[i] = keep + 1e-2f;
-		lp = loss_of(p, x, coef, B, C, H, K, fn);
-		x[i] = keep - 1e-2f;
-		lm = loss_of(p, x, coef, B, C, H, K, fn);
-		x[i] = keep;
-		maxx = fmax(maxx, fabs((lp - lm) / 2e-2 - dx[i]));
-	}
+	maxe = fd_max_err(p, dp, n, 1e-2, loss_of, &c);
+	maxx = fd_max_err(x, dx, B * C, 1e-2, loss_of, &c);
 	snprintf(what, sizeof(what), "H=%d %s: parameter gradients vs finite differences", H, TfmHeadActName(fn));
-	check(maxe < 2e-3, what, maxe, 2e-3);
+	check_err(maxe, 2e-3, what);
 	snprintf(what, sizeof(what), "H=%d %s: input gradients vs finite differences", H, TfmHeadActName(fn));
-	check(maxx < 2e-3, what, maxx, 2e-3);
+	check_err(maxx, 2e-3, what);
 }
 
 /* a folded head on raw inputs equals the head on standardised inputs */
@@ -112,7 +96,7 @@ test_fold(int H)
 	for (int i = 0; i < B * K; i++)
 		maxe = fmax(maxe, fabs(a[i] - b[i]));
 	snprintf(what, sizeof(what), "H=%d: folded standardisation gives the same outputs", H);
-	check(maxe < 1e-4, what, maxe, 1e-4);
+	check_err(maxe, 1e-4, what);
 	/* unfolding gives back the head on standardised inputs */
 	TfmHeadUnfold(p, mean, std, C, H, K);
 	head_forward(b, pre, act, p, xs, B, C, H, K, TFM_HEAD_GELU);
@@ -120,7 +104,7 @@ test_fold(int H)
 	for (int i = 0; i < B * K; i++)
 		maxe = fmax(maxe, fabs(a[i] - b[i]));
 	snprintf(what, sizeof(what), "H=%d: unfolding undoes the folding", H);
-	check(maxe < 1e-4, what, maxe, 1e-4);
+	check_err(maxe, 1e-4, what);
 }
 
 int
@@ -133,6 +117,5 @@ main(void)
 	test_grad(5, TFM_HEAD_RELU);
 	test_fold(0);
 	test_fold(4);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_report();
 }

@@ -6,17 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "mlp.h"
-
-static int passed, failed;
-
-/* record one check */
-static void
-check(int ok, const char *what, double err, double tol)
-{
-	printf("%s %s (max err %.2e, tol %.0e)\n", ok ? "ok    " : "FAILED", what, err, tol);
-	ok ? passed++ : failed++;
-}
 
 /* uniform in [0, 1) for TfmMlpInit */
 static double
@@ -32,13 +23,22 @@ static const int L = 3;
 static const int labels[B] = {0, 2, 1, 2, 0};
 static const float weights[B] = {1.0f, 3.0f, 0.5f, 3.0f, 1.0f};
 
+/* what the loss reads: parameters, inputs, dropout */
+typedef struct
+{
+	const float *p,
+			   *x;
+	float		dropout;
+} MlpCase;
+
 /* the loss the test differentiates: weighted cross-entropy of the network's logits */
 static double
-loss_of(const float *p, const float *x, float dropout)
+loss_of(void *ctx)
 {
+	MlpCase    *c = ctx;
 	float		out[B * 3], acts[B * 11];
 
-	mlp_forward(out, acts, p, x, dims, L, B, dropout, 99);
+	mlp_forward(out, acts, c->p, c->x, dims, L, B, c->dropout, 99);
 	return weighted_crossentropy_forward_backward(NULL, out, labels, weights, B, 3);
 }
 
@@ -48,8 +48,9 @@ test_grad(float dropout)
 {
 	size_t		n = TfmMlpParams(dims, L);
 	float		p[MAXP], dp[MAXP], x[B * D], dx[B * D], out[B * 3], dout[B * 3], acts[B * 11], scratch[2 * B * 7];
-	double		maxe = 0, maxx = 0, h = 1e-3;
+	double		maxe, maxx, h = 1e-3;
 	char		what[96];
+	MlpCase		c = {p, x, dropout};
 
 	TfmMlpInit(p, dims, L, uni01, NULL);
 	for (size_t i = 0; i < n; i++)
@@ -60,34 +61,12 @@ test_grad(float dropout)
 	mlp_forward(out, acts, p, x, dims, L, B, dropout, 99);
 	weighted_crossentropy_forward_backward(dout, out, labels, weights, B, 3);
 	mlp_backward(dx, dp, dout, p, x, acts, scratch, dims, L, B, dropout);
-	for (size_t i = 0; i < n; i++)
-	{
-		float		keep = p[i];
-		double		lp, lm;
-
-		p[i] = keep + (float) h;
-		lp = loss_of(p, x, dropout);
-		p[i] = keep - (float) h;
-		lm = loss_of(p, x, dropout);
-		p[i] = keep;
-		maxe = fmax(maxe, fabs((lp - lm) / (2 * h) - dp[i]));
-	}
-	for (int i = 0; i < B * D; i++)
-	{
-		float		keep = x[i];
-		double		lp, lm;
-
-		x[i] = keep + (float) h;
-		lp = loss_of(p, x, dropout);
-		x[i] = keep - (float) h;
-		lm = loss_of(p, x, dropout);
-		x[i] = keep;
-		maxx = fmax(maxx, fabs((lp - lm) / (2 * h) - dx[i]));
-	}
+	maxe = fd_max_err(p, dp, n, h, loss_of, &c);
+	maxx = fd_max_err(x, dx, B * D, h, loss_of, &c);
 	snprintf(what, sizeof(what), "dropout %.1f: parameter gradients vs finite differences", dropout);
-	check(maxe < 2e-3, what, maxe, 2e-3);
+	check_err(maxe, 2e-3, what);
 	snprintf(what, sizeof(what), "dropout %.1f: input gradients vs finite differences", dropout);
-	check(maxx < 2e-3, what, maxx, 2e-3);
+	check_err(maxx, 2e-3, what);
 }
 
 /* forward pass without dropout vs a naive double-precision network */
@@ -127,7 +106,7 @@ test_forward_ref(void)
 		for (int k = 0; k < 3; k++)
 			maxe = fmax(maxe, fabs(a[k] - out[b * 3 + k]));
 	}
-	check(maxe < 1e-5, "forward pass vs naive double reference", maxe, 1e-5);
+	check_err(maxe, 1e-5, "forward pass vs naive double reference");
 }
 
 /* weighted cross-entropy: equal weights give the unweighted mean; a known value */
@@ -140,7 +119,7 @@ test_weighted_ce(void)
 	double		want = (1 * log(2.0) + 3 * (log(exp(2.0) + 1) - 0)) / 4;
 	double		got = weighted_crossentropy_forward_backward(NULL, logits, y, w, 2, 2);
 
-	check(fabs(got - want) < 1e-6, "weighted cross-entropy, known value", fabs(got - want), 1e-6);
+	check_err(fabs(got - want), 1e-6, "weighted cross-entropy, known value");
 }
 
 int
@@ -151,6 +130,5 @@ main(void)
 	test_grad(0.3f);
 	test_forward_ref();
 	test_weighted_ce();
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_report();
 }

@@ -16,45 +16,10 @@
 #include <string.h>
 
 #include "blas.h"
+#include "check.h"
 #include "bert.h"
 #include "kernels/cpu.h"
 #include "ops.h"
-
-static int	n_passed,
-			n_failed;
-
-/* record one check */
-static void
-check(int ok, const char *name)
-{
-	if (ok)
-		n_passed++;
-	else
-		n_failed++;
-	printf("%s %s\n", ok ? "ok    " : "FAILED", name);
-}
-
-/* deterministic uniform floats in [lo,hi) */
-static unsigned long long rng_state = 88172645463325252ULL;
-
-static float
-frand(float lo, float hi)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return lo + (hi - lo) * (float) ((rng_state >> 40) / 16777216.0);
-}
-
-static float *
-rand_buf(size_t n, float lo, float hi)
-{
-	float	   *p = malloc(sizeof(float) * (n ? n : 1));
-
-	for (size_t i = 0; i < n; i++)
-		p[i] = frand(lo, hi);
-	return p;
-}
 
 /*
  * max over i of |a-b| / (1 + |b|), i.e. absolute near 0, relative above 1;
@@ -775,6 +740,5 @@ main(void)
 		}
 		run_kernel_tests(level);
 	}
-	printf("%d passed, %d failed\n", n_passed, n_failed);
-	return n_failed ? 1 : 0;
+	return check_report();
 }

@@ -12,35 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "kernels/cpu.h"
 #include "kernels/qgemm.h"
 #include "ops.h"
-
-static int	n_passed,
-			n_failed;
-
-/* record one check */
-static void
-check(int ok, const char *name)
-{
-	if (ok)
-		n_passed++;
-	else
-		n_failed++;
-	printf("%s %s\n", ok ? "ok    " : "FAILED", name);
-}
-
-static unsigned long long rng = 88172645463325252ULL;
-
-/* deterministic uniform float in [lo,hi) */
-static float
-frand(float lo, float hi)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return lo + (hi - lo) * (float) ((rng >> 11) * (1.0 / 9007199254740992.0));
-}
 
 /* one shape: variants against scalar (exact), scalar against fp32 (int8 tolerance) */
 static void
@@ -129,6 +104,5 @@ main(void)
 	test_shape(7, 20000, 5, 1, ran);	/* blocks of 3 rows */
 	for (int v = 0; v < TFM_Q8_VARIANTS; v++)
 		printf("# variant %s: %s\n", tfm_q8_variant_name(v), ran[v] ? "ran" : "skipped (CPU lacks it)");
-	printf("%d passed, %d failed\n", n_passed, n_failed);
-	return n_failed ? 1 : 0;
+	return check_report();
 }
