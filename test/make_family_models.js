@@ -16,21 +16,9 @@
 const fs = require('fs');
 const path = require('path');
 const ref = require('./ref/encoder.js');
-const { xorshift, bertTensors, distilbertTensors, safetensors, randomWeights } = require('./lib/fixtures.js');
+const { xorshift, bertTensors, distilbertTensors, safetensors, randomWeights, readJson, generatorArgs } = require('./lib/fixtures.js');
 
-const [golden, out, tokPkg] = process.argv.slice(2);
-const { Tokenizer } = require(path.resolve(tokPkg));
-const G = (...p) => path.join(golden, 'models', ...p);
-const readJson = (f) => JSON.parse(fs.readFileSync(f, 'utf8'));
-
-function dir(name, files) {
-  const d = path.join(out, name);
-  fs.rmSync(d, { recursive: true, force: true });
-  fs.mkdirSync(d, { recursive: true });
-  for (const [f, c] of Object.entries(files))
-    fs.writeFileSync(path.join(d, f), typeof c === 'string' || Buffer.isBuffer(c) ? c : JSON.stringify(c, null, 2));
-  return d;
-}
+const { out, tokenizers: { Tokenizer }, G, dir } = generatorArgs();
 
 // the same safetensors with every name renamed (and extra tensors appended)
 function renamed(buf, rename, extra = []) {

@@ -18,18 +18,9 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
+const { generatorArgs } = require('./lib/fixtures.js');
 
-const [golden, out, tokPkg, modelDir] = process.argv.slice(2);
-const { Tokenizer, BPE, byteLevelPreTokenizer } = require(path.resolve(tokPkg));
-const G = (...p) => path.join(golden, 'models', ...p);
-
-function dir(name, files) {
-  const d = path.join(out, name);
-  fs.rmSync(d, { recursive: true, force: true });
-  fs.mkdirSync(d, { recursive: true });
-  for (const [f, c] of Object.entries(files))
-    fs.writeFileSync(path.join(d, f), typeof c === 'string' || Buffer.isBuffer(c) ? c : JSON.stringify(c, null, 2));
-}
+const { golden, out, more: [modelDir], tokenizers: { Tokenizer, BPE, byteLevelPreTokenizer }, G, dir } = generatorArgs();
 
 // ---- WordPiece fallback directories
 const fixtures = {

@@ -1,8 +1,11 @@
 // test/lib/fixtures.js: what the random-weight test fixtures share (make_bad_models.js,
-// make_st_models.js, make_seqcls_models.js, make_family_models.js, make_head_models.js): a fixed-seed
-// xorshift, the tensor lists of BERT and DistilBERT encoders, the usual random values and the
-// safetensors layout (F32, or raw bytes of another dtype)
+// make_st_models.js, make_seqcls_models.js, make_family_models.js, make_head_models.js,
+// make_token_refs.js): a fixed-seed xorshift, the tensor lists of BERT and DistilBERT encoders, the usual
+// random values, the safetensors layout (F32, or raw bytes of another dtype), and the set-up of the
+// generators run as `node test/make_X.js GOLDEN_DIR OUT_DIR TOKENIZERS_PKG ...` (generatorArgs)
 'use strict';
+const fs = require('fs');
+const path = require('path');
 
 // a fixed-seed xorshift32: each call gives the next value in [-0.5, 0.5)
 function xorshift(seed) {
@@ -71,4 +74,28 @@ function randomWeights(list, rnd, scaleOf) {
   return safetensors(list.map(([name, shape]) => [name, shape, () => randomValue(name, rnd, scaleOf)]));
 }
 
-module.exports = { xorshift, bertTensors, distilbertTensors, randomValue, safetensors, randomWeights };
+// a JSON file's value
+const readJson = (f) => JSON.parse(fs.readFileSync(f, 'utf8'));
+
+// the directory out/name made afresh with files ({file: contents}: a string, a Buffer, or an object written
+// as JSON); its path
+function writeDir(out, name, files) {
+  const d = path.join(out, name);
+  fs.rmSync(d, { recursive: true, force: true });
+  fs.mkdirSync(d, { recursive: true });
+  for (const [f, c] of Object.entries(files))
+    fs.writeFileSync(path.join(d, f), typeof c === 'string' || Buffer.isBuffer(c) ? c : JSON.stringify(c, null, 2));
+  return d;
+}
+
+// the arguments GOLDEN_DIR OUT_DIR TOKENIZERS_PKG [MORE...] of a generator: golden, out, more, tokenizers
+// (npm `tokenizers` loaded from its unpacked folder), G(...p) (a path under GOLDEN_DIR/models) and
+// dir(name, files) (writeDir under OUT_DIR)
+function generatorArgs() {
+  const [golden, out, tokPkg, ...more] = process.argv.slice(2);
+  return { golden, out, more, tokenizers: require(path.resolve(tokPkg)), G: (...p) => path.join(golden, 'models', ...p),
+    dir: (name, files) => writeDir(out, name, files) };
+}
+
+module.exports = { xorshift, bertTensors, distilbertTensors, randomValue, safetensors, randomWeights, readJson, writeDir,
+  generatorArgs };
