@@ -15,7 +15,6 @@ TfmTest::require_env('PG_TFM_TABULAR');
 my $dir = $ENV{PG_TFM_TABULAR};
 my $db = empty_db('tap_mlp_089');
 my $off = log_offset();
-my $state;
 
 # load a data set: id, split, features real[], label (text) or target
 sub load
@@ -33,6 +32,14 @@ sub fails
 	my ($state) = $err =~ /ERROR:\s+([0-9A-Z]{5})/;
 	my ($rc2, $out2, $msg) = psql_result($db, $sql);
 	return ($state // "none (rc $rc)", $msg, $err);
+}
+
+# a statement must fail with SQLSTATE want: one test named "what: want"
+sub fails_with
+{
+	my ($sql, $want, $what) = @_;
+	my ($state, $msg) = fails($sql);
+	is($state, $want, "$what: $want") or diag($msg);
 }
 
 psql($db, 'CREATE EXTENSION pg_tfm');
@@ -128,8 +135,7 @@ is(psql($db, "SELECT tfm_classify(NULL::real[], 'cancer') IS NULL AND tfm_score(
 psql('postgres', 'DROP ROLE IF EXISTS tfm_mlp_user; CREATE ROLE tfm_mlp_user');
 psql($db, "SELECT tfm_revoke('cancer', 'public')");
 my $as_user = "SET ROLE tfm_mlp_user; SELECT tfm_classify(array_fill(1::real, ARRAY[30]), 'cancer') IS NOT NULL";
-($state) = fails($as_user);
-is($state, '42501', 'a role without usage of the MLP: 42501');
+fails_with($as_user, '42501', 'a role without usage of the MLP');
 psql($db, "SELECT tfm_grant('cancer', 'tfm_mlp_user'::regrole)");
 is(psql($db, $as_user), 't', 'after tfm_grant the role scores with it');
 
@@ -154,31 +160,26 @@ for my $b (@bad)
 	is($state, $want, "training on $what: $want") or diag($msg);
 	unlike($stderr, qr/mlp epoch/, "training on $what: refused before any epoch");
 }
-($state) = fails("CALL tfm_train('bad', 'mlp', 'SELECT features, label FROM digits', 'classification', '{\"hidden\": [0]}')");
-is($state, '22023', 'hidden layer of 0 units: 22023');
-($state) = fails("CALL tfm_train('bad', 'mlp', 'SELECT features, label FROM digits', 'classification', '{\"hidden\": 64}')");
-is($state, '22023', 'hidden not an array: 22023');
-($state) = fails("CALL tfm_train('bad', 'mlp', 'SELECT features, label FROM digits', 'classification', '{\"class_weight\": \"heavy\"}')");
-is($state, '22023', 'unknown class_weight: 22023');
-($state) = fails("CALL tfm_train('bad', 'mlp', 'SELECT features, label FROM digits', 'classification', '{\"fine_tune\": \"full\"}')");
-is($state, '22023', 'a text-model option: 22023');
+# bad options: 22023
+for my $o (
+	[ '{"hidden": [0]}',           'hidden layer of 0 units' ],
+	[ '{"hidden": 64}',            'hidden not an array' ],
+	[ '{"class_weight": "heavy"}', 'unknown class_weight' ],
+	[ '{"fine_tune": "full"}',     'a text-model option' ],
+)
+{
+	fails_with("CALL tfm_train('bad', 'mlp', 'SELECT features, label FROM digits', 'classification', '$o->[0]')", '22023', $o->[1]);
+}
 is(psql($db, "SELECT count(*) FROM tfm.models WHERE name = 'bad'"), '0', 'no failed training stored a model');
 
 # ---- bad scoring input
-($state) = fails("SELECT tfm_classify(ARRAY[1, 2]::real[], 'digits')");
-is($state, '2202E', 'scoring a vector of the wrong length: 2202E');
-($state) = fails("SELECT tfm_score(array_fill(0, ARRAY[63]) || 'NaN'::real, 'digits', '3')");
-is($state, '22003', 'scoring a vector holding NaN: 22003');
-($state) = fails("SELECT tfm_score(features, 'digits', 'eleven') FROM digits WHERE id = 1");
-is($state, '22023', 'a label the model does not have: 22023');
-($state) = fails("SELECT tfm_predict(features, 'digits') FROM digits WHERE id = 1");
-is($state, '42809', 'tfm_predict on a classifier: 42809');
-($state) = fails("SELECT tfm_classify('some text', 'digits')");
-is($state, '42809', 'a text given to an MLP: 42809');
-($state) = fails("SELECT tfm_classify_many(ARRAY[[1, 2]]::real[], 'digits')");
-is($state, '2202E', 'bulk rows of the wrong width: 2202E');
-($state) = fails("SELECT tfm_evaluate('digits', 'SELECT ''a''::text, 1')");
-is($state, '42804', 'tfm_evaluate of an MLP over text rows: 42804');
+fails_with("SELECT tfm_classify(ARRAY[1, 2]::real[], 'digits')", '2202E', 'scoring a vector of the wrong length');
+fails_with("SELECT tfm_score(array_fill(0, ARRAY[63]) || 'NaN'::real, 'digits', '3')", '22003', 'scoring a vector holding NaN');
+fails_with("SELECT tfm_score(features, 'digits', 'eleven') FROM digits WHERE id = 1", '22023', 'a label the model does not have');
+fails_with("SELECT tfm_predict(features, 'digits') FROM digits WHERE id = 1", '42809', 'tfm_predict on a classifier');
+fails_with("SELECT tfm_classify('some text', 'digits')", '42809', 'a text given to an MLP');
+fails_with("SELECT tfm_classify_many(ARRAY[[1, 2]]::real[], 'digits')", '2202E', 'bulk rows of the wrong width');
+fails_with("SELECT tfm_evaluate('digits', 'SELECT ''a''::text, 1')", '42804', 'tfm_evaluate of an MLP over text rows');
 
 # ---- fraud flags from numbers: a BEFORE INSERT trigger (synthetic transactions, seeded)
 psql($db, <<'SQL');
@@ -210,8 +211,7 @@ is(psql($db, "SELECT string_agg(id || '=' || coalesce(flagged::text, 'null'), ' 
 	'1=true 2=false 3=true 4=false 9=null', 'the trigger reads a real[] column the same way; a NULL vector flags NULL');
 is(psql($db, "SELECT bool_and(flagged = (tfm_score(ARRAY[amount, night, new_account, velocity], 'fraud', 'true') >= 0.5)) FROM incoming"),
 	't', 'the flags are tfm_score >= threshold');
-($state) = fails("INSERT INTO incoming VALUES (5, NULL, 1, 1, 5.5)");
-is($state, '22004', 'a NULL feature column in the trigger: 22004');
+fails_with("INSERT INTO incoming VALUES (5, NULL, 1, 1, 5.5)", '22004', 'a NULL feature column in the trigger');
 my $recall = psql($db, "SELECT (tfm_evaluate('fraud', 'SELECT ARRAY[amount, night, new_account, velocity], fraud FROM tx')->'labels'->'true'->>'recall')::float8");
 cmp_ok($recall, '>=', 0.9, "fraud: recall of the rare class $recall >= 0.9 with balanced class weights");
 
