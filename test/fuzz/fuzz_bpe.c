@@ -82,9 +82,7 @@ round_trip(const char *text, size_t len)
 		fuzz_die("TfmBpeEncode failed with neither 0 nor EUTF8");
 	if ((n == 0) != (len == 0) || (size_t) n > len)
 		fuzz_die("no ids for a text, or more ids than bytes");
-	for (int i = 0; i < n; i++)
-		if (ids[i] < 0 || ids[i] >= nvocab)
-			fuzz_die("id outside the vocabulary");
+	fuzz_check_ids(ids, n, nvocab);
 	if (TfmBpeDecode(blob, ids, n, &dec, &dl) != 0)
 		fuzz_die("cannot decode the ids of an encoding");
 	if (dl != len || memcmp(dec, text, len) != 0 || dec[dl] != '\0')

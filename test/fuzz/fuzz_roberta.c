@@ -80,9 +80,7 @@ encode(const void *b, const char *text, size_t len, int strict)
 		fuzz_die("TfmRobertaEncode failed with neither 0 nor EUTF8");
 	if (strict && (n < 2 || ids[0] != 0 || ids[n - 1] != 2))
 		fuzz_die("no <s> ... </s> around the ids");
-	for (int i = 0; i < n; i++)
-		if (ids[i] < 0 || ids[i] >= 1000)
-			fuzz_die("id outside the vocabulary");
+	fuzz_check_ids(ids, n, 1000);
 	/* the token strings of those ids: one per id (a hostile blob's <s> / </s> may have none: EINVAL) */
 	{
 		TfmPieces p;

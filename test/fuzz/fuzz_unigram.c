@@ -190,9 +190,7 @@ encode_checked(const void *b, const char *text, size_t n, int check)
 	}
 	if (rc != 0 || k < 1 || ids[k - 1] != 1)
 		fuzz_die("encode failed or lost </s>");
-	for (int i = 0; i < k; i++)
-		if (ids[i] < 0 || ids[i] >= n_pieces)
-			fuzz_die("an id outside the vocabulary");
+	fuzz_check_ids(ids, k, n_pieces);
 	free(ids);
 }
 

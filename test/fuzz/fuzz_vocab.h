@@ -31,6 +31,15 @@ fuzz_die(const char *what)
 	abort();
 }
 
+/* stop unless every one of the n ids is in [0, nvocab) */
+static inline void
+fuzz_check_ids(const int32_t *ids, int n, int nvocab)
+{
+	for (int i = 0; i < n; i++)
+		if (ids[i] < 0 || ids[i] >= nvocab)
+			fuzz_die("id outside the vocabulary");
+}
+
 /* whole file into a malloc'd, NUL-terminated buffer; NULL when it cannot be read */
 static inline char *
 fuzz_read_file(const char *path, size_t *len)

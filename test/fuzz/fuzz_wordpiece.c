@@ -112,9 +112,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_die("TfmTokenize failed with neither 0 nor EUTF8");
 	if (n < 2 || ids[0] != cfg->cls_id || ids[n - 1] != cfg->sep_id)
 		fuzz_die("ids do not start with [CLS] and end with [SEP]");
-	for (int i = 0; i < n; i++)
-		if (ids[i] < 0 || ids[i] >= nvocab)
-			fuzz_die("id outside the vocabulary");
+	fuzz_check_ids(ids, n, nvocab);
 	/* a character gives at most a few ids (NFD of one character is at most 4 code points) */
 	if ((size_t) n > 4 * (size - 1) + 2)
 		fuzz_die("more than 4 ids per byte of text");
