@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kernels/bgemm.h"
+#include "kernels/tiles.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -76,15 +77,9 @@ void
 tfm_b16_rows_avx2(float *out, int ldo, const void *xa, int ldb, const TfmB16Weight *w,
 				  int o0, const float *bias, int MR, int cols)
 {
-	switch (MR)
-	{
-		case 6: b16_tile_avx2(out, ldo, xa, ldb, w, o0, bias, 6, cols); break;
-		case 5: b16_tile_avx2(out, ldo, xa, ldb, w, o0, bias, 5, cols); break;
-		case 4: b16_tile_avx2(out, ldo, xa, ldb, w, o0, bias, 4, cols); break;
-		case 3: b16_tile_avx2(out, ldo, xa, ldb, w, o0, bias, 3, cols); break;
-		case 2: b16_tile_avx2(out, ldo, xa, ldb, w, o0, bias, 2, cols); break;
-		default: b16_tile_avx2(out, ldo, xa, ldb, w, o0, bias, 1, cols); break;
-	}
+#define TILE(mr) b16_tile_avx2(out, ldo, xa, ldb, w, o0, bias, mr, cols)
+	TFM_TILE_ROWS6(MR, TILE);
+#undef TILE
 }
 #else
 /* not reached: callers check TfmCpuHas */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kernels/packed.h"
+#include "kernels/tiles.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -67,15 +68,9 @@ void
 tfm_packed_rows_avx2(float *out, int ldo, const float *x, int ldx, const float *panel,
 					 const float *bias, int C, int MR, int cols)
 {
-	switch (MR)
-	{
-		case 6: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 6, cols); break;
-		case 5: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 5, cols); break;
-		case 4: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 4, cols); break;
-		case 3: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 3, cols); break;
-		case 2: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 2, cols); break;
-		default: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 1, cols); break;
-	}
+#define TILE(mr) packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, mr, cols)
+	TFM_TILE_ROWS6(MR, TILE);
+#undef TILE
 }
 #else
 /* not reached: callers check TfmCpuHas */
