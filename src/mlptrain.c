@@ -303,18 +303,7 @@ eval_rows(MlpTrainer *t, const int *idx, int n, int *pred, double *predv)
 		gather(t, x, idx + off, m);
 		mlp_forward(out, acts, t->p, x, t->dims, t->L, m, 0, 0);
 		loss += batch_loss(t, NULL, out, idx + off, m) * m / n;
-		for (int i = 0; i < m; i++)
-		{
-			int			best = 0;
-
-			for (int k = 1; k < K; k++)
-				if (out[(size_t) i * K + k] > out[(size_t) i * K + best])
-					best = k;
-			if (pred)
-				pred[off + i] = best;
-			if (predv)
-				predv[off + i] = out[i] * t->tstd + t->tmean;
-		}
+		TfmTrainPredict(out, m, K, t->tmean, t->tstd, pred ? pred + off : NULL, predv ? predv + off : NULL);
 	}
 	pfree(x);
 	pfree(out);
@@ -348,17 +337,6 @@ split_metrics(MlpTrainer *t, double *headline)
 		sse += (predv[i] - tv[i]) * (predv[i] - tv[i]), sst += (tv[i] - mean) * (tv[i] - mean);
 	*headline = sst > 0 ? 1 - sse / sst : 0;
 	return s.data;
-}
-
-/* seconds since start */
-static double
-since(instr_time start)
-{
-	instr_time	now;
-
-	INSTR_TIME_SET_CURRENT(now);
-	INSTR_TIME_SUBTRACT(now, start);
-	return INSTR_TIME_GET_DOUBLE(now);
 }
 
 /* report an epoch: NOTICE every 10 epochs and at the last, the progress file, the history */
@@ -417,7 +395,7 @@ run_epochs(MlpTrainer *t, const char *name)
 		}
 		else if (t->o.patience > 0 && ++bad >= t->o.patience)
 			stop = true;
-		report_epoch(t, name, epoch, train_loss, val_loss, since(start), stop || epoch == t->o.epochs);
+		report_epoch(t, name, epoch, train_loss, val_loss, TfmSecondsSince(start), stop || epoch == t->o.epochs);
 		if (stop)
 			break;
 	}
@@ -426,7 +404,7 @@ run_epochs(MlpTrainer *t, const char *name)
 	else
 		t->best_epoch = t->epochs_run;
 	appendStringInfoChar(&t->history, ']');
-	t->seconds = since(start);
+	t->seconds = TfmSecondsSince(start);
 }
 
 /* a JSON array of n doubles (17 significant digits: the statistics round-trip) */
@@ -515,16 +493,7 @@ store(MlpTrainer *t, const char *name)
 	a[11] = ObjectIdGetDatum(TfmCheckCreate(name));
 	a[0] = CStringGetTextDatum(name);
 	a[1] = CStringGetTextDatum(TfmTaskName(t->task));
-	if (t->task == TFM_TASK_CLASSIFICATION)
-	{
-		Datum	   *ld = palloc(sizeof(Datum) * t->K);
-
-		for (int k = 0; k < t->K; k++)
-			ld[k] = CStringGetTextDatum(t->labels[k]);
-		a[2] = PointerGetDatum(construct_array(ld, t->K, TEXTOID, -1, false, TYPALIGN_INT));
-	}
-	else
-		nulls[2] = 'n', a[2] = (Datum) 0;
+	a[2] = TfmLabelsArg(t->task, t->labels, t->K, &nulls[2]);
 	a[3] = Int32GetDatum(t->dims[0]);
 	a[4] = Int64GetDatum((int64) t->np);
 	a[5] = CStringGetTextDatum(TfmSha256Hex(key.data, key.len));

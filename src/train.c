@@ -269,6 +269,36 @@ step_full(TfmTrainer *t, const int *rows, int B)
 	return loss;
 }
 
+/* seconds since start */
+double
+TfmSecondsSince(instr_time start)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	return INSTR_TIME_GET_DOUBLE(now);
+}
+
+/* predictions of m rows of outputs (K each): the class with the highest output, and the first output
+ * with the target's standardisation undone (either may be NULL) */
+void
+TfmTrainPredict(const float *out, int m, int K, double tmean, double tstd, int *pred, double *predv)
+{
+	for (int i = 0; i < m; i++)
+	{
+		int			best = 0;
+
+		for (int k = 1; k < K; k++)
+			if (out[(size_t) i * K + k] > out[(size_t) i * K + best])
+				best = k;
+		if (pred)
+			pred[i] = best;
+		if (predv)
+			predv[i] = out[i] * tstd + tmean;
+	}
+}
+
 /* pooled features of some rows with the current weights into out (n,C) */
 static void
 features(TfmTrainer *t, float *out, const int *idx, int n)
@@ -314,18 +344,7 @@ TfmTrainEvalLoss(TfmTrainer *t, const int *idx, int n, int *pred, double *predv)
 		head_forward(out, pre, act, t->head, x, m, C, H, K, t->act);
 		l = head_loss(t, NULL, out, idx + off, m);
 		loss += m == n ? l : l * m / n;	/* one chunk: exactly the mean, as before chunking */
-		for (int i = 0; i < m; i++)
-		{
-			int			best = 0;
-
-			for (int k = 1; k < K; k++)
-				if (out[(size_t) i * K + k] > out[(size_t) i * K + best])
-					best = k;
-			if (pred)
-				pred[off + i] = best;
-			if (predv)
-				predv[off + i] = out[i] * t->tstd + t->tmean;
-		}
+		TfmTrainPredict(out, m, K, t->tmean, t->tstd, pred ? pred + off : NULL, predv ? predv + off : NULL);
 	}
 	pfree(x);
 	pfree(out);
@@ -544,17 +563,6 @@ setup_params(TfmTrainer *t)
 	TfmBertBind(&t->gw, palloc(sizeof(TfmBertLayer) * cfg->layers), cfg, t->denc);
 }
 
-/* seconds since start */
-static double
-since(instr_time start)
-{
-	instr_time	now;
-
-	INSTR_TIME_SET_CURRENT(now);
-	INSTR_TIME_SUBTRACT(now, start);
-	return INSTR_TIME_GET_DOUBLE(now);
-}
-
 /* validation metric of an epoch: accuracy or r2 */
 static double
 val_metric(TfmTrainer *t, double *val_loss)
@@ -659,7 +667,7 @@ run_epochs(TfmTrainer *t, const char *name, int epochs, instr_time start)
 		if (t->nval > 0)
 			metric = val_metric(t, &val_loss);
 		t->epochs_run++;
-		report_epoch(t, name, epoch, epochs, sum / t->ntrain, val_loss, metric, since(start));
+		report_epoch(t, name, epoch, epochs, sum / t->ntrain, val_loss, metric, TfmSecondsSince(start));
 		check_diverged(t, epoch, sum / t->ntrain);
 		if (t->o.patience == 0)
 			continue;
@@ -700,7 +708,7 @@ TfmTrainRun(TfmTrainer *t, const char *name)
 	split(t);
 	INSTR_TIME_SET_CURRENT(start);
 	setup_params(t);
-	t->setup_seconds = since(start);
+	t->setup_seconds = TfmSecondsSince(start);
 	INSTR_TIME_SET_CURRENT(start);
 	initStringInfo(&t->history);
 	appendStringInfoChar(&t->history, '[');
@@ -724,5 +732,5 @@ TfmTrainRun(TfmTrainer *t, const char *name)
 		run_epochs(t, name, t->o.epochs, start);
 	}
 	appendStringInfoChar(&t->history, ']');
-	t->seconds = since(start);
+	t->seconds = TfmSecondsSince(start);
 }
