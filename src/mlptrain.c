@@ -58,18 +58,6 @@ typedef struct MlpTrainer
 	StringInfoData history;
 } MlpTrainer;
 
-/* a number option within [lo, hi] */
-static double
-num_option(JsonbContainer *c, const char *key, double dflt, double lo, double hi)
-{
-	double		v = TfmJsonGetFloat(c, key, dflt, "options");
-
-	if (!(v >= lo && v <= hi))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("training option \"%s\" must be between %g and %g", key, lo, hi)));
-	return v;
-}
-
 /* option hidden: an array of up to TFM_MLP_MAX_LAYERS - 1 layer widths in [1, 4096] (default [64]) */
 static void
 hidden_option(MlpOptions *o, Jsonb *options)
@@ -114,11 +102,11 @@ mlp_options(MlpOptions *o, Jsonb *options)
 	hidden_option(o, options);
 	o->epochs = TfmJsonGetInt(c, "epochs", 200, 1, 100000, "options");
 	o->batch_size = TfmJsonGetInt(c, "batch_size", 64, 1, 65536, "options");
-	o->lr = num_option(c, "learning_rate", 1e-3, 1e-9, 10);
-	o->weight_decay = num_option(c, "weight_decay", 1e-4, 0, 1);
-	o->dropout = num_option(c, "dropout", 0, 0, 0.9);
-	o->val_fraction = num_option(c, "validation_fraction", 0.1, 0, 0.9);
-	o->max_grad_norm = num_option(c, "max_grad_norm", 0, 0, 1e6);
+	o->lr = TfmTrainNumOption(c, "learning_rate", 1e-3, 1e-9, 10);
+	o->weight_decay = TfmTrainNumOption(c, "weight_decay", 1e-4, 0, 1);
+	o->dropout = TfmTrainNumOption(c, "dropout", 0, 0, 0.9);
+	o->val_fraction = TfmTrainNumOption(c, "validation_fraction", 0.1, 0, 0.9);
+	o->max_grad_norm = TfmTrainNumOption(c, "max_grad_norm", 0, 0, 1e6);
 	o->seed = TfmJsonGetInt(c, "seed", 42, 0, PG_INT64_MAX, "options");
 	o->patience = 10;
 	if (TfmJsonGet(c, "early_stopping", &v) && v.type == jbvBool)

@@ -24,9 +24,9 @@ static const char *const option_names[] = {
 	"early_stopping", "max_tokens", "weight_decay", "warmup_fraction", "max_grad_norm",
 	"hidden_dropout", "attention_dropout", "hidden_units", NULL};
 
-/* a number option within [lo, hi] */
-static double
-num_option(JsonbContainer *c, const char *key, double dflt, double lo, double hi)
+/* a number training option within [lo, hi] */
+double
+TfmTrainNumOption(JsonbContainer *c, const char *key, double dflt, double lo, double hi)
 {
 	double		v = TfmJsonGetFloat(c, key, dflt, "options");
 
@@ -54,15 +54,15 @@ TfmTrainOptionsFromJson(TfmTrainOptions *o, Jsonb *options, const TfmModel *base
 	o->full = strcmp(ft, "full") == 0;
 	o->epochs = TfmJsonGetInt(c, "epochs", o->full ? 3 : 30, 1, 10000, "options");
 	o->batch_size = TfmJsonGetInt(c, "batch_size", 16, 1, 1024, "options");
-	o->lr = num_option(c, "learning_rate", o->full ? 2e-5 : 1e-3, 1e-9, 10);
-	o->val_fraction = num_option(c, "validation_fraction", 0.1, 0, 0.9);
+	o->lr = TfmTrainNumOption(c, "learning_rate", o->full ? 2e-5 : 1e-3, 1e-9, 10);
+	o->val_fraction = TfmTrainNumOption(c, "validation_fraction", 0.1, 0, 0.9);
 	o->seed = TfmJsonGetInt(c, "seed", 42, 0, PG_INT64_MAX, "options");
 	o->max_tokens = TfmJsonGetInt(c, "max_tokens", base->opt.max_tokens, 2, TfmBertMaxTokens(&base->cfg), "options");
-	o->weight_decay = num_option(c, "weight_decay", 0.01, 0, 1);
-	o->warmup = num_option(c, "warmup_fraction", o->full ? 0.1 : 0.0, 0, 1);
-	o->max_grad_norm = num_option(c, "max_grad_norm", 1.0, 0, 1e6);
-	o->hidden_dropout = num_option(c, "hidden_dropout", o->full ? 0.1 : 0.0, 0, 0.9);
-	o->attn_dropout = num_option(c, "attention_dropout", o->full ? 0.1 : 0.0, 0, 0.9);
+	o->weight_decay = TfmTrainNumOption(c, "weight_decay", 0.01, 0, 1);
+	o->warmup = TfmTrainNumOption(c, "warmup_fraction", o->full ? 0.1 : 0.0, 0, 1);
+	o->max_grad_norm = TfmTrainNumOption(c, "max_grad_norm", 1.0, 0, 1e6);
+	o->hidden_dropout = TfmTrainNumOption(c, "hidden_dropout", o->full ? 0.1 : 0.0, 0, 0.9);
+	o->attn_dropout = TfmTrainNumOption(c, "attention_dropout", o->full ? 0.1 : 0.0, 0, 0.9);
 	o->hidden_units = TfmJsonGetInt(c, "hidden_units", 0, 0, 4096, "options");
 	o->patience = 3;
 	if (TfmJsonGet(c, "early_stopping", &v) && v.type == jbvBool)
