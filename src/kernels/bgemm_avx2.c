@@ -15,6 +15,8 @@
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
 
+#include "kernels/avx2tile.h"
+
 /* one tile, MR a constant at each call */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void
@@ -27,14 +29,7 @@ b16_tile_avx2(float *out, int ldo, const void *xa, int ldb, const TfmB16Weight *
 	__m256i		hi = _mm256_set1_epi32((int) 0xffff0000u);
 	float		b[16] = {0};
 
-	if (bias)
-		memcpy(b, bias + o0, sizeof(float) * cols);
-#pragma GCC unroll 6
-	for (int r = 0; r < MR; r++)
-	{
-		acc[r][0] = _mm256_loadu_ps(b);
-		acc[r][1] = _mm256_loadu_ps(b + 8);
-	}
+	tfm_avx2_acc_bias(acc, b, bias ? bias + o0 : NULL, MR, cols);
 	for (int k2 = 0; k2 < w->Cp / 2; k2++)
 	{
 		__m256i		g0 = _mm256_load_si256((const __m256i *) (panel + (size_t) k2 * 32)),
@@ -54,21 +49,7 @@ b16_tile_avx2(float *out, int ldo, const void *xa, int ldb, const TfmB16Weight *
 			acc[r][1] = _mm256_fmadd_ps(vd, d1, _mm256_fmadd_ps(ve, e1, acc[r][1]));
 		}
 	}
-#pragma GCC unroll 6
-	for (int r = 0; r < MR; r++)
-	{
-		if (cols == 16)
-		{
-			_mm256_storeu_ps(out + (size_t) r * ldo, acc[r][0]);
-			_mm256_storeu_ps(out + (size_t) r * ldo + 8, acc[r][1]);
-		}
-		else
-		{
-			_mm256_storeu_ps(b, acc[r][0]);
-			_mm256_storeu_ps(b + 8, acc[r][1]);
-			memcpy(out + (size_t) r * ldo, b, sizeof(float) * cols);
-		}
-	}
+	tfm_avx2_acc_store(out, ldo, acc, b, MR, cols);
 }
 
 /* AVX2 rows */

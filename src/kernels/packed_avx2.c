@@ -9,6 +9,8 @@
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
 
+#include "kernels/avx2tile.h"
+
 /*
  * One panel (16 columns, two ymm) against MR <= 6 input rows: 12
  * accumulators, and per input position 2 weight loads and MR broadcasts for
@@ -23,14 +25,7 @@ packed_tile_avx2(float *out, int ldo, const float *x, int ldx, const float *pane
 	__m256		acc[6][2];
 	float		b[16] = {0};
 
-	if (bias)
-		memcpy(b, bias, sizeof(float) * cols);
-#pragma GCC unroll 6
-	for (int r = 0; r < MR; r++)
-	{
-		acc[r][0] = _mm256_loadu_ps(b);
-		acc[r][1] = _mm256_loadu_ps(b + 8);
-	}
+	tfm_avx2_acc_bias(acc, b, bias ? bias : NULL, MR, cols);
 	for (int i = 0; i < C; i++)
 	{
 		__m256		w0 = _mm256_loadu_ps(panel + (size_t) i * 16),
@@ -45,21 +40,7 @@ packed_tile_avx2(float *out, int ldo, const float *x, int ldx, const float *pane
 			acc[r][1] = _mm256_fmadd_ps(xv, w1, acc[r][1]);
 		}
 	}
-#pragma GCC unroll 6
-	for (int r = 0; r < MR; r++)
-	{
-		if (cols == 16)
-		{
-			_mm256_storeu_ps(out + (size_t) r * ldo, acc[r][0]);
-			_mm256_storeu_ps(out + (size_t) r * ldo + 8, acc[r][1]);
-		}
-		else
-		{
-			_mm256_storeu_ps(b, acc[r][0]);
-			_mm256_storeu_ps(b + 8, acc[r][1]);
-			memcpy(out + (size_t) r * ldo, b, sizeof(float) * cols);
-		}
-	}
+	tfm_avx2_acc_store(out, ldo, acc, b, MR, cols);
 }
 
 /* one panel against MR rows, MR a constant at each call so the tile unrolls into registers */
