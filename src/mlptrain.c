@@ -93,7 +93,6 @@ static void
 mlp_options(MlpOptions *o, Jsonb *options)
 {
 	JsonbContainer *c = &options->root;
-	JsonbValue	v;
 	char	   *cw;
 
 	if (!JB_ROOT_IS_OBJECT(options))
@@ -108,13 +107,7 @@ mlp_options(MlpOptions *o, Jsonb *options)
 	o->val_fraction = TfmTrainNumOption(c, "validation_fraction", 0.1, 0, 0.9);
 	o->max_grad_norm = TfmTrainNumOption(c, "max_grad_norm", 0, 0, 1e6);
 	o->seed = TfmJsonGetInt(c, "seed", 42, 0, PG_INT64_MAX, "options");
-	o->patience = 10;
-	if (TfmJsonGet(c, "early_stopping", &v) && v.type == jbvBool)
-		o->patience = v.val.boolean ? 10 : 0;
-	else if (TfmJsonGet(c, "early_stopping", &v) && v.type != jbvNull)
-		o->patience = TfmJsonNumericToInt(&v, 0, 100000, "options", "early_stopping");
-	if (o->val_fraction == 0)
-		o->patience = 0;
+	o->patience = TfmTrainPatienceOption(c, 10, 100000, o->val_fraction);
 	cw = TfmJsonGetString(c, "class_weight", "none", "options");
 	if (strcmp(cw, "none") != 0 && strcmp(cw, "balanced") != 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),

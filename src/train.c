@@ -36,13 +36,27 @@ TfmTrainNumOption(JsonbContainer *c, const char *key, double dflt, double lo, do
 	return v;
 }
 
+/* option early_stopping: the patience in epochs (true: dflt, false: 0, or a number in [0, max]); 0 when
+ * nothing validates (val_fraction 0) */
+int
+TfmTrainPatienceOption(JsonbContainer *c, int dflt, int max, double val_fraction)
+{
+	JsonbValue	v;
+	int			patience = dflt;
+
+	if (TfmJsonGet(c, "early_stopping", &v) && v.type == jbvBool)
+		patience = v.val.boolean ? dflt : 0;
+	else if (TfmJsonGet(c, "early_stopping", &v) && v.type != jbvNull)
+		patience = TfmJsonNumericToInt(&v, 0, max, "options", "early_stopping");
+	return val_fraction == 0 ? 0 : patience;
+}
+
 /* read training options with defaults that depend on the fine-tuning mode */
 void
 TfmTrainOptionsFromJson(TfmTrainOptions *o, Jsonb *options, const TfmModel *base, TfmTask task)
 {
 	JsonbContainer *c = &options->root;
 	char	   *ft;
-	JsonbValue	v;
 
 	if (!JB_ROOT_IS_OBJECT(options))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("options must be a JSON object")));
@@ -64,13 +78,7 @@ TfmTrainOptionsFromJson(TfmTrainOptions *o, Jsonb *options, const TfmModel *base
 	o->hidden_dropout = TfmTrainNumOption(c, "hidden_dropout", o->full ? 0.1 : 0.0, 0, 0.9);
 	o->attn_dropout = TfmTrainNumOption(c, "attention_dropout", o->full ? 0.1 : 0.0, 0, 0.9);
 	o->hidden_units = TfmJsonGetInt(c, "hidden_units", 0, 0, 4096, "options");
-	o->patience = 3;
-	if (TfmJsonGet(c, "early_stopping", &v) && v.type == jbvBool)
-		o->patience = v.val.boolean ? 3 : 0;
-	else if (TfmJsonGet(c, "early_stopping", &v) && v.type != jbvNull)
-		o->patience = TfmJsonNumericToInt(&v, 0, 10000, "options", "early_stopping");
-	if (o->val_fraction == 0)
-		o->patience = 0;
+	o->patience = TfmTrainPatienceOption(c, 3, 10000, o->val_fraction);
 	(void) task;
 }
 

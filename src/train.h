@@ -75,6 +75,7 @@ extern void TfmTrainRun(TfmTrainer *t, const char *name);
 extern double TfmTrainEvalLoss(TfmTrainer *t, const int *idx, int n, int *pred, double *predv);
 extern int64 TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options);
 extern double TfmTrainNumOption(JsonbContainer *c, const char *key, double dflt, double lo, double hi);
+extern int	TfmTrainPatienceOption(JsonbContainer *c, int dflt, int max, double val_fraction);
 extern double TfmSecondsSince(instr_time start);
 extern void TfmTrainPredict(const float *out, int m, int K, double tmean, double tstd, int *pred, double *predv);
 extern Datum TfmLabelsArg(TfmTask task, char **labels, int K, char *null);
