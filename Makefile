@@ -55,14 +55,14 @@ test/unit/test_head: test/unit/test_head.c test/unit/check.h src/head.c src/ops.
 test/unit/test_tokenizer: test/unit/test_tokenizer.c src/tokenizer.c src/tokenizer.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_tokenizer.c src/tokenizer.c -lutf8proc
 
-test/unit/test_bpe: test/unit/test_bpe.c src/bpe.c src/bpe.h
+test/unit/test_bpe: test/unit/test_bpe.c src/bpe.c src/bpe.h src/blobcheck.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_bpe.c src/bpe.c -lutf8proc
 
 test/unit/test_gpt2: test/unit/test_gpt2.c src/gpt2.c src/ops.c $(KERNELS) src/blas.c src/gpt2.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_gpt2.c src/gpt2.c src/ops.c $(KERNELS) src/blas.c -lm
 
 UNIGRAM_SRC = src/text/unigram.c src/text/uniencode.c src/text/precompiled.c
-test/unit/test_unigram: test/unit/test_unigram.c $(UNIGRAM_SRC) src/text/unigram.h src/text/uniblob.h
+test/unit/test_unigram: test/unit/test_unigram.c $(UNIGRAM_SRC) src/text/unigram.h src/text/uniblob.h src/blobcheck.h
 	$(CC) $(UNIT_CFLAGS) -Isrc/text -o $@ test/unit/test_unigram.c $(UNIGRAM_SRC) -lutf8proc -lm
 
 test/unit/test_mlp: test/unit/test_mlp.c test/unit/check.h src/mlp.c src/ops.c $(KERNELS) src/blas.c src/optim.c src/mlp.h

@@ -16,6 +16,7 @@
  * where a new pair can outrank the one just merged.
  */
 #include "bpe.h"
+#include "blobcheck.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -852,30 +853,6 @@ merge_piece(const BpeHeader *h, BpeWork *w, int32_t n)
 	return 0;
 }
 
-/* offset of the first invalid UTF-8 sequence, or len if there is none */
-static size_t
-utf8_bad_offset(const char *s, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len)
-	{
-		utf8proc_int32_t cp;
-		utf8proc_ssize_t r;
-
-		if ((unsigned char) s[i] < 128)
-		{
-			i++;
-			continue;
-		}
-		r = utf8proc_iterate((const utf8proc_uint8_t *) s + i, (utf8proc_ssize_t) (len - i), &cp);
-		if (r <= 0)
-			return i;
-		i += (size_t) r;
-	}
-	return len;
-}
-
 /* free the work arrays */
 static void
 work_free(BpeWork *w)
@@ -903,7 +880,7 @@ TfmBpeEncode(const void *blob, const char *text, size_t len,
 	*err_offset = 0;
 	if (len > 0 && text == NULL)
 		return TFM_BPE_EUTF8;
-	bad = utf8_bad_offset(text, len);
+	bad = TfmUtf8BadOffset(text, len);
 	if (bad < len)
 	{
 		*err_offset = bad;

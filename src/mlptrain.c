@@ -58,18 +58,6 @@ typedef struct MlpTrainer
 	StringInfoData history;
 } MlpTrainer;
 
-/* a number option within [lo, hi] */
-static double
-num_option(JsonbContainer *c, const char *key, double dflt, double lo, double hi)
-{
-	double		v = TfmJsonGetFloat(c, key, dflt, "options");
-
-	if (!(v >= lo && v <= hi))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("training option \"%s\" must be between %g and %g", key, lo, hi)));
-	return v;
-}
-
 /* option hidden: an array of up to TFM_MLP_MAX_LAYERS - 1 layer widths in [1, 4096] (default [64]) */
 static void
 hidden_option(MlpOptions *o, Jsonb *options)
@@ -105,7 +93,6 @@ static void
 mlp_options(MlpOptions *o, Jsonb *options)
 {
 	JsonbContainer *c = &options->root;
-	JsonbValue	v;
 	char	   *cw;
 
 	if (!JB_ROOT_IS_OBJECT(options))
@@ -114,19 +101,13 @@ mlp_options(MlpOptions *o, Jsonb *options)
 	hidden_option(o, options);
 	o->epochs = TfmJsonGetInt(c, "epochs", 200, 1, 100000, "options");
 	o->batch_size = TfmJsonGetInt(c, "batch_size", 64, 1, 65536, "options");
-	o->lr = num_option(c, "learning_rate", 1e-3, 1e-9, 10);
-	o->weight_decay = num_option(c, "weight_decay", 1e-4, 0, 1);
-	o->dropout = num_option(c, "dropout", 0, 0, 0.9);
-	o->val_fraction = num_option(c, "validation_fraction", 0.1, 0, 0.9);
-	o->max_grad_norm = num_option(c, "max_grad_norm", 0, 0, 1e6);
+	o->lr = TfmTrainNumOption(c, "learning_rate", 1e-3, 1e-9, 10);
+	o->weight_decay = TfmTrainNumOption(c, "weight_decay", 1e-4, 0, 1);
+	o->dropout = TfmTrainNumOption(c, "dropout", 0, 0, 0.9);
+	o->val_fraction = TfmTrainNumOption(c, "validation_fraction", 0.1, 0, 0.9);
+	o->max_grad_norm = TfmTrainNumOption(c, "max_grad_norm", 0, 0, 1e6);
 	o->seed = TfmJsonGetInt(c, "seed", 42, 0, PG_INT64_MAX, "options");
-	o->patience = 10;
-	if (TfmJsonGet(c, "early_stopping", &v) && v.type == jbvBool)
-		o->patience = v.val.boolean ? 10 : 0;
-	else if (TfmJsonGet(c, "early_stopping", &v) && v.type != jbvNull)
-		o->patience = TfmJsonNumericToInt(&v, 0, 100000, "options", "early_stopping");
-	if (o->val_fraction == 0)
-		o->patience = 0;
+	o->patience = TfmTrainPatienceOption(c, 10, 100000, o->val_fraction);
 	cw = TfmJsonGetString(c, "class_weight", "none", "options");
 	if (strcmp(cw, "none") != 0 && strcmp(cw, "balanced") != 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -303,18 +284,7 @@ eval_rows(MlpTrainer *t, const int *idx, int n, int *pred, double *predv)
 		gather(t, x, idx + off, m);
 		mlp_forward(out, acts, t->p, x, t->dims, t->L, m, 0, 0);
 		loss += batch_loss(t, NULL, out, idx + off, m) * m / n;
-		for (int i = 0; i < m; i++)
-		{
-			int			best = 0;
-
-			for (int k = 1; k < K; k++)
-				if (out[(size_t) i * K + k] > out[(size_t) i * K + best])
-					best = k;
-			if (pred)
-				pred[off + i] = best;
-			if (predv)
-				predv[off + i] = out[i] * t->tstd + t->tmean;
-		}
+		TfmTrainPredict(out, m, K, t->tmean, t->tstd, pred ? pred + off : NULL, predv ? predv + off : NULL);
 	}
 	pfree(x);
 	pfree(out);
@@ -348,17 +318,6 @@ split_metrics(MlpTrainer *t, double *headline)
 		sse += (predv[i] - tv[i]) * (predv[i] - tv[i]), sst += (tv[i] - mean) * (tv[i] - mean);
 	*headline = sst > 0 ? 1 - sse / sst : 0;
 	return s.data;
-}
-
-/* seconds since start */
-static double
-since(instr_time start)
-{
-	instr_time	now;
-
-	INSTR_TIME_SET_CURRENT(now);
-	INSTR_TIME_SUBTRACT(now, start);
-	return INSTR_TIME_GET_DOUBLE(now);
 }
 
 /* report an epoch: NOTICE every 10 epochs and at the last, the progress file, the history */
@@ -417,7 +376,7 @@ run_epochs(MlpTrainer *t, const char *name)
 		}
 		else if (t->o.patience > 0 && ++bad >= t->o.patience)
 			stop = true;
-		report_epoch(t, name, epoch, train_loss, val_loss, since(start), stop || epoch == t->o.epochs);
+		report_epoch(t, name, epoch, train_loss, val_loss, TfmSecondsSince(start), stop || epoch == t->o.epochs);
 		if (stop)
 			break;
 	}
@@ -426,7 +385,7 @@ run_epochs(MlpTrainer *t, const char *name)
 	else
 		t->best_epoch = t->epochs_run;
 	appendStringInfoChar(&t->history, ']');
-	t->seconds = since(start);
+	t->seconds = TfmSecondsSince(start);
 }
 
 /* a JSON array of n doubles (17 significant digits: the statistics round-trip) */
@@ -515,16 +474,7 @@ store(MlpTrainer *t, const char *name)
 	a[11] = ObjectIdGetDatum(TfmCheckCreate(name));
 	a[0] = CStringGetTextDatum(name);
 	a[1] = CStringGetTextDatum(TfmTaskName(t->task));
-	if (t->task == TFM_TASK_CLASSIFICATION)
-	{
-		Datum	   *ld = palloc(sizeof(Datum) * t->K);
-
-		for (int k = 0; k < t->K; k++)
-			ld[k] = CStringGetTextDatum(t->labels[k]);
-		a[2] = PointerGetDatum(construct_array(ld, t->K, TEXTOID, -1, false, TYPALIGN_INT));
-	}
-	else
-		nulls[2] = 'n', a[2] = (Datum) 0;
+	a[2] = TfmLabelsArg(t->task, t->labels, t->K, &nulls[2]);
 	a[3] = Int32GetDatum(t->dims[0]);
 	a[4] = Int64GetDatum((int64) t->np);
 	a[5] = CStringGetTextDatum(TfmSha256Hex(key.data, key.len));

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blobcheck.h"
 #include "bpe.h"
 #include "robertatok.h"
 
@@ -91,13 +92,6 @@ TfmRobertaBuild(void *dst, size_t size, int32_t cls_id, int32_t sep_id, int add_
 	return 0;
 }
 
-/* true if [off, off + n) lies within size */
-static int
-region_ok(uint64_t off, uint64_t n, uint64_t size)
-{
-	return off <= size && n <= size - off;
-}
-
 /* verify an untrusted blob */
 int
 TfmRobertaCheck(const void *blob, size_t size, int n_vocab)
@@ -109,12 +103,12 @@ TfmRobertaCheck(const void *blob, size_t size, int n_vocab)
 		h->magic != ROB_MAGIC || h->total_size != size || h->nadded > TFM_ADDED_COUNT ||
 		h->cls_id < 0 || h->cls_id >= n_vocab || h->sep_id < 0 || h->sep_id >= n_vocab ||
 		h->added_off % 8 != 0 || h->bpe_off % 8 != 0 ||
-		!region_ok(h->added_off, sizeof(RobAdded) * (uint64_t) h->nadded, size) ||
-		!region_ok(h->str_off, h->str_len, size) || !region_ok(h->bpe_off, h->bpe_size, size))
+		!TfmRegionOk(h->added_off, sizeof(RobAdded) * (uint64_t) h->nadded, size) ||
+		!TfmRegionOk(h->str_off, h->str_len, size) || !TfmRegionOk(h->bpe_off, h->bpe_size, size))
 		return TFM_BPE_ECORRUPT;
 	a = (const RobAdded *) ((const char *) blob + h->added_off);
 	for (uint32_t i = 0; i < h->nadded; i++)
-		if (a[i].len < 1 || a[i].len > TFM_ADDED_MAX || !region_ok(a[i].off, a[i].len, h->str_len) ||
+		if (a[i].len < 1 || a[i].len > TFM_ADDED_MAX || !TfmRegionOk(a[i].off, a[i].len, h->str_len) ||
 			a[i].id < 0 || a[i].id >= n_vocab)
 			return TFM_BPE_ECORRUPT;
 	if (TfmBpeCheck((const char *) blob + h->bpe_off, h->bpe_size) != 0 ||

@@ -24,9 +24,9 @@ static const char *const option_names[] = {
 	"early_stopping", "max_tokens", "weight_decay", "warmup_fraction", "max_grad_norm",
 	"hidden_dropout", "attention_dropout", "hidden_units", NULL};
 
-/* a number option within [lo, hi] */
-static double
-num_option(JsonbContainer *c, const char *key, double dflt, double lo, double hi)
+/* a number training option within [lo, hi] */
+double
+TfmTrainNumOption(JsonbContainer *c, const char *key, double dflt, double lo, double hi)
 {
 	double		v = TfmJsonGetFloat(c, key, dflt, "options");
 
@@ -36,13 +36,27 @@ num_option(JsonbContainer *c, const char *key, double dflt, double lo, double hi
 	return v;
 }
 
+/* option early_stopping: the patience in epochs (true: dflt, false: 0, or a number in [0, max]); 0 when
+ * nothing validates (val_fraction 0) */
+int
+TfmTrainPatienceOption(JsonbContainer *c, int dflt, int max, double val_fraction)
+{
+	JsonbValue	v;
+	int			patience = dflt;
+
+	if (TfmJsonGet(c, "early_stopping", &v) && v.type == jbvBool)
+		patience = v.val.boolean ? dflt : 0;
+	else if (TfmJsonGet(c, "early_stopping", &v) && v.type != jbvNull)
+		patience = TfmJsonNumericToInt(&v, 0, max, "options", "early_stopping");
+	return val_fraction == 0 ? 0 : patience;
+}
+
 /* read training options with defaults that depend on the fine-tuning mode */
 void
 TfmTrainOptionsFromJson(TfmTrainOptions *o, Jsonb *options, const TfmModel *base, TfmTask task)
 {
 	JsonbContainer *c = &options->root;
 	char	   *ft;
-	JsonbValue	v;
 
 	if (!JB_ROOT_IS_OBJECT(options))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("options must be a JSON object")));
@@ -54,23 +68,17 @@ TfmTrainOptionsFromJson(TfmTrainOptions *o, Jsonb *options, const TfmModel *base
 	o->full = strcmp(ft, "full") == 0;
 	o->epochs = TfmJsonGetInt(c, "epochs", o->full ? 3 : 30, 1, 10000, "options");
 	o->batch_size = TfmJsonGetInt(c, "batch_size", 16, 1, 1024, "options");
-	o->lr = num_option(c, "learning_rate", o->full ? 2e-5 : 1e-3, 1e-9, 10);
-	o->val_fraction = num_option(c, "validation_fraction", 0.1, 0, 0.9);
+	o->lr = TfmTrainNumOption(c, "learning_rate", o->full ? 2e-5 : 1e-3, 1e-9, 10);
+	o->val_fraction = TfmTrainNumOption(c, "validation_fraction", 0.1, 0, 0.9);
 	o->seed = TfmJsonGetInt(c, "seed", 42, 0, PG_INT64_MAX, "options");
 	o->max_tokens = TfmJsonGetInt(c, "max_tokens", base->opt.max_tokens, 2, TfmBertMaxTokens(&base->cfg), "options");
-	o->weight_decay = num_option(c, "weight_decay", 0.01, 0, 1);
-	o->warmup = num_option(c, "warmup_fraction", o->full ? 0.1 : 0.0, 0, 1);
-	o->max_grad_norm = num_option(c, "max_grad_norm", 1.0, 0, 1e6);
-	o->hidden_dropout = num_option(c, "hidden_dropout", o->full ? 0.1 : 0.0, 0, 0.9);
-	o->attn_dropout = num_option(c, "attention_dropout", o->full ? 0.1 : 0.0, 0, 0.9);
+	o->weight_decay = TfmTrainNumOption(c, "weight_decay", 0.01, 0, 1);
+	o->warmup = TfmTrainNumOption(c, "warmup_fraction", o->full ? 0.1 : 0.0, 0, 1);
+	o->max_grad_norm = TfmTrainNumOption(c, "max_grad_norm", 1.0, 0, 1e6);
+	o->hidden_dropout = TfmTrainNumOption(c, "hidden_dropout", o->full ? 0.1 : 0.0, 0, 0.9);
+	o->attn_dropout = TfmTrainNumOption(c, "attention_dropout", o->full ? 0.1 : 0.0, 0, 0.9);
 	o->hidden_units = TfmJsonGetInt(c, "hidden_units", 0, 0, 4096, "options");
-	o->patience = 3;
-	if (TfmJsonGet(c, "early_stopping", &v) && v.type == jbvBool)
-		o->patience = v.val.boolean ? 3 : 0;
-	else if (TfmJsonGet(c, "early_stopping", &v) && v.type != jbvNull)
-		o->patience = TfmJsonNumericToInt(&v, 0, 10000, "options", "early_stopping");
-	if (o->val_fraction == 0)
-		o->patience = 0;
+	o->patience = TfmTrainPatienceOption(c, 3, 10000, o->val_fraction);
 	(void) task;
 }
 
@@ -269,6 +277,36 @@ step_full(TfmTrainer *t, const int *rows, int B)
 	return loss;
 }
 
+/* seconds since start */
+double
+TfmSecondsSince(instr_time start)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	return INSTR_TIME_GET_DOUBLE(now);
+}
+
+/* predictions of m rows of outputs (K each): the class with the highest output, and the first output
+ * with the target's standardisation undone (either may be NULL) */
+void
+TfmTrainPredict(const float *out, int m, int K, double tmean, double tstd, int *pred, double *predv)
+{
+	for (int i = 0; i < m; i++)
+	{
+		int			best = 0;
+
+		for (int k = 1; k < K; k++)
+			if (out[(size_t) i * K + k] > out[(size_t) i * K + best])
+				best = k;
+		if (pred)
+			pred[i] = best;
+		if (predv)
+			predv[i] = out[i] * tstd + tmean;
+	}
+}
+
 /* pooled features of some rows with the current weights into out (n,C) */
 static void
 features(TfmTrainer *t, float *out, const int *idx, int n)
@@ -314,18 +352,7 @@ TfmTrainEvalLoss(TfmTrainer *t, const int *idx, int n, int *pred, double *predv)
 		head_forward(out, pre, act, t->head, x, m, C, H, K, t->act);
 		l = head_loss(t, NULL, out, idx + off, m);
 		loss += m == n ? l : l * m / n;	/* one chunk: exactly the mean, as before chunking */
-		for (int i = 0; i < m; i++)
-		{
-			int			best = 0;
-
-			for (int k = 1; k < K; k++)
-				if (out[(size_t) i * K + k] > out[(size_t) i * K + best])
-					best = k;
-			if (pred)
-				pred[off + i] = best;
-			if (predv)
-				predv[off + i] = out[i] * t->tstd + t->tmean;
-		}
+		TfmTrainPredict(out, m, K, t->tmean, t->tstd, pred ? pred + off : NULL, predv ? predv + off : NULL);
 	}
 	pfree(x);
 	pfree(out);
@@ -544,17 +571,6 @@ setup_params(TfmTrainer *t)
 	TfmBertBind(&t->gw, palloc(sizeof(TfmBertLayer) * cfg->layers), cfg, t->denc);
 }
 
-/* seconds since start */
-static double
-since(instr_time start)
-{
-	instr_time	now;
-
-	INSTR_TIME_SET_CURRENT(now);
-	INSTR_TIME_SUBTRACT(now, start);
-	return INSTR_TIME_GET_DOUBLE(now);
-}
-
 /* validation metric of an epoch: accuracy or r2 */
 static double
 val_metric(TfmTrainer *t, double *val_loss)
@@ -659,7 +675,7 @@ run_epochs(TfmTrainer *t, const char *name, int epochs, instr_time start)
 		if (t->nval > 0)
 			metric = val_metric(t, &val_loss);
 		t->epochs_run++;
-		report_epoch(t, name, epoch, epochs, sum / t->ntrain, val_loss, metric, since(start));
+		report_epoch(t, name, epoch, epochs, sum / t->ntrain, val_loss, metric, TfmSecondsSince(start));
 		check_diverged(t, epoch, sum / t->ntrain);
 		if (t->o.patience == 0)
 			continue;
@@ -700,7 +716,7 @@ TfmTrainRun(TfmTrainer *t, const char *name)
 	split(t);
 	INSTR_TIME_SET_CURRENT(start);
 	setup_params(t);
-	t->setup_seconds = since(start);
+	t->setup_seconds = TfmSecondsSince(start);
 	INSTR_TIME_SET_CURRENT(start);
 	initStringInfo(&t->history);
 	appendStringInfoChar(&t->history, '[');
@@ -724,5 +740,5 @@ TfmTrainRun(TfmTrainer *t, const char *name)
 		run_epochs(t, name, t->o.epochs, start);
 	}
 	appendStringInfoChar(&t->history, ']');
-	t->seconds = since(start);
+	t->seconds = TfmSecondsSince(start);
 }

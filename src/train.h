@@ -5,6 +5,7 @@
 #include "postgres.h"
 
 #include "lib/stringinfo.h"
+#include "portability/instr_time.h"
 #include "head.h"
 #include "optim.h"
 #include "rows.h"
@@ -73,6 +74,11 @@ extern int	TfmTrainTargets(const TfmRows *r, TfmTask task, char ***labels, int *
 extern void TfmTrainRun(TfmTrainer *t, const char *name);
 extern double TfmTrainEvalLoss(TfmTrainer *t, const int *idx, int n, int *pred, double *predv);
 extern int64 TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options);
+extern double TfmTrainNumOption(JsonbContainer *c, const char *key, double dflt, double lo, double hi);
+extern int	TfmTrainPatienceOption(JsonbContainer *c, int dflt, int max, double val_fraction);
+extern double TfmSecondsSince(instr_time start);
+extern void TfmTrainPredict(const float *out, int m, int K, double tmean, double tstd, int *pred, double *predv);
+extern Datum TfmLabelsArg(TfmTask task, char **labels, int K, char *null);
 /* what tfm_training_progress() shows of a running training (trainstore.c writes it as JSON) */
 typedef struct TfmProgress
 {

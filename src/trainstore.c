@@ -238,6 +238,23 @@ encoder_safetensors(const TfmTrainer *t, uint64 *size)
 	return TfmSafetensorsWriteF32(k, names, rows, cols, data, size);
 }
 
+/* tfm.model's labels as an SPI argument: the class names (classification), NULL (regression: *null = 'n') */
+Datum
+TfmLabelsArg(TfmTask task, char **labels, int K, char *null)
+{
+	Datum	   *ld;
+
+	if (task != TFM_TASK_CLASSIFICATION)
+	{
+		*null = 'n';
+		return (Datum) 0;
+	}
+	ld = palloc(sizeof(Datum) * K);
+	for (int k = 0; k < K; k++)
+		ld[k] = CStringGetTextDatum(labels[k]);
+	return PointerGetDatum(construct_array(ld, K, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
 /* refuse to store a model with a weight or statistic that is not a finite number */
 static void
 check_finite_model(const TfmTrainer *t)
@@ -295,16 +312,7 @@ TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options)
 	memset(nulls, ' ', sizeof(nulls));
 	a[0] = CStringGetTextDatum(name);
 	a[1] = CStringGetTextDatum(TfmTaskName(t->task));
-	if (t->task == TFM_TASK_CLASSIFICATION)
-	{
-		Datum	   *ld = palloc(sizeof(Datum) * t->K);
-
-		for (int k = 0; k < t->K; k++)
-			ld[k] = CStringGetTextDatum(t->labels[k]);
-		a[2] = PointerGetDatum(construct_array(ld, t->K, TEXTOID, -1, false, TYPALIGN_INT));
-	}
-	else
-		nulls[2] = 'n', a[2] = (Datum) 0;
+	a[2] = TfmLabelsArg(t->task, t->labels, t->K, &nulls[2]);
 	a[3] = Int32GetDatum(t->o.max_tokens);
 	a[4] = Int64GetDatum((int64) t->head_n);
 	a[5] = CStringGetTextDatum(sha);

@@ -185,10 +185,7 @@ tfm_b16_variant_name(int variant)
 int
 tfm_b16_best_variant(void)
 {
-	for (int v = TFM_B16_VARIANTS - 1; v > 0; v--)
-		if (TfmCpuHas(b16_needs[v]))
-			return v;
-	return TFM_B16_SCALAR;
+	return TfmCpuBestVariant(b16_needs, TFM_B16_VARIANTS);
 }
 
 /* out (N,OC) = bf16(x) . w^T + bias through one variant; 0 (nothing done) if the CPU level lacks it */

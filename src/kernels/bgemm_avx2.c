@@ -10,9 +10,12 @@
 #include <string.h>
 
 #include "kernels/bgemm.h"
+#include "kernels/tiles.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
+
+#include "kernels/avx2tile.h"
 
 /* one tile, MR a constant at each call */
 __attribute__((target("avx2,fma"), always_inline))
@@ -26,14 +29,7 @@ b16_tile_avx2(float *out, int ldo, const void *xa, int ldb, const TfmB16Weight *
 	__m256i		hi = _mm256_set1_epi32((int) 0xffff0000u);
 	float		b[16] = {0};
 
-	if (bias)
-		memcpy(b, bias + o0, sizeof(float) * cols);
-#pragma GCC unroll 6
-	for (int r = 0; r < MR; r++)
-	{
-		acc[r][0] = _mm256_loadu_ps(b);
-		acc[r][1] = _mm256_loadu_ps(b + 8);
-	}
+	tfm_avx2_acc_bias(acc, b, bias ? bias + o0 : NULL, MR, cols);
 	for (int k2 = 0; k2 < w->Cp / 2; k2++)
 	{
 		__m256i		g0 = _mm256_load_si256((const __m256i *) (panel + (size_t) k2 * 32)),
@@ -53,21 +49,7 @@ b16_tile_avx2(float *out, int ldo, const void *xa, int ldb, const TfmB16Weight *
 			acc[r][1] = _mm256_fmadd_ps(vd, d1, _mm256_fmadd_ps(ve, e1, acc[r][1]));
 		}
 	}
-#pragma GCC unroll 6
-	for (int r = 0; r < MR; r++)
-	{
-		if (cols == 16)
-		{
-			_mm256_storeu_ps(out + (size_t) r * ldo, acc[r][0]);
-			_mm256_storeu_ps(out + (size_t) r * ldo + 8, acc[r][1]);
-		}
-		else
-		{
-			_mm256_storeu_ps(b, acc[r][0]);
-			_mm256_storeu_ps(b + 8, acc[r][1]);
-			memcpy(out + (size_t) r * ldo, b, sizeof(float) * cols);
-		}
-	}
+	tfm_avx2_acc_store(out, ldo, acc, b, MR, cols);
 }
 
 /* AVX2 rows */
@@ -76,15 +58,9 @@ void
 tfm_b16_rows_avx2(float *out, int ldo, const void *xa, int ldb, const TfmB16Weight *w,
 				  int o0, const float *bias, int MR, int cols)
 {
-	switch (MR)
-	{
-		case 6: b16_tile_avx2(out, ldo, xa, ldb, w, o0, bias, 6, cols); break;
-		case 5: b16_tile_avx2(out, ldo, xa, ldb, w, o0, bias, 5, cols); break;
-		case 4: b16_tile_avx2(out, ldo, xa, ldb, w, o0, bias, 4, cols); break;
-		case 3: b16_tile_avx2(out, ldo, xa, ldb, w, o0, bias, 3, cols); break;
-		case 2: b16_tile_avx2(out, ldo, xa, ldb, w, o0, bias, 2, cols); break;
-		default: b16_tile_avx2(out, ldo, xa, ldb, w, o0, bias, 1, cols); break;
-	}
+#define TILE(mr) b16_tile_avx2(out, ldo, xa, ldb, w, o0, bias, mr, cols)
+	TFM_TILE_ROWS6(MR, TILE);
+#undef TILE
 }
 #else
 /* not reached: callers check TfmCpuHas */

@@ -6,6 +6,7 @@
  * the pair widened to fp32 (shift, mask) and two FMAs, as the AVX2 tile.
  */
 #include "kernels/bgemm.h"
+#include "kernels/tiles.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <string.h>
@@ -116,26 +117,8 @@ tfm_b16_round_avx512(uint16_t *xb, const float *x, int N, int C, int Cp)
 	}
 }
 
-#define TILES(dp) \
-	do { \
-		if (cols > 16) \
-			switch (MR) \
-			{ \
-				case 12: T(12, 2, dp); break; case 11: T(11, 2, dp); break; case 10: T(10, 2, dp); break; \
-				case 9: T(9, 2, dp); break; case 8: T(8, 2, dp); break; case 7: T(7, 2, dp); break; \
-				case 6: T(6, 2, dp); break; case 5: T(5, 2, dp); break; case 4: T(4, 2, dp); break; \
-				case 3: T(3, 2, dp); break; case 2: T(2, 2, dp); break; default: T(1, 2, dp); break; \
-			} \
-		else \
-			switch (MR) \
-			{ \
-				case 12: T(12, 1, dp); break; case 11: T(11, 1, dp); break; case 10: T(10, 1, dp); break; \
-				case 9: T(9, 1, dp); break; case 8: T(8, 1, dp); break; case 7: T(7, 1, dp); break; \
-				case 6: T(6, 1, dp); break; case 5: T(5, 1, dp); break; case 4: T(4, 1, dp); break; \
-				case 3: T(3, 1, dp); break; case 2: T(2, 1, dp); break; default: T(1, 1, dp); break; \
-			} \
-	} while (0)
-#define T(mr, np, dp) b16_tile_avx512(out, ldo, xa, ldb, w, o0, bias, mr, np, dp, cols)
+#define TILE_BF16(mr, np) b16_tile_avx512(out, ldo, xa, ldb, w, o0, bias, mr, np, 1, cols)
+#define TILE_WIDEN(mr, np) b16_tile_avx512(out, ldo, xa, ldb, w, o0, bias, mr, np, 0, cols)
 
 /* AVX512-BF16 rows (vdpbf16ps) */
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
@@ -143,7 +126,7 @@ void
 tfm_b16_rows_avx512bf16(float *out, int ldo, const void *xa, int ldb, const TfmB16Weight *w,
 						int o0, const float *bias, int MR, int cols)
 {
-	TILES(1);
+	TFM_TILE_ROWS12_PANELS(MR, cols, TILE_BF16);
 }
 
 /* AVX-512F rows (widen + FMA; the bf16 target is only for the shared tile's declaration) */
@@ -152,7 +135,7 @@ void
 tfm_b16_rows_avx512(float *out, int ldo, const void *xa, int ldb, const TfmB16Weight *w,
 					int o0, const float *bias, int MR, int cols)
 {
-	TILES(0);
+	TFM_TILE_ROWS12_PANELS(MR, cols, TILE_WIDEN);
 }
 #else
 /* not reached: callers check TfmCpuHas */

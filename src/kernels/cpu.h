@@ -53,4 +53,14 @@ TfmCpuHas(int f)
 	return (TfmCpuActive() & f) == f;
 }
 
+/* the highest of n kernel variants whose features (needs[v]) are all active; 0 (scalar) if none */
+static inline int
+TfmCpuBestVariant(const int *needs, int n)
+{
+	for (int v = n - 1; v > 0; v--)
+		if (TfmCpuHas(needs[v]))
+			return v;
+	return 0;
+}
+
 #endif

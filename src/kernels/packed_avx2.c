@@ -4,9 +4,12 @@
 #include <string.h>
 
 #include "kernels/packed.h"
+#include "kernels/tiles.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
+
+#include "kernels/avx2tile.h"
 
 /*
  * One panel (16 columns, two ymm) against MR <= 6 input rows: 12
@@ -22,14 +25,7 @@ packed_tile_avx2(float *out, int ldo, const float *x, int ldx, const float *pane
 	__m256		acc[6][2];
 	float		b[16] = {0};
 
-	if (bias)
-		memcpy(b, bias, sizeof(float) * cols);
-#pragma GCC unroll 6
-	for (int r = 0; r < MR; r++)
-	{
-		acc[r][0] = _mm256_loadu_ps(b);
-		acc[r][1] = _mm256_loadu_ps(b + 8);
-	}
+	tfm_avx2_acc_bias(acc, b, bias ? bias : NULL, MR, cols);
 	for (int i = 0; i < C; i++)
 	{
 		__m256		w0 = _mm256_loadu_ps(panel + (size_t) i * 16),
@@ -44,21 +40,7 @@ packed_tile_avx2(float *out, int ldo, const float *x, int ldx, const float *pane
 			acc[r][1] = _mm256_fmadd_ps(xv, w1, acc[r][1]);
 		}
 	}
-#pragma GCC unroll 6
-	for (int r = 0; r < MR; r++)
-	{
-		if (cols == 16)
-		{
-			_mm256_storeu_ps(out + (size_t) r * ldo, acc[r][0]);
-			_mm256_storeu_ps(out + (size_t) r * ldo + 8, acc[r][1]);
-		}
-		else
-		{
-			_mm256_storeu_ps(b, acc[r][0]);
-			_mm256_storeu_ps(b + 8, acc[r][1]);
-			memcpy(out + (size_t) r * ldo, b, sizeof(float) * cols);
-		}
-	}
+	tfm_avx2_acc_store(out, ldo, acc, b, MR, cols);
 }
 
 /* one panel against MR rows, MR a constant at each call so the tile unrolls into registers */
@@ -67,15 +49,9 @@ void
 tfm_packed_rows_avx2(float *out, int ldo, const float *x, int ldx, const float *panel,
 					 const float *bias, int C, int MR, int cols)
 {
-	switch (MR)
-	{
-		case 6: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 6, cols); break;
-		case 5: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 5, cols); break;
-		case 4: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 4, cols); break;
-		case 3: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 3, cols); break;
-		case 2: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 2, cols); break;
-		default: packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, 1, cols); break;
-	}
+#define TILE(mr) packed_tile_avx2(out, ldo, x, ldx, panel, bias, C, mr, cols)
+	TFM_TILE_ROWS6(MR, TILE);
+#undef TILE
 }
 #else
 /* not reached: callers check TfmCpuHas */

@@ -2,6 +2,7 @@
  * packed_avx512.c - AVX-512F tile of the packed-panel matmul (see packed.h)
  */
 #include "kernels/packed.h"
+#include "kernels/tiles.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -63,38 +64,7 @@ void
 tfm_packed_rows_avx512(float *out, int ldo, const float *x, int ldx, const float *panel,
 					   const float *bias, int C, int MR, int cols)
 {
-	if (cols > 16)
-		switch (MR)
-		{
-			case 12: TILE(12, 2); break;
-			case 11: TILE(11, 2); break;
-			case 10: TILE(10, 2); break;
-			case 9: TILE(9, 2); break;
-			case 8: TILE(8, 2); break;
-			case 7: TILE(7, 2); break;
-			case 6: TILE(6, 2); break;
-			case 5: TILE(5, 2); break;
-			case 4: TILE(4, 2); break;
-			case 3: TILE(3, 2); break;
-			case 2: TILE(2, 2); break;
-			default: TILE(1, 2); break;
-		}
-	else
-		switch (MR)
-		{
-			case 12: TILE(12, 1); break;
-			case 11: TILE(11, 1); break;
-			case 10: TILE(10, 1); break;
-			case 9: TILE(9, 1); break;
-			case 8: TILE(8, 1); break;
-			case 7: TILE(7, 1); break;
-			case 6: TILE(6, 1); break;
-			case 5: TILE(5, 1); break;
-			case 4: TILE(4, 1); break;
-			case 3: TILE(3, 1); break;
-			case 2: TILE(2, 1); break;
-			default: TILE(1, 1); break;
-		}
+	TFM_TILE_ROWS12_PANELS(MR, cols, TILE);
 }
 #else
 /* not reached: callers check TfmCpuHas */

@@ -194,10 +194,7 @@ tfm_q8_variant_name(int variant)
 int
 tfm_q8_best_variant(void)
 {
-	for (int v = TFM_Q8_VARIANTS - 1; v > 0; v--)
-		if (TfmCpuHas(q8_needs[v]))
-			return v;
-	return TFM_Q8_SCALAR;
+	return TfmCpuBestVariant(q8_needs, TFM_Q8_VARIANTS);
 }
 
 /* out (N,OC) = x (N,C) . w^T + bias through one variant; false (nothing done) if the CPU level lacks it */

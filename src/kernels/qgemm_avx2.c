@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kernels/qgemm.h"
+#include "kernels/tiles.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -96,15 +97,9 @@ void
 tfm_q8_rows_avx2(float *out, int ldo, const int8_t *xq, int ldq, const float *sx,
 				 const TfmQ8Weight *w, int o0, const float *bias, int MR, int cols)
 {
-	switch (MR)
-	{
-		case 6: q8_tile_avx2(out, ldo, xq, ldq, sx, w, o0, bias, 6, cols); break;
-		case 5: q8_tile_avx2(out, ldo, xq, ldq, sx, w, o0, bias, 5, cols); break;
-		case 4: q8_tile_avx2(out, ldo, xq, ldq, sx, w, o0, bias, 4, cols); break;
-		case 3: q8_tile_avx2(out, ldo, xq, ldq, sx, w, o0, bias, 3, cols); break;
-		case 2: q8_tile_avx2(out, ldo, xq, ldq, sx, w, o0, bias, 2, cols); break;
-		default: q8_tile_avx2(out, ldo, xq, ldq, sx, w, o0, bias, 1, cols); break;
-	}
+#define TILE(mr) q8_tile_avx2(out, ldo, xq, ldq, sx, w, o0, bias, mr, cols)
+	TFM_TILE_ROWS6(MR, TILE);
+#undef TILE
 }
 
 /* AVX-VNNI tile of MR rows */
@@ -152,15 +147,9 @@ void
 tfm_q8_rows_avxvnni(float *out, int ldo, const int8_t *xq, int ldq, const float *sx,
 					const TfmQ8Weight *w, int o0, const float *bias, int MR, int cols)
 {
-	switch (MR)
-	{
-		case 6: q8_tile_avxvnni(out, ldo, xq, ldq, sx, w, o0, bias, 6, cols); break;
-		case 5: q8_tile_avxvnni(out, ldo, xq, ldq, sx, w, o0, bias, 5, cols); break;
-		case 4: q8_tile_avxvnni(out, ldo, xq, ldq, sx, w, o0, bias, 4, cols); break;
-		case 3: q8_tile_avxvnni(out, ldo, xq, ldq, sx, w, o0, bias, 3, cols); break;
-		case 2: q8_tile_avxvnni(out, ldo, xq, ldq, sx, w, o0, bias, 2, cols); break;
-		default: q8_tile_avxvnni(out, ldo, xq, ldq, sx, w, o0, bias, 1, cols); break;
-	}
+#define TILE(mr) q8_tile_avxvnni(out, ldo, xq, ldq, sx, w, o0, bias, mr, cols)
+	TFM_TILE_ROWS6(MR, TILE);
+#undef TILE
 }
 #else
 /* not reached: callers check TfmCpuHas */

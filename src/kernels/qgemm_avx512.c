@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kernels/qgemm.h"
+#include "kernels/tiles.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -123,38 +124,7 @@ void
 tfm_q8_rows_avx512vnni(float *out, int ldo, const int8_t *xq, int ldq, const float *sx,
 					   const TfmQ8Weight *w, int o0, const float *bias, int MR, int cols)
 {
-	if (cols > 16)
-		switch (MR)
-		{
-			case 12: TILE(12, 2); break;
-			case 11: TILE(11, 2); break;
-			case 10: TILE(10, 2); break;
-			case 9: TILE(9, 2); break;
-			case 8: TILE(8, 2); break;
-			case 7: TILE(7, 2); break;
-			case 6: TILE(6, 2); break;
-			case 5: TILE(5, 2); break;
-			case 4: TILE(4, 2); break;
-			case 3: TILE(3, 2); break;
-			case 2: TILE(2, 2); break;
-			default: TILE(1, 2); break;
-		}
-	else
-		switch (MR)
-		{
-			case 12: TILE(12, 1); break;
-			case 11: TILE(11, 1); break;
-			case 10: TILE(10, 1); break;
-			case 9: TILE(9, 1); break;
-			case 8: TILE(8, 1); break;
-			case 7: TILE(7, 1); break;
-			case 6: TILE(6, 1); break;
-			case 5: TILE(5, 1); break;
-			case 4: TILE(4, 1); break;
-			case 3: TILE(3, 1); break;
-			case 2: TILE(2, 1); break;
-			default: TILE(1, 1); break;
-		}
+	TFM_TILE_ROWS12_PANELS(MR, cols, TILE);
 }
 #else
 /* not reached: callers check TfmCpuHas */

@@ -9,6 +9,7 @@
 
 #include <utf8proc.h>
 
+#include "blobcheck.h"
 #include "unigram.h"
 
 /* darts' unit fields */
@@ -104,24 +105,6 @@ walk(const uint32_t *a, size_t na, size_t pos, const char *pool, size_t pool_len
 	return 0;
 }
 
-/* true when s[0, n) is valid UTF-8 (NUL bytes allowed, as in Rust strings) */
-static int
-utf8_ok(const char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n)
-	{
-		utf8proc_int32_t c;
-		utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *) s + i, (utf8proc_ssize_t) (n - i), &c);
-
-		if (k <= 0)
-			return 0;
-		i += (size_t) k;
-	}
-	return 1;
-}
-
 /* 0 when the charsmap parses and its trie stays inside its arrays with values in the string pool */
 int
 TfmCharsmapCheck(const unsigned char *map, size_t len, const char **why)
@@ -138,7 +121,7 @@ TfmCharsmapCheck(const unsigned char *map, size_t len, const char **why)
 	if (tsize % 4 != 0 || tsize == 0 || tsize > len - 4)
 		return (*why = "precompiled_charsmap's trie size does not fit its data", TFM_UNI_EINVAL);
 	pool = (const char *) map + 4 + tsize;
-	if (!utf8_ok(pool, len - 4 - tsize))
+	if (TfmUtf8BadOffset(pool, len - 4 - tsize) != len - 4 - tsize)
 		return (*why = "precompiled_charsmap's replacement strings are not UTF-8", TFM_UNI_EINVAL);
 	na = tsize / 4;
 	if ((units = malloc(tsize)) == NULL)

@@ -8,6 +8,7 @@
 
 #include "unigram.h"
 #include "uniblob.h"
+#include "blobcheck.h"
 
 /* n rounded up to 8 */
 static uint64_t
@@ -290,13 +291,6 @@ TfmUniBuild(const TfmUniSpec *spec, void **blob, size_t *size, const char **why)
 	return 0;
 }
 
-/* true if [off, off + n) lies within size */
-static int
-region_ok(uint64_t off, uint64_t n, uint64_t size)
-{
-	return off <= size && n <= size - off;
-}
-
 /* verify an untrusted blob */
 int
 TfmUniCheck(const void *blob, size_t size, int n_vocab)
@@ -316,15 +310,15 @@ TfmUniCheck(const void *blob, size_t size, int n_vocab)
 		!isfinite(h->unk_score) || h->pair_roberta < 0 || h->pair_roberta > 1 ||
 		(h->pair_roberta && (h->n_prefix != 1 || h->n_suffix != 1)) ||
 		h->norm_off % 8 || h->added_off % 8 || h->score_off % 8 || h->node_off % 8 || h->unit_off % 8 ||
-		!region_ok(h->norm_off, sizeof(UniNorm) * (uint64_t) h->n_norm, size) ||
-		!region_ok(h->added_off, sizeof(UniAdded) * (uint64_t) h->nadded, size) ||
-		!region_ok(h->str_off, h->str_len, size) ||
-		!region_ok(h->score_off, sizeof(double) * (uint64_t) h->n_pieces, size) ||
+		!TfmRegionOk(h->norm_off, sizeof(UniNorm) * (uint64_t) h->n_norm, size) ||
+		!TfmRegionOk(h->added_off, sizeof(UniAdded) * (uint64_t) h->nadded, size) ||
+		!TfmRegionOk(h->str_off, h->str_len, size) ||
+		!TfmRegionOk(h->score_off, sizeof(double) * (uint64_t) h->n_pieces, size) ||
 		h->n_nodes < 1 || h->n_nodes > (uint64_t) UINT32_MAX ||
-		!region_ok(h->node_off, sizeof(UniNode) * h->n_nodes, size) ||
-		h->n_units > size || !region_ok(h->unit_off, 4 * h->n_units, size) ||
-		!region_ok(h->pool_off, h->pool_len, size) ||
-		(h->metaspace && (h->repl_len < 1 || h->repl_len > 4 || !region_ok(h->repl_off, h->repl_len, h->str_len))))
+		!TfmRegionOk(h->node_off, sizeof(UniNode) * h->n_nodes, size) ||
+		h->n_units > size || !TfmRegionOk(h->unit_off, 4 * h->n_units, size) ||
+		!TfmRegionOk(h->pool_off, h->pool_len, size) ||
+		(h->metaspace && (h->repl_len < 1 || h->repl_len > 4 || !TfmRegionOk(h->repl_off, h->repl_len, h->str_len))))
 		return TFM_UNI_ECORRUPT;
 	for (int i = 0; i < h->n_prefix; i++)
 		if (h->prefix[i] < 0 || h->prefix[i] >= n_vocab)
@@ -337,11 +331,11 @@ TfmUniCheck(const void *blob, size_t size, int n_vocab)
 		if (nm[i].kind < TFM_NORM_PRECOMPILED || nm[i].kind > TFM_NORM_NFKD ||
 			nm[i].pat_len > TFM_UNI_MAX_PATTERN || nm[i].con_len > TFM_UNI_MAX_PATTERN ||
 			(nm[i].kind == TFM_NORM_REPLACE && nm[i].pat_len < 1) ||
-			!region_ok(nm[i].pat_off, nm[i].pat_len, h->str_len) || !region_ok(nm[i].con_off, nm[i].con_len, h->str_len))
+			!TfmRegionOk(nm[i].pat_off, nm[i].pat_len, h->str_len) || !TfmRegionOk(nm[i].con_off, nm[i].con_len, h->str_len))
 			return TFM_UNI_ECORRUPT;
 	ad = (const UniAdded *) (base + h->added_off);
 	for (int i = 0; i < h->nadded; i++)
-		if (ad[i].len < 1 || ad[i].len > TFM_UNI_ADDED_BYTES || !region_ok(ad[i].off, ad[i].len, h->str_len) ||
+		if (ad[i].len < 1 || ad[i].len > TFM_UNI_ADDED_BYTES || !TfmRegionOk(ad[i].off, ad[i].len, h->str_len) ||
 			ad[i].id < 0 || ad[i].id >= n_vocab)
 			return TFM_UNI_ECORRUPT;
 	sc = (const double *) (base + h->score_off);
@@ -356,7 +350,7 @@ TfmUniCheck(const void *blob, size_t size, int n_vocab)
 			return TFM_UNI_ECORRUPT;
 		if (t[i].n == 0)
 			continue;
-		if (t[i].first <= i || !region_ok(t[i].first, t[i].n, h->n_nodes))
+		if (t[i].first <= i || !TfmRegionOk(t[i].first, t[i].n, h->n_nodes))
 			return TFM_UNI_ECORRUPT;
 		for (uint32_t c = 1; c < t[i].n; c++)
 			if (t[t[i].first + c].byte <= t[t[i].first + c - 1].byte)
