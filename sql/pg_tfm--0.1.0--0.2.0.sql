@@ -48,57 +48,6 @@ AS 'MODULE_PATHNAME', 'tfm_revoke_text' LANGUAGE C VOLATILE STRICT;
 CREATE FUNCTION tfm_has_usage(model text, role regrole DEFAULT NULL) RETURNS boolean
 AS 'MODULE_PATHNAME', 'tfm_has_usage' LANGUAGE C STABLE;
 
--- the trigger runs with its caller's rights (not SECURITY DEFINER), on behalf of whoever writes the
--- table: every call is schema-qualified and search_path holds only pg_catalog, so a function a
--- user creates in a writable schema (say to_jsonb(their_table) in public) is never picked instead
--- It checks all its arguments before scoring: a threshold that is not a number in [0, 1]
--- ('NaN', '2', 'abc') and a flag column that is not boolean are refused at the first row (22023,
--- 42804), not taken as "never flag" or written as text. (CREATE TRIGGER cannot check them: a
--- trigger's arguments reach the function only when it fires.)
-CREATE OR REPLACE FUNCTION tfm_flag() RETURNS trigger AS $$
-DECLARE
-    doc jsonb;
-    score real;
-    threshold numeric := 0.5;
-    flag_type oid;
-BEGIN
-    IF TG_NARGS < 4 OR TG_NARGS > 5 THEN
-        RAISE EXCEPTION 'tfm_flag needs (model, text column, flag column, label [, threshold])'
-            USING ERRCODE = '22023';
-    END IF;
-    IF TG_LEVEL <> 'ROW' OR TG_WHEN <> 'BEFORE' THEN
-        RAISE EXCEPTION 'tfm_flag must be a BEFORE ... FOR EACH ROW trigger' USING ERRCODE = '39P01';
-    END IF;
-    IF TG_NARGS = 5 THEN
-        IF TG_ARGV[4] IS NULL
-           OR TG_ARGV[4] !~ '^\s*([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?\s*$' THEN
-            RAISE EXCEPTION 'tfm_flag threshold must be a number between 0 and 1, not "%"', TG_ARGV[4]
-                USING ERRCODE = '22023', HINT = 'Pass the threshold as the fifth trigger argument, for example ''0.8''.';
-        END IF;
-        threshold := TG_ARGV[4]::numeric;
-        IF threshold > 1 THEN
-            RAISE EXCEPTION 'tfm_flag threshold must be a number between 0 and 1, not "%"', TG_ARGV[4]
-                USING ERRCODE = '22023', HINT = 'The threshold is compared with a probability (tfm_score).';
-        END IF;
-    END IF;
-    doc := pg_catalog.to_jsonb(NEW);
-    IF NOT doc ? TG_ARGV[1] OR NOT doc ? TG_ARGV[2] THEN
-        RAISE EXCEPTION 'table %.% has no column % or %', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_ARGV[1], TG_ARGV[2]
-            USING ERRCODE = '42703';
-    END IF;
-    -- the column's type, or a domain's base type (a domain over boolean is a boolean column)
-    SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END INTO flag_type
-    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-    WHERE a.attrelid = TG_RELID AND a.attname = TG_ARGV[2]::name AND a.attnum > 0 AND NOT a.attisdropped;
-    IF flag_type IS DISTINCT FROM 'pg_catalog.bool'::pg_catalog.regtype THEN
-        RAISE EXCEPTION 'tfm_flag flag column % of table %.% must be boolean, not %', TG_ARGV[2], TG_TABLE_SCHEMA,
-            TG_TABLE_NAME, pg_catalog.format_type(flag_type, NULL) USING ERRCODE = '42804';
-    END IF;
-    score := @extschema@.tfm_score(doc->>TG_ARGV[1], TG_ARGV[0], TG_ARGV[3]);
-    RETURN pg_catalog.jsonb_populate_record(NEW, pg_catalog.jsonb_build_object(TG_ARGV[2],
-               score >= threshold::real));
-END $$ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp;
-
 -- ==== issue 13: model owners and grantees by role oid ====
 -- 0.1.0 kept the owner as a role name: a dropped role's models passed to any new role of that name.
 -- The owner is now a regrole (an oid: dumps carry the role's name, pg_upgrade keeps role oids), and
@@ -220,7 +169,7 @@ JOIN @extschema@.tfm_cache_files() f
 -- roles they grant it to; it also checks pg_tfm.max_memory before allocating
 REVOKE ALL ON FUNCTION tfm._train_step(text, int[], int[], int[]) FROM PUBLIC;
 
--- (tfm_flag's argument checks are in its definition above)
+-- (tfm_flag's argument checks are in its definition, in the issue 17 section below)
 
 -- ==== issue 15: sequence-classification checkpoints and cross-encoders ====
 -- BertForSequenceClassification checkpoints import with their head (task classification, regression
@@ -289,6 +238,13 @@ AS 'MODULE_PATHNAME', 'tfm_predict_features_many' LANGUAGE C IMMUTABLE PARALLEL 
 CREATE FUNCTION tfm_predict_many(features float8[], model text) RETURNS real[]
 AS 'MODULE_PATHNAME', 'tfm_predict_features_many' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
 
+-- tfm_flag: the trigger runs with its caller's rights (not SECURITY DEFINER), on behalf of whoever writes the
+-- table: every call is schema-qualified and search_path holds only pg_catalog, so a function a
+-- user creates in a writable schema (say to_jsonb(their_table) in public) is never picked instead
+-- of the built-in. It checks all its arguments before scoring: a threshold that is not a number in [0, 1]
+-- ('NaN', '2', 'abc') and a flag column that is not boolean are refused at the first row (22023,
+-- 42804), not taken as "never flag" or written as text. (CREATE TRIGGER cannot check them: a
+-- trigger's arguments reach the function only when it fires.)
 -- tfm_flag reads its input column as a feature vector when the column is an array (real[], float8[],
 -- or any array of numbers), else as text, as before. The input argument may also list numeric columns
 -- separated by commas ('amount,age,velocity'): their values, in that order, are the feature vector.
