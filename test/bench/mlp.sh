@@ -9,7 +9,8 @@
 #   early: at most 200 epochs, early stopping after 10 epochs without improvement on a 10 % validation split
 #          (pg_tfm: validation loss, best weights kept; scikit-learn: validation accuracy or R², tol 1e-4).
 # Reports held-out accuracy or R² and training time (the whole CALL for pg_tfm: reading the rows, training,
-# storing; fit() for scikit-learn), means of SEEDS runs (default 3). Starts its own throwaway cluster.
+# storing; fit() for scikit-learn), means of SEEDS runs (default 3); then fairness by group (Fairlearn's
+# definitions in numpy) on both sides' breast-cancer predictions. Starts its own throwaway cluster.
 source "$(dirname "$0")/../../scripts/lib.sh"
 SEEDS=${SEEDS:-3}
 EPOCHS=${EPOCHS:-100}
@@ -110,4 +111,52 @@ for side in pg sk; do
     END { for (k in m) printf "%s %-22s %.4f  %6.3f s  %5.1f epochs  %5.2f ms/epoch\n", side == "pg" ? "pg_tfm      " : "scikit-learn",
           k, m[k] / n[k], t[k] / n[k], e[k] / n[k], 1000 * t[k] / e[k] }' "$RUN/mlp_$side.txt" | sort -k2,3
 done
+# fairness by group, Fairlearn's definitions computed by a few lines of numpy: on pg_tfm's own predictions
+# (they must equal tfm_evaluate's "fairness") and, side by side, on scikit-learn's model of the same
+# schedule; breast cancer held out, the group a synthetic attribute (id % 3), positive label "malignant"
+log "fairness by group (breast cancer, group id % 3, positive 'malignant'): tfm_evaluate vs numpy"
+q -c "\\copy (SELECT id % 3, label, tfm_classify(features, 'breast_cancer_fixed_1') FROM breast_cancer WHERE split = 'test' ORDER BY id) TO '$RUN/fair_pg.csv' CSV"
+q -c "SELECT tfm_evaluate('breast_cancer_fixed_1', 'SELECT features, label, id % 3 FROM breast_cancer WHERE split = ''test''',
+        '{\"positive\": \"malignant\"}')->'fairness'" > "$RUN/fair_pg.json"
+$PY - "$TAB" "$RUN" "$EPOCHS" <<'PY'
+import csv, json, sys, warnings
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+warnings.simplefilter('ignore', ConvergenceWarning)
+tab, run, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+def fairness(group, truth, pred, pos='malignant'):
+    """Fairlearn's demographic parity difference/ratio, equal opportunity and equalized odds differences"""
+    sel, tpr, fpr = [], [], []
+    for g in sorted(set(group)):
+        m = group == g
+        p, t = pred[m] == pos, truth[m] == pos
+        sel.append(p.mean())
+        tpr.append((p & t).sum() / t.sum() if t.sum() else 0.0)
+        fpr.append((p & ~t).sum() / (~t).sum() if (~t).sum() else 0.0)
+    d = lambda v: max(v) - min(v)
+    return {'demographic_parity_difference': d(sel),
+            'demographic_parity_ratio': min(sel) / max(sel) if max(sel) else float('nan'),
+            'equal_opportunity_difference': d(tpr), 'equalized_odds_difference': max(d(tpr), d(fpr))}
+
+rows = list(csv.reader(open(f'{run}/fair_pg.csv')))
+g, t, p = (np.array([r[i] for r in rows]) for i in range(3))
+mine, theirs = fairness(g, t, p), json.load(open(f'{run}/fair_pg.json'))
+print('pg_tfm model, tfm_evaluate :', {k: round(theirs[k], 6) for k in mine})
+print('pg_tfm model, numpy        :', {k: round(float(v), 6) for k, v in mine.items()})
+print('max |difference|           : %.2e' % max(abs(mine[k] - theirs[k]) for k in mine))
+X, y, tr, ids = [], [], [], []
+for line in open(f'{tab}/breast_cancer.csv'):
+    i, s, rest = line.rstrip('\n').split(',', 2)
+    feats, label = rest.rsplit(',', 1)
+    X.append([float(v) for v in feats.strip('"{}').split(',')]); y.append(label); tr.append(s == 'train'); ids.append(int(i))
+X, y, tr, ids = np.array(X), np.array(y), np.array(tr), np.array(ids)
+sk = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(32,), solver='adam', learning_rate_init=1e-3,
+                   batch_size=64, alpha=1e-4, max_iter=epochs, n_iter_no_change=epochs + 1, random_state=1)).fit(X[tr], y[tr])
+print('scikit-learn model, numpy  :', {k: round(float(v), 6) for k, v in
+      fairness((ids[~tr] % 3).astype(str), y[~tr], sk.predict(X[~tr])).items()})
+PY
 lscpu | grep -E '^Model name|^CPU\(s\)|^Flags' | cut -c1-120
