@@ -7,6 +7,8 @@
 #   the same per row and bulk for the model imported with precision bf16 and int8 (PRECISIONS)
 #   ORT single       onnxruntime-node, one text per Run() (test/bench/onnx/run.js)
 #   ORT batched      onnxruntime-node, length-sorted batches (pg_tfm's bulk policy)
+#   PyTorch int8     the int8 peer at 1 thread: dynamic int8 Linear layers of the same weights, one text per
+#                    call, on pg_tfm's token ids (test/bench/onnx/torch_int8.py; tokenization not timed)
 # ORT's timing includes WordPiece tokenization, pooling and normalisation, like pg_tfm's.
 # At 1 thread and 2 cores: pg_tfm per row uses a parallel seq scan (leader + 1 worker), the bulk path
 # pg_tfm.blas_threads = 2, ORT intraOpNumThreads = 2. Every figure is the median of REPS runs.
@@ -100,6 +102,7 @@ TOK="$PG_TFM_MODEL_DIR/tokenizer.json"
 printf '\n%-9s %-3s %-15s %9s %10s %8s %8s %7s %7s\n' set thr path texts/s tokens/s "x ORT1" "x ORTb" "%fma" "%sgemm"
 for set in subjects bodies; do
   q -c "SELECT json_agg(t ORDER BY id) FROM $set" > "$RUN/$set.json"
+  q -c "SELECT json_agg(tfm_tokenize(t, 'minilm') ORDER BY id) FROM $set" > "$RUN/$set.ids.json"
   ntexts=$(q -c "SELECT count(*) FROM $set")
   # tokens after truncation and the encoder's FLOPs (6 layers, C 384, I 1536, unpadded) of the set
   read -r ntok gflop < <(q -c "SELECT sum(n), round(sum(6 * (2.0 * n * (4 * 384 * 384 + 2 * 384 * 1536) + 4.0 * n * n * 384)) / 1e9, 2)
@@ -120,12 +123,17 @@ for set in subjects bodies; do
         [ "$jtok" = "$ntok" ] || echo "warning: ORT saw $jtok tokens, pg_tfm $ntok" >&2
         T[$mode]+="$(echo "$js" | sed 's/.*"seconds":\([0-9.e-]*\).*/\1/' | awk '{print $1 * 1000}') "
       done
+      if [ "$th" = 1 ]; then
+        pj=$(cd "$ONNX_DIR" && /usr/bin/python3 torch_int8.py "$PG_TFM_MODEL_DIR" "$RUN/$set.ids.json" 1)
+        T[torch8]+="$(echo "$pj" | sed 's/.*"seconds": \([0-9.e-]*\).*/\1/' | awk '{print $1 * 1000}') "
+      fi
     done
     declare -A M=()
     keys="row bulk $(for p in $PRECISIONS; do echo "row_$p bulk_$p"; done) single batched"
+    [ "$th" = 1 ] && keys="$keys torch8"
     for k in $keys; do M[$k]=$(echo "${T[$k]}" | tr ' ' '\n' | grep . | median); done
     for k in $keys; do
-      name=$(case $k in row) echo "pg_tfm per-row";; bulk) echo "pg_tfm bulk";; single) echo "ORT single";; batched) echo "ORT batched";;
+      name=$(case $k in row) echo "pg_tfm per-row";; bulk) echo "pg_tfm bulk";; single) echo "ORT single";; batched) echo "ORT batched";; torch8) echo "PyTorch int8 row";;
              row_*) echo "pg_tfm ${k#row_} row";; bulk_*) echo "pg_tfm ${k#bulk_} bulk";; esac)
       awk -v s="$set" -v th="$th" -v n="$name" -v t="${M[$k]}" -v nt="$ntexts" -v tok="$ntok" -v gf="$gflop" \
           -v o1="${M[single]}" -v ob="${M[batched]}" -v pk="${PEAK[$th]}" -v sg="${SGEMM[$th]}" \
@@ -133,6 +141,7 @@ for set in subjects bodies; do
                    o1 / t, ob / t, 100 * gf * 1000 / t / pk, 100 * gf * 1000 / t / sg }'
     done
     echo "          ($set: $ntexts texts, $ntok tokens, $gflop GFLOP; medians of $REPS, ms: row ${M[row]} bulk ${M[bulk]} ORT1 ${M[single]} ORTb ${M[batched]})"
+    [ "$th" = 1 ] && echo "          (PyTorch int8: $(echo "$pj" | sed 's/.*"engine": "\([a-z]*\)".*"cosine_min": \([0-9.]*\).*/engine \1, cosine to its fp32 twin min \2 on 50 texts/'))"
   done
 done
 echo
