@@ -157,12 +157,15 @@ tfm_embed(PG_FUNCTION_ARGS)
 {
 	TfmModel   *m;
 	float	   *out;
+	const char *pre;
+	int			plen = 0;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	m = call_model(fcinfo, 1);
 	TfmRequireArch(m, TFM_ARCH_BERT, "tfm_embed");
-	out = pooled_text(m, TfmPrefixText(m, kind_arg(fcinfo, 2), PG_GETARG_DATUM(0)), m->opt.normalize);
+	pre = TfmPrefixOf(m, kind_arg(fcinfo, 2), &plen);
+	out = pooled_text(m, TfmPrefixed(pre, plen, PG_GETARG_DATUM(0)), m->opt.normalize);
 	PG_RETURN_ARRAYTYPE_P(float_array(out, m->cfg.hidden));
 }
 
@@ -179,15 +182,15 @@ tfm_embed_many(PG_FUNCTION_ARGS)
 	int32	  **ids;
 	int		   *lens;
 	float	   *out;
-	const char *kind;
+	const char *pre;
+	int			plen = 0;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
 		return (Datum) 0;
 	m = call_model(fcinfo, 1);
 	TfmRequireArch(m, TFM_ARCH_BERT, "tfm_embed");
-	kind = kind_arg(fcinfo, 2);
-	TfmPrefixText(m, kind, PointerGetDatum(cstring_to_text("")));	/* an unknown kind is refused on an empty array too */
+	pre = TfmPrefixOf(m, kind_arg(fcinfo, 2), &plen);	/* once; an unknown kind is refused on an empty array too */
 	C = m->cfg.hidden;
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), TEXTOID, -1, false, TYPALIGN_INT, &texts, &nulls, &n);
 	ids = palloc(sizeof(int32 *) * Max(n, 1));
@@ -195,7 +198,7 @@ tfm_embed_many(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 		if (!nulls[i])
 		{
-			ids[k] = text_ids(m, TfmPrefixText(m, kind, texts[i]), &lens[k]);
+			ids[k] = text_ids(m, TfmPrefixed(pre, plen, texts[i]), &lens[k]);
 			tokens += lens[k++];
 			/* the ids so far and the embeddings to come */
 			TfmCheckMemory(((double) tokens + (double) n * C) * sizeof(float) + (double) n * 16,

@@ -187,12 +187,10 @@ TfmPrefixOf(const TfmModel *m, const char *kind, int *len)
 	return v.val.string.val;
 }
 
-/* the text argument t with the prefix of kind (or the default one) in front, as a text Datum */
+/* the text argument t with the prefix pre of plen bytes (TfmPrefixOf's; NULL: none) in front, as a text Datum */
 Datum
-TfmPrefixText(const TfmModel *m, const char *kind, Datum t)
+TfmPrefixed(const char *pre, int plen, Datum t)
 {
-	int			plen = 0;
-	const char *pre = TfmPrefixOf(m, kind, &plen);
 	text	   *in, *out;
 	Size		n;
 

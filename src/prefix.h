@@ -11,6 +11,6 @@ extern Jsonb *TfmPrefixOptions(Jsonb *options, const char *what);
 extern Jsonb *TfmPrefixAdd(Jsonb *options, Jsonb *user, const char *what);
 extern Jsonb *TfmPrefixLoad(MemoryContext cxt, Jsonb *options);
 extern const char *TfmPrefixOf(const struct TfmModel *m, const char *kind, int *len);
-extern Datum TfmPrefixText(const struct TfmModel *m, const char *kind, Datum t);
+extern Datum TfmPrefixed(const char *pre, int plen, Datum t);
 
 #endif
