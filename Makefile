@@ -1,12 +1,17 @@
 # pg_tfm: transformer models inside PostgreSQL (PGXS build)
+# the tokenizer layer (src/text): pure-C cores (also linked by the unit tests and fuzz targets) and
+# the server side (JSON readers, the interface of text/tokenizer.h, tfm_tokens)
+TEXT_CORE = src/text/wordpiece.c src/text/bpe.c src/text/roberta.c \
+            src/text/unigram.c src/text/uniencode.c src/text/precompiled.c src/text/unipieces.c
+TEXT_OBJS = $(TEXT_CORE:.c=.o) src/text/wpjson.o src/text/bpejson.o src/text/robjson.o src/text/unijson.o \
+            src/text/vocabtxt.o src/text/tokens.o
 EXTENSION = pg_tfm
 MODULE_big = pg_tfm
 DATA = $(wildcard sql/pg_tfm--*.sql)
-OBJS = src/pg_tfm.o src/acl.o src/jsonutil.o src/safetensors.o src/stcheck.o src/model.o src/tokjson.o src/cachefile.o \
-       src/cache.o src/cacheinfo.o src/infer.o src/metrics.o src/fairness.o src/rows.o src/head.o src/mlp.o src/mlptrain.o src/mlpfuncs.o src/train.o src/trainstore.o src/gradcheck.o src/optim.o src/import.o src/funcs.o src/tokenizer.o src/ops.o src/blas.o src/bert.o \
-       src/bpe.o src/gpt2.o src/gpt2model.o src/bpejson.o src/generate.o src/stconfig.o src/seqhead.o src/rerank.o src/encvocab.o src/robertatok.o \
-       src/prefix.o src/tokens.o src/vocabtxt.o \
-       src/text/unigram.o src/text/uniencode.o src/text/precompiled.o src/text/unijson.o src/text/unipieces.o \
+OBJS = src/pg_tfm.o src/acl.o src/jsonutil.o src/safetensors.o src/stcheck.o src/model.o src/cachefile.o \
+       src/cache.o src/cacheinfo.o src/infer.o src/metrics.o src/fairness.o src/rows.o src/head.o src/mlp.o src/mlptrain.o src/mlpfuncs.o src/train.o src/trainstore.o src/gradcheck.o src/optim.o src/import.o src/funcs.o src/ops.o src/blas.o src/bert.o \
+       src/gpt2.o src/gpt2model.o src/generate.o src/stconfig.o src/seqhead.o src/rerank.o src/prefix.o \
+       $(TEXT_OBJS) \
        src/cpuinfo.o src/kernels/cpu.o src/kernels/packed_avx2.o src/kernels/packed_avx512.o \
        src/kernels/qgemm.o src/kernels/qgemm_avx2.o src/kernels/qgemm_avx512.o \
        src/kernels/bgemm.o src/kernels/bgemm_avx2.o src/kernels/bgemm_avx512.o
@@ -52,18 +57,17 @@ test/unit/test_grad: test/unit/test_grad.c test/unit/check.h src/ops.c $(KERNELS
 test/unit/test_head: test/unit/test_head.c test/unit/check.h src/head.c src/ops.c $(KERNELS) src/blas.c src/head.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_head.c src/head.c src/ops.c $(KERNELS) src/blas.c -lm
 
-test/unit/test_tokenizer: test/unit/test_tokenizer.c src/tokenizer.c src/tokenizer.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_tokenizer.c src/tokenizer.c -lutf8proc
+test/unit/test_tokenizer: test/unit/test_tokenizer.c $(TEXT_CORE) $(wildcard src/text/*.h)
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_tokenizer.c $(TEXT_CORE) -lutf8proc -lm
 
-test/unit/test_bpe: test/unit/test_bpe.c src/bpe.c src/bpe.h src/blobcheck.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_bpe.c src/bpe.c -lutf8proc
+test/unit/test_bpe: test/unit/test_bpe.c $(TEXT_CORE) $(wildcard src/text/*.h)
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_bpe.c $(TEXT_CORE) -lutf8proc -lm
 
 test/unit/test_gpt2: test/unit/test_gpt2.c src/gpt2.c src/ops.c $(KERNELS) src/blas.c src/gpt2.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_gpt2.c src/gpt2.c src/ops.c $(KERNELS) src/blas.c -lm
 
-UNIGRAM_SRC = src/text/unigram.c src/text/uniencode.c src/text/precompiled.c
-test/unit/test_unigram: test/unit/test_unigram.c $(UNIGRAM_SRC) src/text/unigram.h src/text/uniblob.h src/blobcheck.h
-	$(CC) $(UNIT_CFLAGS) -Isrc/text -o $@ test/unit/test_unigram.c $(UNIGRAM_SRC) -lutf8proc -lm
+test/unit/test_unigram: test/unit/test_unigram.c $(TEXT_CORE) $(wildcard src/text/*.h)
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_unigram.c $(TEXT_CORE) -lutf8proc -lm
 
 test/unit/test_mlp: test/unit/test_mlp.c test/unit/check.h src/mlp.c src/ops.c $(KERNELS) src/blas.c src/optim.c src/mlp.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_mlp.c src/mlp.c src/ops.c $(KERNELS) src/blas.c src/optim.c -lm

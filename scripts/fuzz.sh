@@ -6,7 +6,7 @@
 # the input is saved as $RUN/fuzz/crash-<target>-* (replay: $RUN/fuzz/bin/<target> FILE).
 # FUZZ_TARGETS="wordpiece bpe" picks targets; the growing corpus lives in $RUN/fuzz/corpus.
 # FUZZ_COVERAGE=1 also builds the targets with source-based coverage and prints the line and
-# branch coverage of the src files each target links (src/tokenizer.c, src/bpe.c, src/stcheck.c)
+# branch coverage of the src files each target links (the tokenizer cores of src/text, src/stcheck.c)
 # reached by the corpus (llvm-cov-14). fuzz_safetensors covers the pure-C safetensors checks of
 # src/stcheck.c; the jsonb header decoding of src/safetensors.c is fuzzed in the server by
 # test/asan/safetensors_mutate.pl (test/t/083_safetensors_mutate.pl in the normal suite).
@@ -35,21 +35,17 @@ OUT=$RUN/fuzz
 mkdir -p "$OUT/bin"
 CC=clang-14
 FLAGS="-g -O1 -Wall -Wextra -Werror -I$REPO/src -fno-sanitize-recover=undefined"
-sources() { # the src files a target links
+sources() { # the src files a target links: the pure-C tokenizer cores of src/text, or the safetensors checks
   case $1 in
-    wordpiece) echo "$REPO/src/tokenizer.c" ;;
-    bpe|merges) echo "$REPO/src/bpe.c" ;;
-    blob) echo "$REPO/src/tokenizer.c $REPO/src/bpe.c" ;;
+    wordpiece|bpe|merges|blob|roberta|unigram) grep -L '"postgres.h"' "$REPO"/src/text/*.c ;;  # no server code
     safetensors) echo "$REPO/src/stcheck.c" ;;
-    roberta) echo "$REPO/src/robertatok.c $REPO/src/bpe.c" ;;
-    unigram) echo "$REPO/src/text/unigram.c $REPO/src/text/uniencode.c $REPO/src/text/precompiled.c" ;;
     *) echo "unknown fuzz target $1" >&2; exit 2 ;;
   esac
 }
 
 log "building fuzz targets: $FUZZ_TARGETS"
 for t in $FUZZ_TARGETS; do
-  $CC $FLAGS -fsanitize=fuzzer,address,undefined -o "$OUT/bin/$t" "$REPO/test/fuzz/fuzz_$t.c" $(sources $t) -lutf8proc
+  $CC $FLAGS -fsanitize=fuzzer,address,undefined -o "$OUT/bin/$t" "$REPO/test/fuzz/fuzz_$t.c" $(sources $t) -lutf8proc -lm
 done
 
 failed=0
@@ -78,7 +74,7 @@ if [ "${FUZZ_COVERAGE:-0}" = 1 ]; then
   log "line and branch coverage of the corpus (llvm-cov-14)"
   for t in $FUZZ_TARGETS; do
     $CC -g -O0 -I"$REPO/src" -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping \
-      -o "$OUT/bin/$t.cov" "$REPO/test/fuzz/fuzz_$t.c" $(sources $t) -lutf8proc
+      -o "$OUT/bin/$t.cov" "$REPO/test/fuzz/fuzz_$t.c" $(sources $t) -lutf8proc -lm
     rm -f "$OUT/$t.profraw"
     LLVM_PROFILE_FILE="$OUT/$t.profraw" "$OUT/bin/$t.cov" -runs=0 "$OUT/corpus/$t" "$REPO/test/fuzz/corpus/$t" >/dev/null 2>&1
     llvm-profdata-14 merge -sparse "$OUT/$t.profraw" -o "$OUT/$t.profdata"

@@ -12,7 +12,7 @@
 #include "gpt2model.h"
 #include "model.h"
 #include "seqhead.h"
-#include "tokenizer.h"
+#include "text/wordpiece.h"
 
 typedef enum TfmTask
 {

@@ -22,14 +22,14 @@
 #include "utils/wait_event.h"
 
 #include "acl.h"
-#include "bpe.h"
+#include "text/bpe.h"
 #include "cachefile.h"
 #include "pg_tfm.h"
 #include "gpt2model.h"
 #include "model.h"
 #include "ops.h"
 #include "safetensors.h"
-#include "tokenizer.h"
+#include "text/wordpiece.h"
 
 #define TFM_SAMPLE_BLOCKS 64
 #define TFM_SAMPLE_BYTES 4096

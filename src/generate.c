@@ -9,7 +9,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
-#include "bpe.h"
+#include "text/bpe.h"
 #include "generate.h"
 #include "infer.h"
 #include "jsonutil.h"

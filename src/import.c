@@ -28,7 +28,7 @@
 #include "safetensors.h"
 #include "seqhead.h"
 #include "stconfig.h"
-#include "vocabtxt.h"
+#include "text/vocabtxt.h"
 
 #define CHUNK_BYTES (16 * 1024 * 1024)
 #define MAX_FILE_BYTES ((uint64) 8 << 30)

@@ -13,13 +13,13 @@
 
 #include "bert.h"
 #include "blas.h"
-#include "bpe.h"
+#include "text/bpe.h"
 #include "head.h"
 #include "infer.h"
 #include "ops.h"
 #include "pg_tfm.h"
 #include "seqhead.h"
-#include "robertatok.h"
+#include "text/roberta.h"
 #include "text/unigram.h"
 
 static float *scratch = NULL;	/* encoder work area, kept between calls */

@@ -7,7 +7,7 @@
 
 #include "bert.h"
 #include "safetensors.h"
-#include "tokenizer.h"
+#include "text/wordpiece.h"
 
 #define TFM_NAMELEN 64
 

@@ -9,7 +9,6 @@
 
 #include <utf8proc.h>
 
-#include "blobcheck.h"
 #include "unigram.h"
 
 /* darts' unit fields */
@@ -35,14 +34,6 @@ static size_t
 offset_of(uint32_t u)
 {
 	return (size_t) (u >> 10) << ((u & (1u << 9)) >> 6);
-}
-
-/* true for Unicode White_Space (Rust's char::is_whitespace) */
-int
-TfmIsWhiteSpace(uint32_t c)
-{
-	return (c >= 0x09 && c <= 0x0d) || c == 0x20 || c == 0x85 || c == 0xa0 || c == 0x1680 ||
-		(c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
 }
 
 /* true when pool[v] may start a replacement: inside the pool (or its end) at a character boundary */

@@ -8,7 +8,6 @@
 
 #include "unigram.h"
 #include "uniblob.h"
-#include "blobcheck.h"
 
 /* n rounded up to 8 */
 static uint64_t

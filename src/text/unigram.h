@@ -12,7 +12,7 @@
 #ifndef PG_TFM_UNIGRAM_H
 #define PG_TFM_UNIGRAM_H
 
-#include "pieces.h"
+#include "textutil.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -137,8 +137,5 @@ int TfmCharsmapNormalize(const uint32_t *units, size_t nunits, const char *pool,
 
 /* uniencode.c: append n bytes to a growing malloc'd buffer (*buf, *len, *cap); TFM_UNI_ENOMEM on failure */
 int TfmUniPut(char **buf, size_t *len, size_t *cap, const char *s, size_t n);
-
-/* true for Unicode White_Space (Rust's char::is_whitespace) */
-int TfmIsWhiteSpace(uint32_t c);
 
 #endif /* PG_TFM_UNIGRAM_H */

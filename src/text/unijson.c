@@ -18,7 +18,7 @@
 
 #include "jsonutil.h"
 #include "model.h"
-#include "text/unigram.h"
+#include "unigram.h"
 
 /* report an unsupported tokenizer component (0A000) */
 static void

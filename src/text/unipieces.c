@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pieces.h"
+#include "textutil.h"
 #include "unigram.h"
 #include "uniblob.h"
 

@@ -7,8 +7,8 @@
  * by byte 1 * 8 bytes; then 3-byte patches: a little-endian 16-bit offset (modulo the size) and
  * a byte XORed in there.
  */
-#include "tokenizer.h"
-#include "bpe.h"
+#include "text/wordpiece.h"
+#include "text/bpe.h"
 #include "fuzz_vocab.h"
 
 static void *wp, *bpe;

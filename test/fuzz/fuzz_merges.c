@@ -6,7 +6,7 @@
  * inside the text; a blob that builds passes TfmBpeCheck, and it encodes the input and decodes it
  * back to the same bytes.
  */
-#include "bpe.h"
+#include "text/bpe.h"
 #include "fuzz_vocab.h"
 
 #define MAX_RULES 512

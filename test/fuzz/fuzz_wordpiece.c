@@ -7,7 +7,7 @@
  * byte of text.
  * Vocabulary: "model"."vocab" of FUZZ_TOKENIZER_JSON (all-MiniLM-L6-v2), else a tiny built-in one.
  */
-#include "tokenizer.h"
+#include "text/wordpiece.h"
 #include "fuzz_vocab.h"
 
 static void *blobs[16];

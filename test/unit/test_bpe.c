@@ -7,7 +7,7 @@
  * The vocabulary has the 256 byte characters as ids 0-255 (id = byte) and a few
  * merges on top, so expected ids can be read off the bytes of the text.
  */
-#include "bpe.h"
+#include "text/bpe.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * cc -O2 -Wall -Wextra -Isrc test/unit/test_tokenizer.c src/tokenizer.c -lutf8proc
  * Prints one line per failure and a final "N passed, N failed"; exits 1 on failure.
  */
-#include "tokenizer.h"
+#include "text/wordpiece.h"
 
 #include <stdio.h>
 #include <stdlib.h>

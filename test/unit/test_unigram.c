@@ -6,7 +6,7 @@
  *    src/text/precompiled.c -lutf8proc -lm && ./a.out
  * Prints one line per failure and a final "N passed, N failed"; exits 1 on failure.
  */
-#include "unigram.h"
+#include "text/unigram.h"
 
 #include <stdio.h>
 #include <stdlib.h>

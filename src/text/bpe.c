@@ -16,7 +16,6 @@
  * where a new pair can outrank the one just merged.
  */
 #include "bpe.h"
-#include "blobcheck.h"
 
 #include <limits.h>
 #include <stdlib.h>

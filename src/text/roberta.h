@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pieces.h"
+#include "textutil.h"
 
 /* one added token of tokenizer.json ("<mask>": id 50264, lstrip) */
 typedef struct TfmAddedToken {

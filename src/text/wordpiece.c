@@ -16,7 +16,7 @@
  * section: none of those characters changes class under normalisation, has a
  * non-zero combining class.
  */
-#include "tokenizer.h"
+#include "wordpiece.h"
 
 #include <limits.h>
 #include <stdlib.h>

@@ -11,8 +11,8 @@
 #include "gpt2model.h"
 #include "jsonutil.h"
 #include "model.h"
-#include "robertatok.h"
-#include "text/unigram.h"
+#include "roberta.h"
+#include "unigram.h"
 
 /* report an unsupported tokenizer component (0A000) */
 static void

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pieces.h"
+#include "textutil.h"
 
 /* error codes: the same values as tokenizer.h's TFM_TOK_* */
 #define TFM_BPE_EUTF8 (-1)      /* invalid UTF-8 in the input text */

@@ -17,10 +17,10 @@
 #include "bpe.h"
 #include "cache.h"
 #include "infer.h"
-#include "pieces.h"
-#include "robertatok.h"
-#include "text/unigram.h"
-#include "tokenizer.h"
+#include "textutil.h"
+#include "roberta.h"
+#include "unigram.h"
+#include "wordpiece.h"
 
 PG_FUNCTION_INFO_V1(tfm_tokens);
 

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pieces.h"
+#include "textutil.h"
 
 typedef struct TfmTokConfig {
 	int lowercase, strip_accents, clean_text, handle_chinese_chars; /* booleans, already resolved (strip_accents null -> lowercase) */

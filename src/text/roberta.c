@@ -5,9 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "blobcheck.h"
 #include "bpe.h"
-#include "robertatok.h"
+#include "roberta.h"
 
 #define ROB_MAGIC 0x31424f52u	/* "ROB1" */
 
