@@ -1,7 +1,7 @@
 # pg_tfm: transformer models inside PostgreSQL (PGXS build)
 # the tokenizer layer (src/text): pure-C cores (also linked by the unit tests and fuzz targets) and
 # the server side (JSON readers, the interface of text/tokenizer.h, tfm_tokens)
-TEXT_CORE = src/text/wordpiece.c src/text/bpe.c src/text/roberta.c \
+TEXT_CORE = src/text/wordpiece.c src/text/wpvocab.c src/text/bertnorm.c src/text/bpe.c src/text/bytelevel.c src/text/merges.c src/text/added.c src/text/roberta.c \
             src/text/unigram.c src/text/uniencode.c src/text/precompiled.c src/text/unipieces.c
 TEXT_OBJS = $(TEXT_CORE:.c=.o) src/text/wpjson.o src/text/bpejson.o src/text/robjson.o src/text/unijson.o \
             src/text/vocabtxt.o src/text/tokens.o

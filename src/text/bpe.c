@@ -1,5 +1,6 @@
 /*
- * bpe.c - GPT-2 byte-level BPE tokenizer on utf8proc.
+ * bpe.c - the one byte-level BPE core (GPT-2, and RoBERTa through roberta.c) on utf8proc: the blob,
+ * its checks and the merge loop; the alphabet and the GPT-2 regex are bytelevel.c's, merges.txt merges.c's.
  *
  * Encoding, as the reference JavaScript encoder (npm gpt-3-encoder) runs it:
  *   1. split the text with the GPT-2 regex (hand-written here on Unicode
@@ -16,6 +17,7 @@
  * where a new pair can outrank the one just merged.
  */
 #include "bpe.h"
+#include "bytelevel.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -24,7 +26,6 @@
 
 #define BPE_MAGIC 0x31455042u       /* "BPE1" */
 #define BPE_VERSION 1
-#define MAX_IDS (INT32_MAX / 4)
 #define DEC_MISSING UINT32_MAX
 #define BLOB(b, off, T) ((T) ((const char *) (b) + (off)))
 
@@ -59,47 +60,7 @@ typedef struct BpeWork {
 	size_t nout, outcap;
 } BpeWork;
 
-/* ---------------------------------------------------------------- alphabet */
-
-/* the bytes_to_unicode character of byte b */
-static int32_t
-byte_char(int b)
-{
-	if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255))
-		return b;
-	/* the unprintable bytes get 256, 257, ... in byte order: 0..32, then 127..160, then 173 */
-	return b <= 32 ? 256 + b : b <= 160 ? 256 + 33 + (b - 127) : 256 + 67;
-}
-
-/* fill inv[cp] = byte for the 324 code points of the alphabet, -1 elsewhere */
-static void
-byte_inverse(int16_t inv[324])
-{
-	for (int i = 0; i < 324; i++)
-		inv[i] = -1;
-	for (int b = 0; b < 256; b++)
-		inv[byte_char(b)] = (int16_t) b;
-}
-
 /* ---------------------------------------------------------------- hashing */
-
-/* round up to a multiple of 8 */
-static size_t
-align8(size_t n)
-{
-	return (n + 7) & ~(size_t) 7;
-}
-
-/* FNV-1a of a byte string */
-static uint64_t
-fnv_hash(const char *s, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char) s[i]) * 0x100000001b3ULL;
-	return h;
-}
 
 /* hash of an id pair (splitmix64 finaliser) */
 static uint64_t
@@ -110,17 +71,6 @@ pair_hash(int32_t a, int32_t b)
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
 	return z ^ (z >> 31);
-}
-
-/* a power of two at least twice n (and at least 16) */
-static uint64_t
-slot_count(int n)
-{
-	uint64_t s = 16;
-
-	while (s < 2 * (uint64_t) n)
-		s *= 2;
-	return s;
 }
 
 /* the merge of (a, b) in the blob, or NULL */
@@ -138,105 +88,23 @@ pair_find(const BpeHeader *h, int32_t a, int32_t b)
 
 /* ---------------------------------------------------------------- merges text */
 
-/* true for the white space that separates the two parts of a merge line */
-static int
-is_merge_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
-
-/* parse one line [s, e) into *m; 0 = rule, 1 = blank, -1 = malformed */
-static int
-parse_merge_line(const char *s, const char *e, TfmBpeMerge *m)
-{
-	const char *p[2], *q[2];
-	int k = 0;
-
-	while (s < e)
-	{
-		while (s < e && is_merge_space(*s))
-			s++;
-		if (s == e)
-			break;
-		if (k == 2)
-			return -1;
-		p[k] = s;
-		while (s < e && !is_merge_space(*s))
-			s++;
-		q[k++] = s;
-	}
-	if (k == 0)
-		return 1;
-	if (k != 2 || q[0] - p[0] > INT_MAX || q[1] - p[1] > INT_MAX)
-		return -1;
-	m->a = p[0];
-	m->alen = (int) (q[0] - p[0]);
-	m->b = p[1];
-	m->blen = (int) (q[1] - p[1]);
-	return 0;
-}
-
-/* split merges.txt / vocab.bpe text into rules (pointers into text) */
-int
-TfmBpeParseMerges(const char *text, size_t len, TfmBpeMerge **out, int *n,
-				  int *err_line)
-{
-	size_t lines = 1, pos = 0;
-	int line = 0, k = 0;
-	TfmBpeMerge *m;
-
-	*out = NULL;
-	*n = 0;
-	*err_line = 0;
-	for (size_t i = 0; i < len; i++)
-		lines += text[i] == '\n';
-	if (lines > (size_t) MAX_IDS)
-		return TFM_BPE_EINVAL;
-	m = malloc(lines * sizeof(TfmBpeMerge));
-	if (m == NULL)
-		return TFM_BPE_ENOMEM;
-	while (pos < len)
-	{
-		const char *s = text + pos;
-		const char *nl = memchr(s, '\n', len - pos);
-		const char *e = nl ? nl : text + len;
-		int r;
-
-		line++;
-		pos = (size_t) (e - text) + 1;
-		if (line == 1 && e - s >= 8 && memcmp(s, "#version", 8) == 0)
-			continue;
-		r = parse_merge_line(s, e, &m[k]);
-		if (r < 0)
-		{
-			free(m);
-			*err_line = line;
-			return TFM_BPE_EINVAL;
-		}
-		k += r == 0;
-	}
-	*out = m;
-	*n = k;
-	return 0;
-}
-
 /* ---------------------------------------------------------------- building */
 
 /* layout of a blob: fills the offsets of h; returns the total size or 0 */
 static size_t
 blob_layout(BpeHeader *h, int32_t nids, int nmerges, size_t str_bytes)
 {
-	size_t off = align8(sizeof(BpeHeader));
+	size_t off = TfmAlign8(sizeof(BpeHeader));
 
-	h->nslots = slot_count(nmerges);
+	h->nslots = TfmSlotCount(nmerges);
 	h->pairs_off = off;
 	off += (size_t) h->nslots * sizeof(BpePair);
 	h->dec_off = off;
-	off += align8((size_t) nids * sizeof(BpeDec));
+	off += TfmAlign8((size_t) nids * sizeof(BpeDec));
 	h->bytes_off = off;
 	if (str_bytes >= UINT32_MAX || str_bytes > SIZE_MAX / 2 - off)
 		return 0;
-	return off + align8(str_bytes);
+	return off + TfmAlign8(str_bytes);
 }
 
 /* number of ids (max id + 1), total token bytes; 0 if an argument is bad */
@@ -246,11 +114,11 @@ vocab_extent(int ntokens, const int *lens, const int32_t *ids, size_t *str_bytes
 	int32_t nids = 0;
 	size_t acc = 0;
 
-	if (ntokens <= 0 || ntokens > MAX_IDS)
+	if (ntokens <= 0 || ntokens > TFM_BPE_MAX_IDS)
 		return 0;
 	for (int i = 0; i < ntokens; i++)
 	{
-		if (ids[i] < 0 || ids[i] >= MAX_IDS || lens[i] < 0 || (size_t) lens[i] > UINT32_MAX - acc)
+		if (ids[i] < 0 || ids[i] >= TFM_BPE_MAX_IDS || lens[i] < 0 || (size_t) lens[i] > UINT32_MAX - acc)
 			return 0;
 		acc += (size_t) lens[i];
 		if (ids[i] >= nids)
@@ -271,7 +139,7 @@ TfmBpeBlobSize(int ntokens, const char *const *tokens, const int *lens,
 
 	(void) tokens;
 	(void) merges;
-	if (nids == 0 || nmerges < 0 || nmerges > MAX_IDS)
+	if (nids == 0 || nmerges < 0 || nmerges > TFM_BPE_MAX_IDS)
 		return 0;
 	return blob_layout(&h, nids, nmerges, str_bytes);
 }
@@ -289,7 +157,7 @@ typedef struct BuildMap {
 static int32_t
 map_find(const BuildMap *m, const char *s, size_t n)
 {
-	for (uint64_t i = fnv_hash(s, n) & m->mask; m->slot[i] != 0; i = (i + 1) & m->mask)
+	for (uint64_t i = TfmFnvHash(s, n) & m->mask; m->slot[i] != 0; i = (i + 1) & m->mask)
 	{
 		int32_t t = m->slot[i] - 1;
 
@@ -316,7 +184,7 @@ map_fill(BuildMap *m, int ntokens, int32_t nids)
 			free(seen);
 			return TFM_BPE_EDUP;
 		}
-		for (i = fnv_hash(m->tokens[t], (size_t) m->lens[t]) & m->mask; m->slot[i] != 0;)
+		for (i = TfmFnvHash(m->tokens[t], (size_t) m->lens[t]) & m->mask; m->slot[i] != 0;)
 			i = (i + 1) & m->mask;
 		m->slot[i] = t + 1;
 	}
@@ -365,7 +233,7 @@ fill_decode(BpeHeader *h, int ntokens, const char *const *tokens, const int *len
 	int16_t inv[324];
 	size_t k = 0;
 
-	byte_inverse(inv);
+	TfmByteInverse(inv);
 	for (int32_t i = 0; i < h->nids; i++)
 	{
 		dec[i].off = 0;
@@ -389,7 +257,7 @@ fill_byte_ids(BpeHeader *h, const BuildMap *m, int missing_ok)
 	for (int b = 0; b < 256; b++)
 	{
 		utf8proc_uint8_t buf[4];
-		utf8proc_ssize_t n = utf8proc_encode_char(byte_char(b), buf);
+		utf8proc_ssize_t n = utf8proc_encode_char(TfmByteChar(b), buf);
 
 		h->byte_ids[b] = map_find(m, (const char *) buf, (size_t) n);
 		if (h->byte_ids[b] < 0 && !missing_ok)
@@ -480,7 +348,7 @@ TfmBpeBuildEx(void *dst, size_t size,
 	int32_t nids = vocab_extent(ntokens, lens, ids, &str_bytes);
 	int rc;
 
-	if (nids == 0 || nmerges < 0 || nmerges > MAX_IDS ||
+	if (nids == 0 || nmerges < 0 || nmerges > TFM_BPE_MAX_IDS ||
 		size == 0 || size != TfmBpeBlobSize(ntokens, tokens, lens, ids, nmerges, merges))
 		return TFM_BPE_EINVAL;
 	memset(h, 0, sizeof(BpeHeader));
@@ -492,7 +360,7 @@ TfmBpeBuildEx(void *dst, size_t size,
 	m.tokens = tokens;
 	m.lens = lens;
 	m.ids = ids;
-	m.mask = slot_count(ntokens) - 1;
+	m.mask = TfmSlotCount(ntokens) - 1;
 	m.slot = calloc((size_t) m.mask + 1, sizeof(int32_t));
 	if (m.slot == NULL)
 		return TFM_BPE_ENOMEM;
@@ -518,13 +386,6 @@ TfmBpeBuild(void *dst, size_t size,
 
 /* ---------------------------------------------------------------- checking */
 
-/* true if [off, off + n * elem) lies within size and off is 8-byte aligned */
-static int
-region_ok(uint64_t off, uint64_t n, size_t elem, size_t size)
-{
-	return off % 8 == 0 && off <= size && n <= (size - off) / elem;
-}
-
 /* verify a blob read from an untrusted file */
 int
 TfmBpeCheck(const void *blob, size_t size)
@@ -536,11 +397,11 @@ TfmBpeCheck(const void *blob, size_t size)
 
 	if (blob == NULL || (uintptr_t) blob % 8 != 0 || size < sizeof(BpeHeader) ||
 		h->magic != BPE_MAGIC || h->version != BPE_VERSION || h->total_size != size ||
-		h->nids <= 0 || h->nids > MAX_IDS || h->npairs < 0 ||
+		h->nids <= 0 || h->nids > TFM_BPE_MAX_IDS || h->npairs < 0 ||
 		h->nslots < 16 || (h->nslots & (h->nslots - 1)) != 0 ||
-		!region_ok(h->pairs_off, h->nslots, sizeof(BpePair), size) ||
-		!region_ok(h->dec_off, (uint64_t) h->nids, sizeof(BpeDec), size) ||
-		!region_ok(h->bytes_off, h->bytes_len, 1, size))
+		!TfmArrayOk(h->pairs_off, h->nslots, sizeof(BpePair), size) ||
+		!TfmArrayOk(h->dec_off, (uint64_t) h->nids, sizeof(BpeDec), size) ||
+		!TfmArrayOk(h->bytes_off, h->bytes_len, 1, size))
 		return TFM_BPE_ECORRUPT;
 	/* -1: a byte character the vocabulary lacks (TfmBpeBuildEx with missing_ok), dropped when encoding */
 	for (int b = 0; b < 256; b++)
@@ -572,133 +433,6 @@ TfmBpeSizeOf(const void *blob)
 	return ((const BpeHeader *) blob)->nids;
 }
 
-/* ---------------------------------------------------------------- pre-tokenizer */
-
-/* character classes of the GPT-2 regex */
-enum { CL_SPACE, CL_LETTER, CL_NUMBER, CL_OTHER };
-
-/* the regex class of a code point; \s is JavaScript's (WhiteSpace + LineTerminator) */
-static int
-char_class(int32_t c)
-{
-	if (c < 128)
-	{
-		if (c == ' ' || (c >= 9 && c <= 13))
-			return CL_SPACE;
-		if ((c | 32) >= 'a' && (c | 32) <= 'z')
-			return CL_LETTER;
-		if (c >= '0' && c <= '9')
-			return CL_NUMBER;
-		return CL_OTHER;
-	}
-	if (c == 0xFEFF || c == 0x2028 || c == 0x2029)
-		return CL_SPACE;
-	switch (utf8proc_category(c))
-	{
-		case UTF8PROC_CATEGORY_ZS:
-			return CL_SPACE;
-		case UTF8PROC_CATEGORY_LU:
-		case UTF8PROC_CATEGORY_LL:
-		case UTF8PROC_CATEGORY_LT:
-		case UTF8PROC_CATEGORY_LM:
-		case UTF8PROC_CATEGORY_LO:
-			return CL_LETTER;
-		case UTF8PROC_CATEGORY_ND:
-		case UTF8PROC_CATEGORY_NL:
-		case UTF8PROC_CATEGORY_NO:
-			return CL_NUMBER;
-		default:
-			return CL_OTHER;
-	}
-}
-
-/* decode the (already validated) character at s[i]: its class and byte length */
-static size_t
-char_at(const char *s, size_t len, size_t i, int *cls)
-{
-	utf8proc_int32_t cp;
-	utf8proc_ssize_t r;
-
-	if ((unsigned char) s[i] < 128)
-	{
-		*cls = char_class((unsigned char) s[i]);
-		return 1;
-	}
-	r = utf8proc_iterate((const utf8proc_uint8_t *) s + i, (utf8proc_ssize_t) (len - i), &cp);
-	*cls = char_class(r > 0 ? cp : 0xFFFD);
-	return r > 0 ? (size_t) r : 1;
-}
-
-/* end of the run of class cls starting at i */
-static size_t
-run_end(const char *s, size_t len, size_t i, int cls)
-{
-	while (i < len)
-	{
-		int c;
-		size_t n = char_at(s, len, i, &c);
-
-		if (c != cls)
-			break;
-		i += n;
-	}
-	return i;
-}
-
-/* length of a contraction ('s 't 're 've 'm 'll 'd) at s[i], or 0 */
-static size_t
-contraction(const char *s, size_t len, size_t i)
-{
-	static const char *const suf[] = {"s", "t", "re", "ve", "m", "ll", "d"};
-
-	if (s[i] != '\'')
-		return 0;
-	for (int k = 0; k < 7; k++)
-	{
-		size_t n = strlen(suf[k]);
-
-		if (len - i - 1 >= n && memcmp(s + i + 1, suf[k], n) == 0)
-			return n + 1;
-	}
-	return 0;
-}
-
-/* end of the regex match starting at s[i] (i < len) */
-static size_t
-match_end(const char *s, size_t len, size_t i)
-{
-	int c0, c1;
-	size_t n0 = char_at(s, len, i, &c0), j, last;
-
-	if ((j = contraction(s, len, i)) > 0)
-		return i + j;
-	/* " ?\p{L}+", " ?\p{N}+", " ?[^\s\p{L}\p{N}]+" */
-	if (s[i] == ' ' && i + 1 < len)
-	{
-		char_at(s, len, i + 1, &c1);
-		if (c1 != CL_SPACE)
-			return run_end(s, len, i + 1, c1);
-	}
-	if (c0 != CL_SPACE)
-		return run_end(s, len, i + n0, c0);
-	/* "\s+(?!\S)": all the white space but the last character before a non-space */
-	j = i;
-	last = i;
-	while (j < len)
-	{
-		int c;
-		size_t n = char_at(s, len, j, &c);
-
-		if (c != CL_SPACE)
-			break;
-		last = j;
-		j += n;
-	}
-	if (j == len || last == i)
-		return j;				/* to the end, or "\s+" of one character */
-	return last;
-}
-
 /* ---------------------------------------------------------------- merging */
 
 /* grow the per-piece arrays to hold n symbols */
@@ -711,7 +445,7 @@ work_reserve(BpeWork *w, size_t n)
 		return 0;
 	while (cap < n)
 		cap *= 2;
-	if (cap > (size_t) MAX_IDS)
+	if (cap > (size_t) TFM_BPE_MAX_IDS)
 		return TFM_BPE_ENOMEM;
 	free(w->sym);
 	free(w->next);
@@ -888,7 +622,7 @@ TfmBpeEncode(const void *blob, const char *text, size_t len,
 	memset(&w, 0, sizeof(w));
 	while (i < len && rc == 0)
 	{
-		size_t e = match_end(text, len, i);
+		size_t e = TfmByteLevelSplit(text, len, i);
 
 		if (e - i == 1)
 		{
@@ -969,20 +703,15 @@ TfmBpePieceAppend(const void *blob, int32_t id, TfmPieces *out)
 
 	if (id < 0 || id >= h->nids || dec[id].len == DEC_MISSING)
 		return TFM_BPE_EINVAL;
-	/* every character of the alphabet is below U+0800: one or two UTF-8 bytes */
-	if (tfm_pieces_reserve(out, (size_t) dec[id].len * 2))
-		return TFM_BPE_ENOMEM;
 	for (uint32_t k = 0; k < dec[id].len; k++)
 	{
-		int32_t c = byte_char(bytes[dec[id].off + k]);
+		/* every character of the alphabet is below U+0800: one or two UTF-8 bytes */
+		int32_t c = TfmByteChar(bytes[dec[id].off + k]);
+		char u[2] = {(char) (0xC0 | (c >> 6)), (char) (0x80 | (c & 0x3F))};
 
-		if (c < 0x80)
-			out->buf[out->len++] = (char) c;
-		else
-		{
-			out->buf[out->len++] = (char) (0xC0 | (c >> 6));
-			out->buf[out->len++] = (char) (0x80 | (c & 0x3F));
-		}
+		if (c < 0x80 ? TfmBufPut(&out->buf, &out->len, &out->cap, (const char *) &bytes[dec[id].off + k], 1) :
+			TfmBufPut(&out->buf, &out->len, &out->cap, u, 2))
+			return TFM_BPE_ENOMEM;
 	}
 	out->off[++out->n] = out->len;
 	return 0;

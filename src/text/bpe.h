@@ -29,6 +29,8 @@
 #define TFM_BPE_EINVAL (-4)     /* bad argument: id out of range, bad merge, missing byte token */
 #define TFM_BPE_ECORRUPT (-5)   /* blob fails TfmBpeCheck */
 
+#define TFM_BPE_MAX_IDS (INT32_MAX / 4)  /* ids of a vocabulary, merge lines of a file */
+
 /* one merge rule "a b"; rank = index in the array (lower merges first) */
 typedef struct TfmBpeMerge {
 	const char *a;

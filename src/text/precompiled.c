@@ -172,7 +172,7 @@ TfmCharsmapNormalize(const uint32_t *units, size_t nunits, const char *pool, siz
 				r = text + g, rlen = 1;
 			if (g == 0 && rlen > 0)
 				*lead0 = 1;
-			if ((rc = TfmUniPut(out, out_len, out_cap, r, rlen)) != 0)
+			if ((rc = TfmBufPut(out, out_len, out_cap, r, rlen)) != 0)
 				return rc;
 			g++;
 			continue;
@@ -193,7 +193,7 @@ TfmCharsmapNormalize(const uint32_t *units, size_t nunits, const char *pool, siz
 		{
 			if (g == 0 && rlen > 0)
 				*lead0 = 1;
-			if ((rc = TfmUniPut(out, out_len, out_cap, r, rlen)) != 0)
+			if ((rc = TfmBufPut(out, out_len, out_cap, r, rlen)) != 0)
 				return rc;
 			g = e;
 			continue;
@@ -210,7 +210,7 @@ TfmCharsmapNormalize(const uint32_t *units, size_t nunits, const char *pool, siz
 			}
 			if (g == 0 && rlen > 0)
 				*lead0 = 1;
-			if ((rc = TfmUniPut(out, out_len, out_cap, r, rlen)) != 0)
+			if ((rc = TfmBufPut(out, out_len, out_cap, r, rlen)) != 0)
 				return rc;
 			g += k;
 		}

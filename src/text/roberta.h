@@ -12,17 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "added.h"
 #include "textutil.h"
 
-/* one added token of tokenizer.json ("<mask>": id 50264, lstrip) */
-typedef struct TfmAddedToken {
-	const char *s;
-	int len;                        /* 1..TFM_ADDED_MAX bytes */
-	int32_t id;
-	int lstrip, rstrip;             /* absorb the white space left / right of it */
-} TfmAddedToken;
-
-#define TFM_ADDED_MAX 256           /* bytes of one added token */
 #define TFM_ADDED_COUNT 1024        /* added tokens */
 
 /* bytes of the blob for these added tokens and a BPE blob of bpe_size bytes; 0 if unusable */

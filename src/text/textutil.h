@@ -46,24 +46,27 @@ tfm_pieces_free(TfmPieces *p)
 	p->off = NULL;
 }
 
-/* room for extra more bytes; 0 or -2 (no memory) */
+/* append n bytes to a growing malloc'd buffer (*buf, *len, *cap); 0 or -2 (no memory) */
 static inline int
-tfm_pieces_reserve(TfmPieces *p, size_t extra)
+TfmBufPut(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
 {
-	size_t cap = p->cap ? p->cap : 256;
-	char *b;
+	if (n > SIZE_MAX / 4 - *len)
+		return -2;
+	if (*len + n > *cap)
+	{
+		size_t c = *cap ? *cap : 64;
+		char *p;
 
-	if (extra > SIZE_MAX / 4 - p->len)
-		return -2;
-	while (cap < p->len + extra)
-		cap *= 2;
-	if (cap == p->cap)
-		return 0;
-	b = realloc(p->buf, cap);
-	if (b == NULL)
-		return -2;
-	p->buf = b;
-	p->cap = cap;
+		while (c < *len + n)
+			c *= 2;
+		if ((p = realloc(*buf, c)) == NULL)
+			return -2;
+		*buf = p;
+		*cap = c;
+	}
+	if (n > 0)
+		memcpy(*buf + *len, s, n);
+	*len += n;
 	return 0;
 }
 
@@ -71,10 +74,8 @@ tfm_pieces_reserve(TfmPieces *p, size_t extra)
 static inline int
 tfm_pieces_push(TfmPieces *p, const char *s, size_t len)
 {
-	if (tfm_pieces_reserve(p, len))
+	if (TfmBufPut(&p->buf, &p->len, &p->cap, s, len))
 		return -2;
-	memcpy(p->buf + p->len, s, len);
-	p->len += len;
 	p->off[++p->n] = p->len;
 	return 0;
 }
@@ -91,6 +92,35 @@ tfm_pieces_push_grow(TfmPieces *p, const char *s, size_t len)
 	return tfm_pieces_push(p, s, len);
 }
 
+
+/* a growing vector of token ids (malloc'd) */
+typedef struct TfmIds {
+	int32_t *v;
+	size_t n, cap;
+} TfmIds;
+
+/* append k ids (ids may be NULL when k is 0); 0 or -2 (no memory, or more than INT32_MAX ids) */
+static inline int
+TfmIdsAdd(TfmIds *o, const int32_t *ids, size_t k)
+{
+	if (k == 0)
+		return 0;
+	if (o->n + k > o->cap)
+	{
+		size_t cap = o->cap ? o->cap : 64;
+		int32_t *p;
+
+		while (cap < o->n + k)
+			cap *= 2;
+		if (cap > (size_t) 0x7fffffff || (p = realloc(o->v, cap * sizeof(int32_t))) == NULL)
+			return -2;
+		o->v = p;
+		o->cap = cap;
+	}
+	memcpy(o->v + o->n, ids, k * sizeof(int32_t));
+	o->n += k;
+	return 0;
+}
 
 /* true if [off, off + n) lies within size */
 static inline int

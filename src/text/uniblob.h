@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "added.h"
+
 #define UNI_MAGIC 0x314e4955u		/* "UIN1" */
 
 typedef struct UniHeader
@@ -16,7 +18,7 @@ typedef struct UniHeader
 	int32_t prefix[8], suffix[8];
 	double unk_score;				/* the lowest piece score - 10 */
 	uint64_t norm_off;				/* UniNorm[n_norm] */
-	uint64_t added_off;				/* UniAdded[nadded] */
+	uint64_t added_off;				/* TfmAddedEntry[nadded] */
 	uint64_t str_off, str_len;		/* added tokens, Replace patterns, the Metaspace replacement */
 	uint64_t score_off;				/* double[n_pieces] */
 	uint64_t node_off, n_nodes;		/* UniNode[n_nodes]: the pieces' byte trie, node 0 its root */
@@ -30,12 +32,6 @@ typedef struct UniNorm
 	int32_t kind, left, right, pad;
 	uint32_t pat_off, pat_len, con_off, con_len;	/* into the string area */
 } UniNorm;
-
-typedef struct UniAdded
-{
-	uint32_t off, len;				/* into the string area */
-	int32_t id, lstrip, rstrip, normalized;
-} UniAdded;
 
 typedef struct UniNode
 {

@@ -21,14 +21,12 @@ typedef struct Enc
 	const char *str;				/* the blob's string area */
 	const UniNode *t;
 	const double *score;
-	int32_t *ids;					/* the output */
-	size_t n, cap;
+	TfmIds out;						/* the ids */
 	double *best;					/* Viterbi scratch, per byte of a word + 1 */
 	int32_t *from, *node, *path;
 	size_t vcap;
 	int32_t root[256];				/* the root's child per byte, -1 for none */
 	char *w;						/* a word after Metaspace */
-	uint8_t first[2][256];			/* 1 for the first bytes of raw [0] and normalized [1] added tokens */
 	size_t wlen, wcap;
 	TfmPieces *unk;					/* if not NULL: the text each unk id of a fused stretch stands for */
 	size_t *unk_pos;				/* and that id's index in ids, per string of unk */
@@ -38,40 +36,7 @@ typedef struct Enc
 static int
 add_id(Enc *e, int32_t id)
 {
-	if (e->n == e->cap)
-	{
-		size_t cap = e->cap ? e->cap * 2 : 64;
-		int32_t *p;
-
-		if (cap > (size_t) 0x7fffffff || (p = realloc(e->ids, cap * sizeof(int32_t))) == NULL)
-			return TFM_UNI_ENOMEM;
-		e->ids = p;
-		e->cap = cap;
-	}
-	e->ids[e->n++] = id;
-	return 0;
-}
-
-/* append n bytes to a growing malloc'd buffer; TFM_UNI_ENOMEM on failure */
-int
-TfmUniPut(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
-{
-	if (*len + n > *cap)
-	{
-		size_t c = *cap ? *cap : 64;
-		char *p;
-
-		while (c < *len + n)
-			c *= 2;
-		if ((p = realloc(*buf, c)) == NULL)
-			return TFM_UNI_ENOMEM;
-		*buf = p;
-		*cap = c;
-	}
-	if (n > 0)
-		memcpy(*buf + *len, s, n);
-	*len += n;
-	return 0;
+	return TfmIdsAdd(&e->out, &id, 1);
 }
 
 /* the child of node with byte b, or -1 */
@@ -149,7 +114,7 @@ emit_unknown(Enc *e, const char *s, size_t n)
 		if (pos == NULL)
 			return TFM_UNI_ENOMEM;
 		e->unk_pos = pos;
-		pos[e->unk->n] = e->n;
+		pos[e->unk->n] = e->out.n;
 		if (tfm_pieces_push_grow(e->unk, s, n))
 			return TFM_UNI_ENOMEM;
 	}
@@ -266,7 +231,6 @@ viterbi(Enc *e, const char *s, size_t n)
 	return rc;
 }
 
-static size_t space_at(const char *s, size_t i, size_t len);
 
 /* Metaspace (or nothing) on one word s[0, n), then Viterbi on its pieces; first: it starts the input */
 static int
@@ -282,9 +246,9 @@ metaspace(Enc *e, const char *s, size_t n, int first)
 	e->wlen = 0;
 	if ((h->prepend == TFM_PREPEND_ALWAYS || (h->prepend == TFM_PREPEND_FIRST && first)) &&
 		!(n > 0 && s[0] == ' ') && !(n >= rl && memcmp(s, r, rl) == 0))
-		rc = TfmUniPut(&e->w, &e->wlen, &e->wcap, r, rl);
+		rc = TfmBufPut(&e->w, &e->wlen, &e->wcap, r, rl);
 	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = s[i] == ' ' ? TfmUniPut(&e->w, &e->wlen, &e->wcap, r, rl) : TfmUniPut(&e->w, &e->wlen, &e->wcap, s + i, 1);
+		rc = s[i] == ' ' ? TfmBufPut(&e->w, &e->wlen, &e->wcap, r, rl) : TfmBufPut(&e->w, &e->wlen, &e->wcap, s + i, 1);
 	if (rc != 0)
 		return rc;
 	if (!h->split)
@@ -314,7 +278,7 @@ pretokenize(Enc *e, const char *s, size_t n, int first)
 		utf8proc_int32_t c;
 
 		/* skip white space, then take the word up to the next */
-		for (size_t k; i < n && (k = space_at(s, i, n)) > 0;)
+		for (size_t k; i < n && (k = TfmSpaceAt(s, i, n)) > 0;)
 		{
 			i += k;
 			first = 0;
@@ -335,47 +299,6 @@ pretokenize(Enc *e, const char *s, size_t n, int first)
 	return rc;
 }
 
-/* the longest added token at text[i] among those matched in raw (normalized 0) or normalized (1) text */
-static const UniAdded *
-match_added(const Enc *e, const char *text, size_t len, size_t i, int normalized)
-{
-	const UniAdded *a = (const UniAdded *) ((const char *) e->h + e->h->added_off), *best = NULL;
-
-	for (int k = 0; k < e->h->nadded; k++)
-		if (a[k].normalized == normalized && a[k].len <= len - i && (best == NULL || a[k].len > best->len) &&
-			memcmp(text + i, e->str + a[k].off, a[k].len) == 0)
-			best = &a[k];
-	return best;
-}
-
-/* bytes of the White_Space character ending at s[end) (not before start), 0 if none */
-static size_t
-space_before(const char *s, size_t start, size_t end)
-{
-	for (size_t n = 1; n <= 3 && n <= end - start; n++)
-	{
-		utf8proc_int32_t c;
-
-		if (utf8proc_iterate((const utf8proc_uint8_t *) s + end - n, (utf8proc_ssize_t) n, &c) == (utf8proc_ssize_t) n &&
-			TfmIsWhiteSpace((uint32_t) c))
-			return n;
-	}
-	return 0;
-}
-
-/* bytes of the White_Space character at s[i] (before len), 0 if none */
-static size_t
-space_at(const char *s, size_t i, size_t len)
-{
-	utf8proc_int32_t c;
-	utf8proc_ssize_t k;
-
-	if (i >= len)
-		return 0;
-	k = utf8proc_iterate((const utf8proc_uint8_t *) s + i, (utf8proc_ssize_t) (len - i), &c);
-	return k > 0 && TfmIsWhiteSpace((uint32_t) c) ? (size_t) k : 0;
-}
-
 static int normalize_piece(Enc *e, const char *s, size_t n, int first);
 
 /*
@@ -386,38 +309,25 @@ static int normalize_piece(Enc *e, const char *s, size_t n, int first);
 static int
 split_added(Enc *e, const char *s, size_t n, int normalized, int first)
 {
-	size_t i = 0, start = 0;
-	int rc = 0, any = 0;
+	TfmAddedScan sc;
+	const TfmAddedEntry *a;
+	size_t end = 0;
+	int rc = 0;
 
-	for (int k = 0; k < e->h->nadded; k++)
-		any |= ((const UniAdded *) ((const char *) e->h + e->h->added_off))[k].normalized == normalized;
-	while (any && i < n && rc == 0)
+	TfmAddedScanInit(&sc, (const TfmAddedEntry *) ((const char *) e->h + e->h->added_off), (uint32_t) e->h->nadded,
+					 e->str, normalized);
+	while (rc == 0 && (a = TfmAddedScanNext(&sc, s, n, &end)) != NULL)
 	{
-		const UniAdded *a = e->first[normalized][(unsigned char) s[i]] ? match_added(e, s, n, i, normalized) : NULL;
-		size_t end = i;
-
-		if (a == NULL)
-		{
-			i++;
-			continue;
-		}
-		if (a->lstrip)
-			for (size_t k; (k = space_before(s, start, end)) > 0;)
-				end -= k;
-		if (end > start)
-			rc = normalized ? pretokenize(e, s + start, end - start, first && start == 0) :
-				normalize_piece(e, s + start, end - start, first && start == 0);
+		if (end > sc.start)
+			rc = normalized ? pretokenize(e, s + sc.start, end - sc.start, first && sc.start == 0) :
+				normalize_piece(e, s + sc.start, end - sc.start, first && sc.start == 0);
 		if (rc == 0)
 			rc = add_id(e, a->id);
-		i += a->len;
-		if (a->rstrip)
-			for (size_t k; (k = space_at(s, i, n)) > 0;)
-				i += k;
-		start = i;
+		sc.start = sc.i;
 	}
-	if (rc == 0 && n > start)
-		rc = normalized ? pretokenize(e, s + start, n - start, first && start == 0) :
-			normalize_piece(e, s + start, n - start, first && start == 0);
+	if (rc == 0 && n > sc.start)
+		rc = normalized ? pretokenize(e, s + sc.start, n - sc.start, first && sc.start == 0) :
+			normalize_piece(e, s + sc.start, n - sc.start, first && sc.start == 0);
 	return rc;
 }
 
@@ -441,13 +351,13 @@ norm_step(const Enc *e, const UniNorm *nm, const char *in, size_t n, char **out,
 				}
 				if (i == 0 && nm->con_len == 0)
 					*lead0 = 0;
-				rc = TfmUniPut(out, ol, oc, in + b, i - b);
+				rc = TfmBufPut(out, ol, oc, in + b, i - b);
 				if (rc == 0)
-					rc = TfmUniPut(out, ol, oc, con, nm->con_len);
+					rc = TfmBufPut(out, ol, oc, con, nm->con_len);
 				i += nm->pat_len;
 				b = i;
 			}
-			return rc == 0 ? TfmUniPut(out, ol, oc, in + b, n - b) : rc;
+			return rc == 0 ? TfmBufPut(out, ol, oc, in + b, n - b) : rc;
 		case TFM_NORM_REPLACE_SPACES:
 			while (i < n && rc == 0)
 			{
@@ -457,14 +367,14 @@ norm_step(const Enc *e, const UniNorm *nm, const char *in, size_t n, char **out,
 					j++;
 				if (j - i >= 2)
 				{
-					rc = TfmUniPut(out, ol, oc, con, nm->con_len);
+					rc = TfmBufPut(out, ol, oc, con, nm->con_len);
 					if (i == 0 && nm->con_len == 0)
 						*lead0 = 0;
 					i = j;
 				}
 				else
 				{
-					rc = TfmUniPut(out, ol, oc, in + i, 1);
+					rc = TfmBufPut(out, ol, oc, in + i, 1);
 					i++;
 				}
 			}
@@ -473,13 +383,13 @@ norm_step(const Enc *e, const UniNorm *nm, const char *in, size_t n, char **out,
 			{
 				size_t k, end = n;
 
-				while (nm->left && (k = space_at(in, i, n)) > 0)
+				while (nm->left && (k = TfmSpaceAt(in, i, n)) > 0)
 					i += k;
-				while (nm->right && end > i && (k = space_before(in, i, end)) > 0)
+				while (nm->right && end > i && (k = TfmSpaceBefore(in, i, end)) > 0)
 					end -= k;
 				if (i > 0)
 					*lead0 = 0;
-				return TfmUniPut(out, ol, oc, in + i, end - i);
+				return TfmBufPut(out, ol, oc, in + i, end - i);
 			}
 		default:
 			{
@@ -492,7 +402,7 @@ norm_step(const Enc *e, const UniNorm *nm, const char *in, size_t n, char **out,
 
 				if (r < 0)
 					return r == UTF8PROC_ERROR_NOMEM ? TFM_UNI_ENOMEM : TFM_UNI_EUTF8;
-				rc = TfmUniPut(out, ol, oc, (const char *) m, (size_t) r);
+				rc = TfmBufPut(out, ol, oc, (const char *) m, (size_t) r);
 				free(m);
 				return rc;
 			}
@@ -509,7 +419,7 @@ normalize_piece(Enc *e, const char *s, size_t n, int first)
 	size_t cl = 0, cc = 0, nl = 0, ncap = 0;
 	int lead0 = 1, rc;
 
-	rc = TfmUniPut(&cur, &cl, &cc, s, n);
+	rc = TfmBufPut(&cur, &cl, &cc, s, n);
 	for (int k = 0; k < h->n_norm && rc == 0; k++)
 	{
 		char *tmp;
@@ -558,12 +468,6 @@ encode(const void *blob, const char *text, size_t len, int32_t **ids, int *n, si
 	e.score = (const double *) ((const char *) blob + h->score_off);
 	for (int b = 0; b < 256; b++)
 		e.root[b] = (int32_t) child(&e, 0, (unsigned char) b);
-	for (int k = 0; k < h->nadded; k++)
-	{
-		const UniAdded *a = (const UniAdded *) ((const char *) blob + h->added_off) + k;
-
-		e.first[a->normalized ? 1 : 0][(unsigned char) e.str[a->off]] = 1;
-	}
 	if (len > 0 && text == NULL)
 		return TFM_UNI_EUTF8;
 	for (size_t i = 0; i < len;)
@@ -595,11 +499,11 @@ encode(const void *blob, const char *text, size_t len, int32_t **ids, int *n, si
 		free(e.unk_pos);
 	if (rc != 0)
 	{
-		free(e.ids);
+		free(e.out.v);
 		return rc;
 	}
-	*ids = e.ids;
-	*n = (int) e.n;
+	*ids = e.out.v;
+	*n = (int) e.out.n;
 	return 0;
 }
 

@@ -9,13 +9,6 @@
 #include "unigram.h"
 #include "uniblob.h"
 
-/* n rounded up to 8 */
-static uint64_t
-align8(uint64_t n)
-{
-	return (n + 7) & ~(uint64_t) 7;
-}
-
 /* one piece while the trie is built */
 typedef struct SortPiece
 {
@@ -151,7 +144,7 @@ spec_problem(const TfmUniSpec *s)
 						 s->prepend > TFM_PREPEND_FIRST))
 		return "Metaspace's replacement must be one character";
 	for (int i = 0; i < s->nadded; i++)
-		if (s->added[i].len < 1 || s->added[i].len > TFM_UNI_ADDED_BYTES)
+		if (s->added[i].len < 1 || s->added[i].len > TFM_ADDED_MAX)
 			return "an added token must be 1 to 256 bytes";
 	return NULL;
 }
@@ -163,7 +156,7 @@ TfmUniBuild(const TfmUniSpec *spec, void **blob, size_t *size, const char **why)
 	UniHeader *h;
 	UniNode *nodes = NULL;
 	UniNorm *nm;
-	UniAdded *ad;
+	TfmAddedEntry *ad;
 	char *base, *str;
 	uint64_t n_nodes = 0, str_len = 0, k = 0, tsize = 0;
 	double min_score = INFINITY;
@@ -191,18 +184,18 @@ TfmUniBuild(const TfmUniSpec *spec, void **blob, size_t *size, const char **why)
 		UniHeader hh;
 
 		memset(&hh, 0, sizeof(hh));
-		hh.norm_off = align8(sizeof(UniHeader));
-		hh.added_off = hh.norm_off + align8(sizeof(UniNorm) * (uint64_t) spec->n_norm);
-		hh.str_off = hh.added_off + align8(sizeof(UniAdded) * (uint64_t) spec->nadded);
+		hh.norm_off = TfmAlign8(sizeof(UniHeader));
+		hh.added_off = hh.norm_off + TfmAlign8(sizeof(UniNorm) * (uint64_t) spec->n_norm);
+		hh.str_off = hh.added_off + TfmAlign8(sizeof(TfmAddedEntry) * (uint64_t) spec->nadded);
 		hh.str_len = str_len;
-		hh.score_off = hh.str_off + align8(str_len);
-		hh.node_off = hh.score_off + align8(sizeof(double) * (uint64_t) spec->n_pieces);
+		hh.score_off = hh.str_off + TfmAlign8(str_len);
+		hh.node_off = hh.score_off + TfmAlign8(sizeof(double) * (uint64_t) spec->n_pieces);
 		hh.n_nodes = n_nodes;
-		hh.unit_off = hh.node_off + align8(sizeof(UniNode) * n_nodes);
+		hh.unit_off = hh.node_off + TfmAlign8(sizeof(UniNode) * n_nodes);
 		hh.n_units = tsize / 4;
-		hh.pool_off = hh.unit_off + align8(tsize);
+		hh.pool_off = hh.unit_off + TfmAlign8(tsize);
 		hh.pool_len = spec->charsmap ? spec->charsmap_len - 4 - tsize : 0;
-		hh.total_size = hh.pool_off + align8(hh.pool_len);
+		hh.total_size = hh.pool_off + TfmAlign8(hh.pool_len);
 		if ((base = aligned_alloc(8, (size_t) hh.total_size)) == NULL)
 		{
 			free(nodes);
@@ -254,10 +247,10 @@ TfmUniBuild(const TfmUniSpec *spec, void **blob, size_t *size, const char **why)
 	memcpy(base + h->node_off, nodes, sizeof(UniNode) * (size_t) n_nodes);
 	free(nodes);
 	/* an added token's id: an earlier one's with its content, the piece's, or the next after the vocabulary */
-	ad = (UniAdded *) (base + h->added_off);
+	ad = (TfmAddedEntry *) (base + h->added_off);
 	for (int i = 0, next = spec->n_pieces; i < spec->nadded; i++)
 	{
-		const TfmUniAdded *a = &spec->added[i];
+		const TfmAddedToken *a = &spec->added[i];
 		int32_t id = -1;
 
 		for (int j = 0; j < i && id < 0; j++)
@@ -267,7 +260,7 @@ TfmUniBuild(const TfmUniSpec *spec, void **blob, size_t *size, const char **why)
 			id = TfmUniPieceId(base, a->s, (size_t) a->len);
 		if (id < 0)
 			id = next++;
-		ad[i] = (UniAdded) {(uint32_t) k, (uint32_t) a->len, id, a->lstrip ? 1 : 0, a->rstrip ? 1 : 0,
+		ad[i] = (TfmAddedEntry) {(uint32_t) k, (uint32_t) a->len, id, a->lstrip ? 1 : 0, a->rstrip ? 1 : 0,
 			a->normalized ? 1 : 0};
 		memcpy(str + k, a->s, (size_t) a->len);
 		k += (uint64_t) a->len;
@@ -298,7 +291,7 @@ TfmUniCheck(const void *blob, size_t size, int n_vocab)
 	const char *base = blob;
 	const UniNode *t;
 	const UniNorm *nm;
-	const UniAdded *ad;
+	const TfmAddedEntry *ad;
 	const double *sc;
 
 	if (blob == NULL || (uintptr_t) blob % 8 != 0 || size < sizeof(UniHeader) || h->magic != UNI_MAGIC ||
@@ -310,7 +303,7 @@ TfmUniCheck(const void *blob, size_t size, int n_vocab)
 		(h->pair_roberta && (h->n_prefix != 1 || h->n_suffix != 1)) ||
 		h->norm_off % 8 || h->added_off % 8 || h->score_off % 8 || h->node_off % 8 || h->unit_off % 8 ||
 		!TfmRegionOk(h->norm_off, sizeof(UniNorm) * (uint64_t) h->n_norm, size) ||
-		!TfmRegionOk(h->added_off, sizeof(UniAdded) * (uint64_t) h->nadded, size) ||
+		!TfmRegionOk(h->added_off, sizeof(TfmAddedEntry) * (uint64_t) h->nadded, size) ||
 		!TfmRegionOk(h->str_off, h->str_len, size) ||
 		!TfmRegionOk(h->score_off, sizeof(double) * (uint64_t) h->n_pieces, size) ||
 		h->n_nodes < 1 || h->n_nodes > (uint64_t) UINT32_MAX ||
@@ -332,11 +325,9 @@ TfmUniCheck(const void *blob, size_t size, int n_vocab)
 			(nm[i].kind == TFM_NORM_REPLACE && nm[i].pat_len < 1) ||
 			!TfmRegionOk(nm[i].pat_off, nm[i].pat_len, h->str_len) || !TfmRegionOk(nm[i].con_off, nm[i].con_len, h->str_len))
 			return TFM_UNI_ECORRUPT;
-	ad = (const UniAdded *) (base + h->added_off);
-	for (int i = 0; i < h->nadded; i++)
-		if (ad[i].len < 1 || ad[i].len > TFM_UNI_ADDED_BYTES || !TfmRegionOk(ad[i].off, ad[i].len, h->str_len) ||
-			ad[i].id < 0 || ad[i].id >= n_vocab)
-			return TFM_UNI_ECORRUPT;
+	ad = (const TfmAddedEntry *) (base + h->added_off);
+	if (TfmAddedCheck(ad, (uint32_t) h->nadded, h->str_len, n_vocab) != 0)
+		return TFM_UNI_ECORRUPT;
 	sc = (const double *) (base + h->score_off);
 	for (int i = 0; i < h->n_pieces; i++)
 		if (!isfinite(sc[i]) || fabs(sc[i]) > TFM_UNI_MAX_SCORE)

@@ -12,6 +12,7 @@
 #ifndef PG_TFM_UNIGRAM_H
 #define PG_TFM_UNIGRAM_H
 
+#include "added.h"
 #include "textutil.h"
 
 #include <stddef.h>
@@ -28,7 +29,6 @@
 #define TFM_UNI_MAX_NORM 8          /* normalizer steps */
 #define TFM_UNI_MAX_SPECIAL 8       /* ids before / after the text in the template */
 #define TFM_UNI_MAX_ADDED 4096      /* added tokens */
-#define TFM_UNI_ADDED_BYTES 256     /* bytes of one added token */
 #define TFM_UNI_MAX_PATTERN 256     /* bytes of a Replace pattern or content, of the Metaspace replacement */
 
 /* normalizer steps */
@@ -55,15 +55,6 @@ typedef struct TfmUniNorm
 	int pattern_len, content_len;
 } TfmUniNorm;
 
-typedef struct TfmUniAdded
-{
-	const char *s;
-	int len;                        /* 1..TFM_UNI_ADDED_BYTES */
-	int32_t id;                     /* set by TfmUniBuild: the piece's id, or the next after the vocabulary */
-	int lstrip, rstrip;
-	int normalized;                 /* matched in the normalized text rather than the raw one */
-} TfmUniAdded;
-
 typedef struct TfmUniSpec
 {
 	int n_pieces;                   /* ids 0..n_pieces-1 */
@@ -86,7 +77,7 @@ typedef struct TfmUniSpec
 	int32_t prefix[TFM_UNI_MAX_SPECIAL], suffix[TFM_UNI_MAX_SPECIAL];
 	int pair_roberta;               /* the pair template is <s> $A </s> </s> $B </s> (XLM-R's), all type 0 */
 	int nadded;
-	const TfmUniAdded *added;
+	const TfmAddedToken *added;
 } TfmUniSpec;
 
 /*
@@ -134,8 +125,5 @@ int TfmCharsmapCheck(const unsigned char *map, size_t len, const char **why);
  */
 int TfmCharsmapNormalize(const uint32_t *units, size_t nunits, const char *pool, size_t pool_len,
 						 const char *text, size_t len, char **out, size_t *out_len, size_t *out_cap, int *lead0);
-
-/* uniencode.c: append n bytes to a growing malloc'd buffer (*buf, *len, *cap); TFM_UNI_ENOMEM on failure */
-int TfmUniPut(char **buf, size_t *len, size_t *cap, const char *s, size_t n);
 
 #endif /* PG_TFM_UNIGRAM_H */

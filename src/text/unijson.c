@@ -337,13 +337,13 @@ read_added(TfmUniSpec *spec, JsonbContainer *root, int n_vocab, const char *what
 {
 	JsonbValue	v;
 	JsonbContainer *a;
-	TfmUniAdded *out;
+	TfmAddedToken *out;
 
 	if (!TfmJsonGet(&*root, "added_tokens", &v) || v.type == jbvNull)
 		return;
 	if ((a = as_array(&v)) == NULL || JsonContainerSize(a) > TFM_UNI_MAX_ADDED)
 		malformed(what, "added_tokens must be an array of at most 4096 entries");
-	out = palloc0(sizeof(TfmUniAdded) * (JsonContainerSize(a) + 1));
+	out = palloc0(sizeof(TfmAddedToken) * (JsonContainerSize(a) + 1));
 	for (int i = 0; i < (int) JsonContainerSize(a); i++)
 	{
 		JsonbContainer *o = as_object(getIthJsonbValueFromContainer(a, i));
@@ -352,7 +352,7 @@ read_added(TfmUniSpec *spec, JsonbContainer *root, int n_vocab, const char *what
 		if (o == NULL || !TfmJsonGet(o, "content", &c))
 			malformed(what, "added_tokens must hold objects with a content");
 		string_of(&c, &out[i].s, &out[i].len, what, "an added token's content");
-		if (out[i].len < 1 || out[i].len > TFM_UNI_ADDED_BYTES)
+		if (out[i].len < 1 || out[i].len > TFM_ADDED_MAX)
 			malformed(what, "an added token's content must be 1 to 256 bytes");
 		if (TfmJsonGetBool(o, "single_word", 0, what))
 			unsupported(what, "an added token with single_word");

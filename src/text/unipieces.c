@@ -41,7 +41,7 @@ walk_trie(const UniHeader *h, const uint8_t *wanted, char **path, uint32_t *by_o
 		{
 			by_off[nd->id] = (uint32_t) *slen;
 			by_len[nd->id] = (uint32_t) depth;
-			rc = TfmUniPut(store, slen, scap, *path, (size_t) depth);
+			rc = TfmBufPut(store, slen, scap, *path, (size_t) depth);
 		}
 		if (f->child >= nd->n || depth > TFM_UNI_MAX_PIECE)
 		{
@@ -66,7 +66,7 @@ int
 TfmUniPieces(const void *blob, const int32_t *ids, int n, TfmPieces *out)
 {
 	const UniHeader *h = blob;
-	const UniAdded *ad = (const UniAdded *) ((const char *) blob + h->added_off);
+	const TfmAddedEntry *ad = (const TfmAddedEntry *) ((const char *) blob + h->added_off);
 	const char *str = (const char *) blob + h->str_off;
 	int32_t		nids = h->n_pieces;
 	uint8_t    *wanted;
@@ -98,7 +98,7 @@ TfmUniPieces(const void *blob, const int32_t *ids, int n, TfmPieces *out)
 			{
 				by_off[ad[k].id] = (uint32_t) slen;
 				by_len[ad[k].id] = ad[k].len;
-				rc = TfmUniPut(&store, &slen, &scap, str + ad[k].off, ad[k].len);
+				rc = TfmBufPut(&store, &slen, &scap, str + ad[k].off, ad[k].len);
 			}
 	}
 	if (rc == 0)

@@ -104,7 +104,7 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const char *path = getenv("FUZZ_UNIGRAM_JSON"), *why = NULL, *cm;
-	static TfmUniAdded added[2][4] = {
+	static TfmAddedToken added[2][4] = {
 		{{"<pad>", 5, 0, 0, 0, 0}, {"</s>", 4, 0, 0, 0, 0}, {"<unk>", 5, 0, 0, 0, 0}},
 		{{"</s>", 4, 0, 0, 0, 0}, {"<unk>", 5, 0, 1, 1, 1}, {"ok", 2, 0, 0, 0, 1}}};
 	char *json, **piece;

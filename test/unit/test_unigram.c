@@ -150,7 +150,7 @@ test_added_and_charsmap(void)
 	void *blob;
 	size_t size;
 	const char *why = NULL;
-	TfmUniAdded added[] = {{"</s>", 4, 0, 0, 0, 0}, {"<s>", 3, 0, 1, 1, 0}};
+	TfmAddedToken added[] = {{"</s>", 4, 0, 0, 0, 0}, {"<s>", 3, 0, 1, 1, 0}};
 
 	make_charsmap();
 	make_spec(&s, lens);
