@@ -200,7 +200,7 @@ map_encoder(TfmModel *m)
 		return;
 	}
 	m->vocab = (const TfmVocab *) m->map.vocab;
-	m->tokenizer = (TfmTokenizerKind) m->map.hdr->tokenizer;	/* checked with the file (TfmEncoderVocabCheck) */
+	m->tokenizer = (TfmTokenizerKind) m->map.hdr->tokenizer;	/* checked with the file (TfmTextCheck) */
 	m->layers = MemoryContextAlloc(m->mcxt, sizeof(TfmBertLayer) * m->cfg.layers);
 	TfmBertBindCache(&m->w, m->layers, &m->cfg, m->map.weights);
 	TfmBertLowPrecision(m->layers, &m->cfg, m->opt.precision, m->mcxt, TFM_LOWP_ALL);

@@ -12,6 +12,7 @@
 #include "gpt2model.h"
 #include "model.h"
 #include "seqhead.h"
+#include "text/tokenizer.h"
 #include "text/wordpiece.h"
 
 typedef enum TfmTask
@@ -38,7 +39,7 @@ typedef struct TfmModel
 	TfmBertConfig cfg;
 	TfmModelOptions opt;
 	Jsonb	   *prefixes;		/* options holding prefixes and default_prefix (prefix.c), NULL if none */
-	const TfmVocab *vocab;		/* the tokenizer blob, of kind tokenizer */
+	const TfmVocab *vocab;		/* the tokenizer blob, of kind tokenizer (text/tokenizer.h) */
 	TfmTokenizerKind tokenizer;
 	TfmBertWeights w;
 	TfmBertLayer *layers;

@@ -22,14 +22,13 @@
 #include "utils/wait_event.h"
 
 #include "acl.h"
-#include "text/bpe.h"
 #include "cachefile.h"
 #include "pg_tfm.h"
 #include "gpt2model.h"
 #include "model.h"
 #include "ops.h"
 #include "safetensors.h"
-#include "text/wordpiece.h"
+#include "text/tokenizer.h"
 
 #define TFM_SAMPLE_BLOCKS 64
 #define TFM_SAMPLE_BYTES 4096
@@ -136,11 +135,10 @@ header_problem(const TfmMapped *m, int64 model_id, const char *key)
 	if (h->arch == TFM_ARCH_GPT2)
 		return (TfmGpt2ConfigCheck(&h->gcfg) == 0 &&
 				h->weights_bytes == TfmGpt2WeightsFloats(&h->gcfg) * sizeof(float) &&
-				TfmBpeCheck(m->base + h->vocab_off, h->vocab_size) == 0 &&
-				TfmBpeSizeOf(m->base + h->vocab_off) <= h->gcfg.n_vocab) ? NULL : "inconsistent GPT-2 sections";
+				TfmTextCheck(TFM_TOKENIZER_GPT2, h->gcfg.n_vocab, m->base + h->vocab_off, h->vocab_size) == 0) ? NULL : "inconsistent GPT-2 sections";
 	return (h->arch == TFM_ARCH_BERT && TfmBertConfigCheck(&h->cfg) == 0 &&
 			h->weights_bytes == TfmBertCacheFloats(&h->cfg) * sizeof(float) &&
-			TfmEncoderVocabCheck((TfmTokenizerKind) h->tokenizer, &h->cfg, m->base + h->vocab_off, h->vocab_size) == 0) ? NULL : "inconsistent BERT sections";
+			TfmTextCheck((TfmTokenizerKind) h->tokenizer, h->cfg.vocab, m->base + h->vocab_off, h->vocab_size) == 0) ? NULL : "inconsistent BERT sections";
 }
 
 /* map an existing cache file: 0 when mapped, 1 when missing, -1 when it fails a check (*why) */
@@ -275,8 +273,8 @@ bert_parts(TfmFileHeader *h, Jsonb *config, Jsonb *tokenizer, TfmSafetensors *st
 		   void **vocab, size_t *vsize, TfmTensorInfo ***slots)
 {
 	TfmBertConfigFromJson(&h->cfg, config, "config.json");
-	h->tokenizer = (uint32) TfmEncoderTokenizerKind(tokenizer, &h->cfg);
-	*vocab = TfmEncoderVocabFromJson(tokenizer, &h->cfg, vsize, "tokenizer.json");
+	h->tokenizer = (uint32) TfmTextKind(tokenizer, &h->cfg);
+	*vocab = TfmTextFromJson(tokenizer, &h->cfg, vsize, "tokenizer.json");
 	*slots = TfmBertResolve(st, &h->cfg);
 	h->weights_bytes = TfmBertCacheFloats(&h->cfg) * sizeof(float);
 }

@@ -82,7 +82,7 @@ require_task(const TfmModel *m, TfmTask task, const char *fn)
 static int32 *
 text_ids(const TfmModel *m, Datum t, int *n)
 {
-	return TfmTokenizeTruncated(m, t, m->opt.max_tokens, n);
+	return TfmTextEncodeTruncated(m, t, m->opt.max_tokens, n);
 }
 
 /* pooled vector of one text: normalised for embeddings, raw for heads */
@@ -126,7 +126,7 @@ tfm_tokenize(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	m = call_model(fcinfo, 1);
 	t = PG_GETARG_TEXT_PP(0);
-	ids = TfmTokenizeText(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
+	ids = TfmTextEncode(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
 	d = palloc_extended(sizeof(Datum) * Max(n, 1), MCXT_ALLOC_HUGE);
 	for (int i = 0; i < n; i++)
 		d[i] = Int32GetDatum(ids[i]);
@@ -504,7 +504,7 @@ tfm_generate(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	m = generation_args(fcinfo, &o);
 	t = PG_GETARG_TEXT_PP(0);
-	ids = TfmTokenizeText(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
+	ids = TfmTextEncode(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &n);
 	out = TfmGenerate(m, ids, n, PG_GETARG_INT32(2), &o, &nout);
 	PG_RETURN_TEXT_P(TfmGpt2DecodeText(m, out, nout));
 }

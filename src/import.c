@@ -214,7 +214,7 @@ import_bert(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weigh
 						errmsg("options: prefixes apply to tfm_embed, not to a sequence-classification checkpoint")));
 	row.architecture = TfmJsonGetString(&config->root, "model_type", "bert", what[0]);	/* bert, distilbert, roberta */
 	TfmOptionsFromJson(&opt, options, &cfg, true);
-	pfree(TfmEncoderVocabFromJson(tokenizer, &cfg, &vsize, what[1]));
+	pfree(TfmTextFromJson(tokenizer, &cfg, &vsize, what[1]));
 	st = TfmSafetensorsParse(weights, wsize, what[2]);
 	TfmSafetensorsCheckFinite(st, TfmBertResolve(st, &cfg), TfmBertSlotCount(&cfg), weights);
 	row.dim = cfg.hidden;

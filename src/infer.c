@@ -1,4 +1,4 @@
-/* infer.c: tokenization with encoding checks, length-sorted batched encoding, heads */
+/* infer.c: length-sorted batched encoding and heads (tokenization is text/tokenizer.h's) */
 #include "postgres.h"
 
 #include <math.h>
@@ -13,14 +13,11 @@
 
 #include "bert.h"
 #include "blas.h"
-#include "text/bpe.h"
 #include "head.h"
 #include "infer.h"
 #include "ops.h"
 #include "pg_tfm.h"
 #include "seqhead.h"
-#include "text/roberta.h"
-#include "text/unigram.h"
 
 static float *scratch = NULL;	/* encoder work area, kept between calls */
 static size_t scratch_bytes = 0;
@@ -57,134 +54,6 @@ TfmScratchRelease(void)
 		pfree(scratch);
 	scratch = NULL;
 	scratch_bytes = 0;
-}
-
-/*
- * tokenize server-encoded text with a model's tokenizer (WordPiece: with [CLS]/[SEP]; GPT-2's BPE:
- * no special tokens): palloc'd ids, untruncated
- */
-int32 *
-TfmTokenizeText(const TfmModel *m, const char *s, size_t len, int *n)
-{
-	int32	   *ids, *out;
-	size_t		bad = 0;
-	int			rc;
-
-	if (m->arch == TFM_ARCH_MLP)	/* no tokenizer: a text passed to a feature-vector model */
-		TfmRequireArch(m, TFM_ARCH_BERT, "a text input");
-	/* ids (up to one per byte, in a doubling vector, then copied) and the normalizer's buffers */
-	TfmCheckMemory((double) len * 16, "tokenizing the text");
-	if (GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII)
-	{
-		s = pg_server_to_any(s, len, PG_UTF8);
-		len = strlen(s);
-	}
-	/* both tokenizers report invalid UTF-8 and allocation failure with the same codes */
-	StaticAssertStmt(TFM_BPE_EUTF8 == TFM_TOK_EUTF8 && TFM_UNI_EUTF8 == TFM_TOK_EUTF8 &&
-					 TFM_UNI_ENOMEM == TFM_TOK_ENOMEM, "tokenizer error codes differ");
-	if (m->arch == TFM_ARCH_GPT2)
-		rc = TfmBpeEncode(m->bpe, s, len, &ids, n, &bad);
-	else if (m->tokenizer == TFM_TOKENIZER_UNIGRAM)
-		rc = TfmUniEncode(m->vocab, s, len, &ids, n, &bad);
-	else if (m->tokenizer == TFM_TOKENIZER_ROBERTA)
-		rc = TfmRobertaEncode(m->vocab, s, len, &ids, n, &bad);
-	else
-		rc = TfmTokenize(m->vocab, s, len, &ids, n, &bad);
-	if (rc == TFM_TOK_EUTF8)
-		ereport(ERROR, (errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-						errmsg("input is not valid UTF-8 at byte %zu", bad),
-						errhint("pg_tfm models read UTF-8 text; in a SQL_ASCII database store UTF-8 or convert it first.")));
-	if (rc == TFM_UNI_ECORRUPT)
-		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
-						errmsg("the tokenizer of model \"%s\" is corrupt", m->name)));
-	if (rc != 0)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
-						errmsg("out of memory while tokenizing %zu bytes", len)));
-	out = palloc_extended(sizeof(int32) * Max(*n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
-	if (out && *n > 0)
-		memcpy(out, ids, sizeof(int32) * *n);
-	free(ids);
-	if (out == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory for %d token ids", *n)));
-	return out;
-}
-
-/* true for the ASCII blanks blank_cut cuts at */
-static bool
-is_blank(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-/*
- * length of the longest prefix of s[0, len) that ends right before an ASCII blank and after a
- * non-blank (0: none): byte-level BPE keeps a run of blanks together, so a cut inside a run would
- * change the prefix's last token
- */
-static size_t
-blank_cut(const char *s, size_t len)
-{
-	for (size_t p = len; p-- > 1;)
-		if (is_blank(s[p]) && !is_blank(s[p - 1]))
-			return p;
-	return 0;
-}
-
-/*
- * ids of a text datum truncated to max_tokens (WordPiece: [CLS] first max_tokens-2 tokens [SEP]) without
- * reading or tokenizing more of a long text than needed: tokenize a prefix cut at a blank (a blank
- * ends every word and splits nothing the normalizer joins, so the prefix's tokens begin the text's)
- * and widen it until it gives more than max_tokens ids; toasted texts are fetched by slices
- */
-int32 *
-TfmTokenizeTruncated(const TfmModel *m, Datum d, int max_tokens, int *n)
-{
-	int			enc = GetDatabaseEncoding();
-	Size		total = toast_raw_datum_size(d) - VARHDRSZ;
-	Size		window = Max((Size) TFM_TOKEN_WINDOW, (Size) max_tokens * 16);
-	bool		windowed = m->arch == TFM_ARCH_BERT && (enc == PG_UTF8 || enc == PG_SQL_ASCII);
-	text	   *t;
-	int32	   *ids;
-
-	if (m->arch == TFM_ARCH_MLP)
-		TfmRequireArch(m, TFM_ARCH_BERT, "a text input");
-
-	/* in other encodings an ASCII byte may end a multibyte character: no cutting */
-	while (windowed && window < total)
-	{
-		size_t		len;
-
-		t = DatumGetTextPSlice(d, 0, (int32) window);
-		len = blank_cut(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-		if (len > 0)
-		{
-			ids = TfmTokenizeText(m, VARDATA_ANY(t), len, n);
-			if (*n > max_tokens)
-			{
-				pfree(t);
-				*n = TfmTruncate(ids, *n, max_tokens);
-				return ids;
-			}
-			pfree(ids);
-		}
-		pfree(t);
-		CHECK_FOR_INTERRUPTS();
-		window = window > total / 4 ? total : window * 4;
-	}
-	t = DatumGetTextPP(d);
-	ids = TfmTokenizeText(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), n);
-	*n = TfmTruncate(ids, *n, max_tokens);
-	return ids;
-}
-
-/* keep the first max_tokens-1 ids and the closing [SEP]; returns the new length */
-int
-TfmTruncate(int32 *ids, int n, int max_tokens)
-{
-	if (n <= max_tokens)
-		return n;
-	ids[max_tokens - 1] = ids[n - 1];
-	return max_tokens;
 }
 
 /* one planned encoder batch: positions [start, start + B) of the length order, padded to T */

@@ -7,15 +7,12 @@
 #include "fmgr.h"
 
 #include "cache.h"
+#include "text/tokenizer.h"
 
 #define TFM_BATCH_TOKENS 1024	/* padded tokens per encoder batch */
 #define TFM_BATCH_MAX 64		/* sequences per encoder batch */
 #define TFM_MAX_ENCODER_THREADS 16	/* threads of one bulk encoding */
-#define TFM_TOKEN_WINDOW 8192	/* bytes of a long text tokenized first when it will be truncated */
 
-extern int32 *TfmTokenizeText(const TfmModel *m, const char *s, size_t len, int *n);
-extern int	TfmTruncate(int32 *ids, int n, int max_tokens);
-extern int32 *TfmTokenizeTruncated(const TfmModel *m, Datum d, int max_tokens, int *n);
 extern void TfmEncodeMany(float *out, const TfmModel *m, const TfmBertWeights *w, int32 *const *ids,
 						  const int *lens, int n, bool normalize);
 extern void TfmHeadForward(float *out, const TfmModel *m, const float *head, const float *pooled, int n);

@@ -7,7 +7,7 @@
 
 #include "bert.h"
 #include "safetensors.h"
-#include "text/wordpiece.h"
+#include "text/tokenizer.h"
 
 #define TFM_NAMELEN 64
 
@@ -46,21 +46,5 @@ extern uint64 TfmBertCacheSlotFloats(const TfmBertConfig *cfg, int slot);
 extern uint64 TfmBertCacheFloats(const TfmBertConfig *cfg);
 extern void TfmBertBindCache(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const float *base);
 extern void TfmBertUnpackCache(float *plain, const TfmBertConfig *cfg, const float *cache);
-extern void *TfmVocabFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, const char *what);
-/* which tokenizer an encoder's blob is (the cache file header's tokenizer field) */
-typedef enum TfmTokenizerKind
-{
-	TFM_TOKENIZER_WORDPIECE = 0,	/* tokenizer.h */
-	TFM_TOKENIZER_ROBERTA = 1,		/* robertatok.h: byte-level BPE with <s> ... </s> */
-	TFM_TOKENIZER_UNIGRAM = 2		/* text/unigram.h: SentencePiece Unigram */
-} TfmTokenizerKind;
-
-/* encvocab.c: the tokenizer of an encoder (WordPiece, RoBERTa's byte-level BPE, or Unigram as tokenizer.json says) */
-extern TfmTokenizerKind TfmEncoderTokenizerKind(Jsonb *tokenizer, const TfmBertConfig *cfg);
-extern void *TfmEncoderVocabFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, const char *what);
-extern int	TfmEncoderVocabCheck(TfmTokenizerKind kind, const TfmBertConfig *cfg, const void *blob, size_t size);
-/* text/unijson.c: SentencePiece Unigram tokenizer.json files */
-extern bool TfmTokenizerIsUnigram(Jsonb *tokenizer);
-extern void *TfmUnigramFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, const char *what);
 
 #endif

@@ -163,7 +163,7 @@ add_row(TfmRows *r, HeapTuple tup, TupleDesc td, TfmTask task, const TfmModel *m
 	}
 	old = MemoryContextSwitchTo(keep);
 	grow(r);
-	r->ids[r->n] = TfmTokenizeTruncated(m, d, max_tokens, &r->lens[r->n]);
+	r->ids[r->n] = TfmTextEncodeTruncated(m, d, max_tokens, &r->lens[r->n]);
 	r->ids[r->n] = repalloc(r->ids[r->n], sizeof(int32) * r->lens[r->n]);
 	r->tokens += r->lens[r->n];
 	TfmCheckMemory((double) r->tokens * sizeof(int32) + (double) r->cap * (sizeof(int32 *) + sizeof(int) + 2 * sizeof(char *) + sizeof(double)),

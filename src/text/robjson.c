@@ -1,7 +1,6 @@
 /*
- * encvocab.c: an encoder's tokenizer by family: WordPiece (BERT, DistilBERT: tokjson.c) or
- * RoBERTa's byte-level BPE (robertatok.c on bpe.c's core) read from tokenizer.json or from the
- * catalog form of vocab.json + merges.txt; unsupported components refused with 0A000
+ * robjson.c: RoBERTa's byte-level BPE tokenizer (roberta.c on bpe.c's core) read from tokenizer.json or
+ * from the catalog form of vocab.json + merges.txt; unsupported components refused with 0A000
  */
 #include "postgres.h"
 
@@ -180,8 +179,8 @@ vocab_id(JsonbContainer *vocab, const char *s, int n_vocab, const char *what)
 }
 
 /* RoBERTa's tokenizer blob from tokenizer.json, or from the catalog form of vocab.json + merges.txt */
-static void *
-roberta_from_json(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, const char *what)
+void *
+TfmRobertaFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, const char *what)
 {
 	JsonbContainer *root = &tokenizer->root, *model, *pre, *pp;
 	JsonbValue	v;
@@ -259,44 +258,4 @@ roberta_from_json(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, cons
 		malformed(what, "the tokenizer is inconsistent");
 	pfree(bpe);
 	return blob;
-}
-
-/* which tokenizer an encoder uses: Unigram when tokenizer.json's model is one, otherwise its family's */
-TfmTokenizerKind
-TfmEncoderTokenizerKind(Jsonb *tokenizer, const TfmBertConfig *cfg)
-{
-	if (TfmTokenizerIsUnigram(tokenizer))
-		return TFM_TOKENIZER_UNIGRAM;
-	return cfg->family == TFM_FAMILY_ROBERTA ? TFM_TOKENIZER_ROBERTA : TFM_TOKENIZER_WORDPIECE;
-}
-
-/* the tokenizer blob of an encoder (TfmEncoderTokenizerKind says which); palloc'd, *size bytes */
-void *
-TfmEncoderVocabFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, const char *what)
-{
-	switch (TfmEncoderTokenizerKind(tokenizer, cfg))
-	{
-		case TFM_TOKENIZER_UNIGRAM:
-			return TfmUnigramFromJson(tokenizer, cfg, size, what);
-		case TFM_TOKENIZER_ROBERTA:
-			return roberta_from_json(tokenizer, cfg, size, what);
-		default:
-			return TfmVocabFromJson(tokenizer, cfg, size, what);
-	}
-}
-
-/* 0 when a cache file's vocabulary section is a sound tokenizer blob of that kind */
-int
-TfmEncoderVocabCheck(TfmTokenizerKind kind, const TfmBertConfig *cfg, const void *blob, size_t size)
-{
-	switch (kind)
-	{
-		case TFM_TOKENIZER_UNIGRAM:
-			return TfmUniCheck(blob, size, cfg->vocab);
-		case TFM_TOKENIZER_ROBERTA:
-			return TfmRobertaCheck(blob, size, cfg->vocab);
-		case TFM_TOKENIZER_WORDPIECE:
-			return TfmVocabCheck(blob, size);
-	}
-	return -1;
 }

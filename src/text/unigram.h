@@ -111,8 +111,9 @@ int TfmUniEncodeUnk(const void *blob, const char *text, size_t len, int32_t **id
 /* unipieces.c: the strings of n ids (encoding.tokens) into out; 0, TFM_UNI_EINVAL (an id not in the blob) or TFM_UNI_ENOMEM */
 int TfmUniPieces(const void *blob, const int32_t *ids, int n, TfmPieces *out);
 
-/* the strings of the ids of text (encoding.tokens: an unk stands for the text it replaced) into out; 0 or an error */
-int TfmUniTokens(const void *blob, const char *text, size_t len, TfmPieces *out);
+/* encode as TfmUniEncode and put the strings of the ids (encoding.tokens: an unk stands for the text it replaced) into out */
+int TfmUniTokens(const void *blob, const char *text, size_t len, int32_t **ids, int *n, size_t *err_offset,
+				 TfmPieces *out);
 
 /* precompiled.c: a sentencepiece precompiled_charsmap */
 /* 0 when the charsmap parses and its trie stays inside its arrays with values in the string pool */

@@ -118,24 +118,28 @@ TfmUniPieces(const void *blob, const int32_t *ids, int n, TfmPieces *out)
 	return rc;
 }
 
-/* the strings of the ids of text as Hugging Face's encoding.tokens: pieces, and for an unk of a fused
- * unknown stretch the normalized text it stands for; 0, TFM_UNI_EUTF8, TFM_UNI_EINVAL or TFM_UNI_ENOMEM */
+/*
+ * encode text as TfmUniEncode does (*ids malloc'd, *n of them, *err_offset for TFM_UNI_EUTF8) and put their
+ * strings, Hugging Face's encoding.tokens, into out: pieces, and for an unk of a fused unknown stretch the
+ * normalized text it stands for; 0, TFM_UNI_EUTF8, TFM_UNI_EINVAL or TFM_UNI_ENOMEM
+ */
 int
-TfmUniTokens(const void *blob, const char *text, size_t len, TfmPieces *out)
+TfmUniTokens(const void *blob, const char *text, size_t len, int32_t **ids, int *n, size_t *err_offset,
+			 TfmPieces *out)
 {
 	TfmPieces	unk, all;
-	size_t	   *pos = NULL, bad;
-	int32_t    *ids = NULL;
-	int			n = 0, rc, u = 0;
+	size_t	   *pos = NULL;
+	int			rc, u = 0;
 
-	rc = TfmUniEncodeUnk(blob, text, len, &ids, &n, &bad, &unk, &pos);
-	if (rc == 0)
-		rc = TfmUniPieces(blob, ids, n, &all);
+	rc = TfmUniEncodeUnk(blob, text, len, ids, n, err_offset, &unk, &pos);
+	if (rc != 0)
+		return rc;
+	rc = TfmUniPieces(blob, *ids, *n, &all);
 	if (rc == 0)
 	{
-		if (tfm_pieces_init(out, n))
+		if (tfm_pieces_init(out, *n))
 			rc = TFM_UNI_ENOMEM;
-		for (int i = 0; i < n && rc == 0; i++)
+		for (int i = 0; i < *n && rc == 0; i++)
 		{
 			int			from_unk = u < unk.n && pos[u] == (size_t) i;
 			const char *s = from_unk ? unk.buf + unk.off[u] : all.buf + all.off[i];
@@ -151,6 +155,10 @@ TfmUniTokens(const void *blob, const char *text, size_t len, TfmPieces *out)
 	}
 	tfm_pieces_free(&unk);
 	free(pos);
-	free(ids);
+	if (rc)
+	{
+		free(*ids);
+		*ids = NULL;
+	}
 	return rc;
 }

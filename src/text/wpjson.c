@@ -5,6 +5,7 @@
 
 #include "jsonutil.h"
 #include "model.h"
+#include "wordpiece.h"
 
 typedef struct VocabArrays
 {

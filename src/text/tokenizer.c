@@ -1,0 +1,265 @@
+/*
+ * text/tokenizer.c: the tokenizer interface (text/tokenizer.h): which tokenizer a model's files need, the
+ * blob checks, and text to ids or token strings through the model's tokenizer, with long texts read in
+ * slices when they will be truncated
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+
+#include "cache.h"
+#include "pg_tfm.h"
+#include "text/bpe.h"
+#include "text/roberta.h"
+#include "text/tokenizer.h"
+#include "text/unigram.h"
+#include "text/wordpiece.h"
+
+/* which tokenizer an encoder uses: Unigram when tokenizer.json's model is one, otherwise its family's */
+TfmTokenizerKind
+TfmTextKind(Jsonb *tokenizer, const TfmBertConfig *cfg)
+{
+	if (TfmTokenizerIsUnigram(tokenizer))
+		return TFM_TOKENIZER_UNIGRAM;
+	return cfg->family == TFM_FAMILY_ROBERTA ? TFM_TOKENIZER_ROBERTA : TFM_TOKENIZER_WORDPIECE;
+}
+
+/* the tokenizer blob of an encoder (TfmTextKind says which); palloc'd, *size bytes */
+void *
+TfmTextFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, const char *what)
+{
+	switch (TfmTextKind(tokenizer, cfg))
+	{
+		case TFM_TOKENIZER_UNIGRAM:
+			return TfmUnigramFromJson(tokenizer, cfg, size, what);
+		case TFM_TOKENIZER_ROBERTA:
+			return TfmRobertaFromJson(tokenizer, cfg, size, what);
+		default:
+			return TfmVocabFromJson(tokenizer, cfg, size, what);
+	}
+}
+
+/* 0 when a stored blob (a cache file's section) is a sound tokenizer of that kind with ids below n_vocab */
+int
+TfmTextCheck(TfmTokenizerKind kind, int n_vocab, const void *blob, size_t size)
+{
+	switch (kind)
+	{
+		case TFM_TOKENIZER_UNIGRAM:
+			return TfmUniCheck(blob, size, n_vocab);
+		case TFM_TOKENIZER_ROBERTA:
+			return TfmRobertaCheck(blob, size, n_vocab);
+		case TFM_TOKENIZER_WORDPIECE:
+			return TfmVocabCheck(blob, size) == 0 && TfmVocabSizeOf(blob) <= n_vocab ? 0 : -1;
+		case TFM_TOKENIZER_GPT2:
+			return TfmBpeCheck(blob, size) == 0 && TfmBpeSizeOf(blob) <= n_vocab ? 0 : -1;
+	}
+	return -1;
+}
+
+/* the model's tokenizer blob and its kind (GPT-2's BPE lives in m->bpe, an encoder's in m->vocab) */
+static const void *
+blob_of(const TfmModel *m, TfmTokenizerKind *kind)
+{
+	if (m->arch == TFM_ARCH_MLP)	/* no tokenizer: a text passed to a feature-vector model */
+		TfmRequireArch(m, TFM_ARCH_BERT, "a text input");
+	*kind = m->arch == TFM_ARCH_GPT2 ? TFM_TOKENIZER_GPT2 : m->tokenizer;
+	return m->arch == TFM_ARCH_GPT2 ? m->bpe : (const void *) m->vocab;
+}
+
+/* server-encoded text as the UTF-8 the tokenizers read (converted once; *len updated) */
+static const char *
+to_utf8(const char *s, size_t *len)
+{
+	/* ids (up to one per byte, in a doubling vector, then copied) and the normalizer's buffers */
+	TfmCheckMemory((double) *len * 16, "tokenizing the text");
+	if (GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII)
+	{
+		s = pg_server_to_any(s, *len, PG_UTF8);
+		*len = strlen(s);
+	}
+	return s;
+}
+
+/* raise the error of a tokenizer's return code rc (0: none) */
+static void
+encode_error(const TfmModel *m, int rc, size_t bad, size_t len)
+{
+	/* every tokenizer reports invalid UTF-8, allocation failure and a corrupt blob with the same codes */
+	StaticAssertStmt(TFM_BPE_EUTF8 == TFM_TOK_EUTF8 && TFM_UNI_EUTF8 == TFM_TOK_EUTF8 &&
+					 TFM_UNI_ENOMEM == TFM_TOK_ENOMEM && TFM_UNI_ECORRUPT == TFM_TOK_ECORRUPT,
+					 "tokenizer error codes differ");
+	if (rc == TFM_TOK_EUTF8)
+		ereport(ERROR, (errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+						errmsg("input is not valid UTF-8 at byte %zu", bad),
+						errhint("pg_tfm models read UTF-8 text; in a SQL_ASCII database store UTF-8 or convert it first.")));
+	if (rc == TFM_UNI_ECORRUPT)
+		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+						errmsg("the tokenizer of model \"%s\" is corrupt", m->name)));
+	if (rc == TFM_TOK_EINVAL)
+		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+						errmsg("model \"%s\" gave a token id its vocabulary has no string for", m->name)));
+	if (rc != 0)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+						errmsg("out of memory while tokenizing %zu bytes", len)));
+}
+
+/* n malloc'd ids (freed here) as a palloc'd array */
+static int32 *
+ids_palloc(int32_t *ids, int n)
+{
+	int32	   *out = palloc_extended(sizeof(int32) * Max(n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+
+	if (out && n > 0)
+		memcpy(out, ids, sizeof(int32) * n);
+	free(ids);
+	if (out == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory for %d token ids", n)));
+	return out;
+}
+
+/* ids of UTF-8 text by the blob's tokenizer (malloc'd); the tokenizer's return code */
+static int
+encode_utf8(TfmTokenizerKind kind, const void *blob, const char *s, size_t len, int32_t **ids, int *n, size_t *bad)
+{
+	switch (kind)
+	{
+		case TFM_TOKENIZER_GPT2:
+			return TfmBpeEncode(blob, s, len, ids, n, bad);
+		case TFM_TOKENIZER_UNIGRAM:
+			return TfmUniEncode(blob, s, len, ids, n, bad);
+		case TFM_TOKENIZER_ROBERTA:
+			return TfmRobertaEncode(blob, s, len, ids, n, bad);
+		case TFM_TOKENIZER_WORDPIECE:
+			break;
+	}
+	return TfmTokenize(blob, s, len, ids, n, bad);
+}
+
+/*
+ * tokenize server-encoded text with a model's tokenizer (WordPiece: with [CLS]/[SEP]; RoBERTa: <s>/</s>;
+ * Unigram: its template's; GPT-2's BPE: no special tokens): palloc'd ids, untruncated
+ */
+int32 *
+TfmTextEncode(const TfmModel *m, const char *s, size_t len, int *n)
+{
+	TfmTokenizerKind kind;
+	const void *blob = blob_of(m, &kind);
+	int32_t    *ids = NULL;
+	size_t		bad = 0;
+
+	s = to_utf8(s, &len);
+	encode_error(m, encode_utf8(kind, blob, s, len, &ids, n, &bad), bad, len);
+	return ids_palloc(ids, *n);
+}
+
+/*
+ * the token strings of server-encoded text (Hugging Face's encoding.tokens) into *out (tfm_pieces_free
+ * it), from one encoding of the text converted once; palloc'd ids, *n of them
+ */
+int32 *
+TfmTextTokens(const TfmModel *m, const char *s, size_t len, int *n, TfmPieces *out)
+{
+	TfmTokenizerKind kind;
+	const void *blob = blob_of(m, &kind);
+	int32_t    *ids = NULL;
+	size_t		bad = 0;
+	int			rc;
+
+	s = to_utf8(s, &len);
+	/* Unigram's strings come with its encoding: an unk stands for the text it replaced */
+	if (kind == TFM_TOKENIZER_UNIGRAM)
+	{
+		encode_error(m, TfmUniTokens(blob, s, len, &ids, n, &bad, out), bad, len);
+		return ids_palloc(ids, *n);
+	}
+	encode_error(m, encode_utf8(kind, blob, s, len, &ids, n, &bad), bad, len);
+	if (kind == TFM_TOKENIZER_GPT2)
+		rc = TfmBpePieces(blob, ids, *n, out);
+	else if (kind == TFM_TOKENIZER_ROBERTA)
+		rc = TfmRobertaPieces(blob, s, len, ids, *n, out);
+	else
+		rc = TfmVocabPieces(blob, ids, *n, out);
+	if (rc != 0)
+		free(ids);
+	encode_error(m, rc, 0, len);
+	return ids_palloc(ids, *n);
+}
+
+/* true for the ASCII blanks blank_cut cuts at */
+static bool
+is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/*
+ * length of the longest prefix of s[0, len) that ends right before an ASCII blank and after a
+ * non-blank (0: none): byte-level BPE keeps a run of blanks together, so a cut inside a run would
+ * change the prefix's last token
+ */
+static size_t
+blank_cut(const char *s, size_t len)
+{
+	for (size_t p = len; p-- > 1;)
+		if (is_blank(s[p]) && !is_blank(s[p - 1]))
+			return p;
+	return 0;
+}
+
+/*
+ * ids of a text datum truncated to max_tokens (WordPiece: [CLS] first max_tokens-2 tokens [SEP]) without
+ * reading or tokenizing more of a long text than needed: tokenize a prefix cut at a blank (a blank
+ * ends every word and splits nothing the normalizer joins, so the prefix's tokens begin the text's)
+ * and widen it until it gives more than max_tokens ids; toasted texts are fetched by slices
+ */
+int32 *
+TfmTextEncodeTruncated(const TfmModel *m, Datum d, int max_tokens, int *n)
+{
+	int			enc = GetDatabaseEncoding();
+	Size		total = toast_raw_datum_size(d) - VARHDRSZ;
+	Size		window = Max((Size) TFM_TOKEN_WINDOW, (Size) max_tokens * 16);
+	bool		windowed = m->arch == TFM_ARCH_BERT && (enc == PG_UTF8 || enc == PG_SQL_ASCII);
+	text	   *t;
+	int32	   *ids;
+
+	/* in other encodings an ASCII byte may end a multibyte character: no cutting */
+	while (windowed && window < total)
+	{
+		size_t		len;
+
+		t = DatumGetTextPSlice(d, 0, (int32) window);
+		len = blank_cut(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		if (len > 0)
+		{
+			ids = TfmTextEncode(m, VARDATA_ANY(t), len, n);
+			if (*n > max_tokens)
+			{
+				pfree(t);
+				*n = TfmTextTruncate(ids, *n, max_tokens);
+				return ids;
+			}
+			pfree(ids);
+		}
+		pfree(t);
+		CHECK_FOR_INTERRUPTS();
+		window = window > total / 4 ? total : window * 4;
+	}
+	t = DatumGetTextPP(d);
+	ids = TfmTextEncode(m, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), n);
+	*n = TfmTextTruncate(ids, *n, max_tokens);
+	return ids;
+}
+
+/* keep the first max_tokens-1 ids and the closing [SEP]; returns the new length */
+int
+TfmTextTruncate(int32 *ids, int n, int max_tokens)
+{
+	if (n <= max_tokens)
+		return n;
+	ids[max_tokens - 1] = ids[n - 1];
+	return max_tokens;
+}
+
