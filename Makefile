@@ -4,7 +4,7 @@
 TEXT_CORE = src/text/wordpiece.c src/text/wpvocab.c src/text/bertnorm.c src/text/bpe.c src/text/bytelevel.c src/text/merges.c src/text/added.c src/text/roberta.c \
             src/text/unigram.c src/text/uniencode.c src/text/precompiled.c src/text/unipieces.c
 TEXT_OBJS = $(TEXT_CORE:.c=.o) src/text/wpjson.o src/text/bpejson.o src/text/robjson.o src/text/unijson.o \
-            src/text/vocabtxt.o src/text/tokens.o src/text/tokenizer.o src/text/pair.o
+            src/text/vocabtxt.o src/text/tokens.o src/text/tokenizer.o src/text/pair.o src/text/tokjson.o
 EXTENSION = pg_tfm
 MODULE_big = pg_tfm
 DATA = $(wildcard sql/pg_tfm--*.sql)

@@ -1,4 +1,7 @@
-/* bpejson.c: GPT-2 byte-level BPE tokenizers from JSON (tokenizer.json, or vocab.json + merges.txt as stored) */
+/*
+ * bpejson.c: GPT-2 byte-level BPE tokenizers from JSON (tokenizer.json, or vocab.json + merges.txt as stored),
+ * and the BPE model reading RoBERTa's reader (robjson.c) shares; unsupported components refused (0A000)
+ */
 #include "postgres.h"
 
 #include "utils/builtins.h"
@@ -8,25 +11,12 @@
 #include "bpe.h"
 #include "gpt2model.h"
 #include "jsonutil.h"
+#include "text/tokjson.h"
 
 #define CATALOG_TYPE "gpt2-bpe"
 
-typedef struct BpeVocab
-{
-	int			n;
-	const char **tok;
-	int		   *len;
-	int32	   *id;
-} BpeVocab;
-
-/* report an unsupported or malformed BPE tokenizer */
-static void
-bpe_error(const char *what, const char *problem)
-{
-	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					errmsg("%s: %s", what, problem),
-					errhint("pg_tfm reads GPT-2 tokenizers: vocab.json + merges.txt, or a tokenizer.json with a BPE model and a ByteLevel pre-tokenizer.")));
-}
+#define BPE_HINT "pg_tfm reads GPT-2 tokenizers: vocab.json + merges.txt, or a tokenizer.json with a BPE model, " \
+	"a ByteLevel pre-tokenizer and no normalizer (docs/reference.md, Tokenizers)."
 
 /* true if key of obj is the string s */
 static bool
@@ -38,35 +28,40 @@ key_is(JsonbContainer *obj, const char *key, const char *s)
 		v.val.string.len == (int) strlen(s) && memcmp(v.val.string.val, s, v.val.string.len) == 0;
 }
 
-/* collect the vocabulary object {"token": id, ...} */
-static void
-read_vocab(BpeVocab *va, JsonbContainer *vocab, int n_vocab, const char *what)
+/* the type of component key ("(none)" when absent or null) */
+static char *
+component_type(JsonbContainer *root, const char *key, const char *what)
 {
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	int			cap;
+	JsonbContainer *o;
+	char	   *t;
 
-	if (!JsonContainerIsObject(vocab))
-		bpe_error(what, "the vocabulary must be a JSON object");
-	cap = JsonContainerSize(vocab) + 1;
-	va->tok = palloc(sizeof(char *) * cap);
-	va->len = palloc(sizeof(int) * cap);
-	va->id = palloc(sizeof(int32) * cap);
-	va->n = 0;
-	it = JsonbIteratorInit(vocab);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-		{
-			va->tok[va->n] = v.val.string.val;
-			va->len[va->n] = v.val.string.len;
-		}
-		else if (tok == WJB_VALUE)
-			va->id[va->n++] = TfmJsonNumericToInt(&v, 0, n_vocab - 1, what, "vocab");
-	}
-	if (va->n == 0)
-		bpe_error(what, "the vocabulary is empty");
+	if (!TfmJsonGetObject(root, key, &o))
+		return "(none)";
+	t = TfmTokTypeOf(o, what);
+	return t[0] ? t : "(no type)";
+}
+
+/*
+ * refuse the BPE model options pg_tfm's byte-level BPE does not compute (0A000); for GPT-2 (hint NULL: this
+ * file's) and RoBERTa (robjson.c, its hint)
+ */
+void
+TfmBpeModelCheck(JsonbContainer *model, const char *what, const char *hint, const char *family)
+{
+	JsonbValue	v;
+	const char *type = TfmTokModelType(model);
+
+	hint = hint ? hint : BPE_HINT;
+	if (strcmp(type, "BPE") != 0)
+		TfmTokUnsupported(what, psprintf("model type \"%s\" for %s", type, family), hint);
+	if (TfmJsonGet(model, "continuing_subword_prefix", &v) && v.type == jbvString && v.val.string.len > 0)
+		TfmTokUnsupported(what, "a BPE continuing_subword_prefix", hint);
+	if (TfmJsonGet(model, "end_of_word_suffix", &v) && v.type == jbvString && v.val.string.len > 0)
+		TfmTokUnsupported(what, "a BPE end_of_word_suffix", hint);
+	if (TfmJsonGetBool(model, "byte_fallback", 0, what) || TfmJsonGetBool(model, "ignore_merges", 0, what))
+		TfmTokUnsupported(what, "BPE byte_fallback or ignore_merges", hint);
+	if (TfmJsonGet(model, "dropout", &v) && v.type != jbvNull)
+		TfmTokUnsupported(what, "BPE dropout", hint);
 }
 
 /* one merge from "a b" or ["a", "b"] */
@@ -78,7 +73,7 @@ read_merge(TfmBpeMerge *m, JsonbValue *v, const char *what)
 		const char *sp = memchr(v->val.string.val, ' ', v->val.string.len);
 
 		if (sp == NULL)
-			bpe_error(what, "a merge is not two tokens separated by a space");
+			TfmTokMalformed(what, "a merge is not two tokens separated by a space", BPE_HINT);
 		m->a = v->val.string.val;
 		m->alen = sp - v->val.string.val;
 		m->b = sp + 1;
@@ -97,7 +92,7 @@ read_merge(TfmBpeMerge *m, JsonbValue *v, const char *what)
 			return;
 		}
 	}
-	bpe_error(what, "merges must be strings \"a b\" or pairs [\"a\", \"b\"]");
+	TfmTokMalformed(what, "merges must be strings \"a b\" or pairs [\"a\", \"b\"]", BPE_HINT);
 }
 
 /* collect the merges array in rank order */
@@ -110,7 +105,7 @@ read_merges(JsonbContainer *arr, int *n, const char *what)
 	TfmBpeMerge *m;
 
 	if (!JsonContainerIsArray(arr))
-		bpe_error(what, "merges must be a JSON array");
+		TfmTokMalformed(what, "merges must be a JSON array", BPE_HINT);
 	m = palloc(sizeof(TfmBpeMerge) * (JsonContainerSize(arr) + 1));
 	*n = 0;
 	it = JsonbIteratorInit(arr);
@@ -120,24 +115,33 @@ read_merges(JsonbContainer *arr, int *n, const char *what)
 	return m;
 }
 
-/* the object holding vocab and merges: our catalog form, or tokenizer.json's BPE model */
+/* the object holding vocab and merges: our catalog form, or tokenizer.json's BPE model (GPT-2's components only) */
 static JsonbContainer *
 bpe_model(Jsonb *tokenizer, const char *what)
 {
 	JsonbContainer *root = &tokenizer->root, *model, *pre;
+	char	   *t;
 
 	if (!JB_ROOT_IS_OBJECT(tokenizer))
-		bpe_error(what, "the tokenizer is not a JSON object");
+		TfmTokMalformed(what, "the tokenizer is not a JSON object", BPE_HINT);
 	if (key_is(root, "type", CATALOG_TYPE))
 		return root;
-	if (!TfmJsonGetObject(root, "model", &model) || !key_is(model, "type", "BPE"))
-		bpe_error(what, "model.type must be BPE");
-	if (!TfmJsonGetObject(root, "pre_tokenizer", &pre) || !key_is(pre, "type", "ByteLevel"))
-		bpe_error(what, "pre_tokenizer.type must be ByteLevel");
-	if (TfmJsonGetBool(pre, "add_prefix_space", 0, what) || !TfmJsonGetBool(pre, "use_regex", 1, what))
-		bpe_error(what, "only the ByteLevel pre-tokenizer of GPT-2 (add_prefix_space false, use_regex true) is supported");
-	if (TfmJsonGetObject(root, "normalizer", &pre))
-		bpe_error(what, "a normalizer is not supported with a BPE model");
+	if (!TfmJsonGetObject(root, "model", &model))
+		TfmTokMalformed(what, "model is missing", BPE_HINT);
+	TfmBpeModelCheck(model, what, NULL, "GPT-2");
+	if (strcmp(t = component_type(root, "normalizer", what), "(none)") != 0)
+		TfmTokUnsupported(what, psprintf("normalizer \"%s\" with GPT-2's byte-level BPE", t), BPE_HINT);
+	if (strcmp(t = component_type(root, "pre_tokenizer", what), "ByteLevel") != 0)
+		TfmTokUnsupported(what, psprintf("pre_tokenizer \"%s\" with GPT-2's byte-level BPE", t), BPE_HINT);
+	TfmJsonGetObject(root, "pre_tokenizer", &pre);
+	if (TfmJsonGetBool(pre, "add_prefix_space", 0, what))
+		TfmTokUnsupported(what, "ByteLevel add_prefix_space true with GPT-2", BPE_HINT);
+	if (!TfmJsonGetBool(pre, "use_regex", 1, what))
+		TfmTokUnsupported(what, "ByteLevel use_regex false", BPE_HINT);
+	/* ByteLevel post-processing changes offsets only, which pg_tfm does not return */
+	t = component_type(root, "post_processor", what);
+	if (strcmp(t, "(none)") != 0 && strcmp(t, "ByteLevel") != 0)
+		TfmTokUnsupported(what, psprintf("post_processor \"%s\" with GPT-2's byte-level BPE", t), BPE_HINT);
 	return model;
 }
 
@@ -149,28 +153,28 @@ void *
 TfmBpeBlobFromModel(JsonbContainer *model, int n_vocab, bool missing_ok, size_t *size, const char *what)
 {
 	JsonbContainer *vocab, *marr;
-	BpeVocab	va;
+	TfmTokVocab va;
 	TfmBpeMerge *merges;
 	int			nmerges, rc;
 	void	   *blob;
 
 	if (!TfmJsonGetObject(model, "vocab", &vocab))
-		bpe_error(what, "the vocabulary is missing");
+		TfmTokMalformed(what, "the vocabulary is missing", BPE_HINT);
 	if (!TfmJsonGetObject(model, "merges", &marr))
-		bpe_error(what, "the merges are missing");
-	read_vocab(&va, vocab, n_vocab, what);
+		TfmTokMalformed(what, "the merges are missing", BPE_HINT);
+	TfmTokReadVocab(&va, vocab, n_vocab, what, BPE_HINT);
 	merges = read_merges(marr, &nmerges, what);
 	*size = TfmBpeBlobSize(va.n, va.tok, va.len, va.id, nmerges, merges);
 	if (*size == 0)
-		bpe_error(what, "the vocabulary is too large");
+		TfmTokMalformed(what, "the vocabulary is too large", BPE_HINT);
 	blob = palloc_extended(*size, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	rc = TfmBpeBuildEx(blob, *size, va.n, va.tok, va.len, va.id, nmerges, merges, missing_ok);
 	if (rc == TFM_BPE_ENOMEM)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory building the BPE tokenizer")));
 	if (rc == TFM_BPE_EDUP)
-		bpe_error(what, "two tokens of the vocabulary have the same id");
+		TfmTokMalformed(what, "two tokens of the vocabulary have the same id", BPE_HINT);
 	if (rc != 0)
-		bpe_error(what, "a byte token is missing or a merge makes a token that is not in the vocabulary");
+		TfmTokMalformed(what, "a byte token is missing or a merge makes a token that is not in the vocabulary", BPE_HINT);
 	pfree(va.tok);
 	pfree(va.len);
 	pfree(va.id);

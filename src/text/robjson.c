@@ -9,27 +9,14 @@
 #include "bpe.h"
 #include "gpt2model.h"
 #include "jsonutil.h"
+#include "text/tokjson.h"
+#include "text/tokenizer.h"
 #include "model.h"
 #include "roberta.h"
 #include "unigram.h"
 
-/* report an unsupported tokenizer component (0A000) */
-static void
-unsupported(const char *what, const char *problem)
-{
-	ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					errmsg("%s: %s is not supported", what, problem),
-					errhint("RoBERTa models need a byte-level BPE tokenizer.json (ByteLevel pre-tokenizer, "
-							"RobertaProcessing or TemplateProcessing <s> $A </s>), or vocab.json and merges.txt.")));
-}
-
-/* report a malformed tokenizer (22023) */
-static void
-malformed(const char *what, const char *problem)
-{
-	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					errmsg("%s: %s", what, problem)));
-}
+#define ROB_HINT "RoBERTa models need a byte-level BPE tokenizer.json (ByteLevel pre-tokenizer, " \
+	"RobertaProcessing or TemplateProcessing <s> $A </s>), or vocab.json and merges.txt."
 
 /* string value of key, or NULL */
 static char *
@@ -46,7 +33,7 @@ pair_id(JsonbContainer *pp, const char *key, const char *what)
 
 	if (!TfmJsonGet(pp, key, &v) || v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data) ||
 		JsonContainerSize(v.val.binary.data) != 2)
-		malformed(what, psprintf("post_processor.%s must be [token, id]", key));
+		TfmTokMalformed(what, psprintf("post_processor.%s must be [token, id]", key), NULL);
 	id = getIthJsonbValueFromContainer(v.val.binary.data, 1);
 	return TfmJsonNumericToInt(id, 0, INT32_MAX - 1, what, key);
 }
@@ -61,13 +48,13 @@ template_id(JsonbContainer *pp, JsonbValue *item, const char *what)
 
 	if (item->type != jbvBinary || !JsonContainerIsObject(item->val.binary.data) ||
 		!TfmJsonGetObject(item->val.binary.data, "SpecialToken", &special))
-		unsupported(what, "a TemplateProcessing template other than <s> $A </s>");
+		TfmTokUnsupported(what, "a TemplateProcessing template other than <s> $A </s>", ROB_HINT);
 	name = get_string(special, "id", what);
 	if (name == NULL || !TfmJsonGetObject(pp, "special_tokens", &tokens) ||
 		!TfmJsonGetObject(tokens, name, &entry) || !TfmJsonGet(entry, "ids", &v) ||
 		v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data) ||
 		JsonContainerSize(v.val.binary.data) != 1)
-		malformed(what, "a special token of the template has no single id in special_tokens");
+		TfmTokMalformed(what, "a special token of the template has no single id in special_tokens", NULL);
 	return TfmJsonNumericToInt(getIthJsonbValueFromContainer(v.val.binary.data, 0), 0, INT32_MAX - 1,
 							   what, "special_tokens");
 }
@@ -91,13 +78,13 @@ read_processor(JsonbContainer *pp, int32 *cls, int32 *sep, const char *what)
 
 		if (!TfmJsonGet(pp, "single", &v) || v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data) ||
 			JsonContainerSize(v.val.binary.data) != 3)
-			unsupported(what, "a TemplateProcessing template other than <s> $A </s>");
+			TfmTokUnsupported(what, "a TemplateProcessing template other than <s> $A </s>", ROB_HINT);
 		a = getIthJsonbValueFromContainer(v.val.binary.data, 1);
 		if (a->type != jbvBinary || !JsonContainerIsObject(a->val.binary.data) ||
 			!TfmJsonGet(a->val.binary.data, "Sequence", &v))
-			unsupported(what, "a TemplateProcessing template other than <s> $A </s>");
+			TfmTokUnsupported(what, "a TemplateProcessing template other than <s> $A </s>", ROB_HINT);
 		if (!TfmJsonGet(pp, "single", &v))
-			malformed(what, "post_processor.single is missing");
+			TfmTokMalformed(what, "post_processor.single is missing", NULL);
 		*cls = template_id(pp, getIthJsonbValueFromContainer(v.val.binary.data, 0), what);
 		*sep = template_id(pp, getIthJsonbValueFromContainer(v.val.binary.data, 2), what);
 		return true;
@@ -109,23 +96,23 @@ read_processor(JsonbContainer *pp, int32 *cls, int32 *sep, const char *what)
 		bool		found = false;
 
 		if (!TfmJsonGet(pp, "processors", &v) || v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
-			malformed(what, "post_processor.processors must be an array");
+			TfmTokMalformed(what, "post_processor.processors must be an array", NULL);
 		for (int i = 0; i < (int) JsonContainerSize(v.val.binary.data); i++)
 		{
 			JsonbValue *e = getIthJsonbValueFromContainer(v.val.binary.data, i);
 
 			if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
-				malformed(what, "post_processor.processors must hold objects");
+				TfmTokMalformed(what, "post_processor.processors must hold objects", NULL);
 			if (read_processor(e->val.binary.data, cls, sep, what))
 			{
 				if (found)
-					unsupported(what, "two template post-processors");
+					TfmTokUnsupported(what, "two template post-processors", ROB_HINT);
 				found = true;
 			}
 		}
 		return found;
 	}
-	unsupported(what, psprintf("post_processor \"%s\"", type ? type : "(no type)"));
+	TfmTokUnsupported(what, psprintf("post_processor \"%s\"", type ? type : "(no type)"), ROB_HINT);
 	return false;
 }
 
@@ -141,7 +128,7 @@ read_added(JsonbContainer *root, int n_vocab, int *n, const char *what)
 		return NULL;
 	if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data) ||
 		JsonContainerSize(v.val.binary.data) > TFM_ADDED_COUNT)
-		malformed(what, psprintf("added_tokens must be an array of at most %d entries", TFM_ADDED_COUNT));
+		TfmTokMalformed(what, psprintf("added_tokens must be an array of at most %d entries", TFM_ADDED_COUNT), NULL);
 	out = palloc0(sizeof(TfmAddedToken) * (JsonContainerSize(v.val.binary.data) + 1));
 	for (int i = 0; i < (int) JsonContainerSize(v.val.binary.data); i++)
 	{
@@ -150,13 +137,13 @@ read_added(JsonbContainer *root, int n_vocab, int *n, const char *what)
 		char	   *s;
 
 		if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
-			malformed(what, "added_tokens must hold objects");
+			TfmTokMalformed(what, "added_tokens must hold objects", NULL);
 		o = e->val.binary.data;
 		s = get_string(o, "content", what);
 		if (s == NULL || strlen(s) < 1 || strlen(s) > TFM_ADDED_MAX)
-			malformed(what, psprintf("an added token's content must be 1 to %d bytes", TFM_ADDED_MAX));
+			TfmTokMalformed(what, psprintf("an added token's content must be 1 to %d bytes", TFM_ADDED_MAX), NULL);
 		if (TfmJsonGetBool(o, "single_word", 0, what))
-			unsupported(what, psprintf("added token \"%s\" with single_word", s));
+			TfmTokUnsupported(what, psprintf("added token \"%s\" with single_word", s), ROB_HINT);
 		out[*n].s = s;
 		out[*n].len = (int) strlen(s);
 		out[*n].id = TfmJsonGetInt(o, "id", -1, 0, n_vocab - 1, what);
@@ -174,7 +161,7 @@ vocab_id(JsonbContainer *vocab, const char *s, int n_vocab, const char *what)
 	JsonbValue	v;
 
 	if (!TfmJsonGet(vocab, s, &v))
-		malformed(what, psprintf("the vocabulary lacks \"%s\"", s));
+		TfmTokMalformed(what, psprintf("the vocabulary lacks \"%s\"", s), NULL);
 	return TfmJsonNumericToInt(&v, 0, n_vocab - 1, what, s);
 }
 
@@ -193,7 +180,7 @@ TfmRobertaFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, con
 	char	   *s;
 
 	if (!JB_ROOT_IS_OBJECT(tokenizer))
-		malformed(what, "the tokenizer is not a JSON object");
+		TfmTokMalformed(what, "the tokenizer is not a JSON object", NULL);
 	s = get_string(root, "type", what);
 	if (s && strcmp(s, "gpt2-bpe") == 0)
 	{
@@ -202,7 +189,7 @@ TfmRobertaFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, con
 		JsonbContainer *vocab;
 
 		if (!TfmJsonGetObject(root, "vocab", &vocab))
-			malformed(what, "the vocabulary is missing");
+			TfmTokMalformed(what, "the vocabulary is missing", NULL);
 		added = palloc0(sizeof(TfmAddedToken) * lengthof(names));
 		nadded = 0;
 		for (int i = 0; i < (int) lengthof(names); i++)
@@ -220,42 +207,32 @@ TfmRobertaFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, con
 	else
 	{
 		if (!TfmJsonGetObject(root, "model", &model))
-			malformed(what, "model is missing");
-		/* roberta-base's file names no model type: BPE is what has vocab and merges */
-		s = get_string(model, "type", what);
-		if (s ? strcmp(s, "BPE") != 0 : !TfmJsonGet(model, "merges", &v))
-			unsupported(what, psprintf("model type \"%s\" for RoBERTa", s ? s : "(none)"));
-		if (TfmJsonGet(model, "continuing_subword_prefix", &v) && v.type == jbvString && v.val.string.len > 0)
-			unsupported(what, "a BPE continuing_subword_prefix");
-		if (TfmJsonGet(model, "end_of_word_suffix", &v) && v.type == jbvString && v.val.string.len > 0)
-			unsupported(what, "a BPE end_of_word_suffix");
-		if (TfmJsonGetBool(model, "byte_fallback", 0, what) || TfmJsonGetBool(model, "ignore_merges", 0, what))
-			unsupported(what, "BPE byte_fallback or ignore_merges");
-		if (TfmJsonGet(model, "dropout", &v) && v.type != jbvNull)
-			unsupported(what, "BPE dropout");
+			TfmTokMalformed(what, "model is missing", NULL);
+		/* roberta-base's file names no model type: BPE is what has vocab and merges (TfmTokModelType) */
+		TfmBpeModelCheck(model, what, ROB_HINT, "RoBERTa");
 		if (TfmJsonGet(root, "normalizer", &v) && v.type != jbvNull)
-			unsupported(what, "a normalizer with RoBERTa's byte-level BPE");
+			TfmTokUnsupported(what, "a normalizer with RoBERTa's byte-level BPE", ROB_HINT);
 		if (!TfmJsonGetObject(root, "pre_tokenizer", &pre) ||
 			strcmp(TfmJsonGetString(pre, "type", "", what), "ByteLevel") != 0)
-			unsupported(what, "a pre_tokenizer other than ByteLevel");
+			TfmTokUnsupported(what, "a pre_tokenizer other than ByteLevel", ROB_HINT);
 		if (!TfmJsonGetBool(pre, "use_regex", 1, what))
-			unsupported(what, "ByteLevel use_regex false");
+			TfmTokUnsupported(what, "ByteLevel use_regex false", ROB_HINT);
 		prefix = TfmJsonGetBool(pre, "add_prefix_space", 0, what);
 		/* trim_offsets changes offsets only, which pg_tfm does not return */
 		if (!TfmJsonGetObject(root, "post_processor", &pp) || !read_processor(pp, &cls, &sep, what))
-			unsupported(what, "a RoBERTa tokenizer without <s> ... </s> post-processor");
+			TfmTokUnsupported(what, "a RoBERTa tokenizer without <s> ... </s> post-processor", ROB_HINT);
 		if (cls >= cfg->vocab || sep >= cfg->vocab)
-			malformed(what, "a special token id is outside the vocabulary of config.json");
+			TfmTokMalformed(what, "a special token id is outside the vocabulary of config.json", NULL);
 		added = read_added(root, cfg->vocab, &nadded, what);
 	}
 	bpe = TfmBpeBlobFromModel(model, cfg->vocab, true, &bsize, what);
 	*size = TfmRobertaBlobSize(nadded, added, bsize);
 	if (*size == 0)
-		malformed(what, "the tokenizer is too large");
+		TfmTokMalformed(what, "the tokenizer is too large", NULL);
 	blob = palloc_extended(*size, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	rc = TfmRobertaBuild(blob, *size, cls, sep, prefix, nadded, added, bpe, bsize);
 	if (rc != 0)
-		malformed(what, "the tokenizer is inconsistent");
+		TfmTokMalformed(what, "the tokenizer is inconsistent", NULL);
 	pfree(bpe);
 	return blob;
 }

@@ -17,61 +17,24 @@
 #include "utils/numeric.h"
 
 #include "jsonutil.h"
+#include "text/tokjson.h"
+#include "text/tokenizer.h"
 #include "model.h"
 #include "unigram.h"
 
-/* report an unsupported tokenizer component (0A000) */
-static void
-unsupported(const char *what, const char *problem)
-{
-	ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					errmsg("%s: %s is not supported", what, problem),
-					errhint("pg_tfm reads Unigram tokenizers with the normalizers Precompiled, Replace, Strip and "
-							"NFC/NFKC/NFD/NFKD, the pre-tokenizers WhitespaceSplit and Metaspace, and a "
-							"TemplateProcessing post-processor ending in one special token.")));
-}
-
-/* report a malformed tokenizer (22023) */
-static void
-malformed(const char *what, const char *problem)
-{
-	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					errmsg("%s: %s", what, problem)));
-}
-
-/* the array container of v, or NULL */
-static JsonbContainer *
-as_array(JsonbValue *v)
-{
-	return v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data) ? v->val.binary.data : NULL;
-}
-
-/* the object container of v, or NULL */
-static JsonbContainer *
-as_object(JsonbValue *v)
-{
-	return v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data) ? v->val.binary.data : NULL;
-}
-
-/* the "type" of a component object (palloc'd), "" when absent */
-static char *
-type_of(JsonbContainer *o, const char *what)
-{
-	return TfmJsonGetString(o, "type", "", what);
-}
+#define UNI_HINT "pg_tfm reads Unigram tokenizers with the normalizers Precompiled, Replace, Strip and " \
+	"NFC/NFKC/NFD/NFKD, the pre-tokenizers WhitespaceSplit and Metaspace, and a " \
+	"TemplateProcessing post-processor ending in one special token."
 
 /* true when tokenizer.json's model is Unigram: named so, or unnamed with a vocab array (as the Rust library infers it) */
 bool
 TfmTokenizerIsUnigram(Jsonb *tokenizer)
 {
 	JsonbContainer *model;
-	JsonbValue	v;
 
 	if (!JB_ROOT_IS_OBJECT(tokenizer) || !TfmJsonGetObject(&tokenizer->root, "model", &model))
 		return false;
-	if (TfmJsonGet(model, "type", &v) && v.type == jbvString)
-		return v.val.string.len == 7 && memcmp(v.val.string.val, "Unigram", 7) == 0;
-	return TfmJsonGet(model, "vocab", &v) && as_array(&v) != NULL;
+	return strcmp(TfmTokModelType(model), "Unigram") == 0;
 }
 
 /* a string's bytes (not NUL-terminated copies: pieces may hold any character) */
@@ -79,7 +42,7 @@ static void
 string_of(JsonbValue *v, const char **s, int *len, const char *what, const char *field)
 {
 	if (v->type != jbvString)
-		malformed(what, psprintf("%s must be a string", field));
+		TfmTokMalformed(what, psprintf("%s must be a string", field), NULL);
 	*s = v->val.string.val;
 	*len = v->val.string.len;
 }
@@ -88,7 +51,7 @@ string_of(JsonbValue *v, const char **s, int *len, const char *what, const char 
 static void
 read_normalizer(TfmUniSpec *spec, JsonbContainer *o, const char *what, int depth)
 {
-	char	   *type = type_of(o, what);
+	char	   *type = TfmTokTypeOf(o, what);
 	TfmUniNorm *nm;
 	JsonbValue	v;
 
@@ -96,20 +59,20 @@ read_normalizer(TfmUniSpec *spec, JsonbContainer *o, const char *what, int depth
 	{
 		JsonbContainer *a;
 
-		if (depth > 4 || !TfmJsonGet(o, "normalizers", &v) || (a = as_array(&v)) == NULL)
-			malformed(what, "normalizer Sequence must hold a normalizers array");
+		if (depth > 4 || !TfmJsonGet(o, "normalizers", &v) || (a = TfmTokArray(&v)) == NULL)
+			TfmTokMalformed(what, "normalizer Sequence must hold a normalizers array", NULL);
 		for (int i = 0; i < (int) JsonContainerSize(a); i++)
 		{
-			JsonbContainer *e = as_object(getIthJsonbValueFromContainer(a, i));
+			JsonbContainer *e = TfmTokObject(getIthJsonbValueFromContainer(a, i));
 
 			if (e == NULL)
-				malformed(what, "normalizers must be objects");
+				TfmTokMalformed(what, "normalizers must be objects", NULL);
 			read_normalizer(spec, e, what, depth + 1);
 		}
 		return;
 	}
 	if (spec->n_norm >= TFM_UNI_MAX_NORM)
-		unsupported(what, "more than 8 normalizers");
+		TfmTokUnsupported(what, "more than 8 normalizers", UNI_HINT);
 	nm = &spec->norm[spec->n_norm];
 	memset(nm, 0, sizeof(*nm));
 	if (strcmp(type, "Precompiled") == 0)
@@ -118,13 +81,13 @@ read_normalizer(TfmUniSpec *spec, JsonbContainer *o, const char *what, int depth
 		char	   *dst;
 
 		if (spec->charsmap != NULL)
-			unsupported(what, "two Precompiled normalizers");
+			TfmTokUnsupported(what, "two Precompiled normalizers", UNI_HINT);
 		if (!TfmJsonGet(o, "precompiled_charsmap", &v) || v.type != jbvString)
-			unsupported(what, "a Precompiled normalizer without a precompiled_charsmap");
+			TfmTokUnsupported(what, "a Precompiled normalizer without a precompiled_charsmap", UNI_HINT);
 		dst = palloc_extended(pg_b64_dec_len(v.val.string.len) + 1, MCXT_ALLOC_HUGE);
 		dlen = pg_b64_decode(v.val.string.val, v.val.string.len, dst, pg_b64_dec_len(v.val.string.len));
 		if (dlen < 0)
-			malformed(what, "precompiled_charsmap is not base64");
+			TfmTokMalformed(what, "precompiled_charsmap is not base64", NULL);
 		spec->charsmap = (const unsigned char *) dst;
 		spec->charsmap_len = (size_t) dlen;
 		nm->kind = TFM_NORM_PRECOMPILED;
@@ -134,22 +97,22 @@ read_normalizer(TfmUniSpec *spec, JsonbContainer *o, const char *what, int depth
 		JsonbContainer *p;
 
 		if (!TfmJsonGetObject(o, "pattern", &p))
-			malformed(what, "Replace needs a pattern");
+			TfmTokMalformed(what, "Replace needs a pattern", NULL);
 		if (!TfmJsonGet(o, "content", &v))
-			malformed(what, "Replace needs a content");
+			TfmTokMalformed(what, "Replace needs a content", NULL);
 		string_of(&v, &nm->content, &nm->content_len, what, "Replace's content");
 		if (TfmJsonGet(p, "String", &v))
 		{
 			nm->kind = TFM_NORM_REPLACE;
 			string_of(&v, &nm->pattern, &nm->pattern_len, what, "Replace's pattern");
 			if (nm->pattern_len == 0)
-				unsupported(what, "Replace with an empty pattern");
+				TfmTokUnsupported(what, "Replace with an empty pattern", UNI_HINT);
 		}
 		else if (TfmJsonGet(p, "Regex", &v) && v.type == jbvString && v.val.string.len == 5 &&
 				 memcmp(v.val.string.val, " {2,}", 5) == 0)
 			nm->kind = TFM_NORM_REPLACE_SPACES;
 		else
-			unsupported(what, "a Replace regex other than \" {2,}\"");
+			TfmTokUnsupported(what, "a Replace regex other than \" {2,}\"", UNI_HINT);
 	}
 	else if (strcmp(type, "Strip") == 0)
 	{
@@ -166,9 +129,9 @@ read_normalizer(TfmUniSpec *spec, JsonbContainer *o, const char *what, int depth
 	else if (strcmp(type, "NFKD") == 0)
 		nm->kind = TFM_NORM_NFKD;
 	else
-		unsupported(what, psprintf("normalizer \"%s\" with a Unigram model", type));
+		TfmTokUnsupported(what, psprintf("normalizer \"%s\" with a Unigram model", type), UNI_HINT);
 	if (nm->pattern_len > TFM_UNI_MAX_PATTERN || nm->content_len > TFM_UNI_MAX_PATTERN)
-		unsupported(what, "a Replace pattern or content longer than 256 bytes");
+		TfmTokUnsupported(what, "a Replace pattern or content longer than 256 bytes", UNI_HINT);
 	spec->n_norm++;
 }
 
@@ -180,11 +143,11 @@ read_metaspace(TfmUniSpec *spec, JsonbContainer *o, const char *what)
 	char	   *scheme;
 
 	if (!TfmJsonGet(o, "replacement", &v))
-		malformed(what, "Metaspace needs a replacement");
+		TfmTokMalformed(what, "Metaspace needs a replacement", NULL);
 	string_of(&v, &spec->replacement, &spec->replacement_len, what, "Metaspace's replacement");
 	if (spec->replacement_len < 1 || spec->replacement_len > 4 ||
 		pg_utf_mblen((const unsigned char *) spec->replacement) != spec->replacement_len)
-		malformed(what, "Metaspace's replacement must be one character");
+		TfmTokMalformed(what, "Metaspace's replacement must be one character", NULL);
 	spec->metaspace = 1;
 	spec->split = TfmJsonGetBool(o, "split", 1, what);
 	scheme = TfmJsonGetString(o, "prepend_scheme", "always", what);
@@ -195,32 +158,32 @@ read_metaspace(TfmUniSpec *spec, JsonbContainer *o, const char *what)
 	else if (strcmp(scheme, "never") == 0)
 		spec->prepend = TFM_PREPEND_NEVER;
 	else
-		malformed(what, psprintf("Metaspace prepend_scheme \"%s\" is unknown", scheme));
+		TfmTokMalformed(what, psprintf("Metaspace prepend_scheme \"%s\" is unknown", scheme), NULL);
 	/* the older add_prefix_space must agree with prepend_scheme (default always), as the Rust library requires */
 	if (TfmJsonGet(o, "add_prefix_space", &v) && v.type != jbvNull &&
 		TfmJsonGetBool(o, "add_prefix_space", 1, what) != (spec->prepend != TFM_PREPEND_NEVER))
-		malformed(what, "Metaspace's add_prefix_space does not match its prepend_scheme");
+		TfmTokMalformed(what, "Metaspace's add_prefix_space does not match its prepend_scheme", NULL);
 }
 
 /* the pre-tokenizer: Metaspace, WhitespaceSplit, or a Sequence of WhitespaceSplit then Metaspace */
 static void
 read_pretokenizer(TfmUniSpec *spec, JsonbContainer *o, const char *what, int depth)
 {
-	char	   *type = type_of(o, what);
+	char	   *type = TfmTokTypeOf(o, what);
 	JsonbValue	v;
 
 	if (strcmp(type, "Sequence") == 0 && depth == 0)
 	{
 		JsonbContainer *a;
 
-		if (!TfmJsonGet(o, "pretokenizers", &v) || (a = as_array(&v)) == NULL)
-			malformed(what, "pre_tokenizer Sequence must hold a pretokenizers array");
+		if (!TfmJsonGet(o, "pretokenizers", &v) || (a = TfmTokArray(&v)) == NULL)
+			TfmTokMalformed(what, "pre_tokenizer Sequence must hold a pretokenizers array", NULL);
 		for (int i = 0; i < (int) JsonContainerSize(a); i++)
 		{
-			JsonbContainer *e = as_object(getIthJsonbValueFromContainer(a, i));
+			JsonbContainer *e = TfmTokObject(getIthJsonbValueFromContainer(a, i));
 
 			if (e == NULL)
-				malformed(what, "pretokenizers must be objects");
+				TfmTokMalformed(what, "pretokenizers must be objects", NULL);
 			read_pretokenizer(spec, e, what, depth + 1);
 		}
 	}
@@ -229,7 +192,7 @@ read_pretokenizer(TfmUniSpec *spec, JsonbContainer *o, const char *what, int dep
 	else if (strcmp(type, "Metaspace") == 0 && !spec->metaspace)
 		read_metaspace(spec, o, what);
 	else
-		unsupported(what, psprintf("pre_tokenizer \"%s\" here with a Unigram model", type));
+		TfmTokUnsupported(what, psprintf("pre_tokenizer \"%s\" here with a Unigram model", type), UNI_HINT);
 }
 
 /* the ids of a TemplateProcessing SpecialToken item, appended to ids (at most TFM_UNI_MAX_SPECIAL in all) */
@@ -241,12 +204,12 @@ special_ids(JsonbContainer *pp, JsonbContainer *item, int32 *ids, int *n, int n_
 	char	   *name = TfmJsonGetString(item, "id", NULL, what);
 
 	if (name == NULL || !TfmJsonGetObject(pp, "special_tokens", &tokens) ||
-		!TfmJsonGetObject(tokens, name, &entry) || !TfmJsonGet(entry, "ids", &v) || (a = as_array(&v)) == NULL)
-		malformed(what, "a special token of the template has no ids in special_tokens");
+		!TfmJsonGetObject(tokens, name, &entry) || !TfmJsonGet(entry, "ids", &v) || (a = TfmTokArray(&v)) == NULL)
+		TfmTokMalformed(what, "a special token of the template has no ids in special_tokens", NULL);
 	for (int i = 0; i < (int) JsonContainerSize(a); i++)
 	{
 		if (*n >= TFM_UNI_MAX_SPECIAL)
-			unsupported(what, "a template with more than 8 special ids around the text");
+			TfmTokUnsupported(what, "a template with more than 8 special ids around the text", UNI_HINT);
 		ids[(*n)++] = (int32) TfmJsonNumericToInt(getIthJsonbValueFromContainer(a, i), 0, n_vocab - 1,
 												  what, "special_tokens ids");
 	}
@@ -264,12 +227,12 @@ pair_is_roberta(const TfmUniSpec *spec, JsonbContainer *pp, int n_vocab, const c
 	JsonbContainer *pair;
 	JsonbValue	v;
 
-	if (spec->n_prefix != 1 || !TfmJsonGet(pp, "pair", &v) || (pair = as_array(&v)) == NULL ||
+	if (spec->n_prefix != 1 || !TfmJsonGet(pp, "pair", &v) || (pair = TfmTokArray(&v)) == NULL ||
 		JsonContainerSize(pair) != 6)
 		return false;
 	for (int i = 0; i < 6; i++)
 	{
-		JsonbContainer *item = as_object(getIthJsonbValueFromContainer(pair, i)), *inner;
+		JsonbContainer *item = TfmTokObject(getIthJsonbValueFromContainer(pair, i)), *inner;
 		int32		ids[TFM_UNI_MAX_SPECIAL];
 		int			n = 0;
 
@@ -300,20 +263,20 @@ read_template(TfmUniSpec *spec, JsonbContainer *pp, int n_vocab, const char *wha
 	JsonbContainer *single;
 	JsonbValue	v;
 	bool		seen = false;
-	char	   *type = type_of(pp, what);
+	char	   *type = TfmTokTypeOf(pp, what);
 
 	if (strcmp(type, "TemplateProcessing") != 0)
-		unsupported(what, psprintf("post_processor \"%s\" with a Unigram model", type));
-	if (!TfmJsonGet(pp, "single", &v) || (single = as_array(&v)) == NULL)
-		malformed(what, "post_processor.single must be an array");
+		TfmTokUnsupported(what, psprintf("post_processor \"%s\" with a Unigram model", type), UNI_HINT);
+	if (!TfmJsonGet(pp, "single", &v) || (single = TfmTokArray(&v)) == NULL)
+		TfmTokMalformed(what, "post_processor.single must be an array", NULL);
 	for (int i = 0; i < (int) JsonContainerSize(single); i++)
 	{
-		JsonbContainer *item = as_object(getIthJsonbValueFromContainer(single, i)), *inner;
+		JsonbContainer *item = TfmTokObject(getIthJsonbValueFromContainer(single, i)), *inner;
 
 		if (item != NULL && TfmJsonGetObject(item, "Sequence", &inner))
 		{
 			if (seen || strcmp(TfmJsonGetString(inner, "id", "", what), "A") != 0)
-				unsupported(what, "a single template other than special tokens around $A");
+				TfmTokUnsupported(what, "a single template other than special tokens around $A", UNI_HINT);
 			seen = true;
 		}
 		else if (item != NULL && TfmJsonGetObject(item, "SpecialToken", &inner))
@@ -324,10 +287,10 @@ read_template(TfmUniSpec *spec, JsonbContainer *pp, int n_vocab, const char *wha
 				special_ids(pp, inner, spec->prefix, &spec->n_prefix, n_vocab, what);
 		}
 		else
-			malformed(what, "post_processor.single must hold Sequence or SpecialToken items");
+			TfmTokMalformed(what, "post_processor.single must hold Sequence or SpecialToken items", NULL);
 	}
 	if (!seen || spec->n_suffix != 1)
-		unsupported(what, "a single template that does not end in exactly one special token");
+		TfmTokUnsupported(what, "a single template that does not end in exactly one special token", UNI_HINT);
 	spec->pair_roberta = pair_is_roberta(spec, pp, n_vocab, what);
 }
 
@@ -341,21 +304,21 @@ read_added(TfmUniSpec *spec, JsonbContainer *root, int n_vocab, const char *what
 
 	if (!TfmJsonGet(&*root, "added_tokens", &v) || v.type == jbvNull)
 		return;
-	if ((a = as_array(&v)) == NULL || JsonContainerSize(a) > TFM_UNI_MAX_ADDED)
-		malformed(what, "added_tokens must be an array of at most 4096 entries");
+	if ((a = TfmTokArray(&v)) == NULL || JsonContainerSize(a) > TFM_UNI_MAX_ADDED)
+		TfmTokMalformed(what, "added_tokens must be an array of at most 4096 entries", NULL);
 	out = palloc0(sizeof(TfmAddedToken) * (JsonContainerSize(a) + 1));
 	for (int i = 0; i < (int) JsonContainerSize(a); i++)
 	{
-		JsonbContainer *o = as_object(getIthJsonbValueFromContainer(a, i));
+		JsonbContainer *o = TfmTokObject(getIthJsonbValueFromContainer(a, i));
 		JsonbValue	c;
 
 		if (o == NULL || !TfmJsonGet(o, "content", &c))
-			malformed(what, "added_tokens must hold objects with a content");
+			TfmTokMalformed(what, "added_tokens must hold objects with a content", NULL);
 		string_of(&c, &out[i].s, &out[i].len, what, "an added token's content");
 		if (out[i].len < 1 || out[i].len > TFM_ADDED_MAX)
-			malformed(what, "an added token's content must be 1 to 256 bytes");
+			TfmTokMalformed(what, "an added token's content must be 1 to 256 bytes", NULL);
 		if (TfmJsonGetBool(o, "single_word", 0, what))
-			unsupported(what, "an added token with single_word");
+			TfmTokUnsupported(what, "an added token with single_word", UNI_HINT);
 		/* the id comes from the vocabulary (TfmUniBuild), as in Hugging Face: the file's "id" is not read */
 		out[i].lstrip = TfmJsonGetBool(o, "lstrip", 0, what);
 		out[i].rstrip = TfmJsonGetBool(o, "rstrip", 0, what);
@@ -376,33 +339,33 @@ read_vocab(TfmUniSpec *spec, JsonbContainer *model, int n_vocab, const char *wha
 	double	   *score;
 	int			n;
 
-	if (!TfmJsonGet(model, "vocab", &v) || (a = as_array(&v)) == NULL)
-		malformed(what, "the Unigram model's vocab must be an array of [piece, score]");
+	if (!TfmJsonGet(model, "vocab", &v) || (a = TfmTokArray(&v)) == NULL)
+		TfmTokMalformed(what, "the Unigram model's vocab must be an array of [piece, score]", NULL);
 	n = (int) JsonContainerSize(a);
 	if (n < 1 || n > TFM_UNI_MAX_PIECES)
-		malformed(what, psprintf("the Unigram vocabulary holds %d pieces; 1 to %d are supported", n, TFM_UNI_MAX_PIECES));
+		TfmTokMalformed(what, psprintf("the Unigram vocabulary holds %d pieces; 1 to %d are supported", n, TFM_UNI_MAX_PIECES), NULL);
 	if (n > n_vocab)
-		malformed(what, psprintf("the Unigram vocabulary holds %d pieces, more than vocab_size %d of config.json", n, n_vocab));
+		TfmTokMalformed(what, psprintf("the Unigram vocabulary holds %d pieces, more than vocab_size %d of config.json", n, n_vocab), NULL);
 	piece = palloc_extended(sizeof(char *) * n, MCXT_ALLOC_HUGE);
 	len = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
 	score = palloc_extended(sizeof(double) * n, MCXT_ALLOC_HUGE);
 	for (int i = 0; i < n; i++)
 	{
 		JsonbValue *e = getIthJsonbValueFromContainer(a, i), *s, *sc;
-		JsonbContainer *pair = as_array(e);
+		JsonbContainer *pair = TfmTokArray(e);
 
 		if (pair == NULL || JsonContainerSize(pair) != 2)
-			malformed(what, psprintf("vocab entry %d is not [piece, score]", i));
+			TfmTokMalformed(what, psprintf("vocab entry %d is not [piece, score]", i), NULL);
 		s = getIthJsonbValueFromContainer(pair, 0);
 		sc = getIthJsonbValueFromContainer(pair, 1);
 		string_of(s, &piece[i], &len[i], what, "a piece");
 		if (sc->type != jbvNumeric)
-			malformed(what, psprintf("the score of vocab entry %d is not a number", i));
+			TfmTokMalformed(what, psprintf("the score of vocab entry %d is not a number", i), NULL);
 		score[i] = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(sc->val.numeric)));
 		if (!isfinite(score[i]) || fabs(score[i]) > TFM_UNI_MAX_SCORE)
-			malformed(what, psprintf("the score of vocab entry %d is not a finite number of magnitude at most 1e9", i));
+			TfmTokMalformed(what, psprintf("the score of vocab entry %d is not a finite number of magnitude at most 1e9", i), NULL);
 		if (len[i] > TFM_UNI_MAX_PIECE)
-			malformed(what, psprintf("vocab entry %d is longer than %d bytes", i, TFM_UNI_MAX_PIECE));
+			TfmTokMalformed(what, psprintf("vocab entry %d is longer than %d bytes", i, TFM_UNI_MAX_PIECE), NULL);
 		if ((i & 4095) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
@@ -425,38 +388,38 @@ TfmUnigramFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, con
 
 	memset(&spec, 0, sizeof(spec));
 	if (!TfmTokenizerIsUnigram(tokenizer) || !TfmJsonGetObject(root, "model", &model))
-		malformed(what, "the tokenizer is not a Unigram tokenizer.json");
+		TfmTokMalformed(what, "the tokenizer is not a Unigram tokenizer.json", NULL);
 	read_vocab(&spec, model, cfg->vocab, what);
 	if (!TfmJsonGet(model, "unk_id", &v) || v.type == jbvNull)
-		unsupported(what, "a Unigram model without unk_id");
+		TfmTokUnsupported(what, "a Unigram model without unk_id", UNI_HINT);
 	spec.unk_id = (int32) TfmJsonNumericToInt(&v, 0, spec.n_pieces - 1, what, "unk_id");
 	spec.byte_fallback = TfmJsonGetBool(model, "byte_fallback", 0, what);
 	if (TfmJsonGet(root, "normalizer", &v) && v.type != jbvNull)
 	{
-		if ((o = as_object(&v)) == NULL)
-			malformed(what, "normalizer must be an object");
+		if ((o = TfmTokObject(&v)) == NULL)
+			TfmTokMalformed(what, "normalizer must be an object", NULL);
 		read_normalizer(&spec, o, what, 0);
 	}
 	if (TfmJsonGet(root, "pre_tokenizer", &v) && v.type != jbvNull)
 	{
-		if ((o = as_object(&v)) == NULL)
-			malformed(what, "pre_tokenizer must be an object");
+		if ((o = TfmTokObject(&v)) == NULL)
+			TfmTokMalformed(what, "pre_tokenizer must be an object", NULL);
 		read_pretokenizer(&spec, o, what, 0);
 	}
-	if (!TfmJsonGet(root, "post_processor", &v) || (o = as_object(&v)) == NULL)
-		unsupported(what, "a Unigram tokenizer without a TemplateProcessing post-processor");
+	if (!TfmJsonGet(root, "post_processor", &v) || (o = TfmTokObject(&v)) == NULL)
+		TfmTokUnsupported(what, "a Unigram tokenizer without a TemplateProcessing post-processor", UNI_HINT);
 	read_template(&spec, o, cfg->vocab, what);
 	read_added(&spec, root, cfg->vocab, what);
 	rc = TfmUniBuild(&spec, &blob, size, &why);
 	if (rc == TFM_UNI_ENOMEM)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory building the Unigram tokenizer")));
 	if (rc != 0)
-		malformed(what, why ? why : "the tokenizer is inconsistent");
+		TfmTokMalformed(what, why ? why : "the tokenizer is inconsistent", NULL);
 	if (TfmUniCheck(blob, *size, cfg->vocab) != 0)
 	{
 		free(blob);
-		malformed(what, psprintf("an added token outside the vocabulary takes an id beyond vocab_size %d of config.json",
-								 cfg->vocab));
+		TfmTokMalformed(what, psprintf("an added token outside the vocabulary takes an id beyond vocab_size %d of config.json",
+								 cfg->vocab), NULL);
 	}
 	out = palloc_extended(*size, MCXT_ALLOC_HUGE);
 	memcpy(out, blob, *size);

@@ -1,54 +1,37 @@
-/* tokjson.c: tokenizer settings and vocabulary read from a Hugging Face tokenizer.json */
+/*
+ * wpjson.c: a WordPiece tokenizer (BertNormalizer, BertPreTokenizer, WordPiece, TemplateProcessing or
+ * BertProcessing) read from a Hugging Face tokenizer.json; any other component is refused (0A000)
+ */
 #include "postgres.h"
 
 #include "utils/jsonb.h"
 
 #include "jsonutil.h"
 #include "model.h"
+#include "text/tokjson.h"
+#include "text/tokenizer.h"
 #include "wordpiece.h"
 
-typedef struct VocabArrays
-{
-	int			n;
-	const char **tok;
-	int		   *len;
-	int32	   *id;
-} VocabArrays;
+#define WP_HINT "pg_tfm reads WordPiece tokenizers with BertNormalizer, BertPreTokenizer and a TemplateProcessing " \
+	"([CLS] $A [SEP]) or BertProcessing post-processor (docs/reference.md, Tokenizers)."
 
-/* report an unsupported or malformed tokenizer.json */
-static void
-tok_error(const char *what, const char *problem)
-{
-	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					errmsg("%s: %s", what, problem),
-					errhint("pg_tfm reads WordPiece tokenizers with BertNormalizer and BertPreTokenizer.")));
-}
+typedef TfmTokVocab VocabArrays;
 
-/* collect the vocabulary object {"token": id, ...} */
-static void
-read_vocab(VocabArrays *va, JsonbContainer *vocab, const TfmBertConfig *cfg, const char *what)
+/* one added token's content (palloc'd, 1+ bytes), refusing the matching options WordPiece does not compute */
+static char *
+added_content(JsonbContainer *o, const char *what)
 {
-	JsonbIterator *it = JsonbIteratorInit(vocab);
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	int			cap = JsonContainerSize(vocab) + 1;
+	char	   *s = TfmJsonGetString(o, "content", NULL, what);
 
-	va->tok = palloc(sizeof(char *) * cap);
-	va->len = palloc(sizeof(int) * cap);
-	va->id = palloc(sizeof(int32) * cap);
-	va->n = 0;
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-		{
-			va->tok[va->n] = v.val.string.val;
-			va->len[va->n] = v.val.string.len;
-		}
-		else if (tok == WJB_VALUE)
-			va->id[va->n++] = TfmJsonNumericToInt(&v, 0, cfg->vocab - 1, what, "model.vocab");
-	}
-	if (va->n == 0)
-		tok_error(what, "model.vocab is empty");
+	if (s == NULL || s[0] == '\0')
+		TfmTokMalformed(what, "an added token has no content", WP_HINT);
+	if (TfmJsonGetBool(o, "single_word", 0, what))
+		TfmTokUnsupported(what, psprintf("added token \"%s\" with single_word", s), WP_HINT);
+	if (TfmJsonGetBool(o, "lstrip", 0, what) || TfmJsonGetBool(o, "rstrip", 0, what))
+		TfmTokUnsupported(what, psprintf("added token \"%s\" with lstrip or rstrip in a WordPiece tokenizer", s), WP_HINT);
+	if (TfmJsonGetBool(o, "normalized", 0, what))
+		TfmTokUnsupported(what, psprintf("added token \"%s\" matched in normalized text (normalized true) in a WordPiece tokenizer", s), WP_HINT);
+	return s;
 }
 
 /* collect added_tokens [{id, content}, ...] that are split out of raw text */
@@ -75,10 +58,8 @@ read_added(VocabArrays *sa, JsonbContainer *c, const TfmBertConfig *cfg, const c
 		if (tok != WJB_ELEM)
 			continue;
 		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
-			tok_error(what, "added_tokens entries must be objects");
-		sa->tok[sa->n] = TfmJsonGetString(v.val.binary.data, "content", NULL, what);
-		if (sa->tok[sa->n] == NULL || sa->tok[sa->n][0] == '\0')
-			tok_error(what, "an added token has no content");
+			TfmTokMalformed(what, "added_tokens entries must be objects", WP_HINT);
+		sa->tok[sa->n] = added_content(v.val.binary.data, what);
 		sa->len[sa->n] = strlen(sa->tok[sa->n]);
 		sa->id[sa->n] = TfmJsonGetInt(v.val.binary.data, "id", -1, 0, cfg->vocab - 1, what);
 		sa->n++;
@@ -97,48 +78,87 @@ special_id(const VocabArrays *va, const char *content, int32 dflt)
 	return dflt;
 }
 
-/* id of the first or last SpecialToken of a TemplateProcessing "single" template */
+/* the token of item i of a TemplateProcessing "single" template, which must be a SpecialToken (NULL if not) */
 static char *
-template_special(JsonbContainer *pp, bool last, const char *what)
+template_special(JsonbContainer *single, int i, const char *what)
 {
-	JsonbContainer *single, *item, *sp;
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *found = NULL, *first = NULL;
+	JsonbContainer *item = TfmTokObject(getIthJsonbValueFromContainer(single, i)), *sp;
 
-	if (!TfmJsonGetObject(pp, "single", &single))
-		tok_error(what, "post_processor.single is missing");
-	it = JsonbIteratorInit(single);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok != WJB_ELEM || v.type != jbvBinary)
-			continue;
-		item = v.val.binary.data;
-		found = NULL;
-		if (TfmJsonGetObject(item, "SpecialToken", &sp))
-			found = TfmJsonGetString(sp, "id", NULL, what);
-		if (first == NULL)
-			first = found ? found : "";
-	}
-	return last ? found : (first && first[0] ? first : NULL);
+	if (item == NULL || !TfmJsonGetObject(item, "SpecialToken", &sp))
+		return NULL;
+	return TfmJsonGetString(sp, "id", NULL, what);
 }
 
-/* fill tokenizer settings from normalizer, model and post_processor */
+/* the token of BertProcessing's cls or sep: [token, id] */
+static char *
+bert_special(JsonbContainer *pp, const char *key, const char *what)
+{
+	JsonbValue	v, *t;
+	JsonbContainer *a;
+
+	if (!TfmJsonGet(pp, key, &v) || (a = TfmTokArray(&v)) == NULL || JsonContainerSize(a) != 2 ||
+		(t = getIthJsonbValueFromContainer(a, 0))->type != jbvString)
+		TfmTokMalformed(what, psprintf("post_processor.%s must be [token, id]", key), WP_HINT);
+	return pnstrdup(t->val.string.val, t->val.string.len);
+}
+
+/* the [CLS] and [SEP] of the post-processor: TemplateProcessing [CLS] $A [SEP], or BertProcessing */
+static void
+read_processor(TfmTokConfig *tc, JsonbContainer *c, const VocabArrays *va, const char *what)
+{
+	JsonbContainer *pp, *single, *seq;
+	JsonbValue	v;
+	char	   *type, *cls, *sep;
+
+	if (!TfmJsonGetObject(c, "post_processor", &pp))
+		TfmTokUnsupported(what, "a WordPiece tokenizer without a post-processor (no [CLS] ... [SEP])", WP_HINT);
+	type = TfmTokTypeOf(pp, what);
+	if (strcmp(type, "BertProcessing") == 0)
+	{
+		cls = bert_special(pp, "cls", what);
+		sep = bert_special(pp, "sep", what);
+	}
+	else if (strcmp(type, "TemplateProcessing") == 0)
+	{
+		if (!TfmJsonGet(pp, "single", &v) || (single = TfmTokArray(&v)) == NULL)
+			TfmTokMalformed(what, "post_processor.single is missing", WP_HINT);
+		if (JsonContainerSize(single) != 3 ||
+			(seq = TfmTokObject(getIthJsonbValueFromContainer(single, 1))) == NULL ||
+			!TfmJsonGet(seq, "Sequence", &v) ||
+			(cls = template_special(single, 0, what)) == NULL || (sep = template_special(single, 2, what)) == NULL)
+			TfmTokUnsupported(what, "a TemplateProcessing single template other than [CLS] $A [SEP]", WP_HINT);
+	}
+	else
+		TfmTokUnsupported(what, psprintf("post_processor \"%s\" with WordPiece", type[0] ? type : "(no type)"), WP_HINT);
+	tc->cls_id = special_id(va, cls, -1);
+	tc->sep_id = special_id(va, sep, -1);
+}
+
+/* refuse a normalizer or pre-tokenizer (key) other than the one (type) WordPiece runs */
+static JsonbContainer *
+require_component(JsonbContainer *c, const char *key, const char *type, const char *what)
+{
+	JsonbContainer *o;
+	char	   *t;
+
+	if (!TfmJsonGetObject(c, key, &o))
+		TfmTokUnsupported(what, psprintf("a WordPiece tokenizer without %s %s", key, type), WP_HINT);
+	t = TfmTokTypeOf(o, what);
+	if (strcmp(t, type) != 0)
+		TfmTokUnsupported(what, psprintf("%s \"%s\" with WordPiece", key, t[0] ? t : "(no type)"), WP_HINT);
+	return o;
+}
+
+/* fill tokenizer settings from normalizer, pre_tokenizer, model and post_processor */
 static void
 read_settings(TfmTokConfig *tc, JsonbContainer *c, JsonbContainer *model, const VocabArrays *va, const char *what)
 {
-	JsonbContainer *norm, *pre, *pp;
+	JsonbContainer *norm;
 	char	   *s;
-	JsonbValue	v;
 
 	memset(tc, 0, sizeof(*tc));
-	if (!TfmJsonGetObject(c, "normalizer", &norm) ||
-		strcmp(TfmJsonGetString(norm, "type", "", what), "BertNormalizer") != 0)
-		tok_error(what, "normalizer must be BertNormalizer");
-	if (!TfmJsonGetObject(c, "pre_tokenizer", &pre) ||
-		strcmp(TfmJsonGetString(pre, "type", "", what), "BertPreTokenizer") != 0)
-		tok_error(what, "pre_tokenizer must be BertPreTokenizer");
+	norm = require_component(c, "normalizer", "BertNormalizer", what);
+	require_component(c, "pre_tokenizer", "BertPreTokenizer", what);
 	tc->clean_text = TfmJsonGetBool(norm, "clean_text", 1, what);
 	tc->handle_chinese_chars = TfmJsonGetBool(norm, "handle_chinese_chars", 1, what);
 	tc->lowercase = TfmJsonGetBool(norm, "lowercase", 1, what);
@@ -148,26 +168,13 @@ read_settings(TfmTokConfig *tc, JsonbContainer *c, JsonbContainer *model, const 
 	tc->max_input_chars_per_word = TfmJsonGetInt(model, "max_input_chars_per_word", 100, 1, 1000000, what);
 	s = TfmJsonGetString(model, "continuing_subword_prefix", "##", what);
 	if (strlen(s) >= sizeof(tc->prefix))
-		tok_error(what, "continuing_subword_prefix is too long");
+		TfmTokMalformed(what, "continuing_subword_prefix is too long", WP_HINT);
 	strcpy(tc->prefix, s);
 	tc->unk_id = special_id(va, TfmJsonGetString(model, "unk_token", "[UNK]", what), -1);
 	tc->pad_id = special_id(va, "[PAD]", 0);
-	tc->cls_id = special_id(va, "[CLS]", -1);
-	tc->sep_id = special_id(va, "[SEP]", -1);
-	if (TfmJsonGetObject(c, "post_processor", &pp) &&
-		strcmp(TfmJsonGetString(pp, "type", "", what), "TemplateProcessing") == 0)
-	{
-		char	   *cls = template_special(pp, false, what);
-		char	   *sep = template_special(pp, true, what);
-
-		if (cls)
-			tc->cls_id = special_id(va, cls, -1);
-		if (sep)
-			tc->sep_id = special_id(va, sep, -1);
-	}
+	read_processor(tc, c, va, what);
 	if (tc->unk_id < 0 || tc->cls_id < 0 || tc->sep_id < 0)
-		tok_error(what, "the vocabulary lacks the unknown, [CLS] or [SEP] token");
-	(void) v;
+		TfmTokMalformed(what, "the vocabulary lacks the unknown, [CLS] or [SEP] token", WP_HINT);
 }
 
 /* build the flat vocabulary blob of a tokenizer.json */
@@ -178,17 +185,20 @@ TfmVocabFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, const
 	JsonbContainer *model, *vocab;
 	VocabArrays va, sa;
 	TfmTokConfig tc;
+	const char *type;
 	void	   *blob;
 	int			rc;
 
 	if (!JB_ROOT_IS_OBJECT(tokenizer))
-		tok_error(what, "the document is not a JSON object");
-	if (!TfmJsonGetObject(c, "model", &model) ||
-		strcmp(TfmJsonGetString(model, "type", "", what), "WordPiece") != 0)
-		tok_error(what, "model.type must be WordPiece");
+		TfmTokMalformed(what, "the document is not a JSON object", WP_HINT);
+	if (!TfmJsonGetObject(c, "model", &model))
+		TfmTokMalformed(what, "model is missing", WP_HINT);
+	type = TfmTokModelType(model);
+	if (strcmp(type, "WordPiece") != 0)
+		TfmTokUnsupported(what, psprintf("model type \"%s\" for a BERT or DistilBERT encoder", type), WP_HINT);
 	if (!TfmJsonGetObject(model, "vocab", &vocab) || !JsonContainerIsObject(vocab))
-		tok_error(what, "model.vocab must be an object");
-	read_vocab(&va, vocab, cfg, what);
+		TfmTokMalformed(what, "model.vocab must be an object", WP_HINT);
+	TfmTokReadVocab(&va, vocab, cfg->vocab, what, WP_HINT);
 	read_added(&sa, c, cfg, what);
 	read_settings(&tc, c, model, &va, what);
 	*size = TfmVocabBlobSize(va.n, va.tok, va.len, sa.n, (const char *const *) sa.tok, sa.len);
@@ -196,6 +206,6 @@ TfmVocabFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, const
 	rc = TfmVocabBuild(blob, &tc, va.n, va.tok, va.len, va.id, sa.n,
 					   (const char *const *) sa.tok, sa.len, sa.id);
 	if (rc != 0)
-		tok_error(what, psprintf("the vocabulary is inconsistent (error %d: duplicate token or id)", rc));
+		TfmTokMalformed(what, psprintf("the vocabulary is inconsistent (error %d: duplicate token or id)", rc), WP_HINT);
 	return blob;
 }
