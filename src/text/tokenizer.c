@@ -149,9 +149,11 @@ TfmTextEncode(const TfmModel *m, const char *s, size_t len, int *n)
 	const void *blob = blob_of(m, &kind);
 	int32_t    *ids = NULL;
 	size_t		bad = 0;
+	int			rc;
 
 	s = to_utf8(s, &len);
-	encode_error(m, encode_utf8(kind, blob, s, len, &ids, n, &bad), bad, len);
+	rc = encode_utf8(kind, blob, s, len, &ids, n, &bad);
+	encode_error(m, rc, bad, len);	/* bad is set by the call: not an argument beside it */
 	return ids_palloc(ids, *n);
 }
 
@@ -172,10 +174,12 @@ TfmTextTokens(const TfmModel *m, const char *s, size_t len, int *n, TfmPieces *o
 	/* Unigram's strings come with its encoding: an unk stands for the text it replaced */
 	if (kind == TFM_TOKENIZER_UNIGRAM)
 	{
-		encode_error(m, TfmUniTokens(blob, s, len, &ids, n, &bad, out), bad, len);
+		rc = TfmUniTokens(blob, s, len, &ids, n, &bad, out);
+		encode_error(m, rc, bad, len);
 		return ids_palloc(ids, *n);
 	}
-	encode_error(m, encode_utf8(kind, blob, s, len, &ids, n, &bad), bad, len);
+	rc = encode_utf8(kind, blob, s, len, &ids, n, &bad);
+	encode_error(m, rc, bad, len);
 	if (kind == TFM_TOKENIZER_GPT2)
 		rc = TfmBpePieces(blob, ids, *n, out);
 	else if (kind == TFM_TOKENIZER_ROBERTA)
