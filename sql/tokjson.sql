@@ -92,6 +92,6 @@ SELECT label, pg_temp.err(format('SELECT tfm_import(%L, x.config, c.tok, x.weigh
 FROM gcase ORDER BY label;
 SELECT tfm_tokenize('Hello world, <|endoftext|>!', 'tj_g_ok') = tfm_tokenize('Hello world, <|endoftext|>!', 'tj_g_ok_untyped_model') AS same_ids;
 
--- nothing else was stored
+-- only the accepted variants were stored
 SELECT name FROM tfm.models WHERE name LIKE 'tj\_%' ORDER BY name;
 SELECT count(*) AS dropped FROM (SELECT tfm_drop(name) FROM tfm.models WHERE name LIKE 'tj\_%') d;

@@ -288,7 +288,7 @@ roberta_pair(JsonbContainer *pp, const char *what)
 		if (ids[i] == NULL || (want_id[i] ? strcmp(ids[i], want_id[i]) != 0 : ids[i][0] == '$'))
 			return false;
 	}
-	/* pg_tfm's <s> and </s> are the single template's (encvocab.c): the pair must repeat them */
+	/* pg_tfm's <s> and </s> are the single template's (text/robjson.c): the pair must repeat them */
 	return strcmp(ids[2], ids[3]) == 0 && strcmp(ids[2], ids[5]) == 0;
 }
 

@@ -1,5 +1,5 @@
 /*
- * robertatok.c - RoBERTa's tokenizer (see robertatok.h): added tokens matched leftmost-longest in
+ * roberta.c - RoBERTa's tokenizer (see roberta.h): added tokens matched leftmost-longest in
  * the raw text (with their lstrip / rstrip), byte-level BPE on the pieces between them, <s> A </s>.
  */
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * robertatok.h - RoBERTa's tokenizer: added tokens split out of the raw text, byte-level BPE
+ * roberta.h - RoBERTa's tokenizer: added tokens split out of the raw text, byte-level BPE
  * (bpe.c, GPT-2's core) on the pieces between them, the RobertaProcessing template <s> A </s>.
  *
  * ONE contiguous, position-independent blob (offsets only) holding the added tokens, the

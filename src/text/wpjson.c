@@ -142,7 +142,7 @@ require_component(JsonbContainer *c, const char *key, const char *type, const ch
 	char	   *t;
 
 	if (!TfmJsonGetObject(c, key, &o))
-		TfmTokUnsupported(what, psprintf("a WordPiece tokenizer without %s %s", key, type), WP_HINT);
+		TfmTokUnsupported(what, psprintf("a WordPiece tokenizer without a %s %s", type, key), WP_HINT);
 	t = TfmTokTypeOf(o, what);
 	if (strcmp(t, type) != 0)
 		TfmTokUnsupported(what, psprintf("%s \"%s\" with WordPiece", key, t[0] ? t : "(no type)"), WP_HINT);

@@ -1,6 +1,6 @@
 /*
  * fuzz_blob.c - libFuzzer target: the checks of vocabulary blobs read back from a cache file
- * (TfmVocabCheck of src/tokenizer.c, TfmBpeCheck of src/bpe.c). A valid blob of a small
+ * (TfmVocabCheck of src/text/wpvocab.c, TfmBpeCheck of src/text/bpe.c). A valid blob of a small
  * vocabulary is damaged as the input says, then checked; a blob the check accepts must be safe to
  * use, so texts are tokenized with it and every id is decoded (ASan reports any access outside).
  * Input: byte 0 picks the blob (even: WordPiece, odd: BPE) and, with bit 1, cuts the blob short

@@ -1,5 +1,5 @@
 /*
- * fuzz_bpe.c - libFuzzer target: GPT-2 byte-level BPE (src/bpe.c) on arbitrary bytes.
+ * fuzz_bpe.c - libFuzzer target: GPT-2 byte-level BPE (src/text/bpe.c) on arbitrary bytes.
  * First byte & 3: 0-2 encode the rest as text, 3 decode the rest as little-endian int32 ids.
  * Checks: encoding returns 0 or TFM_BPE_EUTF8 (no ids, offset inside the text); ids lie in the
  * vocabulary; decoding the ids gives back exactly the input bytes (byte-level BPE is lossless);

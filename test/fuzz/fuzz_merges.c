@@ -1,5 +1,5 @@
 /*
- * fuzz_merges.c - libFuzzer target: merges.txt parsing and BPE blob building (src/bpe.c) on
+ * fuzz_merges.c - libFuzzer target: merges.txt parsing and BPE blob building (src/text/merges.c, bpe.c) on
  * arbitrary text, as tfm_import reads it from a model directory. The input is parsed as
  * merges.txt; the vocabulary is the 256 byte characters plus the concatenation of the two parts
  * of each of the first 512 rules. Checks: parsing returns 0 or TFM_BPE_EINVAL with a line number

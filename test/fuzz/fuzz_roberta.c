@@ -1,5 +1,5 @@
 /*
- * fuzz_roberta.c - libFuzzer target: RoBERTa's tokenizer (src/robertatok.c on src/bpe.c).
+ * fuzz_roberta.c - libFuzzer target: RoBERTa's tokenizer (src/text/roberta.c on src/text/bpe.c).
  * Vocabulary: vocab.json and merges.txt of FUZZ_ROBERTA_DIR (tiny-random-roberta of the golden
  * data: 1,000 tokens, 63 byte characters missing, so bytes are dropped), added tokens <s>, <pad>,
  * </s>, <unk>, <mask> (lstrip), built twice: without and with add_prefix_space.
@@ -23,8 +23,8 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const char *dir = getenv("FUZZ_ROBERTA_DIR");
-	static const TfmAddedToken added[] = {{"<s>", 3, 0, 0, 0}, {"<pad>", 5, 1, 0, 0}, {"</s>", 4, 2, 0, 0},
-		{"<unk>", 5, 3, 0, 0}, {"<mask>", 6, 4, 1, 0}};
+	static const TfmAddedToken added[] = {{"<s>", 3, 0, 0, 0, 0}, {"<pad>", 5, 1, 0, 0, 0}, {"</s>", 4, 2, 0, 0, 0},
+		{"<unk>", 5, 3, 0, 0, 0}, {"<mask>", 6, 4, 1, 0, 0}};
 	char path[4096];
 	size_t len = 0, bsize;
 	char *json;

@@ -1,5 +1,5 @@
 /*
- * fuzz_wordpiece.c - libFuzzer target: the BERT WordPiece tokenizer (src/tokenizer.c) on
+ * fuzz_wordpiece.c - libFuzzer target: the BERT WordPiece tokenizer (src/text/wordpiece.c) on
  * arbitrary bytes. The first input byte picks one of 16 normaliser configurations (lowercase,
  * strip_accents, clean_text, handle_chinese_chars) and max_input_chars_per_word; the rest is the
  * text. Checks: TfmTokenize returns 0 or TFM_TOK_EUTF8 (then no ids and an offset inside the

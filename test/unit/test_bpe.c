@@ -1,7 +1,7 @@
 /*
- * test_bpe.c - unit tests of src/bpe.c on a tiny hand-made vocabulary.
+ * test_bpe.c - unit tests of the byte-level BPE core (src/text/bpe.c, bytelevel.c, merges.c) on a tiny hand-made vocabulary.
  *
- * cc -O2 -Wall -Wextra -Isrc test/unit/test_bpe.c src/bpe.c -lutf8proc && ./a.out
+ * make unit (links the pure-C tokenizer files of src/text, TEXT_CORE in the Makefile)
  * Prints one line per failure and a final "N passed, N failed"; exits 1 on failure.
  *
  * The vocabulary has the 256 byte characters as ids 0-255 (id = byte) and a few

@@ -1,7 +1,7 @@
 /*
- * test_tokenizer.c - unit tests of src/tokenizer.c on a tiny hand-made vocabulary.
+ * test_tokenizer.c - unit tests of the WordPiece tokenizer (src/text/wordpiece.c, wpvocab.c, bertnorm.c) on a tiny hand-made vocabulary.
  *
- * cc -O2 -Wall -Wextra -Isrc test/unit/test_tokenizer.c src/tokenizer.c -lutf8proc
+ * make unit (links the pure-C tokenizer files of src/text, TEXT_CORE in the Makefile)
  * Prints one line per failure and a final "N passed, N failed"; exits 1 on failure.
  */
 #include "text/wordpiece.h"
