@@ -37,8 +37,9 @@ INSERT INTO wpcase SELECT 'post_roberta', jsonb_set(tok, '{post_processor}',
 INSERT INTO wpcase SELECT 'post_missing', tok - 'post_processor' FROM wp;
 INSERT INTO wpcase SELECT 'template_no_cls', jsonb_set(tok, '{post_processor,single}',
   (tok->'post_processor'->'single') - 0) FROM wp;
-INSERT INTO wpcase SELECT 'added_lstrip', jsonb_set(tok, '{added_tokens,1,lstrip}', 'true') FROM wp;
-INSERT INTO wpcase SELECT 'added_single_word', jsonb_set(tok, '{added_tokens,1,single_word}', 'true') FROM wp;
+INSERT INTO wpcase SELECT 'ok_mask_single_word', jsonb_set(tok, '{added_tokens}',
+  (SELECT jsonb_agg(CASE WHEN a->>'content' = '[MASK]' THEN a || '{"single_word": true, "lstrip": true, "rstrip": true}'
+                         ELSE a END ORDER BY o) FROM jsonb_array_elements(tok->'added_tokens') WITH ORDINALITY e(a, o))) FROM wp;
 INSERT INTO wpcase SELECT 'added_normalized', jsonb_set(tok, '{added_tokens,1,normalized}', 'true') FROM wp;
 INSERT INTO wpcase SELECT 'added_no_content', jsonb_set(tok, '{added_tokens,1,content}', '""') FROM wp;
 INSERT INTO wpcase SELECT 'added_id_range', jsonb_set(tok, '{added_tokens,1,id}', '1000000') FROM wp;
@@ -58,6 +59,14 @@ SELECT count(*) AS texts,
        count(*) FILTER (WHERE tfm_tokenize(t, 'tj_wp_ok_bert_processing') = tfm_tokenize(t, 'tj_wp_ok') AND
                               tfm_tokenize(t, 'tj_wp_ok_untyped_model') = tfm_tokenize(t, 'tj_wp_ok')) AS identical
 FROM unnest(ARRAY['Hello, World!', '[CLS] literal [SEP] specials', 'naïve café', '']) t;
+-- [MASK] with single_word, lstrip and rstrip: the ids of Hugging Face's Rust tokenizers 0.23.2 (npm tokenizers,
+-- Tokenizer.fromFile on the same tokenizer.json): split out only between non-word characters (regex \w)
+SELECT t, tfm_tokenize(t, 'tj_wp_ok_mask_single_word') = want AS same_as_hf
+FROM (VALUES ('a[MASK]b', '{101,1037,1031,7308,1033,1038,102}'::int[]), ('a [MASK] b', '{101,1037,103,1038,102}'),
+             ('é[MASK]', '{101,1041,1031,7308,1033,102}'), ('_[MASK]', '{101,1035,1031,7308,1033,102}'),
+             ('1[MASK]', '{101,1015,1031,7308,1033,102}'), ('-[MASK]-', '{101,1011,103,1011,102}'),
+             (E'a\u200d[MASK]', '{101,1037,1031,7308,1033,102}'), ('[MASK]', '{101,103,102}'),
+             (E'a\u0301[MASK]', '{101,1037,1031,7308,1033,102}')) v(t, want);
 
 -- GPT-2
 CREATE TEMP TABLE g AS
@@ -90,7 +99,13 @@ INSERT INTO gcase SELECT 'vocab_id_range', jsonb_set(tok, '{model,vocab,Ġthe}',
 SELECT label, pg_temp.err(format('SELECT tfm_import(%L, x.config, c.tok, x.weights) FROM gcase c, g x WHERE label = %L',
                                  'tj_g_' || label, label)) AS result
 FROM gcase ORDER BY label;
-SELECT tfm_tokenize('Hello world, <|endoftext|>!', 'tj_g_ok') = tfm_tokenize('Hello world, <|endoftext|>!', 'tj_g_ok_untyped_model') AS same_ids;
+-- the literal <|endoftext|> (the config's eos_token_id) is split out as Hugging Face's GPT-2 tokenizers do: ids of
+-- the Rust tokenizers 0.23.2 (BPE.fromFile on vocab.json + merges.txt, ByteLevel, addSpecialTokens(['<|endoftext|>']))
+SELECT t, tfm_tokenize(t, 'tj_g_ok') = want AS same_as_hf, tfm_tokenize(t, 'tj_g_ok_untyped_model') = want AS untyped
+FROM (VALUES ('Hello world, <|endoftext|>!', '{15496,995,11,220,50256,0}'::int[]), ('a<|endoftext|>b', '{64,50256,65}'),
+             (' <|endoftext|> x', '{220,50256,2124}'), ('<|endoftext|><|endoftext|>', '{50256,50256}'),
+             ('x <|endoftext', '{87,1279,91,437,1659,5239}'), ('', '{}')) v(t, want);
+SELECT tfm_tokens('a<|endoftext|>b', 'tj_g_ok') AS tokens;
 
 -- only the accepted variants were stored
 SELECT name FROM tfm.models WHERE name LIKE 'tj\_%' ORDER BY name;

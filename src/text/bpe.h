@@ -6,8 +6,9 @@
  *   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
  * with JavaScript's \s, bytes_to_unicode, and merges applied lowest rank first,
  * every occurrence of that pair left to right.  Special tokens such as
- * <|endoftext|> are NOT recognised in the text (the reference encodes them as
- * plain characters); callers add BOS/EOS ids themselves.
+ * <|endoftext|> are NOT recognised here (the reference encodes them as plain
+ * characters); text/tokenizer.c splits GPT-2's out of the text first, as
+ * Hugging Face's GPT-2 tokenizers do.
  *
  * The tokenizer is ONE contiguous, position-independent blob (offsets only):
  * build it once, store or mmap it, check it with TfmBpeCheck when it comes from

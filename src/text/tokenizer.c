@@ -120,14 +120,75 @@ ids_palloc(int32_t *ids, int n)
 	return out;
 }
 
-/* ids of UTF-8 text by the blob's tokenizer (malloc'd); the tokenizer's return code */
+/*
+ * GPT-2's special token as an added token: the string of the config's eos id when it reads "<|...|>"
+ * (<|endoftext|>, which Hugging Face's GPT-2 tokenizers split out of the text as added token 50256); 0 if none
+ */
 static int
-encode_utf8(TfmTokenizerKind kind, const void *blob, const char *s, size_t len, int32_t **ids, int *n, size_t *bad)
+gpt2_special(const TfmModel *m, TfmAddedEntry *a, char **str)
+{
+	size_t		len;
+
+	*str = NULL;
+	if (m->gpt2.eos < 0 || TfmBpeDecode(m->bpe, &m->gpt2.eos, 1, str, &len) != 0)
+		return 0;
+	if (len < 5 || len > TFM_ADDED_MAX || memcmp(*str, "<|", 2) != 0 || memcmp(*str + len - 2, "|>", 2) != 0)
+		return 0;
+	*a = (TfmAddedEntry) {0, (uint32) len, m->gpt2.eos, 0, 0, 0};
+	return 1;
+}
+
+/* GPT-2's ids of UTF-8 text: byte-level BPE between the literal special tokens, which give their id */
+static int
+gpt2_encode(const TfmModel *m, const char *s, size_t len, int32_t **ids, int *n, size_t *bad)
+{
+	TfmAddedEntry a;
+	char	   *str;
+	TfmAddedScan sc;
+	TfmIds		o = {NULL, 0, 0};
+	size_t		end = 0;
+	int			rc = 0;
+	int			nspecial = gpt2_special(m, &a, &str);
+
+	TfmAddedScanInit(&sc, &a, (uint32) nspecial, str, 0);
+	for (int last = 0; rc == 0 && !last;)
+	{
+		const TfmAddedEntry *e = TfmAddedScanNext(&sc, s, len, &end);
+		int32_t    *p = NULL;
+		int			k = 0;
+
+		last = e == NULL;
+		end = last ? len : end;
+		rc = TfmBpeEncode(m->bpe, s + sc.start, end - sc.start, &p, &k, bad);
+		if (rc == TFM_BPE_EUTF8)
+			*bad += sc.start;
+		if (rc == 0)
+			rc = TfmIdsAdd(&o, p, (size_t) k);
+		if (rc == 0 && !last)
+			rc = TfmIdsAdd(&o, &e->id, 1);
+		free(p);
+		sc.start = sc.i;
+	}
+	free(str);
+	if (rc != 0)
+	{
+		free(o.v);
+		return rc;
+	}
+	*ids = o.v;
+	*n = (int) o.n;
+	return 0;
+}
+
+/* ids of UTF-8 text by the model's tokenizer (malloc'd); the tokenizer's return code */
+static int
+encode_utf8(const TfmModel *m, TfmTokenizerKind kind, const void *blob, const char *s, size_t len, int32_t **ids,
+			int *n, size_t *bad)
 {
 	switch (kind)
 	{
 		case TFM_TOKENIZER_GPT2:
-			return TfmBpeEncode(blob, s, len, ids, n, bad);
+			return gpt2_encode(m, s, len, ids, n, bad);
 		case TFM_TOKENIZER_UNIGRAM:
 			return TfmUniEncode(blob, s, len, ids, n, bad);
 		case TFM_TOKENIZER_ROBERTA:
@@ -152,7 +213,7 @@ TfmTextEncode(const TfmModel *m, const char *s, size_t len, int *n)
 	int			rc;
 
 	s = to_utf8(s, &len);
-	rc = encode_utf8(kind, blob, s, len, &ids, n, &bad);
+	rc = encode_utf8(m, kind, blob, s, len, &ids, n, &bad);
 	encode_error(m, rc, bad, len);	/* bad is set by the call: not an argument beside it */
 	return ids_palloc(ids, *n);
 }
@@ -178,7 +239,7 @@ TfmTextTokens(const TfmModel *m, const char *s, size_t len, int *n, TfmPieces *o
 		encode_error(m, rc, bad, len);
 		return ids_palloc(ids, *n);
 	}
-	rc = encode_utf8(kind, blob, s, len, &ids, n, &bad);
+	rc = encode_utf8(m, kind, blob, s, len, &ids, n, &bad);
 	encode_error(m, rc, bad, len);
 	if (kind == TFM_TOKENIZER_GPT2)
 		rc = TfmBpePieces(blob, ids, *n, out);

@@ -6,7 +6,7 @@
 
 #include "added.h"
 
-#define UNI_MAGIC 0x314e4955u		/* "UIN1" */
+#define UNI_MAGIC 0x324e4955u		/* "UIN2": 2 added the pieces' strings by id */
 
 typedef struct UniHeader
 {
@@ -25,7 +25,15 @@ typedef struct UniHeader
 	uint64_t unit_off, n_units;		/* the charsmap's double array (uint32_t[n_units]) */
 	uint64_t pool_off, pool_len;	/* the charsmap's replacement strings */
 	uint32_t repl_off, repl_len;	/* into the string area */
+	uint64_t span_off;				/* UniSpan[n_pieces]: each piece's bytes in the piece area */
+	uint64_t pstr_off, pstr_len;	/* the piece area */
 } UniHeader;
+
+/* where the string of a piece id lies in the piece area */
+typedef struct UniSpan
+{
+	uint32_t off, len;
+} UniSpan;
 
 typedef struct UniNorm
 {

@@ -149,6 +149,23 @@ spec_problem(const TfmUniSpec *s)
 	return NULL;
 }
 
+/* the id -> string index: every piece's bytes in the piece area, in id order */
+static void
+fill_spans(UniHeader *h, const TfmUniSpec *spec)
+{
+	UniSpan    *sp = (UniSpan *) ((char *) h + h->span_off);
+	char	   *p = (char *) h + h->pstr_off;
+	uint64_t	k = 0;
+
+	for (int i = 0; i < spec->n_pieces; i++)
+	{
+		sp[i] = (UniSpan) {(uint32_t) k, (uint32_t) spec->piece_len[i]};
+		if (spec->piece_len[i] > 0)
+			memcpy(p + k, spec->piece[i], (size_t) spec->piece_len[i]);
+		k += (uint64_t) spec->piece_len[i];
+	}
+}
+
 /* build the blob (see unigram.h) */
 int
 TfmUniBuild(const TfmUniSpec *spec, void **blob, size_t *size, const char **why)
@@ -195,7 +212,11 @@ TfmUniBuild(const TfmUniSpec *spec, void **blob, size_t *size, const char **why)
 		hh.n_units = tsize / 4;
 		hh.pool_off = hh.unit_off + TfmAlign8(tsize);
 		hh.pool_len = spec->charsmap ? spec->charsmap_len - 4 - tsize : 0;
-		hh.total_size = hh.pool_off + TfmAlign8(hh.pool_len);
+		hh.span_off = hh.pool_off + TfmAlign8(hh.pool_len);
+		hh.pstr_off = hh.span_off + TfmAlign8(sizeof(UniSpan) * (uint64_t) spec->n_pieces);
+		for (int i = 0; i < spec->n_pieces; i++)
+			hh.pstr_len += (uint64_t) spec->piece_len[i];
+		hh.total_size = hh.pstr_off + TfmAlign8(hh.pstr_len);
 		if ((base = aligned_alloc(8, (size_t) hh.total_size)) == NULL)
 		{
 			free(nodes);
@@ -273,6 +294,7 @@ TfmUniBuild(const TfmUniSpec *spec, void **blob, size_t *size, const char **why)
 		k += (uint64_t) spec->replacement_len;
 	}
 	memcpy(base + h->score_off, spec->score, sizeof(double) * (size_t) spec->n_pieces);
+	fill_spans(h, spec);
 	if (spec->charsmap)
 	{
 		memcpy(base + h->unit_off, spec->charsmap + 4, (size_t) tsize);
@@ -292,6 +314,7 @@ TfmUniCheck(const void *blob, size_t size, int n_vocab)
 	const UniNode *t;
 	const UniNorm *nm;
 	const TfmAddedEntry *ad;
+	const UniSpan *sp;
 	const double *sc;
 
 	if (blob == NULL || (uintptr_t) blob % 8 != 0 || size < sizeof(UniHeader) || h->magic != UNI_MAGIC ||
@@ -310,6 +333,7 @@ TfmUniCheck(const void *blob, size_t size, int n_vocab)
 		!TfmRegionOk(h->node_off, sizeof(UniNode) * h->n_nodes, size) ||
 		h->n_units > size || !TfmRegionOk(h->unit_off, 4 * h->n_units, size) ||
 		!TfmRegionOk(h->pool_off, h->pool_len, size) ||
+		!TfmArrayOk(h->span_off, (uint64_t) h->n_pieces, sizeof(UniSpan), size) || !TfmRegionOk(h->pstr_off, h->pstr_len, size) ||
 		(h->metaspace && (h->repl_len < 1 || h->repl_len > 4 || !TfmRegionOk(h->repl_off, h->repl_len, h->str_len))))
 		return TFM_UNI_ECORRUPT;
 	for (int i = 0; i < h->n_prefix; i++)
@@ -328,6 +352,10 @@ TfmUniCheck(const void *blob, size_t size, int n_vocab)
 	ad = (const TfmAddedEntry *) (base + h->added_off);
 	if (TfmAddedCheck(ad, (uint32_t) h->nadded, h->str_len, n_vocab) != 0)
 		return TFM_UNI_ECORRUPT;
+	sp = (const UniSpan *) (base + h->span_off);
+	for (int i = 0; i < h->n_pieces; i++)
+		if (sp[i].len > TFM_UNI_MAX_PIECE || !TfmRegionOk(sp[i].off, sp[i].len, h->pstr_len))
+			return TFM_UNI_ECORRUPT;
 	sc = (const double *) (base + h->score_off);
 	for (int i = 0; i < h->n_pieces; i++)
 		if (!isfinite(sc[i]) || fabs(sc[i]) > TFM_UNI_MAX_SCORE)

@@ -1,6 +1,6 @@
 /*
- * unipieces.c - the token strings of Unigram ids (Hugging Face's encoding.tokens): a piece's string is
- * its path in the blob's byte trie, an added token's its content.  Pure C99: no postgres.h.
+ * unipieces.c - the token strings of Unigram ids (Hugging Face's encoding.tokens): a piece's string from
+ * the blob's id -> string index, an added token's its content.  Pure C99: no postgres.h.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -9,112 +9,77 @@
 #include "unigram.h"
 #include "uniblob.h"
 
-/* one trie node on the walk's stack: its index and the next child to visit */
-typedef struct Frame
+/* an added token's id and its index in the blob's table */
+typedef struct IdIndex
 {
-	uint32_t node, child;
-} Frame;
+	int32_t		id, k;
+} IdIndex;
 
-/* fill by_off/by_len for each id wanted[id] != 0 by a depth-first walk of the trie; 0 or an error */
+/* order by id, then by table index */
 static int
-walk_trie(const UniHeader *h, const uint8_t *wanted, char **path, uint32_t *by_off, uint32_t *by_len,
-		  char **store, size_t *slen, size_t *scap)
+cmp_id_index(const void *a, const void *b)
 {
-	const UniNode *t = (const UniNode *) ((const char *) h + h->node_off);
-	Frame	   *st = malloc(sizeof(Frame) * (TFM_UNI_MAX_PIECE + 2));
-	int			depth = 0, rc = 0;
+	const IdIndex *x = a, *y = b;
 
-	*path = malloc(TFM_UNI_MAX_PIECE + 2);
-	if (st == NULL || *path == NULL)
-	{
-		free(st);
-		return TFM_UNI_ENOMEM;
-	}
-	st[0].node = 0;
-	st[0].child = 0;
-	while (depth >= 0 && rc == 0)
-	{
-		Frame	   *f = &st[depth];
-		const UniNode *nd = &t[f->node];
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->k < y->k ? -1 : x->k > y->k;
+}
 
-		if (f->child == 0 && nd->id >= 0 && nd->id < h->n_pieces && wanted[nd->id] && by_len[nd->id] == UINT32_MAX)
-		{
-			by_off[nd->id] = (uint32_t) *slen;
-			by_len[nd->id] = (uint32_t) depth;
-			rc = TfmBufPut(store, slen, scap, *path, (size_t) depth);
-		}
-		if (f->child >= nd->n || depth > TFM_UNI_MAX_PIECE)
-		{
-			depth--;
-			continue;
-		}
-		(*path)[depth] = (char) t[nd->first + f->child].byte;
-		st[depth + 1].node = nd->first + f->child;
-		st[depth + 1].child = 0;
-		f->child++;
-		depth++;
+/* the first added token (in table order) with id, or NULL; by: the table sorted by cmp_id_index */
+static const TfmAddedEntry *
+added_of(const TfmAddedEntry *ad, const IdIndex *by, int n, int32_t id)
+{
+	int			lo = 0, hi = n;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (by[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	free(st);
-	return rc;
+	return lo < n && by[lo].id == id ? &ad[by[lo].k] : NULL;
 }
 
 /*
- * the strings of n ids of a checked Unigram blob into out (added tokens' content wins over a piece of
- * the same id); 0, TFM_UNI_EINVAL for an id the blob does not have, or TFM_UNI_ENOMEM
+ * the strings of n ids of a checked Unigram blob into out (an added token's content wins over the piece of
+ * its id), from the blob's id -> string index; 0, TFM_UNI_EINVAL for an id the blob does not have, or ENOMEM
  */
 int
 TfmUniPieces(const void *blob, const int32_t *ids, int n, TfmPieces *out)
 {
 	const UniHeader *h = blob;
 	const TfmAddedEntry *ad = (const TfmAddedEntry *) ((const char *) blob + h->added_off);
-	const char *str = (const char *) blob + h->str_off;
-	int32_t		nids = h->n_pieces;
-	uint8_t    *wanted;
-	uint32_t   *by_off, *by_len;
-	char	   *store = NULL, *path = NULL;
-	size_t		slen = 0, scap = 0;
+	const UniSpan *sp = (const UniSpan *) ((const char *) blob + h->span_off);
+	const char *str = (const char *) blob + h->str_off, *pstr = (const char *) blob + h->pstr_off;
+	IdIndex    *by = malloc(sizeof(IdIndex) * ((size_t) h->nadded + 1));
 	int			rc = 0;
 
-	if (tfm_pieces_init(out, n))
-		return TFM_UNI_ENOMEM;
-	for (int32_t k = 0; k < h->nadded; k++)
-		if (ad[k].id >= nids)
-			nids = ad[k].id + 1;
-	wanted = calloc((size_t) nids + 1, 1);
-	by_off = malloc(sizeof(uint32_t) * ((size_t) nids + 1));
-	by_len = malloc(sizeof(uint32_t) * ((size_t) nids + 1));
-	if (wanted == NULL || by_off == NULL || by_len == NULL)
-		rc = TFM_UNI_ENOMEM;
-	for (int i = 0; i < n && rc == 0; i++)
-		if (ids[i] < 0 || ids[i] >= nids)
-			rc = TFM_UNI_EINVAL;
-		else
-			wanted[ids[i]] = 1;
-	if (rc == 0)
+	if (by == NULL || tfm_pieces_init(out, n))
 	{
-		memset(by_len, 0xff, sizeof(uint32_t) * (size_t) nids);
-		for (int32_t k = 0; k < h->nadded && rc == 0; k++)
-			if (wanted[ad[k].id] && by_len[ad[k].id] == UINT32_MAX)
-			{
-				by_off[ad[k].id] = (uint32_t) slen;
-				by_len[ad[k].id] = ad[k].len;
-				rc = TfmBufPut(&store, &slen, &scap, str + ad[k].off, ad[k].len);
-			}
+		free(by);
+		return TFM_UNI_ENOMEM;
 	}
-	if (rc == 0)
-		rc = walk_trie(h, wanted, &path, by_off, by_len, &store, &slen, &scap);
+	for (int32_t k = 0; k < h->nadded; k++)
+		by[k] = (IdIndex) {ad[k].id, k};
+	qsort(by, (size_t) h->nadded, sizeof(IdIndex), cmp_id_index);
 	for (int i = 0; i < n && rc == 0; i++)
-		if (by_len[ids[i]] == UINT32_MAX)
+	{
+		const TfmAddedEntry *a = added_of(ad, by, h->nadded, ids[i]);
+
+		if (a != NULL)
+			rc = tfm_pieces_push(out, str + a->off, a->len) ? TFM_UNI_ENOMEM : 0;
+		else if (ids[i] >= 0 && ids[i] < h->n_pieces)
+			rc = tfm_pieces_push(out, pstr + sp[ids[i]].off, sp[ids[i]].len) ? TFM_UNI_ENOMEM : 0;
+		else
 			rc = TFM_UNI_EINVAL;
-		else if (tfm_pieces_push(out, store ? store + by_off[ids[i]] : "", by_len[ids[i]]))
-			rc = TFM_UNI_ENOMEM;
+	}
 	if (rc)
 		tfm_pieces_free(out);
-	free(wanted);
-	free(by_off);
-	free(by_len);
-	free(store);
-	free(path);
+	free(by);
 	return rc;
 }
 

@@ -18,6 +18,7 @@
  * non-zero combining class.
  */
 #include "wpblob.h"
+#include "added.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -143,11 +144,12 @@ do_chunk(TokCtx *c, const uint8_t *s, size_t n)
 
 /* ------------------------------------------------------------------ driver */
 
-/* byte length of the longest special token at s, 0 if none; *id its id */
+/* byte length of the longest special token at s, 0 if none; *id its id, *flags its TFM_SPECIAL_* */
 static size_t
-match_special(const TokCtx *c, const uint8_t *s, size_t n, int32_t *id)
+match_special(const TokCtx *c, const uint8_t *s, size_t n, int32_t *id, uint32_t *flags)
 {
 	const VocabEntry *sp = BLOB(c->voc, c->voc->specials_off, const VocabEntry *);
+	const uint32_t *fl = BLOB(c->voc, c->voc->spflags_off, const uint32_t *);
 	const char *str = BLOB(c->voc, c->voc->strings_off, const char *);
 	size_t best = 0;
 
@@ -156,28 +158,102 @@ match_special(const TokCtx *c, const uint8_t *s, size_t n, int32_t *id)
 		{
 			best = sp[i].len;
 			*id = sp[i].id;
+			*flags = fl[i];
 		}
 	return best;
+}
+
+/*
+ * a word character of the Rust regex \w (Unicode): Alphabetic (letters, Nl, and the Other_Alphabetic
+ * marks and circled letters), marks, decimal digits, connector punctuation, ZWNJ / ZWJ
+ */
+static int
+is_word_char(uint32_t cp)
+{
+	utf8proc_category_t cat = utf8proc_category((utf8proc_int32_t) cp);
+
+	if (cp < 0x80)
+		return (cp | 32) - 'a' < 26 || cp - '0' < 10 || cp == '_';
+	if (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_ME)	/* L*, M* */
+		return 1;
+	return cat == UTF8PROC_CATEGORY_ND || cat == UTF8PROC_CATEGORY_NL || cat == UTF8PROC_CATEGORY_PC ||
+		cp == 0x200C || cp == 0x200D || (cp >= 0x24B6 && cp <= 0x24E9) || (cp >= 0x1F130 && cp <= 0x1F149) ||
+		(cp >= 0x1F150 && cp <= 0x1F169) || (cp >= 0x1F170 && cp <= 0x1F189);
+}
+
+/* single_word: no word character right before s[b] or right at s[e] of valid UTF-8 s[0, len) */
+static int
+single_word_ok(const uint8_t *s, size_t len, size_t b, size_t e)
+{
+	uint32_t cp;
+
+	if (b > 0)
+	{
+		size_t p = b - 1;
+
+		while (p > 0 && (s[p] & 0xC0) == 0x80)
+			p--;
+		TfmUtf8Decode((const char *) s + p, b - p, &cp);
+		if (is_word_char(cp))
+			return 0;
+	}
+	if (e < len)
+	{
+		TfmUtf8Decode((const char *) s + e, len - e, &cp);
+		if (is_word_char(cp))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * the special token at s[i], or 0: its length *k and id; with lstrip the text before it ends at *end
+ * (not before chunk), with rstrip the text after it starts at *next.  A token failing single_word is
+ * skipped whole, as Hugging Face's non-overlapping matches are (*skip: no token starts before it).
+ */
+static int
+special_at(const TokCtx *c, const uint8_t *s, size_t len, size_t i, size_t chunk, size_t *skip,
+		   int32_t *id, size_t *end, size_t *next)
+{
+	uint32_t flags = 0;
+	size_t k, w;
+
+	if (!c->first[s[i]] || i < *skip || (k = match_special(c, s + i, len - i, id, &flags)) == 0)
+		return 0;
+	if ((flags & TFM_SPECIAL_SINGLE_WORD) && !single_word_ok(s, len, i, i + k))
+	{
+		*skip = i + k;
+		return 0;
+	}
+	*end = i;
+	if (flags & TFM_SPECIAL_LSTRIP)
+		while ((w = TfmSpaceBefore((const char *) s, chunk, *end)) > 0)
+			*end -= w;
+	*next = i + k;
+	if (flags & TFM_SPECIAL_RSTRIP)
+		while ((w = TfmSpaceAt((const char *) s, *next, len)) > 0)
+			*next += w;
+	return 1;
 }
 
 /* walk the raw text: split out special tokens, cut chunks, emit ids */
 static int
 tok_run(TokCtx *c, const uint8_t *s, size_t len)
 {
-	size_t i = 0, chunk = 0;
+	size_t i = 0, chunk = 0, skip = 0;
 
 	while (i < len)
 	{
 		uint32_t cp;
-		size_t k;
+		size_t k, end, next;
 		int32_t id = -1;
 		int cls;
 
-		if (c->first[s[i]] && (k = match_special(c, s + i, len - i, &id)) > 0)
+		if (special_at(c, s, len, i, chunk, &skip, &id, &end, &next))
 		{
-			if (do_chunk(c, s + chunk, i - chunk) || id_push(c, id))
+			if (do_chunk(c, s + chunk, end - chunk) || id_push(c, id))
 				return TFM_TOK_ENOMEM;
-			chunk = i += k;
+			chunk = i = next;
 			continue;
 		}
 		k = TfmUtf8Decode((const char *) s + i, len - i, &cp);

@@ -45,6 +45,17 @@ int TfmVocabBuild(void *dst, const TfmTokConfig *cfg,
 				  int nspecial, const char *const *special, const int *speclens,
 				  const int32_t *spec_ids);
 
+/* how an added (special) token is matched, as tokenizer.json's lstrip / rstrip / single_word say */
+#define TFM_SPECIAL_LSTRIP 1        /* absorbs the White_Space before it */
+#define TFM_SPECIAL_RSTRIP 2        /* absorbs the White_Space after it */
+#define TFM_SPECIAL_SINGLE_WORD 4   /* matched only with no word character (regex \w) right before or after */
+
+/* TfmVocabBuild with spec_flags[i] (TFM_SPECIAL_*) for special[i]; NULL: none */
+int TfmVocabBuildEx(void *dst, const TfmTokConfig *cfg,
+					int ntokens, const char *const *tokens, const int *lens, const int32_t *ids,
+					int nspecial, const char *const *special, const int *speclens,
+					const int32_t *spec_ids, const uint32_t *spec_flags);
+
 /* verify a blob read from an untrusted file: every offset/length within size; 0 if ok */
 int TfmVocabCheck(const void *blob, size_t size);
 

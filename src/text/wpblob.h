@@ -8,7 +8,7 @@
 #include "wordpiece.h"
 
 #define VOCAB_MAGIC 0x4B4F544Du     /* "MTOK" */
-#define VOCAB_VERSION 1
+#define VOCAB_VERSION 2           /* 2: the special tokens' TFM_SPECIAL_* flags */
 #define MAX_WORD_CHARS (1 << 20)    /* sanity bound for max_input_chars_per_word */
 #define BLOB(v, off, T) ((T) ((const char *) (v) + (off)))
 
@@ -30,6 +30,7 @@ struct TfmVocab {
 	uint64_t entries_off;       /* VocabEntry[ntokens] */
 	uint64_t specials_off;      /* VocabEntry[nspecial] */
 	uint64_t strings_off, strings_len;
+	uint64_t spflags_off;       /* uint32_t[nspecial]: TFM_SPECIAL_* of each special token */
 };
 
 /* growable buffer of code points, or of ids (all >= 0, so they fit as well) */

@@ -1,6 +1,7 @@
 /*
  * wpjson.c: a WordPiece tokenizer (BertNormalizer, BertPreTokenizer, WordPiece, TemplateProcessing or
- * BertProcessing) read from a Hugging Face tokenizer.json; any other component is refused (0A000)
+ * BertProcessing, added tokens with lstrip / rstrip / single_word) read from a Hugging Face tokenizer.json;
+ * any other component is refused (0A000)
  */
 #include "postgres.h"
 
@@ -17,26 +18,25 @@
 
 typedef TfmTokVocab VocabArrays;
 
-/* one added token's content (palloc'd, 1+ bytes), refusing the matching options WordPiece does not compute */
+/* one added token's content (palloc'd, 1+ bytes) and its TFM_SPECIAL_* flags; normalized true is refused */
 static char *
-added_content(JsonbContainer *o, const char *what)
+added_content(JsonbContainer *o, uint32 *flags, const char *what)
 {
 	char	   *s = TfmJsonGetString(o, "content", NULL, what);
 
 	if (s == NULL || s[0] == '\0')
 		TfmTokMalformed(what, "an added token has no content", WP_HINT);
-	if (TfmJsonGetBool(o, "single_word", 0, what))
-		TfmTokUnsupported(what, psprintf("added token \"%s\" with single_word", s), WP_HINT);
-	if (TfmJsonGetBool(o, "lstrip", 0, what) || TfmJsonGetBool(o, "rstrip", 0, what))
-		TfmTokUnsupported(what, psprintf("added token \"%s\" with lstrip or rstrip in a WordPiece tokenizer", s), WP_HINT);
 	if (TfmJsonGetBool(o, "normalized", 0, what))
 		TfmTokUnsupported(what, psprintf("added token \"%s\" matched in normalized text (normalized true) in a WordPiece tokenizer", s), WP_HINT);
+	*flags = (TfmJsonGetBool(o, "lstrip", 0, what) ? TFM_SPECIAL_LSTRIP : 0) |
+		(TfmJsonGetBool(o, "rstrip", 0, what) ? TFM_SPECIAL_RSTRIP : 0) |
+		(TfmJsonGetBool(o, "single_word", 0, what) ? TFM_SPECIAL_SINGLE_WORD : 0);
 	return s;
 }
 
-/* collect added_tokens [{id, content}, ...] that are split out of raw text */
+/* collect added_tokens [{id, content, lstrip, rstrip, single_word}, ...] that are split out of raw text */
 static void
-read_added(VocabArrays *sa, JsonbContainer *c, const TfmBertConfig *cfg, const char *what)
+read_added(VocabArrays *sa, uint32 **flags, JsonbContainer *c, const TfmBertConfig *cfg, const char *what)
 {
 	JsonbContainer *arr;
 	JsonbIterator *it;
@@ -47,11 +47,13 @@ read_added(VocabArrays *sa, JsonbContainer *c, const TfmBertConfig *cfg, const c
 	sa->tok = NULL;
 	sa->len = NULL;
 	sa->id = NULL;
+	*flags = NULL;
 	if (!TfmJsonGetObject(c, "added_tokens", &arr))
 		return;
 	sa->tok = palloc(sizeof(char *) * (JsonContainerSize(arr) + 1));
 	sa->len = palloc(sizeof(int) * (JsonContainerSize(arr) + 1));
 	sa->id = palloc(sizeof(int32) * (JsonContainerSize(arr) + 1));
+	*flags = palloc(sizeof(uint32) * (JsonContainerSize(arr) + 1));
 	it = JsonbIteratorInit(arr);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -59,7 +61,7 @@ read_added(VocabArrays *sa, JsonbContainer *c, const TfmBertConfig *cfg, const c
 			continue;
 		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
 			TfmTokMalformed(what, "added_tokens entries must be objects", WP_HINT);
-		sa->tok[sa->n] = added_content(v.val.binary.data, what);
+		sa->tok[sa->n] = added_content(v.val.binary.data, &(*flags)[sa->n], what);
 		sa->len[sa->n] = strlen(sa->tok[sa->n]);
 		sa->id[sa->n] = TfmJsonGetInt(v.val.binary.data, "id", -1, 0, cfg->vocab - 1, what);
 		sa->n++;
@@ -185,6 +187,7 @@ TfmVocabFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, const
 	JsonbContainer *model, *vocab;
 	VocabArrays va, sa;
 	TfmTokConfig tc;
+	uint32	   *flags;
 	const char *type;
 	void	   *blob;
 	int			rc;
@@ -199,12 +202,12 @@ TfmVocabFromJson(Jsonb *tokenizer, const TfmBertConfig *cfg, size_t *size, const
 	if (!TfmJsonGetObject(model, "vocab", &vocab) || !JsonContainerIsObject(vocab))
 		TfmTokMalformed(what, "model.vocab must be an object", WP_HINT);
 	TfmTokReadVocab(&va, vocab, cfg->vocab, what, WP_HINT);
-	read_added(&sa, c, cfg, what);
+	read_added(&sa, &flags, c, cfg, what);
 	read_settings(&tc, c, model, &va, what);
 	*size = TfmVocabBlobSize(va.n, va.tok, va.len, sa.n, (const char *const *) sa.tok, sa.len);
 	blob = palloc_extended(*size, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	rc = TfmVocabBuild(blob, &tc, va.n, va.tok, va.len, va.id, sa.n,
-					   (const char *const *) sa.tok, sa.len, sa.id);
+	rc = TfmVocabBuildEx(blob, &tc, va.n, va.tok, va.len, va.id, sa.n,
+						 (const char *const *) sa.tok, sa.len, sa.id, flags);
 	if (rc != 0)
 		TfmTokMalformed(what, psprintf("the vocabulary is inconsistent (error %d: duplicate token or id)", rc), WP_HINT);
 	return blob;

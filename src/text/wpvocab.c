@@ -36,7 +36,7 @@ TfmVocabBlobSize(int ntokens, const char *const *tokens, const int *lens,
 		return 0;
 	str = strings_bytes(nspecial, speclens, strings_bytes(ntokens, lens, 0, 0), 1);
 	fixed = TfmAlign8(sizeof(TfmVocab)) + TfmAlign8((size_t) TfmSlotCount(ntokens) * sizeof(uint32_t)) +
-		((size_t) ntokens + (size_t) nspecial) * sizeof(VocabEntry);
+		((size_t) ntokens + (size_t) nspecial) * sizeof(VocabEntry) + TfmAlign8((size_t) nspecial * sizeof(uint32_t));
 	if (str == SIZE_MAX || TfmAlign8(str) > SIZE_MAX - fixed)
 		return 0;
 	return fixed + TfmAlign8(str);
@@ -136,6 +136,7 @@ header_init(TfmVocab *v, const TfmTokConfig *cfg, int ntokens, int nspecial,
 	v->specials_off = v->entries_off + (uint64_t) ntokens * sizeof(VocabEntry);
 	v->strings_off = v->specials_off + (uint64_t) nspecial * sizeof(VocabEntry);
 	v->strings_len = str_total;
+	v->spflags_off = TfmAlign8(v->strings_off + str_total);
 }
 
 /* insert token k of the blob into the hash table; TFM_TOK_EDUP if already there */
@@ -176,12 +177,22 @@ copy_strings(TfmVocab *v, uint64_t ent_off, uint64_t off, int n,
 	return off;
 }
 
-/* build the blob into dst */
+/* build the blob into dst, special tokens matched plainly */
 int
 TfmVocabBuild(void *dst, const TfmTokConfig *cfg,
 			  int ntokens, const char *const *tokens, const int *lens, const int32_t *ids,
 			  int nspecial, const char *const *special, const int *speclens,
 			  const int32_t *spec_ids)
+{
+	return TfmVocabBuildEx(dst, cfg, ntokens, tokens, lens, ids, nspecial, special, speclens, spec_ids, NULL);
+}
+
+/* build the blob into dst, with the special tokens' matching flags */
+int
+TfmVocabBuildEx(void *dst, const TfmTokConfig *cfg,
+				int ntokens, const char *const *tokens, const int *lens, const int32_t *ids,
+				int nspecial, const char *const *special, const int *speclens,
+				const int32_t *spec_ids, const uint32_t *spec_flags)
 {
 	TfmVocab *v = dst;
 	size_t total = TfmVocabBlobSize(ntokens, tokens, lens, nspecial, special, speclens);
@@ -199,6 +210,12 @@ TfmVocabBuild(void *dst, const TfmTokConfig *cfg,
 	v->nids = mx + 1;
 	off = copy_strings(v, v->entries_off, 0, ntokens, tokens, lens, ids);
 	copy_strings(v, v->specials_off, off, nspecial, special, speclens, spec_ids);
+	for (int i = 0; i < nspecial && spec_flags; i++)
+	{
+		if (spec_flags[i] > 7)
+			return TFM_TOK_EINVAL;
+		((uint32_t *) ((char *) v + v->spflags_off))[i] = spec_flags[i];
+	}
 	for (int i = 0; i < ntokens; i++)
 		if ((rc = vocab_insert(v, (uint32_t) i)) != 0)
 			return rc;
@@ -251,7 +268,8 @@ header_ok(const TfmVocab *v, size_t size)
 	return TfmArrayOk(v->slots_off, v->nslots, sizeof(uint32_t), t) &&
 		TfmArrayOk(v->entries_off, (uint64_t) v->ntokens, sizeof(VocabEntry), t) &&
 		TfmArrayOk(v->specials_off, (uint64_t) v->nspecial, sizeof(VocabEntry), t) &&
-		TfmArrayOk(v->strings_off, v->strings_len, 1, t);
+		TfmArrayOk(v->strings_off, v->strings_len, 1, t) &&
+		TfmArrayOk(v->spflags_off, (uint64_t) v->nspecial, sizeof(uint32_t), t);
 }
 
 /* verify a blob read from an untrusted file; 0 if ok */

@@ -315,6 +315,35 @@ test_pieces(const TfmVocab *v)
 }
 
 /* run all tests */
+/* [MASK] with single_word (and lstrip / rstrip): matched only between non-word characters, as Hugging Face's
+ * Rust tokenizers 0.23.2 do on distilbert's tokenizer.json (a[MASK]b, é[MASK], _[MASK], 1[MASK] and a + U+0301
+ * keep it as text; -[MASK]- and a [MASK] b split it out) */
+static void
+test_special_flags(void)
+{
+	TfmTokConfig cfg = config_uncased();
+	int lens[NVOCAB];
+	int32_t ids[NVOCAB];
+	const uint32_t flags[] = {0, 0, 0, 0, TFM_SPECIAL_SINGLE_WORD | TFM_SPECIAL_LSTRIP | TFM_SPECIAL_RSTRIP};
+	size_t size = blob_size();
+	void *blob = aligned_alloc(8, (size + 7) & ~(size_t) 7);
+	const uint32_t bad[] = {0, 0, 0, 0, 8};
+
+	vocab_arrays(lens, ids);
+	check(TfmVocabBuildEx(blob, &cfg, NVOCAB, vocab, lens, ids, 5, special, speclens, spec_ids, bad) == TFM_TOK_EINVAL,
+		  "flags out of range refused");
+	check(TfmVocabBuildEx(blob, &cfg, NVOCAB, vocab, lens, ids, 5, special, speclens, spec_ids, flags) == 0 &&
+		  TfmVocabCheck(blob, size) == 0, "build with flags");
+	EXPECT(blob, "a [MASK] b", 2, 5, 4, 6, 3);
+	EXPECT(blob, ",[MASK],", 2, 14, 4, 14, 3);
+	EXPECT(blob, "a[MASK]", 2, 5, 26, 1, 27, 3);        /* [ UNK ]: "mask" is not in the tiny vocabulary */
+	EXPECT(blob, "_[MASK]", 2, 1, 26, 1, 27, 3);
+	EXPECT(blob, "[MASK]a", 2, 26, 1, 27, 5, 3);
+	EXPECT(blob, "a\xcc\x81[MASK]", 2, 5, 26, 1, 27, 3); /* a + U+0301: the mark is a word character */
+	EXPECT(blob, "[MASK]", 2, 4, 3);
+	free(blob);
+}
+
 int
 main(void)
 {
@@ -335,6 +364,7 @@ main(void)
 		free(v);
 	}
 	test_cased();
+	test_special_flags();
 	printf("%d passed, %d failed\n", npass, nfail);
 	return nfail != 0;
 }
