@@ -199,31 +199,21 @@ encode_utf8(const TfmModel *m, TfmTokenizerKind kind, const void *blob, const ch
 	return TfmTokenize(blob, s, len, ids, n, bad);
 }
 
-/*
- * tokenize server-encoded text with a model's tokenizer (WordPiece: with [CLS]/[SEP]; RoBERTa: <s>/</s>;
- * Unigram: its template's; GPT-2's BPE: no special tokens): palloc'd ids, untruncated
- */
-int32 *
-TfmTextEncode(const TfmModel *m, const char *s, size_t len, int *n)
+/* the strings of a tokenizer's n ids of UTF-8 text s into out; the tokenizer's return code */
+static int
+pieces_of(TfmTokenizerKind kind, const void *blob, const char *s, size_t len, const int32_t *ids, int n,
+		  TfmPieces *out)
 {
-	TfmTokenizerKind kind;
-	const void *blob = blob_of(m, &kind);
-	int32_t    *ids = NULL;
-	size_t		bad = 0;
-	int			rc;
-
-	s = to_utf8(s, &len);
-	rc = encode_utf8(m, kind, blob, s, len, &ids, n, &bad);
-	encode_error(m, rc, bad, len);	/* bad is set by the call: not an argument beside it */
-	return ids_palloc(ids, *n);
+	if (kind == TFM_TOKENIZER_GPT2)
+		return TfmBpePieces(blob, ids, n, out);
+	if (kind == TFM_TOKENIZER_ROBERTA)
+		return TfmRobertaPieces(blob, s, len, ids, n, out);
+	return TfmVocabPieces(blob, ids, n, out);
 }
 
-/*
- * the token strings of server-encoded text (Hugging Face's encoding.tokens) into *out (tfm_pieces_free
- * it), from one encoding of the text converted once; palloc'd ids, *n of them
- */
-int32 *
-TfmTextTokens(const TfmModel *m, const char *s, size_t len, int *n, TfmPieces *out)
+/* ids of server-encoded text (palloc'd, *n), converted to UTF-8 once; with out, their strings too */
+static int32 *
+encode_text(const TfmModel *m, const char *s, size_t len, int *n, TfmPieces *out)
 {
 	TfmTokenizerKind kind;
 	const void *blob = blob_of(m, &kind);
@@ -233,24 +223,38 @@ TfmTextTokens(const TfmModel *m, const char *s, size_t len, int *n, TfmPieces *o
 
 	s = to_utf8(s, &len);
 	/* Unigram's strings come with its encoding: an unk stands for the text it replaced */
-	if (kind == TFM_TOKENIZER_UNIGRAM)
-	{
+	if (out != NULL && kind == TFM_TOKENIZER_UNIGRAM)
 		rc = TfmUniTokens(blob, s, len, &ids, n, &bad, out);
-		encode_error(m, rc, bad, len);
-		return ids_palloc(ids, *n);
-	}
-	rc = encode_utf8(m, kind, blob, s, len, &ids, n, &bad);
-	encode_error(m, rc, bad, len);
-	if (kind == TFM_TOKENIZER_GPT2)
-		rc = TfmBpePieces(blob, ids, *n, out);
-	else if (kind == TFM_TOKENIZER_ROBERTA)
-		rc = TfmRobertaPieces(blob, s, len, ids, *n, out);
 	else
-		rc = TfmVocabPieces(blob, ids, *n, out);
-	if (rc != 0)
+		rc = encode_utf8(m, kind, blob, s, len, &ids, n, &bad);
+	encode_error(m, rc, bad, len);	/* bad is set by the call: not an argument beside it */
+	if (out != NULL && kind != TFM_TOKENIZER_UNIGRAM &&
+		(rc = pieces_of(kind, blob, s, len, ids, *n, out)) != 0)
+	{
 		free(ids);
-	encode_error(m, rc, 0, len);
+		encode_error(m, rc, 0, len);
+	}
 	return ids_palloc(ids, *n);
+}
+
+/*
+ * tokenize server-encoded text with a model's tokenizer (WordPiece: with [CLS]/[SEP]; RoBERTa: <s>/</s>;
+ * Unigram: its template's; GPT-2's BPE: no special tokens): palloc'd ids, untruncated
+ */
+int32 *
+TfmTextEncode(const TfmModel *m, const char *s, size_t len, int *n)
+{
+	return encode_text(m, s, len, n, NULL);
+}
+
+/*
+ * the token strings of server-encoded text (Hugging Face's encoding.tokens) into *out (tfm_pieces_free
+ * it), from one encoding of the text converted once; palloc'd ids, *n of them
+ */
+int32 *
+TfmTextTokens(const TfmModel *m, const char *s, size_t len, int *n, TfmPieces *out)
+{
+	return encode_text(m, s, len, n, out);
 }
 
 /* true for the ASCII blanks blank_cut cuts at */
