@@ -239,9 +239,10 @@ CREATE FUNCTION tfm_predict_many(features float8[], model text) RETURNS real[]
 AS 'MODULE_PATHNAME', 'tfm_predict_features_many' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 1000;
 
 -- tfm_flag: the trigger runs with its caller's rights (not SECURITY DEFINER), on behalf of whoever writes the
--- table: every call is schema-qualified and search_path holds only pg_catalog, so a function a
--- user creates in a writable schema (say to_jsonb(their_table) in public) is never picked instead
--- of the built-in. It checks all its arguments before scoring: a threshold that is not a number in [0, 1]
+-- table. It is C (src/flag.c): it resolves no name through search_path (so a function a user creates in a
+-- writable schema, say to_jsonb(their_table) in public, can never run instead of a built-in), checks its
+-- arguments and finds its columns once per statement, and scores each row with the C code behind
+-- tfm_score. It checks all its arguments before scoring: a threshold that is not a number in [0, 1]
 -- ('NaN', '2', 'abc') and a flag column that is not boolean are refused at the first row (22023,
 -- 42804), not taken as "never flag" or written as text. (CREATE TRIGGER cannot check them: a
 -- trigger's arguments reach the function only when it fires.)
@@ -249,71 +250,9 @@ AS 'MODULE_PATHNAME', 'tfm_predict_features_many' LANGUAGE C IMMUTABLE PARALLEL 
 -- or any array of numbers), else as text, as before. The input argument may also list numeric columns
 -- separated by commas ('amount,age,velocity'): their values, in that order, are the feature vector.
 -- (A generated column cannot feed a BEFORE trigger: PostgreSQL computes it after BEFORE triggers.)
-CREATE OR REPLACE FUNCTION tfm_flag() RETURNS trigger AS $$
-DECLARE
-    doc jsonb;
-    score real;
-    threshold numeric := 0.5;
-    flag_type oid;
-    input_is_array boolean;
-    cols text[];
-BEGIN
-    IF TG_NARGS < 4 OR TG_NARGS > 5 THEN
-        RAISE EXCEPTION 'tfm_flag needs (model, text column, flag column, label [, threshold])'
-            USING ERRCODE = '22023';
-    END IF;
-    IF TG_LEVEL <> 'ROW' OR TG_WHEN <> 'BEFORE' THEN
-        RAISE EXCEPTION 'tfm_flag must be a BEFORE ... FOR EACH ROW trigger' USING ERRCODE = '39P01';
-    END IF;
-    IF TG_NARGS = 5 THEN
-        IF TG_ARGV[4] IS NULL
-           OR TG_ARGV[4] !~ '^\s*([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?\s*$' THEN
-            RAISE EXCEPTION 'tfm_flag threshold must be a number between 0 and 1, not "%"', TG_ARGV[4]
-                USING ERRCODE = '22023', HINT = 'Pass the threshold as the fifth trigger argument, for example ''0.8''.';
-        END IF;
-        threshold := TG_ARGV[4]::numeric;
-        IF threshold > 1 THEN
-            RAISE EXCEPTION 'tfm_flag threshold must be a number between 0 and 1, not "%"', TG_ARGV[4]
-                USING ERRCODE = '22023', HINT = 'The threshold is compared with a probability (tfm_score).';
-        END IF;
-    END IF;
-    doc := pg_catalog.to_jsonb(NEW);
-    -- the input columns: one, or a comma-separated list of numeric columns forming the feature vector
-    cols := ARRAY(SELECT pg_catalog.btrim(c) FROM pg_catalog.unnest(pg_catalog.string_to_array(TG_ARGV[1], ',')) c);
-    IF NOT doc ?& cols OR NOT doc ? TG_ARGV[2] THEN
-        RAISE EXCEPTION 'table %.% has no column % or %', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_ARGV[1], TG_ARGV[2]
-            USING ERRCODE = '42703';
-    END IF;
-    -- the column's type, or a domain's base type (a domain over boolean is a boolean column)
-    SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END INTO flag_type
-    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-    WHERE a.attrelid = TG_RELID AND a.attname = TG_ARGV[2]::name AND a.attnum > 0 AND NOT a.attisdropped;
-    IF flag_type IS DISTINCT FROM 'pg_catalog.bool'::pg_catalog.regtype THEN
-        RAISE EXCEPTION 'tfm_flag flag column % of table %.% must be boolean, not %', TG_ARGV[2], TG_TABLE_SCHEMA,
-            TG_TABLE_NAME, pg_catalog.format_type(flag_type, NULL) USING ERRCODE = '42804';
-    END IF;
-    SELECT t.typcategory OPERATOR(pg_catalog.=) 'A' INTO input_is_array
-    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-    WHERE a.attrelid = TG_RELID AND a.attname = TG_ARGV[1]::name AND a.attnum > 0 AND NOT a.attisdropped;
-    IF pg_catalog.cardinality(cols) OPERATOR(pg_catalog.>) 1 THEN
-        -- a NULL value is an error (22004), as a NULL element of a feature vector
-        score := @extschema@.tfm_score(
-            ARRAY(SELECT (doc->>u.c)::pg_catalog.float8 FROM pg_catalog.unnest(cols) WITH ORDINALITY AS u(c, o) ORDER BY u.o),
-            TG_ARGV[0], TG_ARGV[3]);
-    ELSIF input_is_array THEN
-        -- a NULL vector scores NULL (no flag), as a NULL text does; NULL or NaN elements are errors
-        score := @extschema@.tfm_score(
-            CASE WHEN pg_catalog.jsonb_typeof(doc->TG_ARGV[1]) OPERATOR(pg_catalog.=) 'array' THEN
-                COALESCE((SELECT pg_catalog.array_agg(e.v::pg_catalog.float8 ORDER BY e.o)
-                          FROM pg_catalog.jsonb_array_elements_text(doc->TG_ARGV[1]) WITH ORDINALITY AS e(v, o)),
-                         '{}'::pg_catalog.float8[]) END,
-            TG_ARGV[0], TG_ARGV[3]);
-    ELSE
-        score := @extschema@.tfm_score(doc->>TG_ARGV[1], TG_ARGV[0], TG_ARGV[3]);
-    END IF;
-    RETURN pg_catalog.jsonb_populate_record(NEW, pg_catalog.jsonb_build_object(TG_ARGV[2],
-               score >= threshold::real));
-END $$ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp;
+-- (0.2.0 development had a PL/pgSQL body here; sql/flag.sql keeps it as its reference.)
+CREATE OR REPLACE FUNCTION tfm_flag() RETURNS trigger
+AS 'MODULE_PATHNAME', 'tfm_flag' LANGUAGE C;
 
 -- ==== issue 16: run-time CPU dispatch and reduced precision ====
 -- which SIMD level pg_tfm's kernels run at in this session (pg_tfm.cpu_features caps it), the best

@@ -21,5 +21,7 @@ extern void TfmCheckInterrupts(void);
 extern float *TfmScratch(size_t bytes);
 extern void TfmScratchRelease(void);
 extern TfmModel *TfmCallModel(FunctionCallInfo fcinfo, int argno);	/* funcs.c */
+extern PGDLLEXPORT Datum tfm_score(PG_FUNCTION_ARGS);	/* funcs.c: tfm_score(text, model, label) */
+extern PGDLLEXPORT Datum tfm_score_features(PG_FUNCTION_ARGS);	/* mlpfuncs.c: tfm_score(float8[], ...) */
 
 #endif
