@@ -127,17 +127,21 @@ split(TfmTrainer *t)
 				 t->train_idx, &t->ntrain, t->val_idx, &t->nval);
 }
 
-/* learning rate at the current step: linear warm-up, then linear decay (full) or constant (head) */
+/*
+ * learning rate of step (counted from 0) in the current phase: the phase's rate (TFM_PROBE_LR in the
+ * linear probe of a full fine-tune, else learning_rate), with linear warm-up then linear decay (full)
+ * or constant (head)
+ */
 static double
-lr_at(const TfmTrainer *t)
+lr_at(const TfmTrainer *t, int step)
 {
 	double		warm = t->phase_full ? t->o.warmup * t->total_steps : 0;
 
-	if (t->step < warm)
-		return t->o.lr * (t->step + 1) / warm;
+	if (step < warm)
+		return t->phase_lr * (step + 1) / warm;
 	if (!t->phase_full)
-		return t->o.lr;
-	return t->o.lr * Max(0.0, (double) (t->total_steps - t->step) / Max(1.0, t->total_steps - warm));
+		return t->phase_lr;
+	return t->phase_lr * Max(0.0, (double) (t->total_steps - step) / Max(1.0, t->total_steps - warm));
 }
 
 /* loss and gradient of the head's outputs for a batch; dout may be NULL */
@@ -173,7 +177,7 @@ update(TfmTrainer *t)
 {
 	float	   *grads[2] = {t->dhead, t->denc};
 	size_t		sizes[2] = {t->head_n, t->enc_n};
-	float		lr = (float) lr_at(t);
+	float		lr = (float) lr_at(t, t->step);
 
 	t->step++;
 	if (t->o.max_grad_norm > 0)
@@ -634,9 +638,10 @@ report_epoch(TfmTrainer *t, const char *name, int epoch, int epochs, double trai
 	else
 		ereport(NOTICE, (errmsg("%s epoch %d/%d: train loss %.4f, %.1f s elapsed, about %.0f s left",
 								phase, epoch, epochs, train_loss, elapsed, left)));
-	json = psprintf("{\"phase\": \"%s\", \"epoch\": %d, \"train_loss\": %s, \"val_loss\": %s, \"val_%s\": %s, \"seconds\": %.3f}",
+	/* lr: the rate of the epoch's last step, as the optimiser applied it */
+	json = psprintf("{\"phase\": \"%s\", \"epoch\": %d, \"train_loss\": %s, \"val_loss\": %s, \"val_%s\": %s, \"lr\": %s, \"seconds\": %.3f}",
 					phase, epoch, TfmJsonFloat(train_loss, 6), TfmJsonFloat(val_loss, 6), mname,
-					TfmJsonFloat(metric, 6), elapsed);
+					TfmJsonFloat(metric, 6), TfmJsonFloat(lr_at(t, t->step - 1), 6), elapsed);
 	appendStringInfo(&t->history, "%s%s", t->history.len > 1 ? ", " : "", json);
 	TfmProgressWrite(&progress);
 }
