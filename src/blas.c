@@ -13,6 +13,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "blas.h"
 #include "kernels/cpu.h"
@@ -46,11 +48,36 @@ blas_default_error(const char *msg)
 
 static void (*blas_error_hook) (const char *) = blas_default_error;
 
+/* where OpenBLAS's core type came from (TfmBlasCoreSource), fixed when it loads */
+static const char *core_source = "openblas";
+static char core_env[64];		/* OPENBLAS_CORETYPE as OpenBLAS read it, "" when unset */
+static char core_ours[16];		/* the core type pg_tfm chose, "" for none */
+static int	override_pending;	/* a user's OPENBLAS_CORETYPE overrode ours, not reported yet */
+static void (*override_hook) (const char *env, const char *ours);
+static pthread_t override_thread;	/* the thread that may call override_hook */
+
 /* install the function that reports a BLAS that cannot be loaded (must not return) */
 void
 TfmBlasSetErrorHook(void (*hook) (const char *msg))
 {
 	blas_error_hook = hook ? hook : blas_default_error;
+}
+
+/* install the function told (once, on the installing thread) that OPENBLAS_CORETYPE overrode our choice */
+void
+TfmBlasSetOverrideHook(void (*hook) (const char *env, const char *ours))
+{
+	override_thread = pthread_self();
+	override_hook = hook;
+}
+
+/* "pg_tfm", "environment" or "openblas": who chose OpenBLAS's core type; *env its OPENBLAS_CORETYPE or NULL */
+const char *
+TfmBlasCoreSource(const char **env)
+{
+	TfmBlasLoad();
+	*env = core_env[0] ? core_env : NULL;
+	return core_source;
 }
 
 /*
@@ -73,6 +100,28 @@ blas_core_type(void)
 
 static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* set OPENBLAS_CORETYPE to core unless the environment has one (a user's own setting wins); note which */
+static void
+set_core_type(const char *core)
+{
+	const char *env = getenv("OPENBLAS_CORETYPE");
+
+	snprintf(core_ours, sizeof(core_ours), "%s", core ? core : "");
+	if (env != NULL && env[0] != '\0')
+	{
+		core_source = "environment";
+		snprintf(core_env, sizeof(core_env), "%s", env);
+		if (core != NULL && strcasecmp(env, core) != 0)
+			__atomic_store_n(&override_pending, 1, __ATOMIC_RELEASE);
+	}
+	else if (core != NULL)
+	{
+		core_source = "pg_tfm";
+		snprintf(core_env, sizeof(core_env), "%s", core);
+		setenv("OPENBLAS_CORETYPE", core, 1);
+	}
+}
+
 /* load OpenBLAS once (under blas_lock); returns false (and sets blas_error) when it cannot */
 static int
 blas_load_locked(void)
@@ -83,8 +132,7 @@ blas_load_locked(void)
 	if (blas_state != 0)
 		return blas_state > 0;
 	core = blas_core_type();
-	if (core != NULL)
-		setenv("OPENBLAS_CORETYPE", core, 0);	/* a user's own setting wins */
+	set_core_type(core);
 	/* start with no extra threads: spinning idle threads would steal other backends' CPU */
 	setenv("OPENBLAS_NUM_THREADS", "1", 0);
 	h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
@@ -130,6 +178,12 @@ TfmBlasLoad(void)
 {
 	if (!blas_load())
 		blas_error_hook(blas_error);
+	if (__atomic_load_n(&override_pending, __ATOMIC_ACQUIRE) && override_hook &&
+		pthread_equal(pthread_self(), override_thread))
+	{
+		override_pending = 0;
+		override_hook(core_env, core_ours);
+	}
 }
 
 

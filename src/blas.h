@@ -25,6 +25,12 @@ void TfmBlasLoad(void);
 /* install the function that reports a BLAS that cannot be loaded (must not return) */
 void TfmBlasSetErrorHook(void (*hook) (const char *msg));
 
+/* install the function told, once and on the installing thread, that OPENBLAS_CORETYPE overrode our core type */
+void TfmBlasSetOverrideHook(void (*hook) (const char *env, const char *ours));
+
+/* who chose OpenBLAS's core type ("pg_tfm", "environment", "openblas"); *env: OPENBLAS_CORETYPE or NULL */
+const char *TfmBlasCoreSource(const char **env);
+
 /* name of the CPU kernel set BLAS picked (for diagnostics) */
 const char *TfmBlasCoreName(void);
 

@@ -64,6 +64,16 @@ blas_error(const char *msg)
 			 errhint("Install OpenBLAS (Debian: libopenblas0).")));
 }
 
+/* LOG (once per backend, from blas.c) that the environment's OPENBLAS_CORETYPE won over pg_tfm's choice */
+static void
+blas_override(const char *env, const char *ours)
+{
+	ereport(LOG,
+			(errmsg("pg_tfm: OpenBLAS uses core type \"%s\" from the environment variable OPENBLAS_CORETYPE, not \"%s\" that pg_tfm chose for this CPU",
+					env, ours),
+			 errhint("Unset OPENBLAS_CORETYPE in the server's environment to let pg_tfm choose; tfm_cpu_info() shows the source.")));
+}
+
 /* error 53200 when an operation's work memory (bytes, for what) would exceed pg_tfm.max_memory */
 void
 TfmCheckMemory(double bytes, const char *what)
@@ -113,5 +123,6 @@ _PG_init(void)
 	MarkGUCPrefixReserved("pg_tfm");
 	RegisterXactCallback(TfmCacheXactCallback, NULL);
 	TfmBlasSetErrorHook(blas_error);
+	TfmBlasSetOverrideHook(blas_override);
 	TfmBlasSetThreads(tfm_blas_threads);
 }
