@@ -24,7 +24,8 @@ cleanup() {
   [ "${USE_RUNNING:-0}" = 1 ] || stop_cluster
 }
 trap cleanup EXIT
-export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
+# one process: a parallel "model alone" SELECT would be compared with single-process inserts
+export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning -c max_parallel_workers_per_gather=0"
 d() { psql -XAtq -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 
 log "database $DB: MLP and MiniLM spam head, flag_ref from sql/flag.sql"
