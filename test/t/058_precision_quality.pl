@@ -1,0 +1,82 @@
+# 058_precision_quality.pl: bf16 and int8 MiniLM against fp32 (issue 16, "quality measured, not assumed"):
+# cosine to fp32 (mean, min) on the golden texts, SpamAssassin subjects and bodies; top-10 neighbour overlap
+# on the golden texts (leave-one-out) and on a retrieval set of subjects (Q queries, C corpus texts); spam F1
+# of a head trained on each precision's encoder (same seed, held-out half of F1_ROWS subjects) against
+# fp32's. Prints the figures (diag) and asserts the floors. Helpers: TfmQuality.pm (also test/bench/quality.sh,
+# which prints the same table on more texts).
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::Bin;
+use Test::More;
+use TfmTest;
+use TfmQuality;
+
+TfmTest::require_env(qw(PG_TFM_SPAM_CSV PG_TFM_GOLDEN));
+my ($NQ, $NC, $NBODIES, $F1_ROWS) = (100, 1000, 60, 3000);
+# floors: cosine goals of issue 16; overlap and F1 well below what Zen 4 and Zen 5 measured
+# (overlap bf16 0.99, int8 0.94; F1 deltas within 0.004)
+my %floor = (
+	bf16 => { mean => 0.999, min => 0.999, overlap => 0.95 },
+	int8 => { mean => 0.99, min => 0.97, overlap => 0.80 },
+);
+my $F1_DELTA = -0.005;
+
+my $db = new_db('tap_cache_058');
+my $off = log_offset();
+quality_setup($db, $MODEL_DIR, $ENV{PG_TFM_GOLDEN}, $ENV{PG_TFM_SPAM_CSV});
+diag('kernels: ' . psql($db, 'SELECT tfm_cpu_info()'));
+
+# texts of each set and the fp32 reference embeddings
+my %sets = (
+	golden => { query => quality_set('golden'), nq => 0 },
+	subjects => { query => quality_set('subjects', 1, $NQ + $NC), nq => $NQ },
+	bodies => { query => quality_set('bodies', 1, $NBODIES) },
+);
+$sets{$_}{fp32} = embeddings($db, $sets{$_}{query}, 'minilm') for keys %sets;
+is(scalar @{ $sets{golden}{fp32} }, 251, 'golden: 251 texts');
+is(scalar @{ $sets{subjects}{fp32} }, $NQ + $NC, "subjects: $NQ queries, $NC corpus texts");
+
+for my $p (@PRECISIONS)
+{
+	for my $s (qw(golden subjects bodies))
+	{
+		my $got = embeddings($db, $sets{$s}{query}, "minilm_$p");
+		my ($mean, $min) = cosines($sets{$s}{fp32}, $got);
+		my $line = sprintf('%s %-8s cosine to fp32 mean %.5f min %.5f', $p, $s, $mean, $min);
+		cmp_ok($mean, '>=', $floor{$p}{mean}, "$p $s: mean cosine >= $floor{$p}{mean}");
+		cmp_ok($min, '>=', $floor{$p}{min}, "$p $s: min cosine >= $floor{$p}{min}");
+		cmp_ok($mean, '<', 0.9999999, "$p $s: not fp32 bits (the precision is in force)");
+		if (defined $sets{$s}{nq})
+		{
+			my $o = overlap($sets{$s}{fp32}, $got, $sets{$s}{nq});
+			$line .= sprintf(', top-10 overlap %.3f', $o);
+			cmp_ok($o, '>=', $floor{$p}{overlap}, "$p $s: top-10 overlap >= $floor{$p}{overlap}");
+		}
+		diag($line);
+	}
+}
+
+# spam F1 of heads trained on each encoder, scored by tfm_train on the same held-out rows
+my %f1 = map { $_ => spam_f1($db, 'subjects', $F1_ROWS, $_ eq 'fp32' ? 'minilm' : "minilm_$_", "spam_$_") }
+  ('fp32', @PRECISIONS);
+diag(sprintf('spam F1 (subjects, %d held out): fp32 %.4f', $F1_ROWS / 2, $f1{fp32})
+	  . join('', map { sprintf(', %s %.4f (%+.4f)', $_, $f1{$_}, $f1{$_} - $f1{fp32}) } @PRECISIONS));
+cmp_ok($f1{fp32}, '>=', 0.75, 'fp32 head: spam F1 >= 0.75 (the comparison means something)');
+cmp_ok($f1{$_} - $f1{fp32}, '>=', $F1_DELTA, "$_ head: spam F1 within 0.005 of fp32's") for @PRECISIONS;
+
+# a head trained on a reduced-precision encoder should score with that encoder too; today its catalog
+# options lose "precision", so tfm_classify/tfm_evaluate run it on fp32 features (reported, not fixed here)
+TODO:
+{
+	local $TODO = 'trained models do not keep their base precision (src/trainstore.c inference_options)';
+	for my $p (@PRECISIONS)
+	{
+		is(psql($db, "SELECT tfm_embed('a test', 'spam_$p')::text = tfm_embed('a test', 'minilm_$p')::text"),
+			't', "head trained on minilm_$p embeds with its base's $p encoder");
+	}
+}
+
+check_no_crash($off);
+drop_db($db);
+done_testing();
