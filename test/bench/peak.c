@@ -1,0 +1,357 @@
+/*
+ * peak.c - the arithmetic peak of this machine per precision and instruction set, for
+ * test/bench/compare.sh's "fraction of peak"
+ *
+ *   cc -O2 -pthread test/bench/peak.c -lopenblas -o peak && ./peak THREADS
+ *
+ * Each kernel runs 12 independent chains in registers (no memory traffic) on THREADS threads at
+ * once, best of 5 runs, and is chosen at run time by CPUID (+ XGETBV for the OS's register state):
+ * a kernel the CPU lacks prints "NAME skipped: ..." instead of a figure. Lines "NAME RATE UNIT WHAT":
+ *   fp32-avx2       vfmadd231ps ymm                       2 x 8 FLOP per instruction
+ *   fp32-avx512     vfmadd231ps zmm                       2 x 16
+ *   bf16-avx2       bf16 -> fp32 widening (shift, and) + 2 vfmadd231ps ymm per 16 bf16
+ *   bf16-avx512     the same on zmm (pg_tfm's bf16 path on AVX-512 CPUs without AVX512-BF16)
+ *   bf16-avx512bf16 vdpbf16ps zmm                         2 x 32 FLOP
+ *   int8-avx2       vpmaddubsw + vpmaddwd + vpaddd ymm    2 x 32 OP (u8 x s8 products) per triple
+ *   int8-avxvnni    vpdpbusd ymm (VEX)                    2 x 32 OP
+ *   int8-avx512vnni vpdpbusd zmm                          2 x 64 OP
+ * then "sgemm RATE" (OpenBLAS sgemm 1024^3 on THREADS threads: fp32's practical peak) and "core NAME"
+ * (OpenBLAS's kernel set). THREADS 0 prints only the core. Kernels use function target attributes, so
+ * the file builds and runs on any x86-64.
+ */
+#include <cblas.h>
+#include <cpuid.h>
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ITERS 20000000L
+#define RUNS 5
+
+/* the CPU features a kernel may need */
+enum
+{
+	F_AVX2 = 1, F_AVX512 = 2, F_BF16 = 4, F_VNNI512 = 8, F_AVXVNNI = 16
+};
+
+/* seconds of a monotonic clock */
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* features of this CPU the OS saves the state of (CPUID leaves 1 and 7, XGETBV 0) */
+static int
+cpu_features(void)
+{
+	unsigned int a, b, c, d, a1 = 0, b1, c1, d1, xlo = 0, xhi;
+	int			f = 0;
+
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)))	/* OSXSAVE */
+		return 0;
+	__asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+	if ((xlo & 6) != 6 || !(c & (1u << 12)) || !__get_cpuid_count(7, 0, &a, &b, &c, &d))	/* YMM state, FMA */
+		return 0;
+	__get_cpuid_count(7, 1, &a1, &b1, &c1, &d1);
+	if (b & (1u << 5))
+		f |= F_AVX2;
+	if ((f & F_AVX2) && (a1 & (1u << 4)))
+		f |= F_AVXVNNI;
+	/* AVX-512 F, DQ, BW, VL and the opmask/ZMM state */
+	if ((xlo & 0xe0) == 0xe0 && (b & (1u << 16)) && (b & (1u << 17)) && (b & (1u << 30)) && (b & (1u << 31)))
+	{
+		f |= F_AVX512;
+		if (c & (1u << 11))
+			f |= F_VNNI512;
+		if (a1 & (1u << 5))
+			f |= F_BF16;
+	}
+	return f;
+}
+
+static volatile float sinkf;
+static volatile int sinki;
+
+/* tell the compiler a register changed (no instruction): keeps loop-invariant work in the loop */
+#define TOUCH(x) __asm__ volatile("" : "+v"(x))
+/* twelve accumulators with distinct starting values (equal ones would be merged into one chain) */
+#define DECL12(T, SET) T c0 = SET(0), c1 = SET(1), c2 = SET(2), c3 = SET(3), c4 = SET(4), c5 = SET(5), \
+	c6 = SET(6), c7 = SET(7), c8 = SET(8), c9 = SET(9), c10 = SET(10), c11 = SET(11)
+#define CHAINS12(OP) OP(c0); OP(c1); OP(c2); OP(c3); OP(c4); OP(c5); OP(c6); OP(c7); OP(c8); OP(c9); OP(c10); OP(c11)
+
+/* fp32 FMA, 8 lanes */
+__attribute__((target("avx2,fma"))) static void *
+k_fp32_avx2(void *arg)
+{
+	__m256		a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+	DECL12(__m256, _mm256_set1_ps);
+
+	(void) arg;
+#define OP(c) c = _mm256_fmadd_ps(c, a, b)
+	for (long i = 0; i < ITERS; i++)
+	{
+		CHAINS12(OP);
+	}
+#undef OP
+	c0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)), _mm256_add_ps(c4, c5));
+	c6 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c6, c7), _mm256_add_ps(c8, c9)), _mm256_add_ps(c10, c11));
+	sinkf = _mm256_cvtss_f32(_mm256_add_ps(c0, c6));
+	return NULL;
+}
+
+/* fp32 FMA, 16 lanes */
+__attribute__((target("avx512f"))) static void *
+k_fp32_avx512(void *arg)
+{
+	__m512		a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+	DECL12(__m512, _mm512_set1_ps);
+
+	(void) arg;
+#define OP(c) c = _mm512_fmadd_ps(c, a, b)
+	for (long i = 0; i < ITERS; i++)
+	{
+		CHAINS12(OP);
+	}
+#undef OP
+	c0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)), _mm512_add_ps(c4, c5));
+	c6 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c6, c7), _mm512_add_ps(c8, c9)), _mm512_add_ps(c10, c11));
+	sinkf = _mm512_reduce_add_ps(_mm512_add_ps(c0, c6));
+	return NULL;
+}
+
+/* bf16 by widening on ymm: 16 bf16 weights (one register) -> two fp32 halves -> two FMAs */
+__attribute__((target("avx2,fma"))) static void *
+k_bf16_avx2(void *arg)
+{
+	__m256i		w = _mm256_set1_epi32(0x3f803f80), hi = _mm256_set1_epi32((int) 0xffff0000);
+	__m256		x = _mm256_set1_ps(1e-7f);
+	DECL12(__m256, _mm256_set1_ps);
+
+	(void) arg;
+	/* chains in pairs: one takes the even (shifted) half, the next the odd (masked) half */
+#define OP(c) TOUCH(w); c = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(w, 16)), x, c)
+#define OQ(c) c = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(w, hi)), x, c)
+	for (long i = 0; i < ITERS; i++)
+	{
+		OP(c0); OQ(c1); OP(c2); OQ(c3); OP(c4); OQ(c5); OP(c6); OQ(c7); OP(c8); OQ(c9); OP(c10); OQ(c11);
+	}
+#undef OP
+#undef OQ
+	c0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)), _mm256_add_ps(c4, c5));
+	c6 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c6, c7), _mm256_add_ps(c8, c9)), _mm256_add_ps(c10, c11));
+	sinkf = _mm256_cvtss_f32(_mm256_add_ps(c0, c6));
+	return NULL;
+}
+
+/* bf16 by widening on zmm */
+__attribute__((target("avx512f,avx512bw"))) static void *
+k_bf16_avx512(void *arg)
+{
+	__m512i		w = _mm512_set1_epi32(0x3f803f80), hi = _mm512_set1_epi32((int) 0xffff0000);
+	__m512		x = _mm512_set1_ps(1e-7f);
+	DECL12(__m512, _mm512_set1_ps);
+
+	(void) arg;
+#define OP(c) TOUCH(w); c = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(w, 16)), x, c)
+#define OQ(c) c = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(w, hi)), x, c)
+	for (long i = 0; i < ITERS; i++)
+	{
+		OP(c0); OQ(c1); OP(c2); OQ(c3); OP(c4); OQ(c5); OP(c6); OQ(c7); OP(c8); OQ(c9); OP(c10); OQ(c11);
+	}
+#undef OP
+#undef OQ
+	c0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)), _mm512_add_ps(c4, c5));
+	c6 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c6, c7), _mm512_add_ps(c8, c9)), _mm512_add_ps(c10, c11));
+	sinkf = _mm512_reduce_add_ps(_mm512_add_ps(c0, c6));
+	return NULL;
+}
+
+/* bf16 dot products: vdpbf16ps, 32 pairs per instruction */
+__attribute__((target("avx512f,avx512bf16"))) static void *
+k_bf16_avx512bf16(void *arg)
+{
+	__m512bh	a = (__m512bh) _mm512_set1_epi32(0x3f803f80), b = (__m512bh) _mm512_set1_epi32(0x33d633d6);
+	DECL12(__m512, _mm512_set1_ps);
+
+	(void) arg;
+#define OP(c) c = _mm512_dpbf16_ps(c, a, b)
+	for (long i = 0; i < ITERS; i++)
+	{
+		CHAINS12(OP);
+	}
+#undef OP
+	c0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)), _mm512_add_ps(c4, c5));
+	c6 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c6, c7), _mm512_add_ps(c8, c9)), _mm512_add_ps(c10, c11));
+	sinkf = _mm512_reduce_add_ps(_mm512_add_ps(c0, c6));
+	return NULL;
+}
+
+/* int8 on AVX2: u8 x s8 pairs summed to int16 (vpmaddubsw), to int32 (vpmaddwd by ones), accumulated */
+__attribute__((target("avx2"))) static void *
+k_int8_avx2(void *arg)
+{
+	__m256i		a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2), one = _mm256_set1_epi16(1);
+	DECL12(__m256i, _mm256_set1_epi32);
+
+	(void) arg;
+#define OP(c) TOUCH(a); c = _mm256_add_epi32(c, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), one))
+	for (long i = 0; i < ITERS; i++)
+	{
+		CHAINS12(OP);
+	}
+#undef OP
+	c0 = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3)), _mm256_add_epi32(c4, c5));
+	c6 = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c6, c7), _mm256_add_epi32(c8, c9)), _mm256_add_epi32(c10, c11));
+	sinki = _mm256_cvtsi256_si32(_mm256_add_epi32(c0, c6));
+	return NULL;
+}
+
+/* int8 on AVX-VNNI: vpdpbusd ymm, 32 u8 x s8 pairs per instruction */
+__attribute__((target("avx2,avxvnni"))) static void *
+k_int8_avxvnni(void *arg)
+{
+	__m256i		a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2);
+	DECL12(__m256i, _mm256_set1_epi32);
+
+	(void) arg;
+#define OP(c) c = _mm256_dpbusd_avx_epi32(c, a, b)
+	for (long i = 0; i < ITERS; i++)
+	{
+		CHAINS12(OP);
+	}
+#undef OP
+	c0 = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3)), _mm256_add_epi32(c4, c5));
+	c6 = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c6, c7), _mm256_add_epi32(c8, c9)), _mm256_add_epi32(c10, c11));
+	sinki = _mm256_cvtsi256_si32(_mm256_add_epi32(c0, c6));
+	return NULL;
+}
+
+/* int8 on AVX512-VNNI: vpdpbusd zmm, 64 pairs per instruction */
+__attribute__((target("avx512f,avx512vnni"))) static void *
+k_int8_avx512vnni(void *arg)
+{
+	__m512i		a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(-2);
+	DECL12(__m512i, _mm512_set1_epi32);
+
+	(void) arg;
+#define OP(c) c = _mm512_dpbusd_epi32(c, a, b)
+	for (long i = 0; i < ITERS; i++)
+	{
+		CHAINS12(OP);
+	}
+#undef OP
+	c0 = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(c0, c1), _mm512_add_epi32(c2, c3)), _mm512_add_epi32(c4, c5));
+	c6 = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(c6, c7), _mm512_add_epi32(c8, c9)), _mm512_add_epi32(c10, c11));
+	sinki = _mm512_reduce_add_epi32(_mm512_add_epi32(c0, c6));
+	return NULL;
+}
+
+/* one kernel: its name, features, operations per loop iteration (12 chains), unit, instruction */
+typedef struct
+{
+	const char *name;
+	int			needs;
+	double		ops;
+	const char *unit;
+	const char *what;
+	void	   *(*fn) (void *);
+} Kernel;
+
+static const Kernel kernels[] = {
+	{"fp32-avx2", F_AVX2, 12 * 16, "GFLOP/s", "vfmadd231ps ymm", k_fp32_avx2},
+	{"fp32-avx512", F_AVX512, 12 * 32, "GFLOP/s", "vfmadd231ps zmm", k_fp32_avx512},
+	{"bf16-avx2", F_AVX2, 12 * 16, "GFLOP/s", "widening + vfmadd231ps ymm", k_bf16_avx2},
+	{"bf16-avx512", F_AVX512, 12 * 32, "GFLOP/s", "widening + vfmadd231ps zmm", k_bf16_avx512},
+	{"bf16-avx512bf16", F_AVX512 | F_BF16, 12 * 64, "GFLOP/s", "vdpbf16ps zmm", k_bf16_avx512bf16},
+	{"int8-avx2", F_AVX2, 12 * 64, "GOP/s", "vpmaddubsw + vpmaddwd + vpaddd ymm", k_int8_avx2},
+	{"int8-avxvnni", F_AVX2 | F_AVXVNNI, 12 * 64, "GOP/s", "vpdpbusd ymm", k_int8_avxvnni},
+	{"int8-avx512vnni", F_AVX512 | F_VNNI512, 12 * 128, "GOP/s", "vpdpbusd zmm", k_int8_avx512vnni},
+};
+
+/* the rate of THREADS concurrent copies of a kernel, in G per second */
+static double
+kernel_rate(const Kernel *k, int threads)
+{
+	pthread_t	th[64];
+	double		t0 = now();
+
+	for (int i = 0; i < threads; i++)
+		pthread_create(&th[i], NULL, k->fn, NULL);
+	for (int i = 0; i < threads; i++)
+		pthread_join(th[i], NULL);
+	return k->ops * ITERS * threads / (now() - t0) / 1e9;
+}
+
+/* GFLOP/s of one n^3 sgemm on THREADS OpenBLAS threads */
+static double
+sgemm_rate(int threads, int n)
+{
+	float	   *a = malloc(sizeof(float) * n * n),
+			   *b = malloc(sizeof(float) * n * n),
+			   *c = malloc(sizeof(float) * n * n);
+	double		t0,
+				t;
+	int			reps = 0;
+
+	for (long i = 0; i < (long) n * n; i++)
+		a[i] = b[i] = (float) (i % 7) * 0.1f;
+	openblas_set_num_threads(threads);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+	t0 = now();
+	do
+	{
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+		reps++;
+	} while ((t = now() - t0) < 0.5);
+	free(a), free(b), free(c);
+	return 2.0 * n * n * n * reps / t / 1e9;
+}
+
+int
+main(int argc, char **argv)
+{
+	int			threads = argc > 1 ? atoi(argv[1]) : 1;
+	int			have = cpu_features();
+	double		g = 0;
+
+	if (threads < 1)
+	{
+		printf("core %s\n", openblas_get_corename());
+		return 0;
+	}
+	if (threads > 64)
+		threads = 64;
+	for (size_t i = 0; i < sizeof(kernels) / sizeof(kernels[0]); i++)
+	{
+		const Kernel *k = &kernels[i];
+		double		best = 0;
+
+		if ((have & k->needs) != k->needs)
+		{
+			printf("%s skipped: the CPU (or the OS) lacks %s\n", k->name, k->what);
+			continue;
+		}
+		for (int r = 0; r < RUNS; r++)
+		{
+			double		x = kernel_rate(k, threads);
+
+			best = x > best ? x : best;
+		}
+		printf("%s %.1f %s %s\n", k->name, best, k->unit, k->what);
+	}
+	for (int r = 0; r < RUNS; r++)
+	{
+		double		y = sgemm_rate(threads, 1024);
+
+		g = y > g ? y : g;
+	}
+	printf("sgemm %.1f GFLOP/s OpenBLAS 1024^3\ncore %s\n", g, openblas_get_corename());
+	return 0;
+}
