@@ -27,41 +27,25 @@ my $off = log_offset();
 quality_setup($db, $MODEL_DIR, $ENV{PG_TFM_GOLDEN}, $ENV{PG_TFM_SPAM_CSV});
 diag('kernels: ' . psql($db, 'SELECT tfm_cpu_info()'));
 
-# texts of each set and the fp32 reference embeddings
-my %sets = (
-	golden => { query => quality_set('golden'), nq => 0 },
-	subjects => { query => quality_set('subjects', 1, $NQ + $NC), nq => $NQ },
-	bodies => { query => quality_set('bodies', 1, $NBODIES) },
-);
-$sets{$_}{fp32} = embeddings($db, $sets{$_}{query}, 'minilm') for keys %sets;
-is(scalar @{ $sets{golden}{fp32} }, 251, 'golden: 251 texts');
-is(scalar @{ $sets{subjects}{fp32} }, $NQ + $NC, "subjects: $NQ queries, $NC corpus texts");
-
-for my $p (@PRECISIONS)
+my @rows = quality_measure($db, [ 'golden', quality_set('golden'), 0 ],
+	[ 'subjects', quality_set('subjects', 1, $NQ + $NC), $NQ ], [ 'bodies', quality_set('bodies', 1, $NBODIES) ]);
+is(scalar(grep { $_->{set} eq 'golden' && $_->{texts} == 251 } @rows), 2, 'golden: 251 texts');
+is(scalar(grep { $_->{set} eq 'subjects' && $_->{texts} == $NQ + $NC } @rows), 2, "subjects: $NQ queries, $NC corpus texts");
+for my $r (@rows)
 {
-	for my $s (qw(golden subjects bodies))
-	{
-		my $got = embeddings($db, $sets{$s}{query}, "minilm_$p");
-		my ($mean, $min) = cosines($sets{$s}{fp32}, $got);
-		my $line = sprintf('%s %-8s cosine to fp32 mean %.5f min %.5f', $p, $s, $mean, $min);
-		cmp_ok($mean, '>=', $floor{$p}{mean}, "$p $s: mean cosine >= $floor{$p}{mean}");
-		cmp_ok($min, '>=', $floor{$p}{min}, "$p $s: min cosine >= $floor{$p}{min}");
-		cmp_ok($mean, '<', 0.9999999, "$p $s: not fp32 bits (the precision is in force)");
-		if (defined $sets{$s}{nq})
-		{
-			my $o = overlap($sets{$s}{fp32}, $got, $sets{$s}{nq});
-			$line .= sprintf(', top-10 overlap %.3f', $o);
-			cmp_ok($o, '>=', $floor{$p}{overlap}, "$p $s: top-10 overlap >= $floor{$p}{overlap}");
-		}
-		diag($line);
-	}
+	my ($p, $s) = ($r->{precision}, $r->{set});
+	diag($r->{line});
+	cmp_ok($r->{mean}, '>=', $floor{$p}{mean}, "$p $s: mean cosine >= $floor{$p}{mean}");
+	cmp_ok($r->{min}, '>=', $floor{$p}{min}, "$p $s: min cosine >= $floor{$p}{min}");
+	cmp_ok($r->{mean}, '<', 0.9999999, "$p $s: not fp32 bits (the precision is in force)");
+	cmp_ok($r->{overlap}, '>=', $floor{$p}{overlap}, "$p $s: top-10 overlap >= $floor{$p}{overlap}")
+	  if defined $r->{overlap};
 }
 
 # spam F1 of heads trained on each encoder, scored by tfm_train on the same held-out rows
 my %f1 = map { $_ => spam_f1($db, 'subjects', $F1_ROWS, $_ eq 'fp32' ? 'minilm' : "minilm_$_", "spam_$_") }
   ('fp32', @PRECISIONS);
-diag(sprintf('spam F1 (subjects, %d held out): fp32 %.4f', $F1_ROWS / 2, $f1{fp32})
-	  . join('', map { sprintf(', %s %.4f (%+.4f)', $_, $f1{$_}, $f1{$_} - $f1{fp32}) } @PRECISIONS));
+diag(spam_f1_line('subjects, ' . $F1_ROWS / 2 . ' held out', \%f1));
 cmp_ok($f1{fp32}, '>=', 0.75, 'fp32 head: spam F1 >= 0.75 (the comparison means something)');
 cmp_ok($f1{$_} - $f1{fp32}, '>=', $F1_DELTA, "$_ head: spam F1 within 0.005 of fp32's") for @PRECISIONS;
 

@@ -20,7 +20,7 @@ use warnings;
 use Exporter 'import';
 use TfmTest qw(psql);
 
-our @EXPORT = qw(quality_setup quality_set embeddings cosines overlap spam_f1 @PRECISIONS);
+our @EXPORT = qw(quality_setup quality_set quality_measure spam_f1 spam_f1_line @PRECISIONS);
 our @PRECISIONS = qw(bf16 int8);
 
 # import the reduced-precision models and load the texts (tables q_golden, q_spam) into db
@@ -112,6 +112,42 @@ sub overlap
 		$n++;
 	}
 	return $sum / ($n * $k);
+}
+
+# per set (name, query, nq: see overlap; undef for no retrieval) and precision, against fp32: a hash
+# {set, precision, texts, mean, min, overlap (if nq is defined), line (the figures as one line)}
+sub quality_measure
+{
+	my ($db, @sets) = @_;
+	my @rows;
+	my %ref = map { $_->[0] => embeddings($db, $_->[1], 'minilm') } @sets;
+	for my $p (@PRECISIONS)
+	{
+		for my $s (@sets)
+		{
+			my ($name, $query, $nq) = @$s;
+			my $got = embeddings($db, $query, "minilm_$p");
+			my %r = (set => $name, precision => $p, texts => scalar @$got);
+			($r{mean}, $r{min}) = cosines($ref{$name}, $got);
+			$r{line} = sprintf('%s %-8s %5d texts: cosine to fp32 mean %.5f min %.5f', $p, $name, $r{texts}, $r{mean}, $r{min});
+			if (defined $nq)
+			{
+				$r{overlap} = overlap($ref{$name}, $got, $nq);
+				$r{line} .= sprintf(', top-10 overlap %.3f (%s)', $r{overlap},
+					$nq ? "$nq queries over " . ($r{texts} - $nq) : 'each over the others');
+			}
+			push @rows, \%r;
+		}
+	}
+	return @rows;
+}
+
+# the spam F1 figures of each precision (hash precision => F1, fp32 included) as one line
+sub spam_f1_line
+{
+	my ($what, $f1) = @_;
+	return sprintf('spam F1 (%s): fp32 %.4f', $what, $f1->{fp32})
+	  . join('', map { sprintf(', %s %.4f (%+.4f)', $_, $f1->{$_}, $f1->{$_} - $f1->{fp32}) } @PRECISIONS);
 }
 
 # F1 of label spam on the held-out half of a set's rows 1..n, head trained on model's encoder (name: head)
