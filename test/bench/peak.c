@@ -193,23 +193,24 @@ k_bf16_avx512bf16(void *arg)
 	return NULL;
 }
 
-/* int8 on AVX2: u8 x s8 pairs summed to int16 (vpmaddubsw), to int32 (vpmaddwd by ones), accumulated */
+/* int8 on AVX2: u8 x s8 pairs summed to int16 (vpmaddubsw), to int32 (vpmaddwd by ones), accumulated;
+ * six accumulators taken twice per round (ymm0-15 hold twelve only with spills; vpaddd's latency is 1) */
 __attribute__((target("avx2"))) static void *
 k_int8_avx2(void *arg)
 {
 	__m256i		a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2), one = _mm256_set1_epi16(1);
-	DECL12(__m256i, _mm256_set1_epi32);
+	__m256i		c0 = _mm256_set1_epi32(0), c1 = _mm256_set1_epi32(1), c2 = _mm256_set1_epi32(2),
+				c3 = _mm256_set1_epi32(3), c4 = _mm256_set1_epi32(4), c5 = _mm256_set1_epi32(5);
 
 	(void) arg;
 #define OP(c) TOUCH(a); c = _mm256_add_epi32(c, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), one))
 	for (long i = 0; i < ITERS; i++)
 	{
-		CHAINS12(OP);
+		OP(c0); OP(c1); OP(c2); OP(c3); OP(c4); OP(c5); OP(c0); OP(c1); OP(c2); OP(c3); OP(c4); OP(c5);
 	}
 #undef OP
 	c0 = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3)), _mm256_add_epi32(c4, c5));
-	c6 = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c6, c7), _mm256_add_epi32(c8, c9)), _mm256_add_epi32(c10, c11));
-	sinki = _mm256_cvtsi256_si32(_mm256_add_epi32(c0, c6));
+	sinki = _mm256_cvtsi256_si32(c0);
 	return NULL;
 }
 
@@ -221,7 +222,8 @@ k_int8_avxvnni(void *arg)
 	DECL12(__m256i, _mm256_set1_epi32);
 
 	(void) arg;
-#define OP(c) c = _mm256_dpbusd_avx_epi32(c, a, b)
+	/* inline asm: GCC 12 copies the accumulator in and out around the intrinsic (src/kernels does the same) */
+#define OP(c) __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(c) : "x"(a), "x"(b))
 	for (long i = 0; i < ITERS; i++)
 	{
 		CHAINS12(OP);
@@ -241,7 +243,7 @@ k_int8_avx512vnni(void *arg)
 	DECL12(__m512i, _mm512_set1_epi32);
 
 	(void) arg;
-#define OP(c) c = _mm512_dpbusd_epi32(c, a, b)
+#define OP(c) __asm__("vpdpbusd %2, %1, %0" : "+v"(c) : "v"(a), "v"(b))
 	for (long i = 0; i < ITERS; i++)
 	{
 		CHAINS12(OP);
