@@ -55,7 +55,7 @@ if [ ! -s "$ONNX" ]; then
   [ -s "$ONNX.tmp" ] && mv "$ONNX.tmp" "$ONNX"
   [ -s "$ONNX" ] || { echo "ONNX export failed" >&2; exit 1; }
 fi
-cc -O2 -pthread "$REPO/test/bench/peak.c" -lopenblas -o "$RUN/peak"
+cc -O2 -pthread -I"$REPO/src" "$REPO/test/bench/peak.c" "$REPO/src/kernels/cpu.c" -lopenblas -o "$RUN/peak"
 
 # --- pg_tfm side ---------------------------------------------------------------------------------
 start_cluster

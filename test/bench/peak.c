@@ -2,10 +2,11 @@
  * peak.c - the arithmetic peak of this machine per precision and instruction set, for
  * test/bench/compare.sh's "fraction of peak"
  *
- *   cc -O2 -pthread test/bench/peak.c -lopenblas -o peak && ./peak THREADS
+ *   cc -O2 -pthread -Isrc test/bench/peak.c src/kernels/cpu.c -lopenblas -o peak && ./peak THREADS
  *
  * Each kernel runs 12 independent chains in registers (no memory traffic) on THREADS threads at
- * once, best of 5 runs, and is chosen at run time by CPUID (+ XGETBV for the OS's register state):
+ * once, best of 5 runs, and is chosen at run time by pg_tfm's own detection (src/kernels/cpu.c: CPUID,
+ * XGETBV for the OS's register state):
  * a kernel the CPU lacks prints "NAME skipped: ..." instead of a figure. Lines "NAME RATE UNIT WHAT":
  *   fp32-avx2       vfmadd231ps ymm                       2 x 8 FLOP per instruction
  *   fp32-avx512     vfmadd231ps zmm                       2 x 16
@@ -20,7 +21,6 @@
  * the file builds and runs on any x86-64.
  */
 #include <cblas.h>
-#include <cpuid.h>
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -28,14 +28,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "kernels/cpu.h"
+
 #define ITERS 20000000L
 #define RUNS 5
-
-/* the CPU features a kernel may need */
-enum
-{
-	F_AVX2 = 1, F_AVX512 = 2, F_BF16 = 4, F_VNNI512 = 8, F_AVXVNNI = 16
-};
 
 /* seconds of a monotonic clock */
 static double
@@ -47,213 +43,84 @@ now(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* features of this CPU the OS saves the state of (CPUID leaves 1 and 7, XGETBV 0) */
-static int
-cpu_features(void)
-{
-	unsigned int a, b, c, d, a1 = 0, b1, c1, d1, xlo = 0, xhi;
-	int			f = 0;
-
-	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)))	/* OSXSAVE */
-		return 0;
-	__asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
-	if ((xlo & 6) != 6 || !(c & (1u << 12)) || !__get_cpuid_count(7, 0, &a, &b, &c, &d))	/* YMM state, FMA */
-		return 0;
-	__get_cpuid_count(7, 1, &a1, &b1, &c1, &d1);
-	if (b & (1u << 5))
-		f |= F_AVX2;
-	if ((f & F_AVX2) && (a1 & (1u << 4)))
-		f |= F_AVXVNNI;
-	/* AVX-512 F, DQ, BW, VL and the opmask/ZMM state */
-	if ((xlo & 0xe0) == 0xe0 && (b & (1u << 16)) && (b & (1u << 17)) && (b & (1u << 30)) && (b & (1u << 31)))
-	{
-		f |= F_AVX512;
-		if (c & (1u << 11))
-			f |= F_VNNI512;
-		if (a1 & (1u << 5))
-			f |= F_BF16;
-	}
-	return f;
-}
-
 static volatile float sinkf;
 static volatile int sinki;
 
 /* tell the compiler a register changed (no instruction): keeps loop-invariant work in the loop */
 #define TOUCH(x) __asm__ volatile("" : "+v"(x))
-/* twelve accumulators with distinct starting values (equal ones would be merged into one chain) */
+
+/* accumulators with distinct starting values (equal ones would be merged into one chain), the rounds
+ * applying OP to each, and their sum */
 #define DECL12(T, SET) T c0 = SET(0), c1 = SET(1), c2 = SET(2), c3 = SET(3), c4 = SET(4), c5 = SET(5), \
 	c6 = SET(6), c7 = SET(7), c8 = SET(8), c9 = SET(9), c10 = SET(10), c11 = SET(11)
 #define CHAINS12(OP) OP(c0); OP(c1); OP(c2); OP(c3); OP(c4); OP(c5); OP(c6); OP(c7); OP(c8); OP(c9); OP(c10); OP(c11)
+#define SUM12(ADD) ADD(ADD(ADD(ADD(c0, c1), ADD(c2, c3)), ADD(c4, c5)), ADD(ADD(ADD(c6, c7), ADD(c8, c9)), ADD(c10, c11)))
+/* six accumulators taken twice per round (int8 on AVX2: twelve and the constants spill out of ymm0-15) */
+#define DECL6(T, SET) T c0 = SET(0), c1 = SET(1), c2 = SET(2), c3 = SET(3), c4 = SET(4), c5 = SET(5)
+#define CHAINS6X2(OP) OP(c0); OP(c1); OP(c2); OP(c3); OP(c4); OP(c5); OP(c0); OP(c1); OP(c2); OP(c3); OP(c4); OP(c5)
+#define SUM6(ADD) ADD(ADD(ADD(c0, c1), ADD(c2, c3)), ADD(c4, c5))
 
-/* fp32 FMA, 8 lanes */
-__attribute__((target("avx2,fma"))) static void *
-k_fp32_avx2(void *arg)
-{
-	__m256		a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-	DECL12(__m256, _mm256_set1_ps);
-
-	(void) arg;
-#define OP(c) c = _mm256_fmadd_ps(c, a, b)
-	for (long i = 0; i < ITERS; i++)
-	{
-		CHAINS12(OP);
+/* a kernel function fn for target tgt: SETUP, accumulators of type T (DECL started by SET), ITERS rounds
+ * of CHAINS(OP), their SUM by ADD, one lane (LANE) kept in SINK so the work is not optimised away */
+#define PEAK_KERNEL(fn, tgt, SETUP, T, SET, DECL, CHAINS, SUM, OP, ADD, LANE, SINK) \
+	__attribute__((target(tgt))) static void * \
+	fn(void *arg) \
+	{ \
+		SETUP; \
+		DECL(T, SET); \
+		(void) arg; \
+		for (long i = 0; i < ITERS; i++) \
+		{ \
+			CHAINS(OP); \
+		} \
+		SINK = LANE(SUM(ADD)); \
+		return NULL; \
 	}
-#undef OP
-	c0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)), _mm256_add_ps(c4, c5));
-	c6 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c6, c7), _mm256_add_ps(c8, c9)), _mm256_add_ps(c10, c11));
-	sinkf = _mm256_cvtss_f32(_mm256_add_ps(c0, c6));
-	return NULL;
-}
 
-/* fp32 FMA, 16 lanes */
-__attribute__((target("avx512f"))) static void *
-k_fp32_avx512(void *arg)
-{
-	__m512		a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-	DECL12(__m512, _mm512_set1_ps);
+/* fp32 FMA: c = c * a + b, 8 or 16 lanes */
+#define OP_F256(c) c = _mm256_fmadd_ps(c, a, b)
+#define OP_F512(c) c = _mm512_fmadd_ps(c, a, b)
+PEAK_KERNEL(k_fp32_avx2, "avx2,fma", __m256 a = _mm256_set1_ps(0.999999f); __m256 b = _mm256_set1_ps(1e-7f),
+			__m256, _mm256_set1_ps, DECL12, CHAINS12, SUM12, OP_F256, _mm256_add_ps, _mm256_cvtss_f32, sinkf)
+PEAK_KERNEL(k_fp32_avx512, "avx512f", __m512 a = _mm512_set1_ps(0.999999f); __m512 b = _mm512_set1_ps(1e-7f),
+			__m512, _mm512_set1_ps, DECL12, CHAINS12, SUM12, OP_F512, _mm512_add_ps, _mm512_reduce_add_ps, sinkf)
 
-	(void) arg;
-#define OP(c) c = _mm512_fmadd_ps(c, a, b)
-	for (long i = 0; i < ITERS; i++)
-	{
-		CHAINS12(OP);
-	}
-#undef OP
-	c0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)), _mm512_add_ps(c4, c5));
-	c6 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c6, c7), _mm512_add_ps(c8, c9)), _mm512_add_ps(c10, c11));
-	sinkf = _mm512_reduce_add_ps(_mm512_add_ps(c0, c6));
-	return NULL;
-}
-
-/* bf16 by widening on ymm: 16 bf16 weights (one register) -> two fp32 halves -> two FMAs */
-__attribute__((target("avx2,fma"))) static void *
-k_bf16_avx2(void *arg)
-{
-	__m256i		w = _mm256_set1_epi32(0x3f803f80), hi = _mm256_set1_epi32((int) 0xffff0000);
-	__m256		x = _mm256_set1_ps(1e-7f);
-	DECL12(__m256, _mm256_set1_ps);
-
-	(void) arg;
-	/* chains in pairs: one takes the even (shifted) half, the next the odd (masked) half */
-#define OP(c) TOUCH(w); c = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(w, 16)), x, c)
-#define OQ(c) c = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(w, hi)), x, c)
-	for (long i = 0; i < ITERS; i++)
-	{
-		OP(c0); OQ(c1); OP(c2); OQ(c3); OP(c4); OQ(c5); OP(c6); OQ(c7); OP(c8); OQ(c9); OP(c10); OQ(c11);
-	}
-#undef OP
-#undef OQ
-	c0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)), _mm256_add_ps(c4, c5));
-	c6 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c6, c7), _mm256_add_ps(c8, c9)), _mm256_add_ps(c10, c11));
-	sinkf = _mm256_cvtss_f32(_mm256_add_ps(c0, c6));
-	return NULL;
-}
-
-/* bf16 by widening on zmm */
-__attribute__((target("avx512f,avx512bw"))) static void *
-k_bf16_avx512(void *arg)
-{
-	__m512i		w = _mm512_set1_epi32(0x3f803f80), hi = _mm512_set1_epi32((int) 0xffff0000);
-	__m512		x = _mm512_set1_ps(1e-7f);
-	DECL12(__m512, _mm512_set1_ps);
-
-	(void) arg;
-#define OP(c) TOUCH(w); c = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(w, 16)), x, c)
-#define OQ(c) c = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(w, hi)), x, c)
-	for (long i = 0; i < ITERS; i++)
-	{
-		OP(c0); OQ(c1); OP(c2); OQ(c3); OP(c4); OQ(c5); OP(c6); OQ(c7); OP(c8); OQ(c9); OP(c10); OQ(c11);
-	}
-#undef OP
-#undef OQ
-	c0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)), _mm512_add_ps(c4, c5));
-	c6 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c6, c7), _mm512_add_ps(c8, c9)), _mm512_add_ps(c10, c11));
-	sinkf = _mm512_reduce_add_ps(_mm512_add_ps(c0, c6));
-	return NULL;
-}
+/* bf16 by widening: a register of bf16 weights -> its even (shifted) and odd (masked) halves as fp32 -> two FMAs */
+#define OP_W256(c) TOUCH(w); \
+	c = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(w, hi)), x, \
+						_mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(w, 16)), x, c))
+#define OP_W512(c) TOUCH(w); \
+	c = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(w, hi)), x, \
+						_mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(w, 16)), x, c))
+PEAK_KERNEL(k_bf16_avx2, "avx2,fma",
+			__m256i w = _mm256_set1_epi32(0x3f803f80); __m256i hi = _mm256_set1_epi32((int) 0xffff0000);
+			__m256 x = _mm256_set1_ps(1e-7f),
+			__m256, _mm256_set1_ps, DECL12, CHAINS12, SUM12, OP_W256, _mm256_add_ps, _mm256_cvtss_f32, sinkf)
+PEAK_KERNEL(k_bf16_avx512, "avx512f,avx512bw",
+			__m512i w = _mm512_set1_epi32(0x3f803f80); __m512i hi = _mm512_set1_epi32((int) 0xffff0000);
+			__m512 x = _mm512_set1_ps(1e-7f),
+			__m512, _mm512_set1_ps, DECL12, CHAINS12, SUM12, OP_W512, _mm512_add_ps, _mm512_reduce_add_ps, sinkf)
 
 /* bf16 dot products: vdpbf16ps, 32 pairs per instruction */
-__attribute__((target("avx512f,avx512bf16"))) static void *
-k_bf16_avx512bf16(void *arg)
-{
-	__m512bh	a = (__m512bh) _mm512_set1_epi32(0x3f803f80), b = (__m512bh) _mm512_set1_epi32(0x33d633d6);
-	DECL12(__m512, _mm512_set1_ps);
+#define OP_DPBF16(c) c = _mm512_dpbf16_ps(c, a, b)
+PEAK_KERNEL(k_bf16_avx512bf16, "avx512f,avx512bf16",
+			__m512bh a = (__m512bh) _mm512_set1_epi32(0x3f803f80); __m512bh b = (__m512bh) _mm512_set1_epi32(0x33d633d6),
+			__m512, _mm512_set1_ps, DECL12, CHAINS12, SUM12, OP_DPBF16, _mm512_add_ps, _mm512_reduce_add_ps, sinkf)
 
-	(void) arg;
-#define OP(c) c = _mm512_dpbf16_ps(c, a, b)
-	for (long i = 0; i < ITERS; i++)
-	{
-		CHAINS12(OP);
-	}
-#undef OP
-	c0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)), _mm512_add_ps(c4, c5));
-	c6 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c6, c7), _mm512_add_ps(c8, c9)), _mm512_add_ps(c10, c11));
-	sinkf = _mm512_reduce_add_ps(_mm512_add_ps(c0, c6));
-	return NULL;
-}
+/* int8 on AVX2: u8 x s8 pairs summed to int16 (vpmaddubsw), to int32 (vpmaddwd by ones), accumulated */
+#define OP_I8AVX2(c) TOUCH(a); c = _mm256_add_epi32(c, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), one))
+PEAK_KERNEL(k_int8_avx2, "avx2",
+			__m256i a = _mm256_set1_epi8(3); __m256i b = _mm256_set1_epi8(-2); __m256i one = _mm256_set1_epi16(1),
+			__m256i, _mm256_set1_epi32, DECL6, CHAINS6X2, SUM6, OP_I8AVX2, _mm256_add_epi32, _mm256_cvtsi256_si32, sinki)
 
-/* int8 on AVX2: u8 x s8 pairs summed to int16 (vpmaddubsw), to int32 (vpmaddwd by ones), accumulated;
- * six accumulators taken twice per round (ymm0-15 hold twelve only with spills; vpaddd's latency is 1) */
-__attribute__((target("avx2"))) static void *
-k_int8_avx2(void *arg)
-{
-	__m256i		a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2), one = _mm256_set1_epi16(1);
-	__m256i		c0 = _mm256_set1_epi32(0), c1 = _mm256_set1_epi32(1), c2 = _mm256_set1_epi32(2),
-				c3 = _mm256_set1_epi32(3), c4 = _mm256_set1_epi32(4), c5 = _mm256_set1_epi32(5);
-
-	(void) arg;
-#define OP(c) TOUCH(a); c = _mm256_add_epi32(c, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), one))
-	for (long i = 0; i < ITERS; i++)
-	{
-		OP(c0); OP(c1); OP(c2); OP(c3); OP(c4); OP(c5); OP(c0); OP(c1); OP(c2); OP(c3); OP(c4); OP(c5);
-	}
-#undef OP
-	c0 = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3)), _mm256_add_epi32(c4, c5));
-	sinki = _mm256_cvtsi256_si32(c0);
-	return NULL;
-}
-
-/* int8 on AVX-VNNI: vpdpbusd ymm, 32 u8 x s8 pairs per instruction */
-__attribute__((target("avx2,avxvnni"))) static void *
-k_int8_avxvnni(void *arg)
-{
-	__m256i		a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2);
-	DECL12(__m256i, _mm256_set1_epi32);
-
-	(void) arg;
-	/* inline asm: GCC 12 copies the accumulator in and out around the intrinsic (src/kernels does the same) */
-#define OP(c) __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(c) : "x"(a), "x"(b))
-	for (long i = 0; i < ITERS; i++)
-	{
-		CHAINS12(OP);
-	}
-#undef OP
-	c0 = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3)), _mm256_add_epi32(c4, c5));
-	c6 = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c6, c7), _mm256_add_epi32(c8, c9)), _mm256_add_epi32(c10, c11));
-	sinki = _mm256_cvtsi256_si32(_mm256_add_epi32(c0, c6));
-	return NULL;
-}
-
-/* int8 on AVX512-VNNI: vpdpbusd zmm, 64 pairs per instruction */
-__attribute__((target("avx512f,avx512vnni"))) static void *
-k_int8_avx512vnni(void *arg)
-{
-	__m512i		a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(-2);
-	DECL12(__m512i, _mm512_set1_epi32);
-
-	(void) arg;
-#define OP(c) __asm__("vpdpbusd %2, %1, %0" : "+v"(c) : "v"(a), "v"(b))
-	for (long i = 0; i < ITERS; i++)
-	{
-		CHAINS12(OP);
-	}
-#undef OP
-	c0 = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(c0, c1), _mm512_add_epi32(c2, c3)), _mm512_add_epi32(c4, c5));
-	c6 = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(c6, c7), _mm512_add_epi32(c8, c9)), _mm512_add_epi32(c10, c11));
-	sinki = _mm512_reduce_add_epi32(_mm512_add_epi32(c0, c6));
-	return NULL;
-}
+/* int8 by vpdpbusd, ymm (AVX-VNNI, VEX) or zmm: inline asm, as GCC 12 copies the accumulator in and out
+ * around the intrinsic (src/kernels does the same) */
+#define OP_VNNI256(c) __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(c) : "x"(a), "x"(b))
+#define OP_VNNI512(c) __asm__("vpdpbusd %2, %1, %0" : "+v"(c) : "v"(a), "v"(b))
+PEAK_KERNEL(k_int8_avxvnni, "avx2,avxvnni", __m256i a = _mm256_set1_epi8(3); __m256i b = _mm256_set1_epi8(-2),
+			__m256i, _mm256_set1_epi32, DECL12, CHAINS12, SUM12, OP_VNNI256, _mm256_add_epi32, _mm256_cvtsi256_si32, sinki)
+PEAK_KERNEL(k_int8_avx512vnni, "avx512f,avx512vnni", __m512i a = _mm512_set1_epi8(3); __m512i b = _mm512_set1_epi8(-2),
+			__m512i, _mm512_set1_epi32, DECL12, CHAINS12, SUM12, OP_VNNI512, _mm512_add_epi32, _mm512_reduce_add_epi32, sinki)
 
 /* one kernel: its name, features, operations per loop iteration (12 chains), unit, instruction */
 typedef struct
@@ -267,14 +134,14 @@ typedef struct
 } Kernel;
 
 static const Kernel kernels[] = {
-	{"fp32-avx2", F_AVX2, 12 * 16, "GFLOP/s", "vfmadd231ps ymm", k_fp32_avx2},
-	{"fp32-avx512", F_AVX512, 12 * 32, "GFLOP/s", "vfmadd231ps zmm", k_fp32_avx512},
-	{"bf16-avx2", F_AVX2, 12 * 16, "GFLOP/s", "widening + vfmadd231ps ymm", k_bf16_avx2},
-	{"bf16-avx512", F_AVX512, 12 * 32, "GFLOP/s", "widening + vfmadd231ps zmm", k_bf16_avx512},
-	{"bf16-avx512bf16", F_AVX512 | F_BF16, 12 * 64, "GFLOP/s", "vdpbf16ps zmm", k_bf16_avx512bf16},
-	{"int8-avx2", F_AVX2, 12 * 64, "GOP/s", "vpmaddubsw + vpmaddwd + vpaddd ymm", k_int8_avx2},
-	{"int8-avxvnni", F_AVX2 | F_AVXVNNI, 12 * 64, "GOP/s", "vpdpbusd ymm", k_int8_avxvnni},
-	{"int8-avx512vnni", F_AVX512 | F_VNNI512, 12 * 128, "GOP/s", "vpdpbusd zmm", k_int8_avx512vnni},
+	{"fp32-avx2", TFM_FEAT_AVX2, 12 * 16, "GFLOP/s", "vfmadd231ps ymm", k_fp32_avx2},
+	{"fp32-avx512", TFM_FEAT_AVX512, 12 * 32, "GFLOP/s", "vfmadd231ps zmm", k_fp32_avx512},
+	{"bf16-avx2", TFM_FEAT_AVX2, 12 * 32, "GFLOP/s", "widening + vfmadd231ps ymm", k_bf16_avx2},
+	{"bf16-avx512", TFM_FEAT_AVX512, 12 * 64, "GFLOP/s", "widening + vfmadd231ps zmm", k_bf16_avx512},
+	{"bf16-avx512bf16", TFM_FEAT_AVX512 | TFM_FEAT_BF16_512, 12 * 64, "GFLOP/s", "vdpbf16ps zmm", k_bf16_avx512bf16},
+	{"int8-avx2", TFM_FEAT_AVX2, 12 * 64, "GOP/s", "vpmaddubsw + vpmaddwd + vpaddd ymm", k_int8_avx2},
+	{"int8-avxvnni", TFM_FEAT_AVX2 | TFM_FEAT_AVXVNNI, 12 * 64, "GOP/s", "vpdpbusd ymm", k_int8_avxvnni},
+	{"int8-avx512vnni", TFM_FEAT_AVX512 | TFM_FEAT_VNNI512, 12 * 128, "GOP/s", "vpdpbusd zmm", k_int8_avx512vnni},
 };
 
 /* the rate of THREADS concurrent copies of a kernel, in G per second */
@@ -320,7 +187,7 @@ int
 main(int argc, char **argv)
 {
 	int			threads = argc > 1 ? atoi(argv[1]) : 1;
-	int			have = cpu_features();
+	int			have = TfmCpuDetected();
 	double		g = 0;
 
 	if (threads < 1)
