@@ -19,6 +19,8 @@ N_BODY_QUERIES=${N_BODY_QUERIES:-50}
 F1_ROWS=${F1_ROWS:-5000}
 F1_BODY_ROWS=${F1_BODY_ROWS:-1500}
 CPU_FEATURES=${CPU_FEATURES:-auto}
+# TfmTest's psql gives up after this many seconds: a training on 1,500 bodies takes minutes on a busy machine
+export PG_TFM_TAP_TIMEOUT=${PG_TFM_TAP_TIMEOUT:-7200}
 GOLDEN=${PG_TFM_GOLDEN_SRC:-$REPO/../shared/golden}
 
 choose_run_dir

@@ -1,9 +1,9 @@
 # 058_precision_quality.pl: bf16 and int8 MiniLM against fp32 (issue 16, "quality measured, not assumed"):
 # cosine to fp32 (mean, min) on the golden texts, SpamAssassin subjects and bodies; top-10 neighbour overlap
-# on the golden texts (leave-one-out) and on a retrieval set of subjects (Q queries, C corpus texts); spam F1
-# of a head trained on each precision's encoder (same seed, held-out half of F1_ROWS subjects) against
-# fp32's. Prints the figures (diag) and asserts the floors. Helpers: TfmQuality.pm (also test/bench/quality.sh,
-# which prints the same table on more texts).
+# on the golden texts (leave-one-out) and on a retrieval set of subjects (Q queries, C corpus texts); the
+# golden figures again with the kernels capped at avx2; spam F1 of a head trained on each precision's
+# encoder (same seed, held-out half of F1_ROWS subjects) against fp32's. Prints the figures (diag) and
+# asserts the floors. Helpers: TfmQuality.pm (also test/bench/quality.sh: the same table on more texts).
 use strict;
 use warnings;
 use FindBin;
@@ -40,6 +40,21 @@ for my $r (@rows)
 	cmp_ok($r->{mean}, '<', 0.9999999, "$p $s: not fp32 bits (the precision is in force)");
 	cmp_ok($r->{overlap}, '>=', $floor{$p}{overlap}, "$p $s: top-10 overlap >= $floor{$p}{overlap}")
 	  if defined $r->{overlap};
+}
+
+# the AVX2 paths (what a CPU without AVX-512 runs: bf16 widening, int8 vpmaddubsw or AVX-VNNI) on the golden
+# texts, against fp32 at the same level; skipped where the CPU has no AVX2
+if (psql($db, "SELECT tfm_cpu_info()->>'best'") =~ /^avx/)
+{
+	local $TfmQuality::SETTINGS = "SET pg_tfm.cpu_features = 'avx2';";
+	for my $r (quality_measure($db, [ 'golden', quality_set('golden'), 0 ]))
+	{
+		my $p = $r->{precision};
+		diag("at avx2: $r->{line}");
+		cmp_ok($r->{min}, '>=', $floor{$p}{min}, "$p golden at avx2: min cosine >= $floor{$p}{min}");
+		cmp_ok($r->{mean}, '>=', $floor{$p}{mean}, "$p golden at avx2: mean cosine >= $floor{$p}{mean}");
+		cmp_ok($r->{overlap}, '>=', $floor{$p}{overlap}, "$p golden at avx2: top-10 overlap >= $floor{$p}{overlap}");
+	}
 }
 
 # spam F1 of heads trained on each encoder, scored by tfm_train on the same held-out rows

@@ -22,6 +22,8 @@ use TfmTest qw(psql);
 
 our @EXPORT = qw(quality_setup quality_set quality_measure spam_f1 spam_f1_line @PRECISIONS);
 our @PRECISIONS = qw(bf16 int8);
+# SQL run before each embedding query (e.g. "SET pg_tfm.cpu_features = 'avx2';"), for local()
+our $SETTINGS = '';
 
 # import the reduced-precision models and load the texts (tables q_golden, q_spam) into db
 sub quality_setup
@@ -59,7 +61,7 @@ sub quality_set
 sub embeddings
 {
 	my ($db, $query, $model) = @_;
-	my $out = psql($db, "SELECT embedding::text FROM tfm_embed(ARRAY($query), '$model') ORDER BY ordinality");
+	my $out = psql($db, "$SETTINGS\nSELECT embedding::text FROM tfm_embed(ARRAY($query), '$model') ORDER BY ordinality");
 	return [ map { s/^\{|\}$//g; [ split /,/ ] } split /\n/, $out ];
 }
 
