@@ -43,10 +43,12 @@ for my $r (@rows)
 }
 
 # the AVX2 paths (what a CPU without AVX-512 runs: bf16 widening, int8 vpmaddubsw or AVX-VNNI) on the golden
-# texts, against fp32 at the same level; skipped where the CPU has no AVX2
+# texts, against fp32 at the same level, per row (bf16 widens only up to 12 rows, the bulk path's batches
+# take the fp32 panels); skipped where the CPU has no AVX2
 if (psql($db, "SELECT tfm_cpu_info()->>'best'") =~ /^avx/)
 {
 	local $TfmQuality::SETTINGS = "SET pg_tfm.cpu_features = 'avx2';";
+	local $TfmQuality::PER_ROW = 1;
 	for my $r (quality_measure($db, [ 'golden', quality_set('golden'), 0 ]))
 	{
 		my $p = $r->{precision};

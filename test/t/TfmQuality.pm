@@ -11,7 +11,8 @@
 #   spam_f1()   F1 of label spam of a head trained on each precision's encoder (fine_tune head, one seed,
 #               early stopping off) on held-out rows: tfm_train's own validation metrics, whose features
 #               come from that precision both for training and scoring
-# Embeddings go through the bulk path, tfm_embed(text[], model), in the order of the set's texts.
+# Embeddings go through the bulk path, tfm_embed(text[], model), in the order of the set's texts ($PER_ROW:
+# one call per text; $SETTINGS: SQL run first, such as a cap on the CPU level).
 package TfmQuality;
 
 use strict;
@@ -24,6 +25,8 @@ our @EXPORT = qw(quality_setup quality_set quality_measure spam_f1 spam_f1_line 
 our @PRECISIONS = qw(bf16 int8);
 # SQL run before each embedding query (e.g. "SET pg_tfm.cpu_features = 'avx2';"), for local()
 our $SETTINGS = '';
+# embed text by text (tfm_embed(text, model)) instead of the bulk path, for local()
+our $PER_ROW = 0;
 
 # import the reduced-precision models and load the texts (tables q_golden, q_spam) into db
 sub quality_setup
@@ -61,7 +64,10 @@ sub quality_set
 sub embeddings
 {
 	my ($db, $query, $model) = @_;
-	my $out = psql($db, "$SETTINGS\nSELECT embedding::text FROM tfm_embed(ARRAY($query), '$model') ORDER BY ordinality");
+	my $sql = $PER_ROW
+	  ? "SELECT tfm_embed(t, '$model')::text FROM unnest(ARRAY($query)) WITH ORDINALITY u(t, n) ORDER BY n"
+	  : "SELECT embedding::text FROM tfm_embed(ARRAY($query), '$model') ORDER BY ordinality";
+	my $out = psql($db, "$SETTINGS\n$sql");
 	return [ map { s/^\{|\}$//g; [ split /,/ ] } split /\n/, $out ];
 }
 
