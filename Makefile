@@ -9,10 +9,11 @@ EXTENSION = pg_tfm
 MODULE_big = pg_tfm
 DATA = $(wildcard sql/pg_tfm--*.sql)
 OBJS = src/pg_tfm.o src/acl.o src/jsonutil.o src/safetensors.o src/stcheck.o src/model.o src/cachefile.o \
-       src/cache.o src/cacheinfo.o src/infer.o src/metrics.o src/fairness.o src/rows.o src/head.o src/mlp.o src/mlptrain.o src/mlpfuncs.o src/train.o src/trainstore.o src/gradcheck.o src/optim.o src/import.o src/funcs.o src/flag.o src/ops.o src/blas.o src/bert.o \
+       src/cache.o src/cacheinfo.o src/infer.o src/metrics.o src/fairness.o src/rows.o src/head.o src/mlp.o src/mlptrain.o src/mlpfuncs.o src/train.o src/trainstore.o src/gradcheck.o src/optim.o src/import.o src/funcs.o src/flag.o src/blas.o src/bert.o \
        src/gpt2.o src/gpt2model.o src/generate.o src/stconfig.o src/seqhead.o src/rerank.o src/prefix.o \
        $(TEXT_OBJS) \
-       src/cpuinfo.o src/kernels/cpu.o src/kernels/packed_avx2.o src/kernels/packed_avx512.o \
+       src/cpuinfo.o src/kernels/formats.o src/kernels/matmul.o src/kernels/pointwise.o src/kernels/attention.o \
+       src/kernels/cpu.o src/kernels/packed_avx2.o src/kernels/packed_avx512.o \
        src/kernels/qgemm.o src/kernels/qgemm_avx2.o src/kernels/qgemm_avx512.o \
        src/kernels/bgemm.o src/kernels/bgemm_avx2.o src/kernels/bgemm_avx512.o
 
@@ -33,29 +34,33 @@ include $(PGXS)
 # PGXS tracks no header dependencies: rebuild every object when any header changes
 $(OBJS): $(wildcard src/*.h src/text/*.h src/kernels/*.h)
 
-KERNELS = src/kernels/cpu.c src/kernels/packed_avx2.c src/kernels/packed_avx512.c src/kernels/qgemm.c \
+# every kernel file (src/kernels/); the unit tests link them whole
+KERNELS = src/kernels/formats.c src/kernels/matmul.c src/kernels/pointwise.c src/kernels/attention.c src/kernels/cpu.c src/kernels/packed_avx2.c src/kernels/packed_avx512.c src/kernels/qgemm.c \
           src/kernels/qgemm_avx2.c src/kernels/qgemm_avx512.c src/kernels/bgemm.c src/kernels/bgemm_avx2.c \
           src/kernels/bgemm_avx512.c
-UNIT_CFLAGS = -O2 -Wall -Wextra -Isrc -I/usr/include/x86_64-linux-gnu
+# the naive reference kernels the unit tests compare with: never in the module
+OPS_REF = test/ref/ops_ref.c
+KERNEL_H = src/ops.h $(wildcard src/kernels/*.h) test/ref/ops_ref.h
+UNIT_CFLAGS = -O2 -Wall -Wextra -Isrc -Itest/ref -I/usr/include/x86_64-linux-gnu
 UNIT = test/unit/test_ops test/unit/test_qgemm test/unit/test_bgemm test/unit/test_grad test/unit/test_head test/unit/test_tokenizer test/unit/test_bpe test/unit/test_gpt2 \
        test/unit/test_unigram test/unit/test_mlp
 unit: $(UNIT)
 	@fail=0; for t in $(UNIT); do out=$$(./$$t) || fail=1; echo "$$t: $$(echo "$$out" | tail -1)"; done; exit $$fail
 
-test/unit/test_ops: test/unit/test_ops.c test/unit/check.h src/ops.c $(KERNELS) src/blas.c src/bert.c src/ops.h src/bert.h src/blas.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_ops.c src/ops.c $(KERNELS) src/blas.c src/bert.c -lm
+test/unit/test_ops: test/unit/test_ops.c test/unit/check.h $(KERNELS) $(OPS_REF) src/blas.c src/bert.c $(KERNEL_H) src/bert.h src/blas.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_ops.c $(KERNELS) $(OPS_REF) src/blas.c src/bert.c -lm
 
-test/unit/test_qgemm: test/unit/test_qgemm.c test/unit/check.h $(KERNELS) src/ops.c src/blas.c $(wildcard src/kernels/*.h)
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_qgemm.c $(KERNELS) src/ops.c src/blas.c -lm
+test/unit/test_qgemm: test/unit/test_qgemm.c test/unit/check.h $(KERNELS) $(OPS_REF) src/blas.c $(KERNEL_H)
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_qgemm.c $(KERNELS) $(OPS_REF) src/blas.c -lm
 
-test/unit/test_bgemm: test/unit/test_bgemm.c test/unit/check.h $(KERNELS) src/ops.c src/blas.c $(wildcard src/kernels/*.h)
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_bgemm.c $(KERNELS) src/ops.c src/blas.c -lm
+test/unit/test_bgemm: test/unit/test_bgemm.c test/unit/check.h $(KERNELS) $(OPS_REF) src/blas.c $(KERNEL_H)
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_bgemm.c $(KERNELS) $(OPS_REF) src/blas.c -lm
 
-test/unit/test_grad: test/unit/test_grad.c test/unit/check.h src/ops.c $(KERNELS) src/blas.c src/bert.c src/optim.c src/ops.h src/bert.h src/optim.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_grad.c src/ops.c $(KERNELS) src/blas.c src/bert.c src/optim.c -lm
+test/unit/test_grad: test/unit/test_grad.c test/unit/check.h $(KERNELS) $(OPS_REF) src/blas.c src/bert.c src/optim.c $(KERNEL_H) src/bert.h src/optim.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_grad.c $(KERNELS) $(OPS_REF) src/blas.c src/bert.c src/optim.c -lm
 
-test/unit/test_head: test/unit/test_head.c test/unit/check.h src/head.c src/ops.c $(KERNELS) src/blas.c src/head.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_head.c src/head.c src/ops.c $(KERNELS) src/blas.c -lm
+test/unit/test_head: test/unit/test_head.c test/unit/check.h src/head.c $(KERNELS) src/blas.c src/head.h $(KERNEL_H)
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_head.c src/head.c $(KERNELS) src/blas.c -lm
 
 test/unit/test_tokenizer: test/unit/test_tokenizer.c $(TEXT_CORE) $(wildcard src/text/*.h)
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_tokenizer.c $(TEXT_CORE) -lutf8proc -lm
@@ -63,14 +68,14 @@ test/unit/test_tokenizer: test/unit/test_tokenizer.c $(TEXT_CORE) $(wildcard src
 test/unit/test_bpe: test/unit/test_bpe.c $(TEXT_CORE) $(wildcard src/text/*.h)
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_bpe.c $(TEXT_CORE) -lutf8proc -lm
 
-test/unit/test_gpt2: test/unit/test_gpt2.c src/gpt2.c src/ops.c $(KERNELS) src/blas.c src/gpt2.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_gpt2.c src/gpt2.c src/ops.c $(KERNELS) src/blas.c -lm
+test/unit/test_gpt2: test/unit/test_gpt2.c src/gpt2.c $(KERNELS) src/blas.c src/gpt2.h $(KERNEL_H)
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_gpt2.c src/gpt2.c $(KERNELS) src/blas.c -lm
 
 test/unit/test_unigram: test/unit/test_unigram.c $(TEXT_CORE) $(wildcard src/text/*.h)
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_unigram.c $(TEXT_CORE) -lutf8proc -lm
 
-test/unit/test_mlp: test/unit/test_mlp.c test/unit/check.h src/mlp.c src/ops.c $(KERNELS) src/blas.c src/optim.c src/mlp.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_mlp.c src/mlp.c src/ops.c $(KERNELS) src/blas.c src/optim.c -lm
+test/unit/test_mlp: test/unit/test_mlp.c test/unit/check.h src/mlp.c $(KERNELS) src/blas.c src/optim.c src/mlp.h $(KERNEL_H)
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_mlp.c src/mlp.c $(KERNELS) src/blas.c src/optim.c -lm
 
 .PHONY: unit
 EXTRA_CLEAN = $(UNIT)

@@ -3,7 +3,7 @@
  * token sampling.
  *
  * Pre-LayerNorm blocks, causal multi-head self-attention, gelu_new (tanh) MLP,
- * final LayerNorm, lm_head tied to wte.  Pure C99 on ops.c / blas.c; nothing
+ * final LayerNorm, lm_head tied to wte.  Pure C99 on the kernels (ops.h) / blas.c; nothing
  * here allocates: the caller provides the KV cache and scratch, sized by the
  * functions below.
  *

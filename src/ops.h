@@ -3,8 +3,9 @@
  *
  * Every kernel is named <op>_forward / <op>_backward, takes its outputs
  * first, then its inputs, then sizes, and never allocates: work memory
- * comes from the caller.  Each fast kernel has a plain <op>_*_ref next to
- * it that the unit tests compare it with.
+ * comes from the caller.  The kernels live in src/kernels/ (formats.c,
+ * matmul.c, pointwise.c, attention.c); each fast kernel has a plain
+ * <op>_*_ref in test/ref/ops_ref.c that the unit tests compare it with.
  *
  * Backward kernels ACCUMULATE (+=) into every gradient they write, as in
  * llm.c: the caller zeroes gradient buffers once, and residual branches
@@ -38,8 +39,6 @@ void TfmBf16ToFloat(float *dst, const uint16_t *src, size_t n);
 /* out (N,OC) = inp (N,C) . weight (OC,C)^T + bias (OC) or no bias if NULL */
 void matmul_forward(float *out, const float *inp, const float *weight,
 					const float *bias, int N, int C, int OC);
-void matmul_forward_ref(float *out, const float *inp, const float *weight,
-						const float *bias, int N, int C, int OC);
 /*
  * Packed weights for inference: weight (OC,C) stored as panels of
  * TFM_PANEL output columns, each panel (C,TFM_PANEL) row-major and the last
@@ -67,9 +66,6 @@ void matmul_forward_packed(float *out, const float *inp, const float *packed,
 void matmul_backward(float *dinp, float *dweight, float *dbias,
 					 const float *dout, const float *inp, const float *weight,
 					 int N, int C, int OC);
-void matmul_backward_ref(float *dinp, float *dweight, float *dbias,
-						 const float *dout, const float *inp,
-						 const float *weight, int N, int C, int OC);
 
 /* --- normalisation ----------------------------------------------------- */
 
@@ -80,9 +76,6 @@ void matmul_backward_ref(float *dinp, float *dweight, float *dbias,
 void layernorm_forward(float *out, float *mean, float *rstd,
 					   const float *inp, const float *weight, const float *bias,
 					   int N, int C, float eps);
-void layernorm_forward_ref(float *out, float *mean, float *rstd,
-						   const float *inp, const float *weight,
-						   const float *bias, int N, int C, float eps);
 /*
  * dinp (N,C) += d out / d inp . dout; dweight (C), dbias (C) += their
  * gradients (either may be NULL); mean (N), rstd (N) from the forward
@@ -91,27 +84,18 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias,
 						const float *dout, const float *inp,
 						const float *weight, const float *mean,
 						const float *rstd, int N, int C);
-/* reference: recomputes mean and rstd from inp in double */
-void layernorm_backward_ref(float *dinp, float *dweight, float *dbias,
-							const float *dout, const float *inp,
-							const float *weight, int N, int C, float eps);
 
 /* --- pointwise --------------------------------------------------------- */
 
 /* out (n) = 0.5 x (1 + erf(x / sqrt 2)), exact GELU; out may equal inp */
 void gelu_forward(float *out, const float *inp, size_t n);
-void gelu_forward_ref(float *out, const float *inp, size_t n);
 /* dinp (n) += dout * GELU'(inp) with the exact (erf) derivative */
 void gelu_backward(float *dinp, const float *inp, const float *dout,
 				   size_t n);
-void gelu_backward_ref(float *dinp, const float *inp, const float *dout,
-					   size_t n);
 
 /* out (n) = inp1 + inp2; out may equal either input */
 void residual_forward(float *out, const float *inp1, const float *inp2,
 					  size_t n);
-void residual_forward_ref(float *out, const float *inp1, const float *inp2,
-						  size_t n);
 /* dinp1 (n) += dout, dinp2 (n) += dout; either may be NULL */
 void residual_backward(float *dinp1, float *dinp2, const float *dout,
 					   size_t n);
@@ -123,15 +107,10 @@ void residual_backward(float *dinp1, float *dinp2, const float *dout,
  */
 void softmax_forward(float *probs, const float *inp, float scale,
 					 int N, int T, int valid);
-void softmax_forward_ref(float *probs, const float *inp, float scale,
-						 int N, int T, int valid);
 /* dinp (N,T) += gradient through softmax_forward(probs, inp, scale, ...)
  * from dprobs (N,T); masked columns get nothing */
 void softmax_backward(float *dinp, const float *dprobs, const float *probs,
 					  float scale, int N, int T, int valid);
-void softmax_backward_ref(float *dinp, const float *dprobs,
-						  const float *probs, float scale,
-						  int N, int T, int valid);
 
 /* --- dropout ----------------------------------------------------------- */
 
@@ -214,10 +193,6 @@ void attention_forward(float *out, float *att,
 					   const float *q, const float *k, const float *v,
 					   const int *lens, int B, int T, int C, int NH,
 					   float *scratch);
-/* naive version; scratch holds T floats */
-void attention_forward_ref(float *out, const float *q, const float *k,
-						   const float *v, const int *lens,
-						   int B, int T, int C, int NH, float *scratch);
 /*
  * attention_forward with dropout p on the probabilities (training); att,
  * if not NULL, keeps the probabilities BEFORE dropout; element (b,h,t,j)
@@ -252,12 +227,5 @@ void attention_backward_dropout(float *dq, float *dk, float *dv,
 								int B, int T, int C, int NH,
 								float p, uint64_t seed, uint64_t offset,
 								float *scratch);
-/* naive version recomputing the probabilities; scratch holds 3 T doubles */
-void attention_backward_ref(float *dq, float *dk, float *dv,
-							const float *dout, const float *q,
-							const float *k, const float *v, const int *lens,
-							int B, int T, int C, int NH,
-							float p, uint64_t seed, uint64_t offset,
-							double *scratch);
 
 #endif							/* TFM_OPS_H */

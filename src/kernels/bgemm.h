@@ -30,7 +30,7 @@ typedef struct TfmB16Weight
 
 /* bytes of a bf16 weight (the struct and its panels, 64-byte aligned inside) */
 size_t		tfm_b16_bytes(int C, int OC);
-/* round a weight given in ops.c's fp32 panels (matmul_pack) to bf16 into mem (tfm_b16_bytes, 64-aligned) */
+/* round a weight given in kernels/formats.c's fp32 panels (matmul_pack) to bf16 into mem (tfm_b16_bytes, 64-aligned) */
 TfmB16Weight *tfm_b16_from_panels(void *mem, const float *packed, int C, int OC);
 /* float -> bf16, round to nearest even (nan stays nan) */
 uint16_t	tfm_f32_to_bf16(float f);

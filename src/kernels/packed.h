@@ -1,5 +1,5 @@
 /*
- * packed.h - SIMD tiles of the packed-panel matmul (ops.c's packed_gemm)
+ * packed.h - SIMD tiles of the packed-panel matmul (kernels/matmul.c's tfm_packed_gemm)
  *
  * Each computes out (MR rows ldo apart, cols columns) = x (MR rows ldx
  * apart, C) . panel + bias, panel being TFM_PANEL (16) columns of a packed

@@ -34,7 +34,7 @@ typedef struct TfmQ8Weight
 
 /* bytes of a quantised weight (the struct and its arrays, 64-byte aligned inside) */
 size_t		tfm_q8_bytes(int C, int OC);
-/* quantise a weight given in ops.c's fp32 panels (matmul_pack) into mem (tfm_q8_bytes, 64-aligned) */
+/* quantise a weight given in kernels/formats.c's fp32 panels (matmul_pack) into mem (tfm_q8_bytes, 64-aligned) */
 TfmQ8Weight *tfm_q8_from_panels(void *mem, const float *packed, int C, int OC);
 /* out (N,OC) = x (N,C) . w^T + bias (NULL: none), activations quantised per row; SIMD as the CPU level allows */
 void		tfm_q8_linear(float *out, const float *x, const TfmQ8Weight *w, const float *bias, int N);

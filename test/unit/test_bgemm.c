@@ -17,6 +17,7 @@
 #include "kernels/bgemm.h"
 #include "kernels/cpu.h"
 #include "ops.h"
+#include "ops_ref.h"
 
 /* bf16 bits -> float */
 static float

@@ -1,8 +1,7 @@
 /*
  * test_gpt2.c - unit tests of the GPT-2 decoder and sampler (src/gpt2.c).
  *
- *   cc -O2 -Wall -Wextra -Isrc test/unit/test_gpt2.c src/gpt2.c src/ops.c \
- *      src/blas.c -lopenblas -lm && ./a.out
+ *   make test/unit/test_gpt2 && test/unit/test_gpt2
  *
  * The model is small and has RANDOM weights: these tests check shapes, the KV
  * cache, causal masking and the Conv1D layout against a naive double-precision

@@ -1,5 +1,5 @@
 /*
- * test_grad.c - unit tests of the backward kernels (src/ops.c, src/bert.c)
+ * test_grad.c - unit tests of the backward kernels (src/kernels, src/bert.c)
  * and the training pieces (src/optim.c)
  *
  * Every backward kernel is compared with its naive reference and with
@@ -7,8 +7,7 @@
  * whole tiny BERT backward (with and without dropout) is checked against
  * finite differences on a few parameters of every tensor.  Build and run:
  *
- *   cc -O2 -Wall -Wextra -Isrc test/unit/test_grad.c src/ops.c src/blas.c \
- *      src/bert.c src/optim.c -lopenblas -lm && ./a.out
+ *   make test/unit/test_grad && test/unit/test_grad
  *
  * The last line is "N passed, N failed"; the exit status is 1 on failure.
  */
@@ -22,6 +21,7 @@
 #include "check.h"
 #include "bert.h"
 #include "ops.h"
+#include "ops_ref.h"
 #include "optim.h"
 
 /* n zero floats */

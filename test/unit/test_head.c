@@ -1,6 +1,6 @@
 /* test_head.c: the linear and MLP heads (GELU, tanh, ReLU) against central finite differences, and folding and
  * unfolding of a standardisation
- * build: cc -O2 -Wall -Wextra -Isrc test/unit/test_head.c src/head.c src/ops.c src/blas.c -lopenblas -lm */
+ * build: make test/unit/test_head */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

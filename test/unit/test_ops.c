@@ -1,12 +1,9 @@
 /*
- * test_ops.c - unit tests of the compute kernels (src/ops.c, src/bert.c)
+ * test_ops.c - unit tests of the compute kernels (src/kernels, src/bert.c)
  *
  * Every fast kernel is compared with its naive reference on random data
  * of odd sizes; masking, number conversion and pooling are checked on
- * their own.  Build and run:
- *
- *   cc -O2 -Wall -Wextra -Isrc test/unit/test_ops.c src/ops.c src/blas.c \
- *      src/bert.c -lopenblas -lm && ./a.out
+ * their own.  Build and run: make test/unit/test_ops && test/unit/test_ops
  *
  * The last line is "N passed, N failed"; the exit status is 1 on failure.
  */
@@ -20,6 +17,7 @@
 #include "bert.h"
 #include "kernels/cpu.h"
 #include "ops.h"
+#include "ops_ref.h"
 
 /*
  * max over i of |a-b| / (1 + |b|), i.e. absolute near 0, relative above 1;

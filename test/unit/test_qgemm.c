@@ -16,6 +16,7 @@
 #include "kernels/cpu.h"
 #include "kernels/qgemm.h"
 #include "ops.h"
+#include "ops_ref.h"
 
 /* one shape: variants against scalar (exact), scalar against fp32 (int8 tolerance) */
 static void
