@@ -17,8 +17,10 @@
 #include "mlpmodel.h"
 #include "optim.h"
 #include "pg_tfm.h"
+#include "progress.h"
 #include "rows.h"
 #include "train.h"
+#include "trainsave.h"
 
 #define EVAL_CHUNK 4096			/* rows evaluated at a time */
 

@@ -17,6 +17,7 @@
 #include "ops.h"
 #include "optim.h"
 #include "pg_tfm.h"
+#include "progress.h"
 #include "train.h"
 
 static const char *const option_names[] = {

@@ -73,23 +73,9 @@ extern int	TfmTrainTargets(const TfmRows *r, TfmTask task, char ***labels, int *
 							double *tstd);
 extern void TfmTrainRun(TfmTrainer *t, const char *name);
 extern double TfmTrainEvalLoss(TfmTrainer *t, const int *idx, int n, int *pred, double *predv);
-extern int64 TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options);
 extern double TfmTrainNumOption(JsonbContainer *c, const char *key, double dflt, double lo, double hi);
 extern int	TfmTrainPatienceOption(JsonbContainer *c, int dflt, int max, double val_fraction);
 extern double TfmSecondsSince(instr_time start);
 extern void TfmTrainPredict(const float *out, int m, int K, double tmean, double tstd, int *pred, double *predv);
-extern Datum TfmLabelsArg(TfmTask task, char **labels, int K, char *null);
-/* what tfm_training_progress() shows of a running training (trainstore.c writes it as JSON) */
-typedef struct TfmProgress
-{
-	const char *model;
-	const char *phase;			/* "head" or "full" */
-	int			epoch, epochs, step, steps;
-	double		train_loss, val_loss, elapsed, remaining;	/* non-finite ones are written as null */
-} TfmProgress;
-
-extern void TfmProgressWrite(const TfmProgress *p);
-extern void TfmProgressClear(void);
-extern void TfmProgressSweep(void);
 
 #endif

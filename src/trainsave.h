@@ -1,0 +1,15 @@
+/* trainsave.h: storing a trained encoder model as a new version in tfm.model */
+#ifndef TFM_TRAINSAVE_H
+#define TFM_TRAINSAVE_H
+
+#include "postgres.h"
+
+#include "utils/jsonb.h"
+#include "train.h"
+
+/* insert the trained model version (and its encoder weights when full); returns its id */
+extern int64 TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options);
+/* tfm.model's labels as an SPI argument: the class names (classification), NULL (regression: *null = 'n') */
+extern Datum TfmLabelsArg(TfmTask task, char **labels, int K, char *null);
+
+#endif
