@@ -196,7 +196,7 @@ map_encoder(TfmModel *m)
 	{
 		m->bpe = m->map.vocab;
 		m->glayers = MemoryContextAlloc(m->mcxt, sizeof(TfmGpt2Layer) * m->gpt2.cfg.n_layer);
-		TfmGpt2Bind(&m->gw, m->glayers, &m->gpt2.cfg, m->map.weights);
+		TfmGpt2Bind(&m->gpt2_w, m->glayers, &m->gpt2.cfg, m->map.weights);
 		return;
 	}
 	m->vocab = (const TfmVocab *) m->map.vocab;

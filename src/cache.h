@@ -35,7 +35,7 @@ typedef struct TfmModel
 	char		enc_sha256[72];
 	char		enc_key[40];	/* cache_key of the encoder's row: names the cache file */
 	TfmTask		task;
-	TfmArch		arch;			/* BERT: cfg, opt, vocab, w, layers; GPT-2: gpt2, ctx, bpe, gw, glayers */
+	TfmArch		arch;			/* BERT: cfg, opt, vocab, w, layers; GPT-2: gpt2, ctx, bpe, gpt2_w, glayers */
 	TfmBertConfig cfg;
 	TfmModelOptions opt;
 	Jsonb	   *prefixes;		/* options holding prefixes and default_prefix (prefix.c), NULL if none */
@@ -46,7 +46,7 @@ typedef struct TfmModel
 	TfmGpt2Info gpt2;
 	int			ctx;			/* context length tfm_generate uses (import option max_tokens) */
 	const void *bpe;
-	TfmGpt2Weights gw;
+	TfmGpt2Weights gpt2_w;
 	TfmGpt2Layer *glayers;
 	TfmMapped	map;
 	struct TfmMlpModel *mlp;	/* TFM_ARCH_MLP: the network and its standardisation (mlpmodel.h) */

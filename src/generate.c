@@ -94,7 +94,7 @@ work_init(GenWork *w, const TfmGpt2Config *cfg, int max_T, int max_new)
 static void
 forward(GenWork *w, const TfmModel *m, const int32 *ids, int n, int pos0)
 {
-	if (gpt2_forward(w->logits, &m->gpt2.cfg, &m->gw, ids + pos0, n, pos0, w->kv, w->scratch,
+	if (gpt2_forward(w->logits, &m->gpt2.cfg, &m->gpt2_w, ids + pos0, n, pos0, w->kv, w->scratch,
 					 TfmCheckInterrupts) != 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("token ids must be between 0 and %d and fit the context of %d tokens",

@@ -83,7 +83,7 @@ tfm_train_step(PG_FUNCTION_ARGS)
 	const float *p;
 	float	   *W, *dW, *x, *dx, *logits, *dlogits, *hidden, *acts, *scratch, *rows;
 	int32	   *ids;
-	TfmBertWeights w, gw;
+	TfmBertWeights w, dw;
 	StringInfoData s;
 	float		loss;
 	ArrayType  *aid = PG_GETARG_ARRAYTYPE_P(1),
@@ -147,8 +147,8 @@ tfm_train_step(PG_FUNCTION_ARGS)
 	loss = crossentropy_forward_backward(dlogits, logits, labels, B, K);
 	matmul_backward(dx, dW, dW + K * C, dlogits, x, W, B, C, K);
 	TfmPoolBackward(hidden, dx, hidden, lens, B, T, C, m->opt.pooling);
-	TfmBertBind(&gw, palloc(sizeof(TfmBertLayer) * cfg->layers), cfg, grad);
-	bert_backward(&gw, hidden, acts, cfg, &w, ids, lens, B, T, 0, 0, 0, scratch, TfmCheckInterrupts);
+	TfmBertBind(&dw, palloc(sizeof(TfmBertLayer) * cfg->layers), cfg, grad);
+	bert_backward(&dw, hidden, acts, cfg, &w, ids, lens, B, T, 0, 0, 0, scratch, TfmCheckInterrupts);
 
 	initStringInfo(&s);
 	appendStringInfo(&s, "{\"loss\": %s, \"logits\": [", TfmJsonFloat(loss, 10));
@@ -177,7 +177,7 @@ tfm_train_step(PG_FUNCTION_ARGS)
 	}
 	rows = palloc(sizeof(float) * lens[0] * C);
 	for (int i = 0; i < lens[0]; i++)
-		memcpy(rows + (size_t) i * C, gw.word_emb + (size_t) ids[i] * C, sizeof(float) * C);
+		memcpy(rows + (size_t) i * C, dw.word_emb + (size_t) ids[i] * C, sizeof(float) * C);
 	append_stats(&s, "embeddings.word_embeddings.weight[rows of ids[0]]", rows, (size_t) lens[0] * C, false);
 	appendStringInfoString(&s, "}}");
 	PG_RETURN_JSONB_P(TfmJsonParse(s.data, s.len, "train step"));

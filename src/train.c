@@ -269,7 +269,7 @@ step_full(TfmTrainer *t, const int *rows, int B)
 	TfmPool(x, hidden, lens, B, T, C, t->base->opt.pooling, 0);
 	loss = head_step(t, dx, x, rows, B);
 	TfmPoolBackward(hidden, dx, hidden, lens, B, T, C, t->base->opt.pooling);
-	bert_backward(&t->gw, hidden, acts, cfg, &t->w, ids, lens, B, T, (float) t->o.hidden_dropout,
+	bert_backward(&t->dw, hidden, acts, cfg, &t->w, ids, lens, B, T, (float) t->o.hidden_dropout,
 				  (float) t->o.attn_dropout, seed, scratch, TfmCheckInterrupts);
 	update(t);
 	pfree(lens);
@@ -573,7 +573,7 @@ setup_params(TfmTrainer *t)
 	if (t->o.patience > 0)
 		t->best_enc = palloc_extended(sizeof(float) * t->enc_n, MCXT_ALLOC_HUGE);
 	TfmBertBind(&t->w, palloc(sizeof(TfmBertLayer) * cfg->layers), cfg, t->enc);
-	TfmBertBind(&t->gw, palloc(sizeof(TfmBertLayer) * cfg->layers), cfg, t->denc);
+	TfmBertBind(&t->dw, palloc(sizeof(TfmBertLayer) * cfg->layers), cfg, t->denc);
 }
 
 /* validation metric of an epoch: accuracy or r2 */

@@ -51,7 +51,7 @@ typedef struct TfmTrainer
 	/* full fine-tuning: writable encoder weights in slot layout, gradient, moments */
 	float	   *enc, *denc, *em, *ev, *best_enc;
 	size_t		enc_n;
-	TfmBertWeights w, gw;
+	TfmBertWeights w, dw;	/* the encoder's weights and their gradients, bound over enc and denc */
 	float	   *feats;			/* head mode: standardised pooled features (N,C), computed once */
 	double	   *fmean, *fstd;	/* head mode: the standardisation, folded into the head at the end */
 	TfmRng		rng;
