@@ -1,4 +1,5 @@
-/* acl.c: who may use, create, replace and grant a model; catalog reads and writes as the extension owner */
+/* acl.c: who may use, create, replace and grant a model; catalog reads and writes as the extension owner
+ * (the statements themselves are catalog.c's) */
 #include "postgres.h"
 
 #include "catalog/namespace.h"
@@ -16,6 +17,7 @@
 #include "utils/syscache.h"
 
 #include "acl.h"
+#include "catalog.h"
 
 PG_FUNCTION_INFO_V1(tfm_grant);
 PG_FUNCTION_INFO_V1(tfm_grant_text);
@@ -24,31 +26,11 @@ PG_FUNCTION_INFO_V1(tfm_revoke_text);
 PG_FUNCTION_INFO_V1(tfm_has_usage);
 PG_FUNCTION_INFO_V1(tfm_reassign_owned);
 
-/* oid of the catalog table tfm.model */
-static Oid
-model_relid(void)
-{
-	Oid			rel = get_relname_relid("model", get_namespace_oid("tfm", false));
-
-	if (!OidIsValid(rel))
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
-						errmsg("table tfm.model does not exist"),
-						errhint("CREATE EXTENSION pg_tfm installs it.")));
-	return rel;
-}
-
-/* whether tfm.model_acl exists (not before ALTER EXTENSION pg_tfm UPDATE from 0.1.0: all models public) */
-bool
-TfmAclReady(void)
-{
-	return OidIsValid(get_relname_relid("model_acl", get_namespace_oid("tfm", false)));
-}
-
 /* the role owning tfm.model (the extension's owner): the catalog is read and written as it */
 static Oid
 catalog_owner(void)
 {
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(model_relid()));
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(TfmCatalogRelid()));
 	Oid			owner;
 
 	if (!HeapTupleIsValid(tup))
@@ -102,30 +84,6 @@ TfmAsOwnerEnd(TfmOwnerScope *s)
 {
 	TfmSafePathEnd(s->nest);
 	SetUserIdAndSecContext(s->user, s->sec);
-}
-
-/* whether tfm.model.owner is a regrole (0.2.0) rather than the role name of 0.1.0 (before ALTER EXTENSION UPDATE) */
-static bool
-owner_is_oid(void)
-{
-	Oid			rel = model_relid();
-
-	return get_atttype(rel, get_attnum(rel, "owner")) == REGROLEOID;
-}
-
-/* SQL for the owner's oid of the tfm.model row aliased m (NULL for a 0.1.0 name no role has) */
-const char *
-TfmOwnerOidSql(void)
-{
-	return owner_is_oid() ? "m.owner::pg_catalog.oid" :
-		"(SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = m.owner)";
-}
-
-/* SQL for the value of the owner column from the oid parameter $param */
-char *
-TfmOwnerValueSql(int param)
-{
-	return psprintf(owner_is_oid() ? "$%d::pg_catalog.regrole" : "pg_catalog.pg_get_userbyid($%d)", param);
 }
 
 /* whether a role with this oid exists */
@@ -183,36 +141,13 @@ TfmCheckUsage(Oid roleid, const char *name, Oid owner, bool public_usage, Datum 
 						errhint("The model's owner can allow it with tfm_grant('%s', role).", name)));
 }
 
-/*
- * the owner (role oid) of a model's newest version; *exists false when no version exists (connected to
- * SPI, as the extension owner)
- */
-static Oid
-current_owner(const char *name, bool *exists)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(name)};
-	bool		isnull;
-	Datum		d;
-
-	if (SPI_execute_with_args(psprintf("SELECT %s FROM tfm.model m WHERE m.name = $1 ORDER BY m.version DESC LIMIT 1",
-									   TfmOwnerOidSql()),
-							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read tfm.model");
-	*exists = SPI_processed > 0;
-	if (SPI_processed == 0)
-		return InvalidOid;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? InvalidOid : DatumGetObjectId(d);
-}
-
 /* whether roleid may create models: superuser, CREATE on schema tfm, or (as in 0.1.0) INSERT on tfm.model */
 static bool
 may_create(Oid roleid)
 {
 	return superuser_arg(roleid) ||
 		pg_namespace_aclcheck(get_namespace_oid("tfm", false), roleid, ACL_CREATE) == ACLCHECK_OK ||
-		pg_class_aclcheck(model_relid(), roleid, ACL_INSERT) == ACLCHECK_OK;
+		pg_class_aclcheck(TfmCatalogRelid(), roleid, ACL_INSERT) == ACLCHECK_OK;
 }
 
 /*
@@ -230,7 +165,7 @@ TfmCheckCreate(const char *name)
 	TfmAsOwnerBegin(&s);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	owner = current_owner(name, &exists);
+	exists = TfmCatalogOwner(name, &owner);
 	SPI_finish();
 	TfmAsOwnerEnd(&s);
 	if (exists && !TfmIsModelOwner(me, owner))
@@ -245,29 +180,12 @@ TfmCheckCreate(const char *name)
 	return exists && role_exists(owner) ? owner : me;
 }
 
-/* forget the rights of a name no version holds any more (the first version of a name starts afresh) */
-void
-TfmForgetStaleRights(const char *name)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(name)};
-
-	if (!TfmAclReady())
-		return;
-	if (SPI_execute_with_args("DELETE FROM tfm.model_acl a WHERE a.name = $1 "
-							  "AND NOT EXISTS (SELECT FROM tfm.model m WHERE m.name = $1)",
-							  1, types, args, NULL, false, 0) < 0)
-		elog(ERROR, "could not update tfm.model_acl");
-}
-
 /* grant (or revoke) the use of a model to roleid (InvalidOid: PUBLIC); owner or superuser only */
 static void
 change_usage(text *model, Oid roleid, bool grant)
 {
 	char	   *name = text_to_cstring(model);
 	Oid			me = GetUserId();
-	Oid			types[3] = {TEXTOID, OIDOID, BOOLOID};
-	Datum		args[3] = {CStringGetTextDatum(name), ObjectIdGetDatum(roleid), BoolGetDatum(grant)};
 	TfmOwnerScope s;
 	Oid			owner;
 	bool		exists;
@@ -279,7 +197,7 @@ change_usage(text *model, Oid roleid, bool grant)
 	TfmAsOwnerBegin(&s);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	owner = current_owner(name, &exists);
+	exists = TfmCatalogOwner(name, &owner);
 	if (!exists)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 						errmsg("model \"%s\" does not exist", name)));
@@ -290,14 +208,7 @@ change_usage(text *model, Oid roleid, bool grant)
 	if (grant && OidIsValid(roleid) && !role_exists(roleid))
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 						errmsg("role with OID %u does not exist", roleid)));
-	if (SPI_execute_with_args("INSERT INTO tfm.model_acl (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
-							  1, types, args, NULL, false, 0) != SPI_OK_INSERT ||
-		SPI_execute_with_args(OidIsValid(roleid) ?
-							  "UPDATE tfm.model_acl SET grantees = pg_catalog.array_remove(grantees, $2::regrole) || "
-							  "CASE WHEN $3 THEN ARRAY[$2::regrole] ELSE '{}' END WHERE name = $1" :
-							  "UPDATE tfm.model_acl SET public = $3 WHERE name = $1",
-							  3, types, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update tfm.model_acl");
+	TfmCatalogSetUsage(name, roleid, grant);
 	TfmSyncRoleMarkers();
 	SPI_finish();
 	TfmAsOwnerEnd(&s);
@@ -350,38 +261,22 @@ tfm_revoke_text(PG_FUNCTION_ARGS)
 Datum
 tfm_has_usage(PG_FUNCTION_ARGS)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {PointerGetDatum(PG_GETARG_TEXT_PP(0))};
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	Oid			roleid = PG_ARGISNULL(1) ? GetUserId() : PG_GETARG_OID(1);
 	TfmOwnerScope s;
-	bool		isnull, gnull, result;
-	Oid			owner;
-	Datum		grantees;
-	HeapTuple	tup;
-	TupleDesc	td;
+	TfmModelAcl acl;
+	bool		exists, result = false;
 
 	TfmAsOwnerBegin(&s);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args(psprintf("SELECT %s, coalesce(a.public, true), a.grantees::oid[] FROM tfm.model m "
-									   "LEFT JOIN tfm.model_acl a ON a.name = m.name WHERE m.name = $1 "
-									   "ORDER BY m.version DESC LIMIT 1", TfmOwnerOidSql()),
-							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read tfm.model");
-	if (SPI_processed == 0)
-	{
-		SPI_finish();
-		TfmAsOwnerEnd(&s);
-		PG_RETURN_NULL();
-	}
-	tup = SPI_tuptable->vals[0];
-	td = SPI_tuptable->tupdesc;
-	owner = DatumGetObjectId(SPI_getbinval(tup, td, 1, &isnull));
-	owner = isnull ? InvalidOid : owner;
-	grantees = SPI_getbinval(tup, td, 3, &gnull);
-	result = may_use(roleid, owner, DatumGetBool(SPI_getbinval(tup, td, 2, &isnull)), grantees, gnull);
+	exists = TfmCatalogAcl(name, &acl);
+	if (exists)
+		result = may_use(roleid, acl.owner, acl.public_usage, acl.grantees, acl.grantees_null);
 	SPI_finish();
 	TfmAsOwnerEnd(&s);
+	if (!exists)
+		PG_RETURN_NULL();
 	PG_RETURN_BOOL(result);
 }
 
@@ -449,24 +344,14 @@ sync_marker(const char *view, const char *want_sql)
 void
 TfmSyncRoleMarkers(void)
 {
-	if (!owner_is_oid())
+	if (!TfmCatalogOwnerIsOid())
 		return;
-	if (SPI_execute("UPDATE tfm.model m SET owner = c.relowner::pg_catalog.regrole FROM pg_catalog.pg_class c "
-					"WHERE c.oid = 'tfm.model'::pg_catalog.regclass "
-					"AND NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid = m.owner::pg_catalog.oid)",
-					false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update tfm.model");
-	sync_marker("owner_of_models", "SELECT m.owner FROM tfm.model m");
+	TfmCatalogOrphansToOwner();
+	sync_marker("owner_of_models", TFM_SQL_MODEL_OWNERS);
 	if (!TfmAclReady())
 		return;
-	if (SPI_execute("UPDATE tfm.model_acl a SET grantees = ARRAY(SELECT g FROM pg_catalog.unnest(a.grantees) "
-					"WITH ORDINALITY u(g, i) WHERE EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid = u.g::pg_catalog.oid) "
-					"ORDER BY u.i) "
-					"WHERE EXISTS (SELECT FROM pg_catalog.unnest(a.grantees) g "
-					"              WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid = g::pg_catalog.oid))",
-					false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update tfm.model_acl");
-	sync_marker("grantee_of_models", "SELECT pg_catalog.unnest(a.grantees) FROM tfm.model_acl a");
+	TfmCatalogForgetDroppedGrantees();
+	sync_marker("grantee_of_models", TFM_SQL_MODEL_GRANTEES);
 }
 
 /*
@@ -479,8 +364,6 @@ tfm_reassign_owned(PG_FUNCTION_ARGS)
 {
 	Oid			from = PG_GETARG_OID(0), to = PG_GETARG_OID(1);
 	Oid			me = GetUserId();
-	Oid			types[2] = {OIDOID, OIDOID};
-	Datum		args[2] = {ObjectIdGetDatum(from), ObjectIdGetDatum(to)};
 	TfmOwnerScope s;
 	uint64		n;
 
@@ -493,17 +376,14 @@ tfm_reassign_owned(PG_FUNCTION_ARGS)
 						errmsg("permission denied to reassign the models of role \"%s\"", TfmRoleName(from)),
 						errdetail("Only superusers and roles with the privileges of both \"%s\" and \"%s\" may.",
 								  TfmRoleName(from), TfmRoleName(to))));
-	if (!owner_is_oid())
+	if (!TfmCatalogOwnerIsOid())
 		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						errmsg("tfm_reassign_owned needs pg_tfm 0.2.0"),
 						errhint("Run ALTER EXTENSION pg_tfm UPDATE.")));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	TfmAsOwnerBegin(&s);
-	if (SPI_execute_with_args("UPDATE tfm.model m SET owner = $2::pg_catalog.regrole WHERE m.owner::pg_catalog.oid = $1",
-							  2, types, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update tfm.model");
-	n = SPI_processed;
+	n = TfmCatalogReassign(from, to);
 	TfmSyncRoleMarkers();
 	TfmAsOwnerEnd(&s);
 	SPI_finish();

@@ -20,11 +20,7 @@ extern bool TfmIsModelOwner(Oid roleid, Oid owner);
 extern void TfmCheckUsage(Oid roleid, const char *name, Oid owner, bool public_usage,
 						  Datum grantees, bool grantees_null);
 extern Oid	TfmCheckCreate(const char *name);
-extern const char *TfmOwnerOidSql(void);
-extern char *TfmOwnerValueSql(int param);
 extern const char *TfmRoleName(Oid roleid);
 extern void TfmSyncRoleMarkers(void);
-extern void TfmForgetStaleRights(const char *name);
-extern bool TfmAclReady(void);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "acl.h"
 #include "cache.h"
+#include "catalog.h"
 #include "head.h"
 #include "infer.h"
 #include "jsonutil.h"
@@ -22,8 +23,7 @@ static TfmModel *models = NULL;		/* mapped versions, newest first */
 static TfmModel *retired = NULL;	/* dropped versions, freed at the end of the transaction */
 static uint64 generation = 1;		/* bumped whenever a handle is retired */
 
-static Datum cached_ids(void);
-static void retire_dropped(Datum alive, bool isnull);
+static void retire_dropped(const int64 *alive, int n);
 
 /* the model name an argument or pg_tfm.default_model gives */
 const char *
@@ -95,91 +95,76 @@ find(int64 id, const char *sha256)
 	return NULL;
 }
 
-/* copy the labels (text[]) of a classification model into m's context; nlabels 1 for other tasks */
+/* copy the labels of a classification model into m's context; nlabels 1 for other tasks */
 static void
-load_labels(TfmModel *m, HeapTuple tup, TupleDesc td)
+load_labels(TfmModel *m, const TfmModelRow *r)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, td, 10, &isnull);
-	Datum	   *elems;
-	int			n;
-
 	m->nlabels = 1;
-	if (m->task != TFM_TASK_CLASSIFICATION || isnull)
+	if (m->task != TFM_TASK_CLASSIFICATION || r->labels == NULL)
 		return;
-	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &n);
-	m->nlabels = n;
-	m->labels = MemoryContextAlloc(m->mcxt, sizeof(char *) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-		m->labels[i] = MemoryContextStrdup(m->mcxt, TextDatumGetCString(elems[i]));
+	m->nlabels = r->nlabels;
+	m->labels = MemoryContextAlloc(m->mcxt, sizeof(char *) * Max(r->nlabels, 1));
+	for (int i = 0; i < r->nlabels; i++)
+		m->labels[i] = MemoryContextStrdup(m->mcxt, r->labels[i]);
 }
 
-/* copy labels (text[]) and head (bytea) of a trained model or a checkpoint with a head into m's context */
+/* copy labels and head of a trained model or a checkpoint with a head into m's context */
 static void
-load_head(TfmModel *m, HeapTuple tup, TupleDesc td)
+load_head(TfmModel *m, const TfmModelRow *r)
 {
-	bool		isnull;
-	Datum		d;
-	Jsonb	   *opts = DatumGetJsonbP(SPI_getbinval(tup, td, 5, &isnull));
-	bytea	   *head;
+	Jsonb	   *opts = r->options;
 	size_t		want;
 
 	if (m->task == TFM_TASK_EMBEDDING || m->task == TFM_TASK_GENERATION)
 		return;
-	load_labels(m, tup, td);
+	load_labels(m, r);
 	m->target_mean = TfmJsonGetFloat(&opts->root, "target_mean", 0.0, "options");
 	m->target_std = TfmJsonGetFloat(&opts->root, "target_std", 1.0, "options");
 	if (m->arch == TFM_ARCH_MLP)
 	{
-		d = SPI_getbinval(tup, td, 9, &isnull);
-		TfmMlpLoad(m, DatumGetJsonbP(SPI_getbinval(tup, td, 6, &isnull)), opts, isnull ? NULL : DatumGetByteaPP(d));
+		TfmMlpLoad(m, r->config, opts, r->head);
 		return;
 	}
 	m->head_hidden = TfmJsonGetInt(&opts->root, "head_hidden", 0, 0, 8192, "options");
 	m->head_act = TfmHeadActFromName(TfmJsonGetString(&opts->root, "head_activation", "gelu", "options"));
 	m->multi_label = TfmJsonGetBool(&opts->root, "multi_label", 0, "options");
-	d = SPI_getbinval(tup, td, 9, &isnull);
 	want = sizeof(float) * TfmHeadParams(m->cfg.hidden, m->head_hidden, m->nlabels);
-	head = isnull ? NULL : DatumGetByteaPP(d);
-	if (head == NULL || VARSIZE_ANY_EXHDR(head) != want || m->nlabels < 1)
+	if (r->head == NULL || VARSIZE_ANY_EXHDR(r->head) != want || m->nlabels < 1)
 		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
 						errmsg("model \"%s\" has a head that does not fit its labels and dimension", m->name)));
 	m->head = MemoryContextAlloc(m->mcxt, want);
-	memcpy(m->head, VARDATA_ANY(head), want);
+	memcpy(m->head, VARDATA_ANY(r->head), want);
 }
 
 /* fill a new handle from the catalog row */
 static void
-fill(TfmModel *m, const char *name, HeapTuple tup, TupleDesc td)
+fill(TfmModel *m, const char *name, const TfmModelRow *r)
 {
-	bool		isnull;
-	char	   *arch;
-
-	m->id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
-	m->version = DatumGetInt32(SPI_getbinval(tup, td, 2, &isnull));
-	strlcpy(m->enc_sha256, TextDatumGetCString(SPI_getbinval(tup, td, 3, &isnull)), sizeof(m->enc_sha256));
-	strlcpy(m->enc_key, TextDatumGetCString(SPI_getbinval(tup, td, 12, &isnull)), sizeof(m->enc_key));
-	m->task = TfmTaskFromName(TextDatumGetCString(SPI_getbinval(tup, td, 4, &isnull)));
-	m->encoder_id = DatumGetInt64(SPI_getbinval(tup, td, 7, &isnull));
-	strlcpy(m->sha256, TextDatumGetCString(SPI_getbinval(tup, td, 8, &isnull)), sizeof(m->sha256));
+	m->id = r->id;
+	m->version = r->version;
+	strlcpy(m->enc_sha256, r->enc_sha256, sizeof(m->enc_sha256));
+	strlcpy(m->enc_key, r->cache_key, sizeof(m->enc_key));
+	m->task = TfmTaskFromName(r->task);
+	m->encoder_id = r->encoder_id;
+	strlcpy(m->sha256, r->sha256, sizeof(m->sha256));
 	strlcpy(m->name, name, sizeof(m->name));
-	arch = TextDatumGetCString(SPI_getbinval(tup, td, 11, &isnull));
-	m->arch = strcmp(arch, "gpt2") == 0 ? TFM_ARCH_GPT2 : strcmp(arch, TFM_MLP_BASE) == 0 ? TFM_ARCH_MLP : TFM_ARCH_BERT;
+	m->arch = strcmp(r->architecture, "gpt2") == 0 ? TFM_ARCH_GPT2 :
+		strcmp(r->architecture, TFM_MLP_BASE) == 0 ? TFM_ARCH_MLP : TFM_ARCH_BERT;
 	if (m->arch == TFM_ARCH_MLP)
 	{
-		load_head(m, tup, td);
+		load_head(m, r);
 		return;
 	}
 	if (m->arch == TFM_ARCH_GPT2)
 	{
-		TfmGpt2InfoFromJson(&m->gpt2, DatumGetJsonbP(SPI_getbinval(tup, td, 6, &isnull)), "config.json");
-		m->ctx = TfmGpt2OptionsFromJson(DatumGetJsonbP(SPI_getbinval(tup, td, 5, &isnull)), &m->gpt2.cfg, false);
+		TfmGpt2InfoFromJson(&m->gpt2, r->config, "config.json");
+		m->ctx = TfmGpt2OptionsFromJson(r->options, &m->gpt2.cfg, false);
 		return;
 	}
-	TfmBertConfigFromJson(&m->cfg, DatumGetJsonbP(SPI_getbinval(tup, td, 6, &isnull)), "config.json");
-	TfmOptionsFromJson(&m->opt, DatumGetJsonbP(SPI_getbinval(tup, td, 5, &isnull)), &m->cfg, false);
-	m->prefixes = TfmPrefixLoad(m->mcxt, DatumGetJsonbP(SPI_getbinval(tup, td, 5, &isnull)));
-	load_head(m, tup, td);
+	TfmBertConfigFromJson(&m->cfg, r->config, "config.json");
+	TfmOptionsFromJson(&m->opt, r->options, &m->cfg, false);
+	m->prefixes = TfmPrefixLoad(m->mcxt, r->options);
+	load_head(m, r);
 }
 
 /* map the encoder weights of a filled handle and point the weights at them */
@@ -208,58 +193,43 @@ map_encoder(TfmModel *m)
 
 /* the catalog row of the newest version of name as the extension owner; 42501 unless the caller may use it */
 static void
-read_model_row(const char *name)
+read_model_row(TfmModelRow *r, const char *name)
 {
-	Oid			argtypes[2] = {TEXTOID, INT8ARRAYOID};
-	Datum		args[2] = {CStringGetTextDatum(name), cached_ids()};
-	HeapTuple	tup;
-	TupleDesc	td;
-	Datum		grantees, owner;
-	bool		isnull, gnull;
 	TfmOwnerScope s;
-	bool		acl = TfmAclReady();
+	int			n = 0;
+	int64	   *ids;
+	bool		found;
 
+	for (TfmModel *m = models; m; m = m->next)
+		n++;
+	ids = palloc(sizeof(int64) * Max(n, 1));
+	n = 0;
+	for (TfmModel *m = models; m; m = m->next)
+		ids[n++] = m->id;
 	TfmAsOwnerBegin(&s);
-	if (SPI_execute_with_args(psprintf("SELECT m.id, m.version, e.sha256, m.task, m.options, e.config, e.id, "
-									   "m.sha256, m.head, m.labels, e.architecture, e.cache_key::text, "
-									   "(SELECT pg_catalog.array_agg(id) FROM tfm.model WHERE id = ANY($2)), "
-									   "%s, %s "
-									   "FROM tfm.model m JOIN tfm.model e ON e.id = coalesce(m.encoder_id, m.id) %s "
-									   "WHERE m.name = $1 ORDER BY m.version DESC LIMIT 1",
-									   TfmOwnerOidSql(), acl ? "coalesce(a.public, true), a.grantees::oid[]" : "true, NULL::oid[]",
-									   acl ? "LEFT JOIN tfm.model_acl a ON a.name = m.name" : ""),
-							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read tfm.model");
+	found = TfmCatalogModelRow(r, name, ids, n);
 	TfmAsOwnerEnd(&s);
-	if (SPI_processed == 0)
+	if (!found)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 						errmsg("model \"%s\" does not exist", name),
 						errhint("Import it with tfm_import() or train it with tfm_train(); tfm.models lists the models.")));
-	tup = SPI_tuptable->vals[0];
-	td = SPI_tuptable->tupdesc;
-	grantees = SPI_getbinval(tup, td, 16, &gnull);
-	owner = SPI_getbinval(tup, td, 14, &isnull);
-	TfmCheckUsage(GetUserId(), name, isnull ? InvalidOid : DatumGetObjectId(owner),
-				  DatumGetBool(SPI_getbinval(tup, td, 15, &isnull)), grantees, gnull);
+	TfmCheckUsage(GetUserId(), name, r->acl.owner, r->acl.public_usage, r->acl.grantees, r->acl.grantees_null);
 }
 
 /* return the newest version of the named model (any architecture), mapping it on first use */
 TfmModel *
 TfmModelGetAny(const char *name)
 {
-	Datum		alive;
-	bool		isnull;
+	TfmModelRow r;
 	TfmModel   *m;
 	TfmModel   *volatile nm;
 	MemoryContext cxt;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	read_model_row(name);
-	alive = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 13, &isnull);
-	retire_dropped(alive, isnull);
-	m = find(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
-			 TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8, &isnull)));
+	read_model_row(&r, name);
+	retire_dropped(r.alive, r.nalive);
+	m = find(r.id, r.sha256);
 	if (m)
 	{
 		SPI_finish();
@@ -271,7 +241,7 @@ TfmModelGetAny(const char *name)
 	nm->mcxt = cxt;
 	PG_TRY();
 	{
-		fill(nm, name, SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+		fill(nm, name, &r);
 		SPI_finish();
 		if (nm->arch != TFM_ARCH_MLP)	/* an MLP's weights are in its catalog row */
 			map_encoder(nm);
@@ -300,22 +270,6 @@ TfmModelGet(const char *name)
 	return m;
 }
 
-/* ids of the mapped versions as an int8[] */
-static Datum
-cached_ids(void)
-{
-	int			n = 0;
-	Datum	   *d;
-
-	for (TfmModel *m = models; m; m = m->next)
-		n++;
-	d = palloc(sizeof(Datum) * Max(n, 1));
-	n = 0;
-	for (TfmModel *m = models; m; m = m->next)
-		d[n++] = Int64GetDatum(m->id);
-	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
 /* move a handle to the retired list; it stays valid until the transaction ends */
 static void
 retire(TfmModel **p)
@@ -328,22 +282,18 @@ retire(TfmModel **p)
 	generation++;
 }
 
-/* retire handles whose model another session dropped (alive: the cached ids that still exist) */
+/* retire handles whose model another session dropped (alive: the n cached ids that still exist) */
 static void
-retire_dropped(Datum alive, bool isnull)
+retire_dropped(const int64 *alive, int n)
 {
-	Datum	   *ids = NULL;
-	int			n = 0;
 	TfmModel  **p = &models;
 
-	if (!isnull)
-		deconstruct_array(DatumGetArrayTypeP(alive), INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &ids, NULL, &n);
 	while (*p)
 	{
 		bool		found = false;
 
 		for (int i = 0; i < n && !found; i++)
-			found = DatumGetInt64(ids[i]) == (*p)->id;
+			found = alive[i] == (*p)->id;
 		if (found)
 			p = &(*p)->next;
 		else

@@ -13,6 +13,7 @@
 
 #include "acl.h"
 #include "cache.h"
+#include "catalog.h"
 #include "generate.h"
 #include "infer.h"
 #include "pg_tfm.h"
@@ -281,29 +282,15 @@ tfm_predict(PG_FUNCTION_ARGS)
 static void
 check_dependents(const char *name, Oid me)
 {
-	Oid			argtypes[2] = {TEXTOID, OIDOID};
-	Datum		args[2] = {CStringGetTextDatum(name), ObjectIdGetDatum(me)};
-	bool		isnull;
-	Datum		d, others;
+	bool		foreign;
+	char	   *list = TfmCatalogDependents(name, me, &foreign);
 
-	if (SPI_execute_with_args(psprintf("SELECT pg_catalog.string_agg(pg_catalog.format('%%s (owner %%s)', dn, pg_catalog.pg_get_userbyid(downer)), "
-									   "', ' ORDER BY dn), pg_catalog.bool_or(NOT pg_catalog.pg_has_role($2, downer, 'USAGE')) "
-									   "FROM (SELECT DISTINCT d.name AS dn, o.owner AS downer FROM tfm.model d "
-									   "      JOIN tfm.model b ON d.encoder_id = b.id "
-									   "      CROSS JOIN LATERAL (SELECT %s AS owner FROM tfm.model m WHERE m.name = d.name "
-									   "                          ORDER BY m.version DESC LIMIT 1) o "
-									   "      WHERE b.name = $1 AND d.name <> $1) x",
-									   TfmOwnerOidSql()),
-							  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read tfm.model");
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull)
+	if (list == NULL)
 		return;
-	others = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 	ereport(ERROR, (errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
 					errmsg("cannot drop model \"%s\" because other models use its encoder", name),
-					errdetail("Models using it: %s.", TextDatumGetCString(d)),
-					!isnull && DatumGetBool(others) && !superuser_arg(me) ?
+					errdetail("Models using it: %s.", list),
+					foreign && !superuser_arg(me) ?
 					errhint("Those models were trained on \"%s\" (fine_tune head) and use its weights: their owners "
 							"(or a superuser) may tfm_drop() them first, or tfm_drop('%s', cascade => true) drops them too.",
 							name, name) :
@@ -315,24 +302,13 @@ check_dependents(const char *name, Oid me)
 static void
 delete_model(const char *name)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(name)};
-	bool		isnull;
+	int			n;
+	int64	   *ids = TfmCatalogDelete(name, &n);
 
-	/* versions of the same name may share an encoder: clear the references first */
-	if (SPI_execute_with_args("UPDATE tfm.model SET encoder_id = NULL WHERE name = $1",
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE ||
-		(TfmAclReady() && SPI_execute_with_args("DELETE FROM tfm.model_acl WHERE name = $1",
-												 1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE) ||
-		SPI_execute_with_args("DELETE FROM tfm.model WHERE name = $1 RETURNING id",
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
-		elog(ERROR, "could not delete from tfm.model");
-	for (uint64 i = 0; i < SPI_processed; i++)
+	for (int i = 0; i < n; i++)
 	{
-		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-
-		TfmCacheForget(id);
-		TfmCacheFileRemoveAtCommit(id);
+		TfmCacheForget(ids[i]);
+		TfmCacheFileRemoveAtCommit(ids[i]);
 	}
 }
 
@@ -343,26 +319,10 @@ delete_model(const char *name)
 static void
 drop_dependents(const char *name)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(name)};
 	int			n;
-	char	  **dep, **owner;
+	char	  **owner;
+	char	  **dep = TfmCatalogDependentList(name, &owner, &n);
 
-	if (SPI_execute_with_args(psprintf("SELECT x.dn, pg_catalog.pg_get_userbyid(x.downer) "
-									   "FROM (SELECT DISTINCT d.name AS dn, (SELECT %s FROM tfm.model m WHERE m.name = d.name "
-									   "      ORDER BY m.version DESC LIMIT 1) AS downer FROM tfm.model d "
-									   "      JOIN tfm.model b ON d.encoder_id = b.id WHERE b.name = $1 AND d.name <> $1) x "
-									   "ORDER BY x.dn", TfmOwnerOidSql()),
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read tfm.model");
-	n = (int) SPI_processed;
-	dep = palloc(sizeof(char *) * (n + 1));
-	owner = palloc(sizeof(char *) * (n + 1));
-	for (int i = 0; i < n; i++)
-	{
-		dep[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		owner[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-	}
 	for (int i = 0; i < n; i++)
 	{
 		ereport(NOTICE, (errmsg("drop cascades to model \"%s\" (owner %s)", dep[i], owner[i])));
@@ -379,31 +339,23 @@ tfm_drop(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	bool		cascade = PG_NARGS() > 1 && PG_GETARG_BOOL(1);
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(name)};
 	Oid			me = GetUserId();
-	bool		isnull;
+	Oid		   *owners;
+	int			n;
 	TfmOwnerScope s;
 
 	PreventCommandIfReadOnly("tfm_drop()");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	TfmAsOwnerBegin(&s);
-	if (SPI_execute_with_args(psprintf("SELECT %s FROM tfm.model m WHERE m.name = $1 ORDER BY m.version DESC",
-									   TfmOwnerOidSql()),
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read tfm.model");
-	if (SPI_processed == 0)
+	owners = TfmCatalogOwners(name, &n);
+	if (n == 0)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 						errmsg("model \"%s\" does not exist", name)));
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		Datum		o = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-
-		if (!TfmIsModelOwner(me, isnull ? InvalidOid : DatumGetObjectId(o)))
+	for (int i = 0; i < n; i++)
+		if (!TfmIsModelOwner(me, owners[i]))
 			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 							errmsg("must be owner of model \"%s\"", name)));
-	}
 	if (cascade)
 		drop_dependents(name);
 	else

@@ -19,6 +19,7 @@
 #include "utils/jsonb.h"
 
 #include "acl.h"
+#include "catalog.h"
 #include "gpt2model.h"
 #include "import.h"
 #include "jsonutil.h"
@@ -30,7 +31,6 @@
 #include "stconfig.h"
 #include "text/vocabtxt.h"
 
-#define CHUNK_BYTES (16 * 1024 * 1024)
 #define MAX_FILE_BYTES ((uint64) 8 << 30)
 
 PG_FUNCTION_INFO_V1(tfm_import_path);
@@ -76,9 +76,9 @@ TfmSha256Hex(const char *buf, uint64 size)
 
 	if (pg_cryptohash_init(ctx) < 0)
 		elog(ERROR, "could not initialise SHA-256");
-	for (uint64 off = 0; off < size; off += CHUNK_BYTES)
+	for (uint64 off = 0; off < size; off += TFM_CHUNK_BYTES)
 	{
-		if (pg_cryptohash_update(ctx, (const uint8 *) buf + off, Min(size - off, (uint64) CHUNK_BYTES)) < 0)
+		if (pg_cryptohash_update(ctx, (const uint8 *) buf + off, Min(size - off, (uint64) TFM_CHUNK_BYTES)) < 0)
 			elog(ERROR, "could not compute SHA-256");
 		CHECK_FOR_INTERRUPTS();	/* 16 MB take tens of ms: a cancel must not wait for the whole file */
 	}
@@ -90,105 +90,23 @@ TfmSha256Hex(const char *buf, uint64 size)
 	return hex;
 }
 
-/* insert weights into tfm.model_data in chunks (caller is connected to SPI) */
-void
-TfmStoreChunks(int64 id, const char *weights, uint64 wsize)
+/*
+ * store a new version as the extension owner: refuse unless the caller may write name, forget the rights
+ * a vanished name left, insert the row and its weight chunks; returns the new id
+ */
+int64
+TfmStoreVersion(const TfmNewVersion *v)
 {
-	Oid			types[3] = {INT8OID, INT4OID, BYTEAOID};
-
-	for (uint64 off = 0, seq = 0; off < wsize; off += CHUNK_BYTES, seq++)
-	{
-		uint64		n = Min(wsize - off, (uint64) CHUNK_BYTES);
-		bytea	   *b = palloc(n + VARHDRSZ);
-		Datum		args[3] = {Int64GetDatum(id), Int32GetDatum((int32) seq), PointerGetDatum(b)};
-
-		SET_VARSIZE(b, n + VARHDRSZ);
-		memcpy(VARDATA(b), weights + off, n);
-		CHECK_FOR_INTERRUPTS();
-		if (SPI_execute_with_args("INSERT INTO tfm.model_data VALUES ($1, $2, $3)",
-								  3, types, args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not insert into tfm.model_data");
-		pfree(b);
-	}
-}
-
-/* what the catalog row says about a model besides its JSON documents */
-typedef struct StoreRow
-{
-	const char *architecture;
-	const char *task;
-	int			dim;
-	int			max_tokens;
-	uint64		params;
-	Jsonb	   *options;
-	char	  **labels;			/* K labels (classification checkpoints) or NULL */
-	int			K;
-	const float *head;			/* a checkpoint's head (seqhead.h) or NULL */
-	size_t		head_floats;
-} StoreRow;
-
-/* the labels of a row as a text[] datum */
-static Datum
-labels_datum(const StoreRow *row)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(row->K, 1));
-
-	for (int k = 0; k < row->K; k++)
-		d[k] = CStringGetTextDatum(row->labels[k]);
-	return PointerGetDatum(construct_array(d, row->K, TEXTOID, -1, false, TYPALIGN_INT));
-}
-
-/* the head of a row as a bytea datum */
-static Datum
-head_datum(const StoreRow *row)
-{
-	bytea	   *b = palloc(VARHDRSZ + sizeof(float) * row->head_floats);
-
-	SET_VARSIZE(b, VARHDRSZ + sizeof(float) * row->head_floats);
-	memcpy(VARDATA(b), row->head, sizeof(float) * row->head_floats);
-	return PointerGetDatum(b);
-}
-
-/* insert the catalog row and the weight chunks as the extension owner; returns the new id */
-static int64
-store(const char *name, const StoreRow *row, Jsonb *config, Jsonb *tokenizer, const char *weights, uint64 wsize)
-{
-	Oid			t1[13] = {TEXTOID, INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID, INT4OID, TEXTOID, TEXTOID, OIDOID,
-	TEXTARRAYOID, BYTEAOID};
-	Datum		a1[13];
-	char		n1[14] = "           nn";	/* labels and head NULL unless set */
-	bool		isnull;
-	int64		id;
+	Oid			owner = TfmCheckCreate(v->name);
 	TfmOwnerScope s;
+	int64		id;
 
-	a1[10] = ObjectIdGetDatum(TfmCheckCreate(name));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	a1[0] = CStringGetTextDatum(name);
-	a1[1] = Int32GetDatum(row->dim);
-	a1[2] = Int64GetDatum((int64) row->params);
-	a1[3] = CStringGetTextDatum(TfmSha256Hex(weights, wsize));
-	a1[4] = JsonbPGetDatum(config);
-	a1[5] = JsonbPGetDatum(tokenizer);
-	a1[6] = JsonbPGetDatum(row->options);
-	a1[7] = Int32GetDatum(row->max_tokens);
-	a1[8] = CStringGetTextDatum(row->architecture);
-	a1[9] = CStringGetTextDatum(row->task);
-	if (row->labels)
-		a1[11] = labels_datum(row), n1[11] = ' ';
-	if (row->head)
-		a1[12] = head_datum(row), n1[12] = ' ';
 	TfmAsOwnerBegin(&s);
-	TfmForgetStaleRights(name);
-	if (SPI_execute_with_args(psprintf("INSERT INTO tfm.model (name, version, architecture, task, dim, max_tokens, "
-									   "params, sha256, config, tokenizer, options, owner, labels, head) "
-									   "SELECT $1, coalesce(pg_catalog.max(version), 0) + 1, $9, $10, $2, $8, $3, $4, $5, $6, $7, %s, "
-									   "$12, $13 FROM tfm.model WHERE name = $1 RETURNING id", TfmOwnerValueSql(11)),
-							  13, t1, a1, n1, false, 0) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "could not insert into tfm.model");
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	TfmCatalogForgetRights(v->name);
+	id = TfmCatalogInsert(v, owner);
 	TfmSyncRoleMarkers();		/* the owner's marker: DROP ROLE fails while it owns models */
-	TfmStoreChunks(id, weights, wsize);
 	TfmAsOwnerEnd(&s);
 	SPI_finish();
 	return id;
@@ -203,7 +121,7 @@ import_bert(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weigh
 	TfmModelOptions opt;
 	TfmSafetensors *st;
 	size_t		vsize;
-	StoreRow	row = {"bert", "embedding"};
+	TfmNewVersion row = {.name = name, .task = "embedding", .config = config, .tokenizer = tokenizer, .weights = weights, .wsize = wsize};
 	bool		seq = TfmIsSeqClassification(config);
 
 	TfmBertConfigFromJson(&cfg, config, what[0]);
@@ -229,15 +147,16 @@ import_bert(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weigh
 		TfmSeqHeadRead(&h, config, tokenizer, st, weights, &cfg, what);
 		row.task = h.task;
 		row.labels = h.labels;
-		row.K = h.K;
+		row.nlabels = h.K;
 		row.head = h.head;
-		row.head_floats = h.nfloats;
+		row.head_bytes = sizeof(float) * h.nfloats;
 		row.params += h.nfloats;
 		row.options = TfmSeqHeadOptions(&h, opt.max_tokens, cfg.hidden);
 	}
 	else
 		row.options = TfmPrefixAdd(row.options, options, "options");
-	return store(name, &row, config, tokenizer, weights, wsize);
+	row.sha256 = TfmSha256Hex(weights, wsize);
+	return TfmStoreVersion(&row);
 }
 
 /* validate a GPT-2 model's parts against each other and store it */
@@ -248,7 +167,7 @@ import_gpt2(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weigh
 	TfmGpt2Info info;
 	TfmSafetensors *st;
 	size_t		bsize;
-	StoreRow	row = {"gpt2", "generation"};
+	TfmNewVersion row = {.name = name, .architecture = "gpt2", .task = "generation", .config = config, .tokenizer = tokenizer, .weights = weights, .wsize = wsize};
 	char	   *opts;
 
 	TfmGpt2InfoFromJson(&info, config, what[0]);
@@ -260,7 +179,8 @@ import_gpt2(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weigh
 	row.params = TfmGpt2Params(&info.cfg);
 	opts = psprintf("{\"max_tokens\": %d}", row.max_tokens);
 	row.options = TfmJsonParse(opts, strlen(opts), "options");
-	return store(name, &row, config, tokenizer, weights, wsize);
+	row.sha256 = TfmSha256Hex(weights, wsize);
+	return TfmStoreVersion(&row);
 }
 
 /* validate a model's parts against each other and store it */
@@ -270,7 +190,7 @@ import_model(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weig
 {
 	/* the callers checked the name, the encoding, the right to the name and the kind of model */
 	/* the weights, their copy in 16 MB chunks and the parsed header */
-	TfmCheckMemory((double) wsize + CHUNK_BYTES * 2.0, "importing the model");
+	TfmCheckMemory((double) wsize + TFM_CHUNK_BYTES * 2.0, "importing the model");
 	if (TfmConfigIsGpt2(config))
 		return import_gpt2(name, config, tokenizer, weights, wsize, options, what);
 	return import_bert(name, config, tokenizer, weights, wsize, options, what);
@@ -322,7 +242,7 @@ read_file(const char *dir, const char *file, uint64 *size, char **pathp)
 	buf = palloc_extended(sb.st_size + 1, MCXT_ALLOC_HUGE);
 	while (off < (uint64) sb.st_size)
 	{
-		ssize_t		n = read(fd, buf + off, Min((uint64) sb.st_size - off, (uint64) CHUNK_BYTES));
+		ssize_t		n = read(fd, buf + off, Min((uint64) sb.st_size - off, (uint64) TFM_CHUNK_BYTES));
 
 		if (n < 0 && errno == EINTR)
 			n = 0;

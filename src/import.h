@@ -1,11 +1,13 @@
-/* import.h: storing model weights in the catalog */
+/* import.h: checking and storing model versions in the catalog */
 #ifndef TFM_IMPORT_H
 #define TFM_IMPORT_H
 
 #include "postgres.h"
 
+#include "catalog.h"
+
 extern void TfmCheckModelName(const char *name);
 extern char *TfmSha256Hex(const char *buf, uint64 size);
-extern void TfmStoreChunks(int64 id, const char *weights, uint64 wsize);
+extern int64 TfmStoreVersion(const TfmNewVersion *v);
 
 #endif

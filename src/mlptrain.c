@@ -20,7 +20,6 @@
 #include "progress.h"
 #include "rows.h"
 #include "train.h"
-#include "trainsave.h"
 
 #define EVAL_CHUNK 4096			/* rows evaluated at a time */
 
@@ -450,55 +449,31 @@ check_finite(const MlpTrainer *t)
 static void
 store(MlpTrainer *t, const char *name)
 {
-	Oid			types[12] = {TEXTOID, TEXTOID, TEXTARRAYOID, INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID,
-	JSONBOID, BYTEAOID, JSONBOID, OIDOID};
-	Datum		a[12];
-	char		nulls[12];
 	double		headline;
 	char	   *metrics = split_metrics(t, &headline), *config = config_json(t), *training = training_json(t);
 	char	   *opts = psprintf("{\"feature_mean\": %s, \"feature_std\": %s, \"target_mean\": %s, \"target_std\": %s}",
 								json_doubles(t->mean, t->dims[0]), json_doubles(t->std, t->dims[0]),
 								TfmJsonFloat(t->tmean, 17), TfmJsonFloat(t->tstd, 17));
-	bytea	   *params = palloc(VARHDRSZ + sizeof(float) * t->np);
+	TfmNewVersion v = {.name = name, .architecture = TFM_MLP_BASE, .task = TfmTaskName(t->task), .dim = t->dims[0],
+	.params = (int64) t->np, .head = t->p, .head_bytes = sizeof(float) * t->np};
 	StringInfoData key;
-	TfmOwnerScope s;
 
 	check_finite(t);
-	SET_VARSIZE(params, VARHDRSZ + sizeof(float) * t->np);
-	memcpy(VARDATA(params), t->p, sizeof(float) * t->np);
 	/* the version's identity: shape, statistics, weights, labels */
 	initStringInfo(&key);
 	appendStringInfo(&key, "%s\n%s\n", config, opts);
-	appendBinaryStringInfo(&key, VARDATA(params), sizeof(float) * t->np);
+	appendBinaryStringInfo(&key, (const char *) t->p, sizeof(float) * t->np);
 	for (int k = 0; t->labels && k < t->K; k++)
 		appendStringInfo(&key, "\n%s", t->labels[k]);
-	memset(nulls, ' ', sizeof(nulls));
-	a[11] = ObjectIdGetDatum(TfmCheckCreate(name));
-	a[0] = CStringGetTextDatum(name);
-	a[1] = CStringGetTextDatum(TfmTaskName(t->task));
-	a[2] = TfmLabelsArg(t->task, t->labels, t->K, &nulls[2]);
-	a[3] = Int32GetDatum(t->dims[0]);
-	a[4] = Int64GetDatum((int64) t->np);
-	a[5] = CStringGetTextDatum(TfmSha256Hex(key.data, key.len));
-	a[6] = JsonbPGetDatum(TfmJsonParse(config, strlen(config), "config"));
-	a[7] = JsonbPGetDatum(TfmJsonParse(opts, strlen(opts), "options"));
-	a[8] = JsonbPGetDatum(TfmJsonParse(metrics, strlen(metrics), "metrics"));
-	a[9] = PointerGetDatum(params);
-	a[10] = JsonbPGetDatum(TfmJsonParse(training, strlen(training), "training"));
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	TfmAsOwnerBegin(&s);
-	TfmForgetStaleRights(name);
-	if (SPI_execute_with_args(psprintf("INSERT INTO tfm.model (name, version, architecture, task, labels, dim, max_tokens, "
-									   "params, sha256, config, tokenizer, options, metrics, head, training, owner) "
-									   "SELECT $1, coalesce((SELECT pg_catalog.max(version) FROM tfm.model WHERE name = $1), 0) + 1, "
-									   "'" TFM_MLP_BASE "', $2, $3, $4, 0, $5, $6, $7, '{}'::jsonb, $8, $9, $10, $11, %s",
-									   TfmOwnerValueSql(12)),
-							  12, types, a, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not insert into tfm.model");
-	TfmSyncRoleMarkers();
-	TfmAsOwnerEnd(&s);
-	SPI_finish();
+	if (t->task == TFM_TASK_CLASSIFICATION)
+		v.labels = t->labels, v.nlabels = t->K;
+	v.sha256 = TfmSha256Hex(key.data, key.len);
+	v.config = TfmJsonParse(config, strlen(config), "config");
+	v.tokenizer = TfmJsonParse("{}", 2, "tokenizer");
+	v.options = TfmJsonParse(opts, strlen(opts), "options");
+	v.metrics = TfmJsonParse(metrics, strlen(metrics), "metrics");
+	v.training = TfmJsonParse(training, strlen(training), "training");
+	(void) TfmStoreVersion(&v);
 	ereport(NOTICE, (errmsg("model \"%s\" trained: %s %.4f on %d %s rows", name,
 							t->task == TFM_TASK_CLASSIFICATION ? "accuracy" : "r2", headline,
 							t->nval > 0 ? t->nval : t->ntrain, t->nval > 0 ? "validation" : "training")));

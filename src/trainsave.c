@@ -105,23 +105,6 @@ encoder_safetensors(const TfmTrainer *t, uint64 *size)
 	return TfmSafetensorsWriteF32(k, names, rows, cols, data, size);
 }
 
-/* tfm.model's labels as an SPI argument: the class names (classification), NULL (regression: *null = 'n') */
-Datum
-TfmLabelsArg(TfmTask task, char **labels, int K, char *null)
-{
-	Datum	   *ld;
-
-	if (task != TFM_TASK_CLASSIFICATION)
-	{
-		*null = 'n';
-		return (Datum) 0;
-	}
-	ld = palloc(sizeof(Datum) * K);
-	for (int k = 0; k < K; k++)
-		ld[k] = CStringGetTextDatum(labels[k]);
-	return PointerGetDatum(construct_array(ld, K, TEXTOID, -1, false, TYPALIGN_INT));
-}
-
 /* refuse to store a model with a weight or statistic that is not a finite number */
 static void
 check_finite_model(const TfmTrainer *t)
@@ -142,70 +125,35 @@ check_finite_model(const TfmTrainer *t)
 int64
 TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options)
 {
-	Oid			types[12] = {TEXTOID, TEXTOID, TEXTARRAYOID, INT4OID, INT8OID, TEXTOID, JSONBOID, JSONBOID,
-	INT8OID, BYTEAOID, JSONBOID, OIDOID};
-	Datum		a[12];
-	bool		isnull;
-	char		nulls[12];
-	TfmOwnerScope s;
-	bytea	   *head = palloc(VARHDRSZ + sizeof(float) * t->head_n);
-	char	   *blob = NULL, *metrics = split_metrics(t), *sha;
-	uint64		bsize = 0;
-	int64		id;
+	TfmNewVersion v = {.name = name, .from_id = t->base->encoder_id, .task = TfmTaskName(t->task),
+	.max_tokens = t->o.max_tokens, .params = (int64) t->head_n, .base_id = t->base->id,
+	.encoder_id = t->o.full ? 0 : t->base->encoder_id, .head = t->head, .head_bytes = sizeof(float) * t->head_n};
+	char	   *metrics = split_metrics(t), *opts, *training;
 	StringInfoData key;
 
 	(void) options;
 	check_finite_model(t);
-	SET_VARSIZE(head, VARHDRSZ + sizeof(float) * t->head_n);
-	memcpy(VARDATA(head), t->head, sizeof(float) * t->head_n);
-	initStringInfo(&key);
+	if (t->task == TFM_TASK_CLASSIFICATION)
+		v.labels = t->labels, v.nlabels = t->K;
 	if (t->o.full)
 	{
-		/* two statements: bsize is set by encoder_safetensors, and argument order is unspecified */
-		blob = encoder_safetensors(t, &bsize);
-		sha = TfmSha256Hex(blob, bsize);
+		/* two statements: wsize is set by encoder_safetensors, and argument order is unspecified */
+		v.weights = encoder_safetensors(t, &v.wsize);
+		v.sha256 = TfmSha256Hex(v.weights, v.wsize);
 	}
 	else
 	{
+		initStringInfo(&key);
 		appendStringInfo(&key, "%s", t->base->enc_sha256);
-		appendBinaryStringInfo(&key, VARDATA(head), sizeof(float) * t->head_n);
+		appendBinaryStringInfo(&key, (const char *) t->head, sizeof(float) * t->head_n);
 		for (int k = 0; t->labels && k < t->K; k++)
 			appendStringInfo(&key, "\n%s", t->labels[k]);
-		sha = TfmSha256Hex(key.data, key.len);
+		v.sha256 = TfmSha256Hex(key.data, key.len);
 	}
-	a[11] = ObjectIdGetDatum(TfmCheckCreate(name));
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	memset(nulls, ' ', sizeof(nulls));
-	a[0] = CStringGetTextDatum(name);
-	a[1] = CStringGetTextDatum(TfmTaskName(t->task));
-	a[2] = TfmLabelsArg(t->task, t->labels, t->K, &nulls[2]);
-	a[3] = Int32GetDatum(t->o.max_tokens);
-	a[4] = Int64GetDatum((int64) t->head_n);
-	a[5] = CStringGetTextDatum(sha);
-	a[6] = JsonbPGetDatum(TfmJsonParse(inference_options(t), strlen(inference_options(t)), "options"));
-	a[7] = JsonbPGetDatum(TfmJsonParse(metrics, strlen(metrics), "metrics"));
-	a[8] = Int64GetDatum(t->base->id);
-	a[9] = PointerGetDatum(head);
-	a[10] = JsonbPGetDatum(TfmJsonParse(training_json(t), strlen(training_json(t)), "training"));
-	TfmAsOwnerBegin(&s);
-	TfmForgetStaleRights(name);
-	if (SPI_execute_with_args(psprintf(
-								  "INSERT INTO tfm.model (name, version, architecture, task, labels, dim, max_tokens, params, "
-								  "sha256, config, tokenizer, options, metrics, base_id, encoder_id, head, training, owner) "
-								  "SELECT $1, coalesce((SELECT pg_catalog.max(version) FROM tfm.model WHERE name = $1), 0) + 1, "
-								  "e.architecture, $2, $3, e.dim, $4, e.params + $5, $6, e.config, e.tokenizer, $7, $8, $9, "
-								  "%s, $10, $11, %s FROM tfm.model e WHERE e.id = " INT64_FORMAT " RETURNING id",
-								  t->o.full ? "NULL" : psprintf(INT64_FORMAT, t->base->encoder_id), TfmOwnerValueSql(12),
-								  t->base->encoder_id),
-							  12, types, a, nulls, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-						errmsg("base model of \"%s\" disappeared during training", name)));
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	TfmSyncRoleMarkers();		/* the owner's marker: DROP ROLE fails while it owns models */
-	if (blob)
-		TfmStoreChunks(id, blob, bsize);
-	TfmAsOwnerEnd(&s);
-	SPI_finish();
-	return id;
+	opts = inference_options(t);
+	training = training_json(t);
+	v.options = TfmJsonParse(opts, strlen(opts), "options");
+	v.metrics = TfmJsonParse(metrics, strlen(metrics), "metrics");
+	v.training = TfmJsonParse(training, strlen(training), "training");
+	return TfmStoreVersion(&v);
 }

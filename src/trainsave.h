@@ -9,7 +9,5 @@
 
 /* insert the trained model version (and its encoder weights when full); returns its id */
 extern int64 TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options);
-/* tfm.model's labels as an SPI argument: the class names (classification), NULL (regression: *null = 'n') */
-extern Datum TfmLabelsArg(TfmTask task, char **labels, int K, char *null);
 
 #endif
