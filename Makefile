@@ -9,7 +9,7 @@ EXTENSION = pg_tfm
 MODULE_big = pg_tfm
 DATA = $(wildcard sql/pg_tfm--*.sql)
 OBJS = src/pg_tfm.o src/acl.o src/jsonutil.o src/safetensors.o src/stcheck.o src/model.o src/cachefile.o \
-       src/cache.o src/cacheinfo.o src/infer.o src/metrics.o src/fairness.o src/rows.o src/head.o src/mlp.o src/mlptrain.o src/mlpfuncs.o src/train.o src/progress.o src/trainsave.o src/trainfuncs.o src/evaluate.o src/gradcheck.o src/optim.o src/import.o src/funcs.o src/flag.o src/catalog.o src/blas.o src/bert.o \
+       src/cache.o src/cacheinfo.o src/infer.o src/metrics.o src/fairness.o src/rows.o src/head.o src/mlp.o src/mlptrain.o src/mlpfuncs.o src/train.o src/progress.o src/trainsave.o src/trainfuncs.o src/evaluate.o src/gradcheck.o src/optim.o src/import.o src/funcs.o src/flag.o src/catalog.o src/model/arch.o src/blas.o src/bert.o \
        src/gpt2.o src/gpt2model.o src/generate.o src/stconfig.o src/seqhead.o src/rerank.o src/prefix.o \
        $(TEXT_OBJS) \
        src/cpuinfo.o src/kernels/formats.o src/kernels/matmul.o src/kernels/pointwise.o src/kernels/attention.o \
@@ -32,7 +32,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS tracks no header dependencies: rebuild every object when any header changes
-$(OBJS): $(wildcard src/*.h src/text/*.h src/kernels/*.h)
+$(OBJS): $(wildcard src/*.h src/text/*.h src/kernels/*.h src/model/*.h)
 
 # every kernel file (src/kernels/); the unit tests link them whole
 KERNELS = src/kernels/formats.c src/kernels/matmul.c src/kernels/pointwise.c src/kernels/attention.c src/kernels/cpu.c src/kernels/packed_avx2.c src/kernels/packed_avx512.c src/kernels/qgemm.c \

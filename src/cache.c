@@ -38,53 +38,6 @@ TfmModelName(text *arg)
 	return tfm_default_model;
 }
 
-/* task from its catalog name */
-TfmTask
-TfmTaskFromName(const char *task)
-{
-	if (strcmp(task, "classification") == 0)
-		return TFM_TASK_CLASSIFICATION;
-	if (strcmp(task, "regression") == 0)
-		return TFM_TASK_REGRESSION;
-	if (strcmp(task, "generation") == 0)
-		return TFM_TASK_GENERATION;
-	if (strcmp(task, "cross-encoder") == 0)
-		return TFM_TASK_CROSS_ENCODER;
-	return TFM_TASK_EMBEDDING;
-}
-
-/* catalog name of a task */
-const char *
-TfmTaskName(TfmTask task)
-{
-	return task == TFM_TASK_CLASSIFICATION ? "classification" :
-		task == TFM_TASK_REGRESSION ? "regression" :
-		task == TFM_TASK_GENERATION ? "generation" :
-		task == TFM_TASK_CROSS_ENCODER ? "cross-encoder" : "embedding";
-}
-
-/* what an architecture is called in messages */
-static const char *
-arch_title(TfmArch arch)
-{
-	return arch == TFM_ARCH_GPT2 ? "GPT-2 text generation" :
-		arch == TFM_ARCH_MLP ? "feature-vector MLP" : "BERT-family encoder";
-}
-
-/* refuse a model of another architecture than a function runs (e.g. tfm_embed on GPT-2) */
-void
-TfmRequireArch(const TfmModel *m, TfmArch arch, const char *fn)
-{
-	if (m->arch != arch)
-		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-						errmsg("model \"%s\" is a %s model, %s needs a %s model", m->name,
-							   arch_title(m->arch), fn, arch == TFM_ARCH_GPT2 ? "GPT-2" : arch_title(arch)),
-						errhint("%s", arch == TFM_ARCH_GPT2 ? "Import a GPT-2 model (config.json model_type \"gpt2\") for tfm_generate." :
-								arch == TFM_ARCH_MLP ? "Pass the features as real[] or float8[] to a model trained with tfm_train(name, 'mlp', ...)." :
-								m->arch == TFM_ARCH_MLP ? "An MLP reads feature vectors: pass a real[] or float8[] instead of text." :
-								"Use tfm_generate() or tfm_tokenize() with GPT-2 models.")));
-}
-
 /* find a mapped version by id and sha256 */
 static TfmModel *
 find(int64 id, const char *sha256)
@@ -148,8 +101,7 @@ fill(TfmModel *m, const char *name, const TfmModelRow *r)
 	m->encoder_id = r->encoder_id;
 	strlcpy(m->sha256, r->sha256, sizeof(m->sha256));
 	strlcpy(m->name, name, sizeof(m->name));
-	m->arch = strcmp(r->architecture, "gpt2") == 0 ? TFM_ARCH_GPT2 :
-		strcmp(r->architecture, TFM_MLP_BASE) == 0 ? TFM_ARCH_MLP : TFM_ARCH_BERT;
+	m->arch = TfmArchFromName(r->architecture);
 	if (m->arch == TFM_ARCH_MLP)
 	{
 		load_head(m, r);

@@ -7,17 +7,11 @@
 #include "bert.h"
 #include "gpt2.h"
 #include "model.h"
+#include "model/arch.h"
 
 #define TFM_DIR "pg_tfm"			/* pg_tfm's folder in the data directory */
 #define TFM_FILE_MAGIC "PGTFMv06"
 #define TFM_FILE_HEADER_BYTES 4096
-
-typedef enum TfmArch
-{
-	TFM_ARCH_BERT,				/* vocab: WordPiece blob (tokenizer.h); weights: BERT slots, linear weights packed */
-	TFM_ARCH_GPT2,				/* vocab: byte-level BPE blob (bpe.h); weights: GPT-2 slots, Linear layout */
-	TFM_ARCH_MLP				/* a feature-vector MLP (mlpmodel.h): weights in the catalog row, no cache file */
-} TfmArch;
 
 typedef struct TfmFileHeader
 {
