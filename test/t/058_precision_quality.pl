@@ -70,7 +70,7 @@ cmp_ok($f1{$_} - $f1{fp32}, '>=', $F1_DELTA, "$_ head: spam F1 within 0.005 of f
 # options lose "precision", so tfm_classify/tfm_evaluate run it on fp32 features (reported, not fixed here)
 TODO:
 {
-	local $TODO = 'trained models do not keep their base precision (src/trainstore.c inference_options)';
+	local $TODO = 'trained models do not keep their base precision (src/trainsave.c inference_options)';
 	for my $p (@PRECISIONS)
 	{
 		is(psql($db, "SELECT tfm_embed('a test', 'spam_$p')::text = tfm_embed('a test', 'minilm_$p')::text"),
