@@ -112,6 +112,32 @@ position_ids(int *pos, const TfmBertConfig *cfg, const int32_t *ids, const int *
 	}
 }
 
+/* out (B,T,C) += the reduced word rows (bf16, or int8 times its row's scale) embedding_id picks */
+static void
+word_rows_add(float *out, const TfmBertWeights *w, const int32_t *ids, const int *lens, int B, int T, int C, int V)
+{
+	for (int b = 0; b < B; b++)
+		for (int t = 0; t < T; t++)
+		{
+			int			type;
+			size_t		id = (size_t) embedding_id(ids, lens, b, t, T, V, &type);
+			float	   *o = out + ((size_t) b * T + t) * C;
+
+			if (w->word_bf16)
+				for (int i = 0; i < C; i++)
+				{
+					uint32_t	u = (uint32_t) w->word_bf16[id * C + i] << 16;
+					float		f;
+
+					memcpy(&f, &u, 4);
+					o[i] += f;
+				}
+			else
+				for (int i = 0; i < C; i++)
+					o[i] += w->word_scale[id] * (float) w->word_i8[id * C + i];
+		}
+}
+
 /* positions of every sequence into pos (B,T), then out (B,T,C) = the embeddings (ops.h); pos is scratch */
 static void
 encoder_embed(float *out, int *pos, const TfmBertConfig *cfg, const TfmBertWeights *w,
@@ -119,7 +145,14 @@ encoder_embed(float *out, int *pos, const TfmBertConfig *cfg, const TfmBertWeigh
 {
 	for (int b = 0; b < B; b++)
 		position_ids(pos + (size_t) b * T, cfg, ids, lens, b, T);
-	embedding_forward(out, ids, lens, w->word_emb, w->pos_emb, w->type_emb, pos, B, T, cfg->hidden, cfg->vocab);
+	if (w->word_emb)
+	{
+		embedding_forward(out, ids, lens, w->word_emb, w->pos_emb, w->type_emb, pos, B, T, cfg->hidden, cfg->vocab);
+		return;
+	}
+	/* reduced word rows: positions and types over a zero word row (a one-row table), the word rows added */
+	embedding_forward(out, ids, lens, w->word_zero, w->pos_emb, w->type_emb, pos, B, T, cfg->hidden, 1);
+	word_rows_add(out, w, ids, lens, B, T, cfg->hidden, cfg->vocab);
 }
 
 /* scatter-add dout (B,T,C) into the rows encoder_embed read (pos is scratch, as there); NULL gradients are skipped */

@@ -70,6 +70,15 @@ typedef struct TfmBertWeights
 			   *type_emb,		/* (type_vocab,C); NULL when type_vocab is 0 */
 			   *emb_ln_w, *emb_ln_b;	/* (C) */
 	const TfmBertLayer *layer;	/* [layers] */
+	/*
+	 * the word embeddings reduced, as cache files of bf16 and int8 models keep them (word_emb is
+	 * NULL then, and bert_forward reads these): bf16 rows, or int8 rows with one scale per row
+	 * (row v ~ word_scale[v] * word_i8[v]); word_zero is C zeros
+	 */
+	const uint16_t *word_bf16;	/* (vocab,C) */
+	const int8_t *word_i8;		/* (vocab,C) */
+	const float *word_scale;	/* (vocab) */
+	const float *word_zero;		/* (C) */
 } TfmBertWeights;
 
 /* bytes of scratch bert_forward needs for a (B,T) batch */

@@ -139,8 +139,9 @@ map_encoder(TfmModel *m)
 	m->vocab = (const TfmVocab *) m->map.vocab;
 	m->tokenizer = (TfmTokenizerKind) m->map.hdr->tokenizer;	/* checked with the file (TfmTextCheck) */
 	m->layers = MemoryContextAlloc(m->mcxt, sizeof(TfmBertLayer) * m->cfg.layers);
-	TfmBertBindCache(&m->w, m->layers, &m->cfg, m->map.weights);
-	TfmBertLowPrecision(m->layers, &m->cfg, m->opt.precision, m->mcxt, TFM_LOWP_ALL);
+	/* the file's precision is its encoder's: a head-only model runs at it */
+	m->opt.precision = (int) m->map.hdr->precision;
+	TfmBertBindFile(&m->w, m->layers, &m->cfg, (const char *) m->map.weights, m->opt.precision, m->mcxt);
 }
 
 /* the catalog row of the newest version of name as the extension owner; 42501 unless the caller may use it */

@@ -133,11 +133,12 @@ header_problem(const TfmMapped *m, int64 model_id, const char *key)
 		sample_crc(m->base + h->weights_off, h->weights_bytes) != h->sample_crc)
 		return "weights checksum mismatch";
 	if (h->arch == TFM_ARCH_GPT2)
-		return (TfmGpt2ConfigCheck(&h->gcfg) == 0 &&
+		return (h->precision == TFM_PRECISION_FP32 && TfmGpt2ConfigCheck(&h->gcfg) == 0 &&
 				h->weights_bytes == TfmGpt2WeightsFloats(&h->gcfg) * sizeof(float) &&
 				TfmTextCheck(TFM_TOKENIZER_GPT2, h->gcfg.n_vocab, m->base + h->vocab_off, h->vocab_size) == 0) ? NULL : "inconsistent GPT-2 sections";
 	return (h->arch == TFM_ARCH_BERT && TfmBertConfigCheck(&h->cfg) == 0 &&
-			h->weights_bytes == TfmBertCacheFloats(&h->cfg) * sizeof(float) &&
+			h->precision <= TFM_PRECISION_BF16 && TfmPrecisionFits((int) h->precision, &h->cfg) &&
+			h->weights_bytes == TfmBertFileBytes(&h->cfg, (int) h->precision) &&
 			TfmTextCheck((TfmTokenizerKind) h->tokenizer, h->cfg.vocab, m->base + h->vocab_off, h->vocab_size) == 0) ? NULL : "inconsistent BERT sections";
 }
 
@@ -249,34 +250,39 @@ read_weights(int64 model_id, uint64 *size)
 	return buf;
 }
 
-/* fetch the JSON columns and the architecture of a model version */
+/* fetch the JSON columns (config, tokenizer, options) and the architecture of a model version */
 static TfmArch
-read_catalog(int64 model_id, Jsonb **config, Jsonb **tokenizer)
+read_catalog(int64 model_id, Jsonb **config, Jsonb **tokenizer, Jsonb **options)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(model_id)};
 	bool		isnull;
 
-	if (SPI_execute_with_args("SELECT config, tokenizer, architecture = 'gpt2' FROM tfm.model WHERE id = $1",
+	if (SPI_execute_with_args("SELECT config, tokenizer, architecture = 'gpt2', options FROM tfm.model WHERE id = $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 						errmsg("model " INT64_FORMAT " no longer exists", model_id)));
 	*config = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	*tokenizer = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	*options = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull)) ?
 		TFM_ARCH_GPT2 : TFM_ARCH_BERT;
 }
 
-/* the BERT parts of an image: config, WordPiece blob, checked tensor slots */
+/* the BERT parts of an image: config, precision, WordPiece blob, checked tensor slots */
 static void
-bert_parts(TfmFileHeader *h, Jsonb *config, Jsonb *tokenizer, TfmSafetensors *st,
+bert_parts(TfmFileHeader *h, Jsonb *config, Jsonb *tokenizer, Jsonb *options, TfmSafetensors *st,
 		   void **vocab, size_t *vsize, TfmTensorInfo ***slots)
 {
+	TfmModelOptions opt;
+
 	TfmBertConfigFromJson(&h->cfg, config, "config.json");
+	TfmOptionsFromJson(&opt, options, &h->cfg, false);
+	h->precision = (uint32) opt.precision;
 	h->tokenizer = (uint32) TfmTextKind(tokenizer, &h->cfg);
 	*vocab = TfmTextFromJson(tokenizer, &h->cfg, vsize, "tokenizer.json");
 	*slots = TfmBertResolve(st, &h->cfg);
-	h->weights_bytes = TfmBertCacheFloats(&h->cfg) * sizeof(float);
+	h->weights_bytes = TfmBertFileBytes(&h->cfg, opt.precision);
 }
 
 /* the GPT-2 parts of an image: config, BPE blob, checked tensor slots */
@@ -293,15 +299,37 @@ gpt2_parts(TfmFileHeader *h, Jsonb *config, Jsonb *tokenizer, TfmSafetensors *st
 	h->weights_bytes = TfmGpt2WeightsFloats(&h->gcfg) * sizeof(float);
 }
 
-/* a BERT weights section: every slot as fp32, the linear weights in panels (matmul_pack) */
+/* floats of bert_materialise's two buffers: one slot in fp32, and (bf16, int8) one linear weight in panels */
 static void
-bert_materialise(float *dst, const TfmBertConfig *cfg, TfmSafetensors *st, TfmTensorInfo **slots,
+bert_buffers(const TfmBertConfig *cfg, int precision, size_t *one, size_t *panels)
+{
+	size_t		C = cfg->hidden, widest = Max(C, (size_t) cfg->intermediate);
+
+	*one = C * widest;
+	*panels = 0;
+	if (precision == TFM_PRECISION_FP32)
+		return;
+	*one = Max(*one, (size_t) cfg->vocab * C);	/* the word embeddings, reduced from fp32 */
+	*panels = Max(matmul_packed_floats(cfg->hidden, cfg->intermediate),
+				  matmul_packed_floats(cfg->intermediate, cfg->hidden));
+}
+
+/*
+ * a BERT weights section at the header's precision (TfmBertFileSlotBytes): fp32 slots in place, the
+ * linear weights in panels, at bf16 and int8 these and the word embeddings as the kernels read them
+ */
+static void
+bert_materialise(char *dst, const TfmFileHeader *h, TfmSafetensors *st, TfmTensorInfo **slots,
 				 const char *weights)
 {
-	/* one fp32 buffer for the largest linear weight, packed from there */
-	float	   *w = palloc_extended(sizeof(float) * cfg->hidden * Max(cfg->hidden, cfg->intermediate),
-									MCXT_ALLOC_HUGE);
+	const TfmBertConfig *cfg = &h->cfg;
+	int			prec = (int) h->precision;
+	size_t		one, npanels;
+	float	   *w, *panels;
 
+	bert_buffers(cfg, prec, &one, &npanels);
+	w = palloc_extended(sizeof(float) * one, MCXT_ALLOC_HUGE);
+	panels = palloc_extended(sizeof(float) * Max(npanels, 1), MCXT_ALLOC_HUGE);
 	for (int s = 0; s < TfmBertSlotCount(cfg); s++)
 	{
 		int			in, out;
@@ -309,40 +337,41 @@ bert_materialise(float *dst, const TfmBertConfig *cfg, TfmSafetensors *st, TfmTe
 		CHECK_FOR_INTERRUPTS();
 		if (slots[s] == NULL)	/* a tensor the family lacks: no floats */
 			;
-		else if (TfmBertSlotPacked(cfg, s, &in, &out))
+		else if (TfmBertSlotPacked(cfg, s, &in, &out) || (s == 0 && prec != TFM_PRECISION_FP32))
 		{
 			TfmSafetensorsToFloat(w, st, slots[s], weights);
-			matmul_pack(dst, w, in, out);
+			TfmBertFileSlotFill(dst, cfg, s, prec, w, panels);
 		}
 		else
-			TfmSafetensorsToFloat(dst, st, slots[s], weights);
-		dst += TfmBertCacheSlotFloats(cfg, s);
+			TfmSafetensorsToFloat((float *) dst, st, slots[s], weights);
+		dst += TfmBertFileSlotBytes(cfg, s, prec);
 	}
 	pfree(w);
+	pfree(panels);
 }
 
-/* lay out header, vocabulary and fp32 weights of a model version in memory */
+/* lay out header, vocabulary and weights (at the model's precision) of a model version in memory */
 static char *
 build_image(int64 model_id, const char *key, uint64 *size)
 {
-	Jsonb	   *config, *tokenizer;
+	Jsonb	   *config, *tokenizer, *options;
 	TfmFileHeader h;
+	size_t		one, panels;
 	uint64		wsize;
 	char	   *weights, *img;
 	void	   *vocab;
 	size_t		vsize;
 	TfmSafetensors *st;
 	TfmTensorInfo **slots;
-	float	   *dst;
 
 	memset(&h, 0, sizeof(h));
-	h.arch = read_catalog(model_id, &config, &tokenizer);
+	h.arch = read_catalog(model_id, &config, &tokenizer, &options);
 	weights = read_weights(model_id, &wsize);
 	st = TfmSafetensorsParse(weights, wsize, "the stored weights");
 	if (h.arch == TFM_ARCH_GPT2)
 		gpt2_parts(&h, config, tokenizer, st, &vocab, &vsize, &slots);
 	else
-		bert_parts(&h, config, tokenizer, st, &vocab, &vsize, &slots);
+		bert_parts(&h, config, tokenizer, options, st, &vocab, &vsize, &slots);
 	memcpy(h.magic, TFM_FILE_MAGIC, 8);
 	h.header_bytes = TFM_FILE_HEADER_BYTES;
 	h.model_id = model_id;
@@ -351,17 +380,16 @@ build_image(int64 model_id, const char *key, uint64 *size)
 	h.vocab_size = vsize;
 	h.weights_off = TYPEALIGN(4096, h.vocab_off + vsize);
 	h.file_size = h.weights_off + h.weights_bytes;
-	/* the stored weights, the image and one linear weight in fp32 while it is packed */
-	TfmCheckMemory((double) wsize + h.file_size +
-				   (double) h.cfg.hidden * Max(h.cfg.hidden, h.cfg.intermediate) * sizeof(float),
+	/* the stored weights, the image and one slot in fp32 while it is packed or reduced */
+	bert_buffers(&h.cfg, (int) h.precision, &one, &panels);
+	TfmCheckMemory((double) wsize + h.file_size + ((double) one + panels) * sizeof(float),
 				   "building the model's cache file");
 	img = palloc_extended(h.file_size, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	memcpy(img + h.vocab_off, vocab, vsize);
-	dst = (float *) (img + h.weights_off);
 	if (h.arch == TFM_ARCH_GPT2)
-		TfmGpt2Materialise(dst, &h.gcfg, st, slots, weights);
+		TfmGpt2Materialise((float *) (img + h.weights_off), &h.gcfg, st, slots, weights);
 	else
-		bert_materialise(dst, &h.cfg, st, slots, weights);
+		bert_materialise(img + h.weights_off, &h, st, slots, weights);
 	h.vocab_crc = crc_of(img + h.vocab_off, h.vocab_size);
 	h.weights_crc = crc_of(img + h.weights_off, h.weights_bytes);
 	h.sample_crc = sample_crc(img + h.weights_off, h.weights_bytes);
@@ -578,6 +606,50 @@ TfmCacheFileEnsure(TfmMapped *m, int64 model_id, const char *key)
 		unlink(lock);
 	}
 	CloseTransientFile(lockfd);
+}
+
+/*
+ * plain (TfmBertWeightsFloats, training's fp32 layout) = the weights of a mapped BERT model version:
+ * unpacked from an fp32 cache file, or read from the catalog (tfm.model_data) when the file holds
+ * them at bf16 or int8, which training must not start from
+ */
+void
+TfmCacheFilePlain(float *plain, const TfmMapped *m, int64 model_id)
+{
+	const TfmBertConfig *cfg = &m->hdr->cfg;
+	MemoryContext ctx, old;
+	TfmOwnerScope scope;
+	uint64		wsize;
+	char	   *weights;
+	TfmSafetensors *st;
+	TfmTensorInfo **slots;
+
+	if (m->hdr->precision == TFM_PRECISION_FP32)
+	{
+		TfmBertUnpackCache(plain, cfg, m->weights);
+		return;
+	}
+	ctx = AllocSetContextCreate(CurrentMemoryContext, "pg_tfm fp32 weights", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(ctx);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* the caller's right to use the model was checked; the weights are readable by the owner only */
+	TfmAsOwnerBegin(&scope);
+	weights = read_weights(model_id, &wsize);
+	TfmAsOwnerEnd(&scope);
+	st = TfmSafetensorsParse(weights, wsize, "the stored weights");
+	slots = TfmBertResolve(st, cfg);
+	memset(plain, 0, sizeof(float) * TfmBertWeightsFloats(cfg));	/* the slots' padding too */
+	for (int s = 0; s < TfmBertSlotCount(cfg); s++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (slots[s] != NULL)
+			TfmSafetensorsToFloat(plain, st, slots[s], weights);
+		plain += TfmBertSlotFloats(cfg, s);
+	}
+	SPI_finish();
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(ctx);
 }
 
 static List *pending_removal = NIL;	/* model ids dropped by the current transaction */

@@ -10,14 +10,14 @@
 #include "model/arch.h"
 
 #define TFM_DIR "pg_tfm"			/* pg_tfm's folder in the data directory */
-#define TFM_FILE_MAGIC "PGTFMv06"
+#define TFM_FILE_MAGIC "PGTFMv07"
 #define TFM_FILE_HEADER_BYTES 4096
 
 typedef struct TfmFileHeader
 {
 	char		magic[8];
 	uint32		header_bytes;
-	uint32		pad0;
+	uint32		precision;		/* TFM_PRECISION_* of the weights section (TfmBertFileSlotBytes); fp32 for GPT-2 */
 	int64		model_id;
 	char		key[72];		/* the version's cache_key (a uuid): a re-created catalog never matches */
 	TfmBertConfig cfg;
@@ -56,6 +56,7 @@ extern void TfmCacheFilePath(char *path, int64 model_id, const char *key);
 extern const char *TfmPathShown(const char *path);
 extern void TfmCacheFileUnmap(TfmMapped *m);
 extern void TfmCacheFileEnsure(TfmMapped *m, int64 model_id, const char *key);
+extern void TfmCacheFilePlain(float *plain, const TfmMapped *m, int64 model_id);
 extern void TfmCacheFileRemoveAtCommit(int64 model_id);
 extern void TfmCacheFileRemovePending(bool commit);
 

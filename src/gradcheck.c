@@ -139,7 +139,7 @@ tfm_train_step(PG_FUNCTION_ARGS)
 	logits = palloc_extended(sizeof(float) * B * K, MCXT_ALLOC_HUGE);
 	dlogits = palloc_extended(sizeof(float) * B * K, MCXT_ALLOC_HUGE);
 	/* training runs on the (out,in) weights the cache file keeps packed */
-	TfmBertUnpackCache(plain, cfg, m->map.weights);
+	TfmCacheFilePlain(plain, &m->map, m->encoder_id);
 	TfmBertBind(&w, palloc(sizeof(TfmBertLayer) * cfg->layers), cfg, plain);
 	bert_forward_train(hidden, acts, cfg, &w, ids, lens, B, T, 0, 0, 0, scratch, TfmCheckInterrupts);
 	TfmPool(x, hidden, lens, B, T, C, m->opt.pooling, 0);

@@ -1,6 +1,8 @@
 /* model.c: BERT configs, tensor slots and tokenizer settings read from Hugging Face files, all checked */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "utils/jsonb.h"
 
 #include "jsonutil.h"
@@ -194,7 +196,7 @@ TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char *what)
 						errmsg("%s: layer_norm_eps must be between 0 and 1", what)));
 }
 
-/* prefixes and default_prefix: prefix.c; precision: bert.c's reduced-precision copies */
+/* prefixes and default_prefix: prefix.c; precision: the cache file's layout (TfmBertFileSlotBytes) */
 static const char *const import_options[] = {"max_tokens", "pooling", "normalize", "prefixes", "default_prefix", "precision", NULL};
 
 /* read inference options: max_tokens, pooling, normalize (from_user: refuse unknown keys) */
@@ -202,8 +204,7 @@ void
 TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cfg, bool from_user)
 {
 	JsonbContainer *c = &options->root;
-	char	   *pool,
-			   *prec;
+	char	   *pool;
 
 	if (!JB_ROOT_IS_OBJECT(options))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -212,23 +213,7 @@ TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cf
 		TfmJsonCheckKeys(options, import_options, "import option");
 	opt->max_tokens = TfmJsonGetInt(c, "max_tokens", TfmBertMaxTokens(cfg), 2, TfmBertMaxTokens(cfg), "options");
 	opt->normalize = TfmJsonGetBool(c, "normalize", 1, "options");
-	prec = TfmJsonGetString(c, "precision", "fp32", "options");
-	if (strcmp(prec, "fp32") == 0)
-		opt->precision = TFM_PRECISION_FP32;
-	else if (strcmp(prec, "int8") == 0)
-		opt->precision = TFM_PRECISION_INT8;
-	else if (strcmp(prec, "bf16") == 0)
-		opt->precision = TFM_PRECISION_BF16;
-	else
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("unknown precision \"%s\"", prec),
-						errhint("Use \"fp32\", \"bf16\" or \"int8\".")));
-	if (opt->precision == TFM_PRECISION_INT8 && (cfg->hidden > TFM_Q8_MAX_C || cfg->intermediate > TFM_Q8_MAX_C))
-		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("precision \"int8\" takes layers of at most %d channels", TFM_Q8_MAX_C)));
-	if (opt->precision == TFM_PRECISION_BF16 && (cfg->hidden > TFM_B16_MAX_C || cfg->intermediate > TFM_B16_MAX_C))
-		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("precision \"bf16\" takes layers of at most %d channels", TFM_B16_MAX_C)));
+	opt->precision = TfmPrecisionFromName(TfmJsonGetString(c, "precision", "fp32", "options"), cfg);
 	pool = TfmJsonGetString(c, "pooling", "mean", "options");
 	for (opt->pooling = TFM_POOL_MEAN; opt->pooling <= TFM_POOL_LAST; opt->pooling++)
 		if (strcmp(pool, TfmPoolingName(opt->pooling)) == 0)
@@ -236,6 +221,46 @@ TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cf
 	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					errmsg("unknown pooling \"%s\"", pool),
 					errhint("Use \"mean\", \"cls\", \"max\", \"mean_sqrt_len_tokens\" or \"lasttoken\".")));
+}
+
+/* TFM_PRECISION_* of an option value ("fp32", "bf16", "int8"), checked against the layers' widths */
+int
+TfmPrecisionFromName(const char *prec, const TfmBertConfig *cfg)
+{
+	int			p;
+
+	for (p = TFM_PRECISION_FP32; p <= TFM_PRECISION_BF16; p++)
+		if (strcmp(prec, TfmPrecisionName(p)) == 0)
+			break;
+	if (p > TFM_PRECISION_BF16)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("unknown precision \"%s\"", prec),
+						errhint("Use \"fp32\", \"bf16\" or \"int8\".")));
+	if (!TfmPrecisionFits(p, cfg))
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("precision \"%s\" takes layers of at most %d channels", prec,
+							   p == TFM_PRECISION_INT8 ? TFM_Q8_MAX_C : TFM_B16_MAX_C)));
+	return p;
+}
+
+/* whether the kernels of a precision (one of TFM_PRECISION_*) take a config's layer widths */
+bool
+TfmPrecisionFits(int precision, const TfmBertConfig *cfg)
+{
+	int			widest = Max(cfg->hidden, cfg->intermediate);
+
+	return precision == TFM_PRECISION_FP32 ||
+		(precision == TFM_PRECISION_INT8 && widest <= TFM_Q8_MAX_C) ||
+		(precision == TFM_PRECISION_BF16 && widest <= TFM_B16_MAX_C);
+}
+
+/* the option value naming a precision */
+const char *
+TfmPrecisionName(int precision)
+{
+	static const char *const names[] = {"fp32", "int8", "bf16"};
+
+	return precision >= TFM_PRECISION_FP32 && precision <= TFM_PRECISION_BF16 ? names[precision] : "fp32";
 }
 
 /* the option value naming a pooling mode (sentence-transformers' names) */
@@ -255,8 +280,8 @@ TfmOptionsToJson(const TfmModelOptions *opt)
 	char	   *s = psprintf("{\"max_tokens\": %d, \"pooling\": \"%s\", \"normalize\": %s%s}",
 							 opt->max_tokens, TfmPoolingName(opt->pooling),
 							 opt->normalize ? "true" : "false",
-							 opt->precision == TFM_PRECISION_INT8 ? ", \"precision\": \"int8\"" :
-							 opt->precision == TFM_PRECISION_BF16 ? ", \"precision\": \"bf16\"" : "");
+							 opt->precision == TFM_PRECISION_FP32 ? "" :
+							 psprintf(", \"precision\": \"%s\"", TfmPrecisionName(opt->precision)));
 
 	return TfmJsonParse(s, strlen(s), "options");
 }
@@ -317,22 +342,15 @@ TfmBertSlotFloats(const TfmBertConfig *cfg, int slot)
 	return (n + SLOT_ALIGN - 1) / SLOT_ALIGN * SLOT_ALIGN;
 }
 
-/* floats of all slots, as in memory or as in a cache file */
-static uint64
-sum_slots(const TfmBertConfig *cfg, bool cache)
-{
-	uint64		n = 0;
-
-	for (int s = 0; s < TfmBertSlotCount(cfg); s++)
-		n += cache ? TfmBertCacheSlotFloats(cfg, s) : TfmBertSlotFloats(cfg, s);
-	return n;
-}
-
 /* floats of all slots together */
 uint64
 TfmBertWeightsFloats(const TfmBertConfig *cfg)
 {
-	return sum_slots(cfg, false);
+	uint64		n = 0;
+
+	for (int s = 0; s < TfmBertSlotCount(cfg); s++)
+		n += TfmBertSlotFloats(cfg, s);
+	return n;
 }
 
 /* number of parameters (unpadded) */
@@ -421,47 +439,171 @@ TfmBertCacheSlotFloats(const TfmBertConfig *cfg, int slot)
 		TfmBertSlotFloats(cfg, slot);
 }
 
-/* floats of a cache file's weights section */
-uint64
-TfmBertCacheFloats(const TfmBertConfig *cfg)
+/* bytes of the reduced word embeddings (vocab,C) in a cache file: bf16 rows, or per-row scales and int8 rows */
+static uint64
+word_bytes(const TfmBertConfig *cfg, int precision)
 {
-	return sum_slots(cfg, true);
+	uint64		n = (uint64) cfg->vocab * cfg->hidden;
+
+	return precision == TFM_PRECISION_INT8 ? TYPEALIGN(64, (uint64) cfg->vocab * 4) + TYPEALIGN(64, n) :
+		TYPEALIGN(64, n * 2);
 }
 
-/* point w at slots laid out from base, in a cache file's layout (linear weights packed) or not */
-static void
-bind_slots(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const float *base,
-		   bool cache)
+/*
+ * bytes a slot occupies in a cache file of a precision: fp32 as TfmBertCacheSlotFloats; bf16 and int8
+ * store the linear weights as the kernels read them (tfm_b16_bytes, tfm_q8_bytes: every variant reads
+ * the one layout) and the word embeddings reduced, the rest fp32; every slot 64-byte aligned
+ */
+uint64
+TfmBertFileSlotBytes(const TfmBertConfig *cfg, int slot, int precision)
 {
-	const float *p = base;
+	int			in, out;
+
+	if (precision == TFM_PRECISION_FP32)
+		return TfmBertCacheSlotFloats(cfg, slot) * sizeof(float);
+	if (slot == 0)
+		return word_bytes(cfg, precision);
+	if (TfmBertSlotPacked(cfg, slot, &in, &out))
+		return TYPEALIGN(64, precision == TFM_PRECISION_INT8 ? tfm_q8_bytes(in, out) : tfm_b16_bytes(in, out));
+	return TfmBertSlotFloats(cfg, slot) * sizeof(float);
+}
+
+/* bytes of a cache file's weights section at a precision */
+uint64
+TfmBertFileBytes(const TfmBertConfig *cfg, int precision)
+{
+	uint64		n = 0;
+
+	for (int s = 0; s < TfmBertSlotCount(cfg); s++)
+		n += TfmBertFileSlotBytes(cfg, s, precision);
+	return n;
+}
+
+/*
+ * a slot's cache-file form at dst (TfmBertFileSlotBytes) from its fp32 (rows,cols) values src;
+ * panels is scratch of matmul_packed_floats for a linear weight
+ */
+void
+TfmBertFileSlotFill(char *dst, const TfmBertConfig *cfg, int slot, int precision, const float *src, float *panels)
+{
+	int			in, out;
+	bool		linear = TfmBertSlotPacked(cfg, slot, &in, &out);
+	size_t		V = cfg->vocab, C = cfg->hidden;
+
+	if (linear && precision == TFM_PRECISION_FP32)
+		matmul_pack((float *) dst, src, in, out);
+	else if (linear)
+	{
+		matmul_pack(panels, src, in, out);
+		if (precision == TFM_PRECISION_INT8)
+			tfm_q8_from_panels(dst, panels, in, out);
+		else
+			tfm_b16_from_panels(dst, panels, in, out);
+		/* the struct's pointers mean nothing in a file: zeros keep files of one model identical */
+		memset(dst, 0, precision == TFM_PRECISION_INT8 ? sizeof(TfmQ8Weight) : sizeof(TfmB16Weight));
+	}
+	else if (slot == 0 && precision == TFM_PRECISION_BF16)
+		for (size_t i = 0; i < V * C; i++)
+			((uint16 *) dst)[i] = tfm_f32_to_bf16(src[i]);
+	else if (slot == 0 && precision == TFM_PRECISION_INT8)
+	{
+		float	   *scale = (float *) dst;
+		int8	   *q = (int8 *) (dst + TYPEALIGN(64, V * 4));
+
+		for (size_t v = 0; v < V; v++)
+		{
+			float		amax = 0.0f;
+
+			for (size_t i = 0; i < C; i++)
+				amax = Max(amax, fabsf(src[v * C + i]));
+			scale[v] = amax / 127.0f;
+			for (size_t i = 0; i < C; i++)
+				q[v * C + i] = amax > 0.0f ? (int8) lrintf(src[v * C + i] / scale[v]) : 0;
+		}
+	}
+	else
+	{
+		char		name[128];
+		int64		rows, cols;
+
+		TfmBertSlotDesc(cfg, slot, name, &rows, &cols);
+		memcpy(dst, src, sizeof(float) * (rows ? rows : 1) * cols);
+	}
+}
+
+/* point a layer's k-th linear weight (q k v ao i o) at its int8 or bf16 form at p (a struct in cxt) */
+static void
+bind_reduced(TfmBertLayer *L, int k, const char *p, int in, int out, int precision, MemoryContext cxt)
+{
+	const TfmQ8Weight **q8[6] = {&L->q_8, &L->k_8, &L->v_8, &L->ao_8, &L->i_8, &L->o_8};
+	const TfmB16Weight **b16[6] = {&L->q_h, &L->k_h, &L->v_h, &L->ao_h, &L->i_h, &L->o_h};
+
+	if (precision == TFM_PRECISION_INT8)
+		*q8[k] = tfm_q8_bind(MemoryContextAlloc(cxt, sizeof(TfmQ8Weight)), p, in, out);
+	else
+		*b16[k] = tfm_b16_bind(MemoryContextAlloc(cxt, sizeof(TfmB16Weight)), p, in, out);
+}
+
+/* point w's reduced word embeddings at p, and word_zero at C zeros in cxt */
+static void
+bind_words(TfmBertWeights *w, const TfmBertConfig *cfg, const char *p, int precision, MemoryContext cxt)
+{
+	w->word_zero = MemoryContextAllocZero(cxt, sizeof(float) * cfg->hidden);
+	if (precision == TFM_PRECISION_BF16)
+		w->word_bf16 = (const uint16 *) p;
+	else
+	{
+		w->word_scale = (const float *) p;
+		w->word_i8 = (const int8 *) (p + TYPEALIGN(64, (uint64) cfg->vocab * 4));
+	}
+}
+
+/*
+ * point w at slots laid out from base: training's layout (precision -1: nothing packed), or a cache
+ * file's at a precision (linear weights packed, their (out,in) pointers NULL; at bf16 and int8 the
+ * kernels' forms, bound by small structs in cxt, and the word embeddings reduced)
+ */
+static void
+bind_slots(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const char *base,
+		   int precision, MemoryContext cxt)
+{
+	const char *p = base;
 	const float **emb[EMB_SLOTS] = {&w->word_emb, &w->pos_emb, &w->type_emb, &w->emb_ln_w, &w->emb_ln_b};
+	bool		plain = precision < 0,
+				reduced = precision > TFM_PRECISION_FP32;
 	int			s = 0;
 
+	memset(w, 0, sizeof(*w));
 	for (int i = 0; i < EMB_SLOTS; i++, s++)
 	{
-		*emb[i] = TfmBertSlotFloats(cfg, s) ? p : NULL;	/* NULL: a tensor the family lacks */
-		p += TfmBertSlotFloats(cfg, s);
+		*emb[i] = TfmBertSlotFloats(cfg, s) ? (const float *) p : NULL;	/* NULL: a tensor the family lacks */
+		if (s == 0 && reduced)
+		{
+			*emb[i] = NULL;
+			bind_words(w, cfg, p, precision, cxt);
+		}
+		p += plain ? TfmBertSlotFloats(cfg, s) * sizeof(float) : TfmBertFileSlotBytes(cfg, s, precision);
 	}
 	for (int l = 0; l < cfg->layers; l++)
 	{
 		/* TfmBertLayer is 16 pointers in slot order, then one per packed slot in the same order */
 		const float **f = (const float **) &layers[l];
 		const float **pk = &layers[l].q_p;
+		int			k = 0;
 
-		layers[l].q_8 = layers[l].k_8 = layers[l].v_8 = NULL;
-		layers[l].ao_8 = layers[l].i_8 = layers[l].o_8 = NULL;
-		layers[l].q_h = layers[l].k_h = layers[l].v_h = NULL;
-		layers[l].ao_h = layers[l].i_h = layers[l].o_h = NULL;
-
+		memset(&layers[l], 0, sizeof(TfmBertLayer));
 		for (int i = 0; i < SLOTS_PER_LAYER; i++, s++)
 		{
 			int			in, out;
 			bool		linear = TfmBertSlotPacked(cfg, s, &in, &out);
 
-			f[i] = linear && cache ? NULL : p;
+			f[i] = linear && !plain ? NULL : (const float *) p;
 			if (linear)
-				*pk++ = cache ? p : NULL;
-			p += cache ? TfmBertCacheSlotFloats(cfg, s) : TfmBertSlotFloats(cfg, s);
+				*pk++ = plain || reduced ? NULL : (const float *) p;
+			if (linear && reduced)
+				bind_reduced(&layers[l], k, p, in, out, precision, cxt);
+			k += linear;
+			p += plain ? TfmBertSlotFloats(cfg, s) * sizeof(float) : TfmBertFileSlotBytes(cfg, s, precision);
 		}
 	}
 	w->layer = layers;
@@ -471,14 +613,18 @@ bind_slots(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, co
 void
 TfmBertBind(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const float *base)
 {
-	bind_slots(w, layers, cfg, base, false);
+	bind_slots(w, layers, cfg, (const char *) base, -1, NULL);
 }
 
-/* point the weight struct at a cache file's weights: linear weights packed only (their (out,in) pointers NULL) */
+/*
+ * point the weight struct at a cache file's weights section of a precision (TfmBertFileSlotBytes),
+ * in place: the mapped file is the one copy; only the structs naming int8/bf16 weights go in cxt
+ */
 void
-TfmBertBindCache(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const float *base)
+TfmBertBindFile(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const char *base,
+				int precision, MemoryContext cxt)
 {
-	bind_slots(w, layers, cfg, base, true);
+	bind_slots(w, layers, cfg, base, precision, cxt);
 }
 
 /* plain (TfmBertWeightsFloats, training's layout) = a cache file's weights with the linear ones unpacked */
@@ -500,50 +646,5 @@ TfmBertUnpackCache(float *plain, const TfmBertConfig *cfg, const float *cache)
 			memcpy(plain, cache, sizeof(float) * TfmBertSlotFloats(cfg, s));
 		plain += TfmBertSlotFloats(cfg, s);
 		cache += TfmBertCacheSlotFloats(cfg, s);
-	}
-}
-
-/*
- * int8 (kernels/qgemm.h) or bf16 (kernels/bgemm.h) copies of the packed linear weights of a bound
- * cache file, in cxt (backend memory: 1/4 or 1/2 of the fp32 weights), so the cache file keeps one
- * fp32 layout that every CPU and precision reads.  mask picks the weights by bit, in layer order
- * q k v ao i o (TFM_LOWP_ALL: all).
- */
-void
-TfmBertLowPrecision(TfmBertLayer *layers, const TfmBertConfig *cfg, int precision, MemoryContext cxt,
-					int mask)
-{
-	int			C = cfg->hidden, I = cfg->intermediate;
-	bool		int8 = precision == TFM_PRECISION_INT8;
-
-	if (precision == TFM_PRECISION_FP32)
-		return;
-	/* four q k v ao weights (C,C), i (I,C) and o (C,I) per layer */
-	TfmCheckMemory((double) cfg->layers *
-				   (int8 ? 4.0 * tfm_q8_bytes(C, C) + tfm_q8_bytes(C, I) + tfm_q8_bytes(I, C) :
-					4.0 * tfm_b16_bytes(C, C) + tfm_b16_bytes(C, I) + tfm_b16_bytes(I, C)),
-				   int8 ? "the int8 copy of the model's linear weights" : "the bf16 copy of the model's linear weights");
-	for (int l = 0; l < cfg->layers; l++)
-	{
-		TfmBertLayer *L = &layers[l];
-		const float *src[6] = {L->q_p, L->k_p, L->v_p, L->ao_p, L->i_p, L->o_p};
-		const TfmQ8Weight **q8[6] = {&L->q_8, &L->k_8, &L->v_8, &L->ao_8, &L->i_8, &L->o_8};
-		const TfmB16Weight **b16[6] = {&L->q_h, &L->k_h, &L->v_h, &L->ao_h, &L->i_h, &L->o_h};
-		int			in[6] = {C, C, C, C, C, I}, out[6] = {C, C, C, C, I, C};
-
-		for (int k = 0; k < 6; k++)
-		{
-			char	   *mem;
-
-			if (!(mask & (1 << k)) || src[k] == NULL)
-				continue;
-			mem = MemoryContextAllocHuge(cxt, (int8 ? tfm_q8_bytes(in[k], out[k]) :
-											   tfm_b16_bytes(in[k], out[k])) + 63);
-			mem = (char *) TYPEALIGN(64, mem);
-			if (int8)
-				*q8[k] = tfm_q8_from_panels(mem, src[k], in[k], out[k]);
-			else
-				*b16[k] = tfm_b16_from_panels(mem, src[k], in[k], out[k]);
-		}
 	}
 }

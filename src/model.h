@@ -28,9 +28,9 @@ extern void TfmBertConfigFromJson(TfmBertConfig *cfg, Jsonb *config, const char 
 extern int	TfmBertConfigCheck(const TfmBertConfig *cfg);
 extern int	TfmBertFamily(const char *model_type);
 extern int	TfmBertMaxTokens(const TfmBertConfig *cfg);
-#define TFM_LOWP_ALL 0x3f
-extern void TfmBertLowPrecision(TfmBertLayer *layers, const TfmBertConfig *cfg, int precision,
-								MemoryContext cxt, int mask);
+extern int	TfmPrecisionFromName(const char *prec, const TfmBertConfig *cfg);
+extern const char *TfmPrecisionName(int precision);
+extern bool TfmPrecisionFits(int precision, const TfmBertConfig *cfg);
 extern void TfmOptionsFromJson(TfmModelOptions *opt, Jsonb *options, const TfmBertConfig *cfg, bool from_user);
 extern Jsonb *TfmOptionsToJson(const TfmModelOptions *opt);
 extern const char *TfmPoolingName(int pooling);
@@ -43,8 +43,12 @@ extern uint64 TfmBertParams(const TfmBertConfig *cfg);
 extern void TfmBertBind(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const float *base);
 extern bool TfmBertSlotPacked(const TfmBertConfig *cfg, int slot, int *in, int *out);
 extern uint64 TfmBertCacheSlotFloats(const TfmBertConfig *cfg, int slot);
-extern uint64 TfmBertCacheFloats(const TfmBertConfig *cfg);
-extern void TfmBertBindCache(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const float *base);
+extern uint64 TfmBertFileSlotBytes(const TfmBertConfig *cfg, int slot, int precision);
+extern uint64 TfmBertFileBytes(const TfmBertConfig *cfg, int precision);
+extern void TfmBertFileSlotFill(char *dst, const TfmBertConfig *cfg, int slot, int precision, const float *src,
+								float *panels);
+extern void TfmBertBindFile(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const char *base,
+							int precision, MemoryContext cxt);
 extern void TfmBertUnpackCache(float *plain, const TfmBertConfig *cfg, const float *cache);
 
 #endif

@@ -566,7 +566,7 @@ setup_params(TfmTrainer *t)
 		return;
 	t->enc_n = TfmBertWeightsFloats(cfg);
 	t->enc = palloc_extended(sizeof(float) * t->enc_n, MCXT_ALLOC_HUGE);
-	TfmBertUnpackCache(t->enc, cfg, t->base->map.weights);
+	TfmCacheFilePlain(t->enc, &t->base->map, t->base->encoder_id);
 	t->denc = zeros(t->enc_n);
 	t->em = zeros(t->enc_n);
 	t->ev = zeros(t->enc_n);

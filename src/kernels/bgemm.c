@@ -45,24 +45,31 @@ tfm_b16_bytes(int C, int OC)
 	return round_up(sizeof(TfmB16Weight), 64) + round_up(OC, 16) * round_up(C, 2) * 2;
 }
 
+/* point w at the panels of a bf16 weight laid out in mem (tfm_b16_bytes; the struct's own bytes unused) */
+TfmB16Weight *
+tfm_b16_bind(TfmB16Weight *w, const void *mem, int C, int OC)
+{
+	w->C = C;
+	w->OC = OC;
+	w->Cp = (int) round_up(C, 2);
+	w->OCp = (int) round_up(OC, 16);
+	w->w = (const uint16_t *) ((const char *) mem + round_up(sizeof(TfmB16Weight), 64));
+	return w;
+}
+
 /* round a weight given in fp32 panels (element (o,k) at panel o/16, row k, column o%16) to bf16 */
 TfmB16Weight *
 tfm_b16_from_panels(void *mem, const float *packed, int C, int OC)
 {
-	TfmB16Weight *w = mem;
-	int			Cp = (int) round_up(C, 2), OCp = (int) round_up(OC, 16);
-	uint16_t   *d = (uint16_t *) ((char *) mem + round_up(sizeof(TfmB16Weight), 64));
+	TfmB16Weight *w = tfm_b16_bind(mem, mem, C, OC);
+	int			Cp = w->Cp, OCp = w->OCp;
+	uint16_t   *d = (uint16_t *) w->w;
 
-	w->C = C;
-	w->OC = OC;
-	w->Cp = Cp;
-	w->OCp = OCp;
 	memset(d, 0, (size_t) OCp * Cp * 2);
 	for (int o = 0; o < OC; o++)
 		for (int k = 0; k < C; k++)
 			d[((size_t) (o / 16) * (Cp / 2) + k / 2) * 32 + (o % 16) * 2 + k % 2] =
 				tfm_f32_to_bf16(packed[(size_t) (o / 16) * 16 * C + (size_t) k * 16 + o % 16]);
-	w->w = d;
 	return w;
 }
 

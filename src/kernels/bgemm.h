@@ -32,6 +32,8 @@ typedef struct TfmB16Weight
 size_t		tfm_b16_bytes(int C, int OC);
 /* round a weight given in kernels/formats.c's fp32 panels (matmul_pack) to bf16 into mem (tfm_b16_bytes, 64-aligned) */
 TfmB16Weight *tfm_b16_from_panels(void *mem, const float *packed, int C, int OC);
+/* point w at a bf16 weight's panels in mem (as tfm_b16_from_panels lays them out, e.g. in a mapped file) */
+TfmB16Weight *tfm_b16_bind(TfmB16Weight *w, const void *mem, int C, int OC);
 /* float -> bf16, round to nearest even (nan stays nan) */
 uint16_t	tfm_f32_to_bf16(float f);
 

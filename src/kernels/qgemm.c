@@ -23,21 +23,33 @@ tfm_q8_bytes(int C, int OC)
 	return round_up(sizeof(TfmQ8Weight), 64) + round_up(OCp * 4, 64) * 2 + OCp * Cp;
 }
 
-/* quantise a weight given in fp32 panels (element (o,k) at panel o/16, row k, column o%16) */
+/* point w at the arrays of a quantised weight laid out in mem (tfm_q8_bytes; the struct's own bytes unused) */
 TfmQ8Weight *
-tfm_q8_from_panels(void *mem, const float *packed, int C, int OC)
+tfm_q8_bind(TfmQ8Weight *w, const void *mem, int C, int OC)
 {
-	TfmQ8Weight *w = mem;
 	int			Cp = (int) round_up(C, 4), OCp = (int) round_up(OC, 16);
-	char	   *p = (char *) mem + round_up(sizeof(TfmQ8Weight), 64);
-	float	   *scale = (float *) p;
-	int32_t    *wsum = (int32_t *) (p + round_up((size_t) OCp * 4, 64));
-	int8_t	   *q = (int8_t *) (p + 2 * round_up((size_t) OCp * 4, 64));
+	const char *p = (const char *) mem + round_up(sizeof(TfmQ8Weight), 64);
 
 	w->C = C;
 	w->OC = OC;
 	w->Cp = Cp;
 	w->OCp = OCp;
+	w->scale = (const float *) p;
+	w->wsum = (const int32_t *) (p + round_up((size_t) OCp * 4, 64));
+	w->q = (const int8_t *) (p + 2 * round_up((size_t) OCp * 4, 64));
+	return w;
+}
+
+/* quantise a weight given in fp32 panels (element (o,k) at panel o/16, row k, column o%16) */
+TfmQ8Weight *
+tfm_q8_from_panels(void *mem, const float *packed, int C, int OC)
+{
+	TfmQ8Weight *w = tfm_q8_bind(mem, mem, C, OC);
+	int			Cp = w->Cp, OCp = w->OCp;
+	float	   *scale = (float *) w->scale;
+	int32_t    *wsum = (int32_t *) w->wsum;
+	int8_t	   *q = (int8_t *) w->q;
+
 	memset(q, 0, (size_t) OCp * Cp);
 	for (int o = 0; o < OCp; o++)
 	{
@@ -58,9 +70,6 @@ tfm_q8_from_panels(void *mem, const float *packed, int C, int OC)
 		}
 		wsum[o] = 128 * sum;
 	}
-	w->scale = scale;
-	w->wsum = wsum;
-	w->q = q;
 	return w;
 }
 

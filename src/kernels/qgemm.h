@@ -36,6 +36,8 @@ typedef struct TfmQ8Weight
 size_t		tfm_q8_bytes(int C, int OC);
 /* quantise a weight given in kernels/formats.c's fp32 panels (matmul_pack) into mem (tfm_q8_bytes, 64-aligned) */
 TfmQ8Weight *tfm_q8_from_panels(void *mem, const float *packed, int C, int OC);
+/* point w at a quantised weight's arrays in mem (as tfm_q8_from_panels lays them out, e.g. in a mapped file) */
+TfmQ8Weight *tfm_q8_bind(TfmQ8Weight *w, const void *mem, int C, int OC);
 /* out (N,OC) = x (N,C) . w^T + bias (NULL: none), activations quantised per row; SIMD as the CPU level allows */
 void		tfm_q8_linear(float *out, const float *x, const TfmQ8Weight *w, const float *bias, int N);
 /* variants (all give bit-identical results) */
