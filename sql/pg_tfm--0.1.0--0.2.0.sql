@@ -259,3 +259,15 @@ AS 'MODULE_PATHNAME', 'tfm_flag' LANGUAGE C;
 -- the CPU and OS allow (CPUID + XGETBV), the CPU's features and OpenBLAS's kernel set (loads OpenBLAS)
 CREATE FUNCTION tfm_cpu_info() RETURNS jsonb
 AS 'MODULE_PATHNAME', 'tfm_cpu_info' LANGUAGE C STABLE PARALLEL SAFE;
+
+-- the weights' precision (import option or tfm_train option precision; fp32 unless set): a model
+-- trained head-only runs at its encoder's, so it is read from the row holding the weights
+CREATE OR REPLACE VIEW tfm.models AS
+SELECT m.name, m.version, m.architecture, m.task, m.labels, m.dim, m.max_tokens, m.params, m.sha256,
+       m.created_at, m.metrics, m.options, pg_catalog.pg_get_userbyid(m.owner) AS owner, m.id,
+       b.name OPERATOR(pg_catalog.||) '@'::pg_catalog.text
+              OPERATOR(pg_catalog.||) b.version::pg_catalog.text AS base,
+       m.training,
+       COALESCE(e.options OPERATOR(pg_catalog.->>) 'precision', 'fp32'::pg_catalog.text) AS precision
+FROM tfm.model m LEFT JOIN tfm.model b ON b.id OPERATOR(pg_catalog.=) m.base_id
+     LEFT JOIN tfm.model e ON e.id OPERATOR(pg_catalog.=) COALESCE(m.encoder_id, m.id);

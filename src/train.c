@@ -23,7 +23,7 @@
 static const char *const option_names[] = {
 	"fine_tune", "epochs", "batch_size", "learning_rate", "validation_fraction", "seed",
 	"early_stopping", "max_tokens", "weight_decay", "warmup_fraction", "max_grad_norm",
-	"hidden_dropout", "attention_dropout", "hidden_units", NULL};
+	"hidden_dropout", "attention_dropout", "hidden_units", "precision", NULL};
 
 /* a number training option within [lo, hi] */
 double
@@ -80,6 +80,14 @@ TfmTrainOptionsFromJson(TfmTrainOptions *o, Jsonb *options, const TfmModel *base
 	o->attn_dropout = TfmTrainNumOption(c, "attention_dropout", o->full ? 0.1 : 0.0, 0, 0.9);
 	o->hidden_units = TfmJsonGetInt(c, "hidden_units", 0, 0, 4096, "options");
 	o->patience = TfmTrainPatienceOption(c, 3, 10000, o->val_fraction);
+	o->precision = TfmPrecisionFromName(TfmJsonGetString(c, "precision", TfmPrecisionName(base->opt.precision),
+														 "options"), &base->cfg);
+	if (!o->full && o->precision != base->opt.precision)
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("a head trained on model \"%s\" runs at its encoder's precision \"%s\"",
+							   base->name, TfmPrecisionName(base->opt.precision)),
+						errhint("Leave out precision, train with fine_tune \"full\", or train on a copy of the "
+								"encoder at that precision.")));
 	(void) task;
 }
 

@@ -29,6 +29,7 @@ typedef struct TfmTrainOptions
 	double		hidden_dropout;
 	double		attn_dropout;
 	int			hidden_units;	/* 0: linear head; else one GELU hidden layer (a continued checkpoint head: C, its activation) */
+	int			precision;		/* TFM_PRECISION_*: full: the new encoder's; head: the base's (no other) */
 } TfmTrainOptions;
 
 /* state of one training run */

@@ -23,11 +23,14 @@ static char *
 inference_options(const TfmTrainer *t)
 {
 	/* a continued checkpoint head names its activation; GELU, the trained heads' own, goes unnamed */
-	return psprintf("{\"max_tokens\": %d, \"pooling\": \"%s\", \"normalize\": %s, \"target_mean\": %s, \"target_std\": %s, \"head_hidden\": %d%s}",
+	/* a full fine-tune's own weights carry the precision (a head-only model's is its encoder's) */
+	return psprintf("{\"max_tokens\": %d, \"pooling\": \"%s\", \"normalize\": %s, \"target_mean\": %s, \"target_std\": %s, \"head_hidden\": %d%s%s}",
 					t->o.max_tokens, TfmPoolingName(t->base->opt.pooling),
 					t->base->opt.normalize ? "true" : "false", TfmJsonFloat(t->tmean, 17),
 					TfmJsonFloat(t->tstd, 17), t->o.hidden_units,
-					t->act != TFM_HEAD_GELU ? psprintf(", \"head_activation\": \"%s\"", TfmHeadActName(t->act)) : "");
+					t->act != TFM_HEAD_GELU ? psprintf(", \"head_activation\": \"%s\"", TfmHeadActName(t->act)) : "",
+					t->o.full && t->o.precision != TFM_PRECISION_FP32 ?
+					psprintf(", \"precision\": \"%s\"", TfmPrecisionName(t->o.precision)) : "");
 }
 
 /* metrics on the validation split (or the training rows when there is none) */
