@@ -271,3 +271,17 @@ SELECT m.name, m.version, m.architecture, m.task, m.labels, m.dim, m.max_tokens,
        COALESCE(e.options OPERATOR(pg_catalog.->>) 'precision', 'fp32'::pg_catalog.text) AS precision
 FROM tfm.model m LEFT JOIN tfm.model b ON b.id OPERATOR(pg_catalog.=) m.base_id
      LEFT JOIN tfm.model e ON e.id OPERATOR(pg_catalog.=) COALESCE(m.encoder_id, m.id);
+
+-- a copy of an embedding model at another precision (fp32, bf16, int8), imported again from the
+-- weights the catalog holds: a new model (or a new version of name) owned by the caller, who must
+-- be allowed to use source
+CREATE FUNCTION tfm._quantize(source text, name text, precision text)
+RETURNS pg_catalog.int8 AS 'MODULE_PATHNAME', 'tfm_quantize' LANGUAGE C VOLATILE;
+CREATE FUNCTION tfm_quantize(source text, name text, precision text) RETURNS tfm.models AS $$
+DECLARE
+    r tfm.models;
+    new_id pg_catalog.int8 := tfm._quantize($1, $2, $3);
+BEGIN
+    SELECT * INTO r FROM tfm.models m WHERE m.id OPERATOR(pg_catalog.=) new_id;
+    RETURN r;
+END $$ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp;

@@ -214,9 +214,9 @@ TfmCacheFileUnmap(TfmMapped *m)
 	m->base = NULL;
 }
 
-/* read a model's weight chunks from the catalog into one buffer */
-static char *
-read_weights(int64 model_id, uint64 *size)
+/* read a model's weight chunks from the catalog into one buffer (SPI connected; as the extension owner) */
+char *
+TfmCacheFileCatalogWeights(int64 model_id, uint64 *size)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(model_id)};
@@ -366,7 +366,7 @@ build_image(int64 model_id, const char *key, uint64 *size)
 
 	memset(&h, 0, sizeof(h));
 	h.arch = read_catalog(model_id, &config, &tokenizer, &options);
-	weights = read_weights(model_id, &wsize);
+	weights = TfmCacheFileCatalogWeights(model_id, &wsize);
 	st = TfmSafetensorsParse(weights, wsize, "the stored weights");
 	if (h.arch == TFM_ARCH_GPT2)
 		gpt2_parts(&h, config, tokenizer, st, &vocab, &vsize, &slots);
@@ -635,7 +635,7 @@ TfmCacheFilePlain(float *plain, const TfmMapped *m, int64 model_id)
 		elog(ERROR, "SPI_connect failed");
 	/* the caller's right to use the model was checked; the weights are readable by the owner only */
 	TfmAsOwnerBegin(&scope);
-	weights = read_weights(model_id, &wsize);
+	weights = TfmCacheFileCatalogWeights(model_id, &wsize);
 	TfmAsOwnerEnd(&scope);
 	st = TfmSafetensorsParse(weights, wsize, "the stored weights");
 	slots = TfmBertResolve(st, cfg);

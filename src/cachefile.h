@@ -56,6 +56,7 @@ extern void TfmCacheFilePath(char *path, int64 model_id, const char *key);
 extern const char *TfmPathShown(const char *path);
 extern void TfmCacheFileUnmap(TfmMapped *m);
 extern void TfmCacheFileEnsure(TfmMapped *m, int64 model_id, const char *key);
+extern char *TfmCacheFileCatalogWeights(int64 model_id, uint64 *size);
 extern void TfmCacheFilePlain(float *plain, const TfmMapped *m, int64 model_id);
 extern void TfmCacheFileRemoveAtCommit(int64 model_id);
 extern void TfmCacheFileRemovePending(bool commit);

@@ -183,9 +183,9 @@ import_gpt2(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weigh
 	return TfmStoreVersion(&row);
 }
 
-/* validate a model's parts against each other and store it */
-static int64
-import_model(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weights, uint64 wsize,
+/* validate a model's parts against each other and store it (what: the three parts' names for messages) */
+int64
+TfmImportModel(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weights, uint64 wsize,
 			 Jsonb *options, const char *const *what)
 {
 	/* the callers checked the name, the encoding, the right to the name and the kind of model */
@@ -403,7 +403,7 @@ tfm_import_path(PG_FUNCTION_ARGS)
 		options = TfmStOptions(dir, config, tokenizer, options, read_file, file_exists);
 	wbuf = read_file(dir, find_weights(dir), &wsize, &wpath);
 	what[2] = psprintf("file \"%s\"", wpath);
-	PG_RETURN_INT64(import_model(name, config, tokenizer, wbuf, wsize, options, what));
+	PG_RETURN_INT64(TfmImportModel(name, config, tokenizer, wbuf, wsize, options, what));
 }
 
 /* tfm_import(name, config, tokenizer, weights, options) from client content */
@@ -425,7 +425,7 @@ tfm_import_content(PG_FUNCTION_ARGS)
 	(void) TfmCheckCreate(name);	/* store() checks again */
 	w = PG_GETARG_BYTEA_PP(3);
 	TfmCheckKind(PG_GETARG_JSONB_P(1), what[0]);	/* a head, cross-encoder or family pg_tfm does not compute */
-	PG_RETURN_INT64(import_model(name, PG_GETARG_JSONB_P(1), PG_GETARG_JSONB_P(2),
+	PG_RETURN_INT64(TfmImportModel(name, PG_GETARG_JSONB_P(1), PG_GETARG_JSONB_P(2),
 								 VARDATA_ANY(w), VARSIZE_ANY_EXHDR(w),
 								 PG_ARGISNULL(4) ? TfmJsonParse("{}", 2, "options") : PG_GETARG_JSONB_P(4),
 								 what));

@@ -7,7 +7,7 @@ SELECT has_table('tfm', 'model', 'tfm.model holds one row per model version');
 SELECT has_table('tfm', 'model_data', 'tfm.model_data holds the weights');
 SELECT has_view('tfm', 'models', 'tfm.models is the public view');
 SELECT columns_are('tfm', 'models', ARRAY['name', 'version', 'architecture', 'task', 'labels', 'dim',
-  'max_tokens', 'params', 'sha256', 'created_at', 'metrics', 'options', 'owner', 'id', 'base', 'training']);
+  'max_tokens', 'params', 'sha256', 'created_at', 'metrics', 'options', 'owner', 'id', 'base', 'training', 'precision']);
 SELECT col_is_pk('tfm', 'model', 'id', 'id is the primary key of tfm.model');
 SELECT has_function('public', 'tfm_import', ARRAY['text', 'text', 'jsonb']);
 SELECT has_function('public', 'tfm_import', ARRAY['text', 'jsonb', 'jsonb', 'bytea', 'jsonb']);

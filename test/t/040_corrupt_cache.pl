@@ -29,7 +29,7 @@ my @own = (stat $path)[4, 5];
 my $H = read_header($path);
 my $L = $H->{layout};
 my ($vocab_off, $vocab_size, $weights_off, $weights_bytes) = @$H{qw(vocab_off vocab_size weights_off weights_bytes)};
-is($H->{magic}, 'PGTFMv06', 'the file starts with the magic');
+is($H->{magic}, 'PGTFMv07', 'the file starts with the magic');
 is($H->{header_bytes}, 4096, 'header_bytes is 4096');
 is($H->{file_size}, $size, "the header records the file size at offset $L->{file_size}[0] (layout as expected)");
 is($H->{crc_of_header}, $H->{crc}, "the CRC-32C of bytes 0..$L->{crc}[0] equals the header's crc field");
@@ -38,6 +38,7 @@ is($weights_off + $weights_bytes, $size, 'the weights end the file');
 is($H->{model_id}, $id, 'the header records the model id');
 is($H->{key}, cache_key($db, $id), 'the header records the cache_key');
 is($H->{arch}, 0, 'arch is BERT');
+is($H->{precision}, 0, 'precision is fp32');
 is($H->{'cfg.hidden'}, 384, 'cfg.hidden is 384');
 my $section = sub {
 	my ($off, $len) = @_;
@@ -118,12 +119,12 @@ my @cases = (
 	[ 'truncated to 0 bytes', sub { truncate $path, 0 or die $! }, 'shorter than its header' ],
 	[ 'grown by 4 KiB of garbage', sub { poke($size, 'x' x 4096) }, 'wrong file size' ],
 	[ 'magic overwritten', sub { poke(0, 'NOTTFM!!') }, 'not a pg_tfm cache file of this format' ],
-	[ 'magic of the previous format', sub { poke(0, 'PGTFMv05') }, 'not a pg_tfm cache file of this format' ],
+	[ 'magic of the previous format', sub { poke(0, 'PGTFMv06') }, 'not a pg_tfm cache file of this format' ],
 	[ 'header zeroed', sub { poke(0, "\0" x 4096) }, 'not a pg_tfm cache file of this format' ],
 	[ 'header overwritten with garbage', sub { poke(0, join '', map { chr int rand 256 } 1 .. 200) },
 		'not a pg_tfm cache file of this format' ],
 	(map { my $f = $_; [ "$f flipped", sub { flip_field($f) }, 'header checksum mismatch' ] }
-	  qw(header_bytes model_id key cfg.hidden cfg.ln_eps vocab_off vocab_size weights_off weights_bytes
+	  qw(header_bytes precision model_id key cfg.hidden cfg.ln_eps vocab_off vocab_size weights_off weights_bytes
 	  file_size arch tokenizer gcfg.n_embd vocab_crc weights_crc sample_crc crc)),
 	[ 'key flipped inside (byte 17)', sub { flip_field('key', 17) }, 'header checksum mismatch' ],
 	[ 'another key, header CRC recomputed', sub { set_field('key', 'a72', $other_key, fix => 1) },
@@ -145,6 +146,10 @@ my @cases = (
 	[ 'tokenizer kind set to Unigram, header CRC recomputed', sub { set_field('tokenizer', 'L<', 2, fix => 1) },
 		'inconsistent BERT sections' ],
 	[ 'tokenizer kind out of range, header CRC recomputed', sub { set_field('tokenizer', 'L<', 7, fix => 1) },
+		'inconsistent BERT sections' ],
+	[ 'precision set to int8 on an fp32 file, header CRC recomputed', sub { set_field('precision', 'L<', 1, fix => 1) },
+		'inconsistent BERT sections' ],
+	[ 'precision out of range, header CRC recomputed', sub { set_field('precision', 'L<', 7, fix => 1) },
 		'inconsistent BERT sections' ],
 	[ 'cfg.hidden changed, header CRC recomputed', sub { set_field('cfg.hidden', 'l<', 256, fix => 1) },
 		'inconsistent BERT sections' ],
@@ -261,6 +266,34 @@ is(psql($db, "LOAD 'pg_tfm'; SHOW pg_tfm.verify_cache"), 'sampled', 'pg_tfm.veri
 	($got, $err, $log) = embed_with('full');
 	is($got, $expected, 'weights_crc forged, verify_cache = full: the right embedding');
 	like($log, failed_checks_re($path, 'weights checksum mismatch'), 'weights_crc forged, verify_cache = full: detected');
+}
+{
+	# an int8 model's file: its own layout (TfmBertFileSlotBytes), checked as strictly
+	my $id8 = psql($db, "SELECT id FROM tfm_import('minilm8', '$dir', '{\"max_tokens\": 256, \"precision\": \"int8\"}')");
+	my $expected8 = psql($db, embed_sql($text, 'minilm8'));
+	like($expected8, qr/^\{(?:[-0-9.e]+,){383}[-0-9.e]+\}$/, 'int8: a 384-d embedding');
+	my ($path8) = cache_files($oid, $id8);
+	my $H8 = read_header($path8);
+	is($H8->{precision}, 1, 'int8: the header records precision int8');
+	ok(-s $path8 <= 30e6, sprintf('int8: the file is at most 30 MB (%.1f MB)', (-s $path8) / 1e6));
+	is($H8->{file_size}, -s $path8, 'int8: the header records the file size');
+	my $digest8 = Digest::SHA->new(256)->addfile($path8, 'b')->hexdigest;
+	my $saved = $path;
+	$path = $path8;    # poke and set_field work on $path
+	for my $p ([ 0, 'fp32' ], [ 2, 'bf16' ])
+	{
+		ok(no_backends_in($db), "int8 file marked $p->[1]: no session maps the file");
+		my $off = log_offset();
+		set_field('precision', 'L<', $p->[0], fix => 1);
+		my ($rc, $out, $err) = psql_result($db, embed_sql($text, 'minilm8'));
+		is($err, '', "int8 file marked $p->[1]: no error");
+		is($out, $expected8, "int8 file marked $p->[1]: the right embedding") or diag emb_diff($out, $expected8);
+		ok(wait_until(sub { TfmTest::log_since($off) =~ failed_checks_re($path8, 'inconsistent BERT sections') }, 5),
+			"int8 file marked $p->[1]: the log says why it was rebuilt");
+		is(Digest::SHA->new(256)->addfile($path8, 'b')->hexdigest, $digest8, "int8 file marked $p->[1]: rebuilt byte for byte");
+	}
+	$path = $saved;
+	psql($db, "SELECT tfm_drop('minilm8')");
 }
 ok(no_backends_in($db), 'no session maps the file');
 is(Digest::SHA->new(256)->addfile($path, 'b')->hexdigest, $digest, 'the file is intact again');
