@@ -275,9 +275,9 @@ FROM tfm.model m LEFT JOIN tfm.model b ON b.id OPERATOR(pg_catalog.=) m.base_id
 -- a copy of an embedding model at another precision (fp32, bf16, int8), imported again from the
 -- weights the catalog holds: a new model (or a new version of name) owned by the caller, who must
 -- be allowed to use source
-CREATE FUNCTION tfm._quantize(source text, name text, precision text)
+CREATE FUNCTION tfm._quantize(source text, name text, "precision" text)
 RETURNS pg_catalog.int8 AS 'MODULE_PATHNAME', 'tfm_quantize' LANGUAGE C VOLATILE;
-CREATE FUNCTION tfm_quantize(source text, name text, precision text) RETURNS tfm.models AS $$
+CREATE FUNCTION tfm_quantize(source text, name text, "precision" text) RETURNS tfm.models AS $$
 DECLARE
     r tfm.models;
     new_id pg_catalog.int8 := tfm._quantize($1, $2, $3);

@@ -83,6 +83,21 @@ test_shape(int N, int C, int OC, int with_bias, int *ran)
 				 tfm_b16_variant_name(v), N, C, OC, with_bias, err);
 		check(err <= 1.0 && out[N * OC] == 12345.0f, name);
 	}
+	/* the layout read in place (a cache file's copy, its struct bytes zeroed) through tfm_b16_bind */
+	{
+		size_t		bytes = tfm_b16_bytes(C, OC);
+		char	   *file = aligned_alloc(64, (bytes + 63) / 64 * 64);
+		TfmB16Weight bound;
+
+		memcpy(file, mem, bytes);
+		memset(file, 0, sizeof(TfmB16Weight));
+		tfm_b16_bind(&bound, file, C, OC);
+		tfm_b16_linear(out, x, &bound, with_bias ? bias : NULL, N);
+		tfm_b16_linear(f32, x, w, with_bias ? bias : NULL, N);
+		snprintf(name, sizeof(name), "bf16 N=%d C=%d OC=%d: a bound copy of the layout == the made one (bit-identical)", N, C, OC);
+		check(memcmp(out, f32, sizeof(float) * N * OC) == 0 && bound.Cp == w->Cp && bound.OCp == w->OCp, name);
+		free(file);
+	}
 	free(x), free(wt), free(bias), free(packed), free(ref), free(out), free(f32), free(absum), free(mem);
 }
 

@@ -15,6 +15,7 @@
 #include "blas.h"
 #include "check.h"
 #include "bert.h"
+#include "kernels/bgemm.h"
 #include "kernels/cpu.h"
 #include "ops.h"
 #include "ops_ref.h"
@@ -629,6 +630,62 @@ test_bert(void)
 			L->q_p = L->k_p = L->v_p = L->ao_p = L->i_p = L->o_p = NULL;
 		}
 		free(hp);
+	}
+	/* reduced word embeddings (a bf16 or int8 cache file's): the encoder of their values widened to fp32 */
+	{
+		size_t		VC = (size_t) tiny.vocab * C;
+		uint16_t   *wb = malloc(2 * VC);
+		int8_t	   *wq = malloc(VC);
+		float	   *ws = malloc(sizeof(float) * tiny.vocab),
+				   *wide = malloc(sizeof(float) * VC),
+				   *zero = calloc(C, sizeof(float)),
+				   *hr = malloc(sizeof(float) * B * T * C),
+				   *hw = malloc(sizeof(float) * B * T * C);
+		const float *orig = tiny_w.word_emb;
+		TfmBertWeights rw = tiny_w;
+
+		for (size_t i = 0; i < VC; i++)
+		{
+			uint32_t	u;
+
+			wb[i] = tfm_f32_to_bf16(orig[i]);
+			u = (uint32_t) wb[i] << 16;
+			memcpy(&wide[i], &u, 4);
+		}
+		rw.word_emb = NULL;
+		rw.word_bf16 = wb;
+		rw.word_zero = zero;
+		bert_forward(hr, &tiny, &rw, ids, lens, B, T, scratch, NULL);
+		tiny_w.word_emb = wide;
+		bert_forward(hw, &tiny, &tiny_w, ids, lens, B, T, scratch, NULL);
+		check_close(hr, hw, (size_t) 2 * T * C, 1e-5, "bert_forward with bf16 word embeddings == with their fp32 values");
+		for (int v = 0; v < tiny.vocab; v++)
+		{
+			float		amax = 0;
+
+			for (int i = 0; i < C; i++)
+				amax = fmaxf(amax, fabsf(orig[(size_t) v * C + i]));
+			ws[v] = amax / 127.0f;
+			for (int i = 0; i < C; i++)
+			{
+				wq[(size_t) v * C + i] = (int8_t) lrintf(orig[(size_t) v * C + i] / ws[v]);
+				wide[(size_t) v * C + i] = ws[v] * (float) wq[(size_t) v * C + i];
+			}
+		}
+		rw.word_bf16 = NULL;
+		rw.word_i8 = wq;
+		rw.word_scale = ws;
+		bert_forward(hr, &tiny, &rw, ids, lens, B, T, scratch, NULL);
+		bert_forward(hw, &tiny, &tiny_w, ids, lens, B, T, scratch, NULL);
+		check_close(hr, hw, (size_t) 2 * T * C, 1e-5, "bert_forward with int8 word embeddings == with their fp32 values");
+		tiny_w.word_emb = orig;
+		free(wb);
+		free(wq);
+		free(ws);
+		free(wide);
+		free(zero);
+		free(hr);
+		free(hw);
 	}
 	free(hid);
 	free(scratch);
