@@ -19,7 +19,7 @@ PG_FUNCTION_INFO_V1(tfm_quantize);
 
 /*
  * the source version's config, tokenizer, options (with precision replaced) and stored weights, read
- * as the extension owner into the caller's memory context
+ * as the extension owner; SPI connected: they live in its memory until SPI_finish
  */
 static void
 read_source(int64 id, const char *precision, Jsonb **config, Jsonb **tokenizer, Jsonb **options,
@@ -27,13 +27,9 @@ read_source(int64 id, const char *precision, Jsonb **config, Jsonb **tokenizer, 
 {
 	Oid			argtypes[2] = {INT8OID, TEXTOID};
 	Datum		args[2] = {Int64GetDatum(id), CStringGetTextDatum(precision)};
-	MemoryContext caller = CurrentMemoryContext;
 	TfmOwnerScope scope;
 	bool		isnull;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	MemoryContextSwitchTo(caller);	/* what is read outlives SPI_finish */
 	TfmAsOwnerBegin(&scope);
 	/* fp32 is the default: left out, as tfm_import leaves it out */
 	if (SPI_execute_with_args("SELECT config, tokenizer, CASE WHEN $2 OPERATOR(pg_catalog.=) 'fp32' "
@@ -47,7 +43,6 @@ read_source(int64 id, const char *precision, Jsonb **config, Jsonb **tokenizer, 
 	*options = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 	*weights = TfmCacheFileCatalogWeights(id, wsize);
 	TfmAsOwnerEnd(&scope);
-	SPI_finish();
 }
 
 /*
@@ -63,6 +58,7 @@ tfm_quantize(PG_FUNCTION_ARGS)
 	TfmModel   *m;
 	Jsonb	   *config, *tokenizer, *options;
 	uint64		wsize;
+	int64		id;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -79,6 +75,10 @@ tfm_quantize(PG_FUNCTION_ARGS)
 						errhint("tfm_quantize copies imported embedding models; to get a classifier at a precision, "
 								"train on such a copy or use the tfm_train option precision with fine_tune \"full\".")));
 	(void) TfmPrecisionFromName(precision, &m->cfg);	/* 22023 before reading the weights */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	read_source(m->id, precision, &config, &tokenizer, &options, &weights, &wsize);
-	PG_RETURN_INT64(TfmImportModel(name, config, tokenizer, weights, wsize, options, what));
+	id = TfmImportModel(name, config, tokenizer, weights, wsize, options, what);
+	SPI_finish();
+	PG_RETURN_INT64(id);
 }
