@@ -1,6 +1,6 @@
 -- pgTAP: the catalog schema, view and functions of pg_tfm (run by pg_prove in a database with minilm imported)
 BEGIN;
-SELECT plan(22);
+SELECT plan(23);
 
 SELECT has_schema('tfm');
 SELECT has_table('tfm', 'model', 'tfm.model holds one row per model version');
@@ -11,6 +11,7 @@ SELECT columns_are('tfm', 'models', ARRAY['name', 'version', 'architecture', 'ta
 SELECT col_is_pk('tfm', 'model', 'id', 'id is the primary key of tfm.model');
 SELECT has_function('public', 'tfm_import', ARRAY['text', 'text', 'jsonb']);
 SELECT has_function('public', 'tfm_import', ARRAY['text', 'jsonb', 'jsonb', 'bytea', 'jsonb']);
+SELECT has_function('public', 'tfm_quantize', ARRAY['text', 'text', 'text']);
 SELECT has_function('public', 'tfm_embed', ARRAY['text', 'text']);
 SELECT has_function('public', 'tfm_tokenize', ARRAY['text', 'text']);
 SELECT has_function('public', 'tfm_drop', ARRAY['text']);
