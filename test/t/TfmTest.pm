@@ -414,7 +414,7 @@ sub read_header
 	my $get = sub { my ($name, $fmt) = @_; return unpack $fmt, substr($raw, $l->{$name}[0], $l->{$name}[1]); };
 	$h{magic} = $get->('magic', 'a8');
 	$h{key} = $get->('key', 'Z*');
-	$h{$_} = $get->($_, 'L<') for qw(header_bytes arch vocab_crc weights_crc sample_crc crc);
+	$h{$_} = $get->($_, 'L<') for qw(header_bytes precision arch vocab_crc weights_crc sample_crc crc);
 	$h{$_} = $get->($_, 'Q<') for qw(vocab_off vocab_size weights_off weights_bytes file_size);
 	$h{model_id} = $get->('model_id', 'q<');
 	$h{$_} = $get->($_, /eps$/ ? 'f<' : 'l<') for grep { /^g?cfg\./ } keys %$l;
