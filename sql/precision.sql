@@ -7,7 +7,6 @@
 \getenv model_dir PG_TFM_MODEL_DIR
 \getenv golden PG_TFM_GOLDEN
 \getenv spam PG_TFM_SPAM_CSV
-\getenv seqcls PG_TFM_SEQCLS
 SELECT name, options->>'precision' AS precision, max_tokens
 FROM tfm_import('minilm_int8', :'model_dir', '{"max_tokens": 256, "precision": "int8"}');
 SELECT name, options->>'precision' AS precision, max_tokens
@@ -16,8 +15,7 @@ SELECT name, options->>'precision' AS precision FROM tfm.models WHERE name LIKE 
 -- not a precision
 SELECT err($$SELECT tfm_import('m8', '$$ || :'model_dir' || $$', '{"precision": "int4"}')$$);
 SELECT err($$SELECT tfm_import('m8', '$$ || :'model_dir' || $$', '{"precision": 8}')$$);
--- sequence-classification checkpoints (random weights: test/make_seqcls_models.js) stay fp32
-SELECT err($$SELECT tfm_import('ce8', '$$ || :'seqcls' || $$/ce', '{"precision": "int8"}')$$);
+-- (sequence-classification checkpoints at bf16 and int8: sql/precision_file.sql)
 
 CREATE TEMP TABLE ge8 (j jsonb);
 \set f :golden '/minilm/embeddings.jsonl'

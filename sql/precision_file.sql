@@ -5,6 +5,7 @@
 \getenv model_dir PG_TFM_MODEL_DIR
 \getenv golden PG_TFM_GOLDEN
 \getenv spam PG_TFM_SPAM_CSV
+\getenv seqcls PG_TFM_SEQCLS
 SELECT name, precision FROM tfm_import('pf_int8', :'model_dir', '{"max_tokens": 256, "precision": "int8"}');
 SELECT name, precision FROM tfm_import('pf_bf16', :'model_dir', '{"max_tokens": 256, "precision": "bf16"}');
 SELECT name, precision FROM tfm.models ORDER BY name;
@@ -106,6 +107,22 @@ SELECT err($$SELECT tfm_quantize('pf_none', 'pf_q', 'int8')$$);
 SELECT err($$SELECT tfm_quantize('minilm', 'pf q', 'int8')$$);
 SELECT count(*) AS refused_stored FROM tfm.models WHERE name = 'pf_q';
 
+-- sequence-classification checkpoints (random weights: test/make_seqcls_models.js) take a precision
+-- too: the encoder at it, the checkpoint's head fp32
+SELECT name, task, precision FROM tfm_import('pf_ce', :'seqcls' || '/ce');
+SELECT name, task, precision FROM tfm_import('pf_ce8', :'seqcls' || '/ce', '{"precision": "int8"}');
+SELECT name, task, precision FROM tfm_import('pf_ce16', :'seqcls' || '/ce', '{"precision": "bf16"}');
+SELECT name, task, precision FROM tfm_import('pf_cls', :'seqcls' || '/cls3');
+SELECT name, task, precision FROM tfm_import('pf_cls8', :'seqcls' || '/cls3', '{"precision": "int8"}');
+CREATE TEMP TABLE pairpf (a text, b text);
+INSERT INTO pairpf VALUES ('how do I reset my password', 'Click forgot password on the login page'),
+  ('what is the capital of France', 'Paris is the capital of France.'), ('cheap flights', 'The weather is nice today.'), ('a', 'b');
+SELECT count(*) AS pairs,
+       max(abs(tfm_score_pair(a, b, 'pf_ce8') - tfm_score_pair(a, b, 'pf_ce'))) < 0.2 AS int8_within_02,
+       max(abs(tfm_score_pair(a, b, 'pf_ce16') - tfm_score_pair(a, b, 'pf_ce'))) < 0.05 AS bf16_within_005,
+       bool_and(tfm_classify(a, 'pf_cls8') = tfm_classify(a, 'pf_cls')) AS int8_same_labels
+FROM pairpf;
+
 -- a new connection maps the files and binds the reduced weights where they are: its memory grows by
 -- far less than the 11 MB (int8) or 21 MB (bf16) private copies backends made before
 \c -
@@ -114,4 +131,4 @@ SELECT cardinality(tfm_embed('a test', 'pf_int8')) + cardinality(tfm_embed('a te
 SELECT sum(total_bytes) - :mem0 < 4 * 1024 * 1024 AS grew_less_than_4mb FROM pg_backend_memory_contexts;
 
 -- the later test files expect only minilm
-SELECT count(*) AS dropped FROM (SELECT tfm_drop(n) FROM unnest(ARRAY['pf_head', 'pf_full', 'pf_full8', 'pf_int8', 'pf_bf16', 'pf_q16']) n) d;
+SELECT count(*) AS dropped FROM (SELECT tfm_drop(n) FROM unnest(ARRAY['pf_head', 'pf_full', 'pf_full8', 'pf_int8', 'pf_bf16', 'pf_q16', 'pf_ce', 'pf_ce8', 'pf_ce16', 'pf_cls', 'pf_cls8']) n) d;

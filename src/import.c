@@ -151,7 +151,7 @@ import_bert(const char *name, Jsonb *config, Jsonb *tokenizer, const char *weigh
 		row.head = h.head;
 		row.head_bytes = sizeof(float) * h.nfloats;
 		row.params += h.nfloats;
-		row.options = TfmSeqHeadOptions(&h, opt.max_tokens, cfg.hidden);
+		row.options = TfmSeqHeadOptions(&h, opt.max_tokens, cfg.hidden, opt.precision);
 	}
 	else
 		row.options = TfmPrefixAdd(row.options, options, "options");

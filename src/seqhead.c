@@ -14,6 +14,7 @@
 #include "head.h"
 #include "jsonutil.h"
 #include "metrics.h"
+#include "model.h"
 #include "ops.h"
 #include "seqhead.h"
 
@@ -89,11 +90,6 @@ TfmSeqHeadCheckOptions(Jsonb *options)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("a sequence-classification checkpoint pools with \"cls\" and does not normalize"),
 						errhint("Its head reads the first token's hidden state: leave out the pooling and normalize options.")));
-	if (TfmJsonGet(&options->root, "precision", &v) &&
-		!(v.type == jbvString && v.val.string.len == 4 && memcmp(v.val.string.val, "fp32", 4) == 0))
-		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("sequence-classification checkpoints run in fp32 only"),
-						errhint("Leave out the precision option (bf16 and int8 are for embedding models).")));
 }
 
 /* true if config.json carries sentence-transformers' cross-encoder settings */
@@ -380,12 +376,15 @@ TfmSeqHeadRead(TfmSeqHead *h, Jsonb *config, Jsonb *tokenizer, TfmSafetensors *s
 
 /* the catalog options of an imported checkpoint with a head: CLS pooling, no normalisation, the head's shape */
 Jsonb *
-TfmSeqHeadOptions(const TfmSeqHead *h, int max_tokens, int hidden)
+TfmSeqHeadOptions(const TfmSeqHead *h, int max_tokens, int hidden, int precision)
 {
+	/* the encoder's precision (its cache file's layout); the head stays fp32 */
 	char	   *s = psprintf("{\"max_tokens\": %d, \"pooling\": \"cls\", \"normalize\": false, \"head_hidden\": %d, "
-							 "\"head_activation\": \"%s\", \"multi_label\": %s}",
+							 "\"head_activation\": \"%s\", \"multi_label\": %s%s}",
 							 max_tokens, hidden, TfmHeadActName(h->act),
-							 h->multi_label ? "true" : "false");
+							 h->multi_label ? "true" : "false",
+							 precision == TFM_PRECISION_FP32 ? "" :
+							 psprintf(", \"precision\": \"%s\"", TfmPrecisionName(precision)));
 
 	return TfmJsonParse(s, strlen(s), "options");
 }

@@ -33,7 +33,7 @@ extern bool TfmIsCrossEncoder(JsonbContainer *c);
 extern void TfmSeqHeadCheckOptions(Jsonb *options);
 extern void TfmSeqHeadRead(TfmSeqHead *h, Jsonb *config, Jsonb *tokenizer, TfmSafetensors *st, const char *buf,
 						   const TfmBertConfig *cfg, const char *const *what);
-extern Jsonb *TfmSeqHeadOptions(const TfmSeqHead *h, int max_tokens, int hidden);
+extern Jsonb *TfmSeqHeadOptions(const TfmSeqHead *h, int max_tokens, int hidden, int precision);
 extern void TfmSigmoidRows(float *x, int n);
 
 #endif
