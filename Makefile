@@ -9,7 +9,7 @@ EXTENSION = pg_tfm
 MODULE_big = pg_tfm
 DATA = $(wildcard sql/pg_tfm--*.sql)
 OBJS = src/pg_tfm.o src/acl.o src/jsonutil.o src/safetensors.o src/stcheck.o src/model.o src/cachefile.o \
-       src/cache.o src/cacheinfo.o src/infer.o src/metrics.o src/fairness.o src/rows.o src/head.o src/mlp.o src/mlptrain.o src/mlpfuncs.o src/train.o src/progress.o src/trainsave.o src/trainfuncs.o src/evaluate.o src/gradcheck.o src/optim.o src/import.o src/funcs.o src/flag.o src/catalog.o src/model/arch.o src/blas.o src/bert.o \
+       src/cache.o src/cacheinfo.o src/infer.o src/metrics.o src/fairness.o src/rows.o src/head.o src/mlp.o src/mlptrain.o src/mlpfuncs.o src/train.o src/trainpair.o src/progress.o src/trainsave.o src/trainfuncs.o src/evaluate.o src/gradcheck.o src/optim.o src/import.o src/funcs.o src/flag.o src/catalog.o src/model/arch.o src/blas.o src/bert.o \
        src/gpt2.o src/gpt2model.o src/generate.o src/stconfig.o src/seqhead.o src/rerank.o src/prefix.o src/quantize.o \
        $(TEXT_OBJS) \
        src/cpuinfo.o src/kernels/formats.o src/kernels/matmul.o src/kernels/pointwise.o src/kernels/attention.o \
@@ -22,7 +22,7 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 # OpenBLAS is not linked: src/blas.c opens it on first use (see there)
 SHLIB_LINK = -lutf8proc -lm
 
-REGRESS = import surface blas golden cpu_features precision errors encoding encoding_gpt2 train_step shapes stconfig seqcls heads families unigram metrics gpt2 privileges limits checks sqlstates options prefixes tokens tokjson fairness flag probe precision_file train
+REGRESS = import surface blas golden cpu_features precision errors encoding encoding_gpt2 train_step shapes stconfig seqcls heads families unigram metrics gpt2 privileges limits checks sqlstates options prefixes tokens tokjson fairness flag probe precision_file pairtrain train
 REGRESS_OPTS = --inputdir=. --load-extension=pg_tfm
 
 PG_CONFIG ?= pg_config

@@ -104,6 +104,28 @@ evaluation_metrics(StringInfo s, const TfmModel *m, const TfmRows *rows, const f
 		TfmEvalRegJson(s, rows->target, pv, rows->n, groups);
 }
 
+/*
+ * the metrics JSON of a cross-encoder's logits on (a, b, label) rows: two labels, the second in sort order
+ * (true, 1) the relevant one, predicted where the logit is positive (its sigmoid above 0.5)
+ */
+static void
+pair_metrics(StringInfo s, const TfmModel *m, const TfmRows *rows, const float *out, const TfmGroups *groups,
+			 const char *positive)
+{
+	char	  **labels;
+	int		   *truth, *pred = palloc(sizeof(int) * Max(rows->n, 1));
+	int			K = TfmLabelSet(&labels, &truth, rows);
+
+	if (K != 2)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("model \"%s\" is a cross-encoder: tfm_evaluate needs rows of two labels, the query gave %d",
+							   m->name, K),
+						errhint("Give relevance as a boolean or 0/1; the second label in sort order is the relevant one.")));
+	for (int i = 0; i < rows->n; i++)
+		pred[i] = out[i] > 0;
+	TfmEvalClassJson(s, truth, pred, rows->n, K, (const char *const *) labels, groups, positive);
+}
+
 /* outputs of an encoder model on text rows (head outputs; regression values into pv) */
 static float *
 text_outputs(const TfmModel *m, const TfmRows *rows, double *pv)
@@ -161,23 +183,23 @@ tfm_evaluate(PG_FUNCTION_ARGS)
 						errmsg("model \"%s\" is %s model, tfm_evaluate needs a trained model", m->name,
 							   m->task == TFM_TASK_EMBEDDING ? "an embedding" : "a text generation"),
 						errhint("Train one with tfm_train().")));
-	if (m->task == TFM_TASK_CROSS_ENCODER)
-		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-						errmsg("model \"%s\" is a cross-encoder, tfm_evaluate needs a classification or regression model", m->name),
-						errhint("A cross-encoder scores text pairs: use tfm_rerank() or tfm_score_pair().")));
 	TfmEvalOptionsRead(&opt, PG_NARGS() > 2 && !PG_ARGISNULL(2) ? PG_GETARG_JSONB_P(2) : TfmJsonParse("{}", 2, "options"),
-					   m->task == TFM_TASK_CLASSIFICATION, m->name, m->labels, m->nlabels);
+					   m->task != TFM_TASK_REGRESSION, m->name, m->task == TFM_TASK_CROSS_ENCODER ? NULL : m->labels, m->nlabels);
 	query = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	if (m->arch == TFM_ARCH_MLP)
 		TfmRowsReadGrouped(&rows, query, m->task, NULL, 0, m->mlp->dims[0]);
-	else
-		TfmRowsReadGrouped(&rows, query, m->task, m, m->opt.max_tokens, 0);
+	else						/* a cross-encoder's rows: (a, b, label [, group]) with binary labels */
+		TfmRowsReadGrouped(&rows, query, m->task == TFM_TASK_CROSS_ENCODER ? TFM_TASK_CLASSIFICATION : m->task, m,
+						   m->opt.max_tokens, 0);
 	if (rows.has_group)
 		groups = TfmGroupSet((const char *const *) rows.group, rows.n);
 	pv = palloc_extended(sizeof(double) * Max(rows.n, 1), MCXT_ALLOC_HUGE);
 	out = m->arch == TFM_ARCH_MLP ? mlp_outputs(m, &rows, pv) : text_outputs(m, &rows, pv);
 	initStringInfo(&s);
-	evaluation_metrics(&s, m, &rows, out, pv, groups, TfmEvalPositive(&opt, rows.label_bool));
+	if (m->task == TFM_TASK_CROSS_ENCODER)
+		pair_metrics(&s, m, &rows, out, groups, TfmEvalPositive(&opt, rows.label_bool));
+	else
+		evaluation_metrics(&s, m, &rows, out, pv, groups, TfmEvalPositive(&opt, rows.label_bool));
 	PG_RETURN_JSONB_P(TfmJsonParse(s.data, s.len, "metrics"));
 }
 

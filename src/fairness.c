@@ -55,6 +55,8 @@ TfmEvalOptionsRead(TfmEvalOptions *o, Jsonb *options, bool classification, const
 	if (!classification)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("tfm_evaluate option \"positive\" applies to classifiers, and model \"%s\" is a regression model", model)));
+	if (labels == NULL)
+		return;					/* a cross-encoder: its labels are the rows' */
 	for (int k = 0; k < nlabels; k++)
 		if (strcmp(labels[k], o->positive) == 0)
 			return;

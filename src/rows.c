@@ -72,17 +72,20 @@ TfmColumnText(HeapTuple tup, TupleDesc td, int col)
 	return SPI_getvalue(tup, td, col);
 }
 
-/* the target of a row as a finite number within [-TFM_MAX_TARGET, TFM_MAX_TARGET] */
+/* the column of the label: the second, or the third of a cross-encoder's (a, b, label) rows */
+#define LABEL_COL(r) ((r)->pair ? 3 : 2)
+
+/* the target of a row (column col) as a finite number within [-TFM_MAX_TARGET, TFM_MAX_TARGET] */
 static double
-target_value(HeapTuple tup, TupleDesc td)
+target_value(HeapTuple tup, TupleDesc td, int col)
 {
-	char	   *s = SPI_getvalue(tup, td, 2), *end;
+	char	   *s = SPI_getvalue(tup, td, col), *end;
 	double		v = strtod(s, &end);
 
 	if (end == s || *end != '\0' || !isfinite(v))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 						errmsg("regression target \"%s\" is not a finite number", s),
-						errhint("The second column of the query must be numeric for task 'regression'.")));
+						errhint("The label column of the query must be numeric for task 'regression'.")));
 	if (fabs(v) > TFM_MAX_TARGET)
 		ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 						errmsg("regression target %g is outside the supported range [-1e30, 1e30]", v),
@@ -139,31 +142,36 @@ add_label(TfmRows *r, HeapTuple tup, TupleDesc td, TfmTask task)
 {
 	if (task == TFM_TASK_CLASSIFICATION)
 	{
-		r->label[r->n] = TfmColumnText(tup, td, 2);
+		r->label[r->n] = TfmColumnText(tup, td, LABEL_COL(r));
 		count_label(r, r->label[r->n]);
 	}
 	else
-		r->target[r->n] = target_value(tup, td);
-	r->group[r->n] = r->has_group ? TfmColumnText(tup, td, 3) : NULL;
+		r->target[r->n] = target_value(tup, td, LABEL_COL(r));
+	r->group[r->n] = r->has_group ? TfmColumnText(tup, td, LABEL_COL(r) + 1) : NULL;
 }
 
-/* add one fetched text row */
+/* add one fetched text row (a pair's ids, truncated longest first as tfm_rerank does, for pair rows) */
 static void
 add_row(TfmRows *r, HeapTuple tup, TupleDesc td, TfmTask task, const TfmModel *m, int max_tokens, MemoryContext keep)
 {
-	bool		null1, null2;
+	bool		null1, null2, null3 = false;
 	Datum		d = SPI_getbinval(tup, td, 1, &null1);
+	Datum		b = SPI_getbinval(tup, td, 2, &null2);
 	MemoryContext old;
 
-	(void) SPI_getbinval(tup, td, 2, &null2);
-	if (null1 || null2)
+	if (r->pair)
+		(void) SPI_getbinval(tup, td, 3, &null3);
+	if (null1 || null2 || null3)
 	{
 		r->skipped++;
 		return;
 	}
 	old = MemoryContextSwitchTo(keep);
 	grow(r);
-	r->ids[r->n] = TfmTextEncodeTruncated(m, d, max_tokens, &r->lens[r->n]);
+	if (r->pair)
+		r->ids[r->n] = TfmTextEncodePair(m, DatumGetTextPP(d), b, max_tokens, &r->lens[r->n]);
+	else
+		r->ids[r->n] = TfmTextEncodeTruncated(m, d, max_tokens, &r->lens[r->n]);
 	r->ids[r->n] = repalloc(r->ids[r->n], sizeof(int32) * r->lens[r->n]);
 	r->tokens += r->lens[r->n];
 	TfmCheckMemory((double) r->tokens * sizeof(int32) + (double) r->cap * (sizeof(int32 *) + sizeof(int) + 2 * sizeof(char *) + sizeof(double)),
@@ -311,6 +319,27 @@ is_feature_type(Oid t)
 	return t == FLOAT4ARRAYOID || t == FLOAT8ARRAYOID;
 }
 
+/* whether a column type is text */
+static bool
+is_text_type(Oid t)
+{
+	return t == TEXTOID || t == VARCHAROID;
+}
+
+/* refuse a query whose columns are not (input text, label), or (a text, b text, label) for a cross-encoder */
+static void
+check_text_columns(const TfmRows *r, TupleDesc td, const TfmModel *m)
+{
+	if (r->pair && (td->natts < 3 || !is_text_type(SPI_gettypeid(td, 1)) || !is_text_type(SPI_gettypeid(td, 2))))
+		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+						errmsg("model \"%s\" is a cross-encoder: the query must return (a text, b text, label) as its first three columns",
+							   m->name),
+						errhint("A cross-encoder reads text pairs, for example SELECT query, passage, relevant FROM judgements.")));
+	if (!r->pair && (td->natts < 2 || !is_text_type(SPI_gettypeid(td, 1))))
+		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+						errmsg("the query must return (input text, label) as its first two columns")));
+}
+
 /* run query through a cursor and add its rows: text rows (m given) or feature rows (m NULL) */
 static void
 read_rows(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int max_tokens)
@@ -318,6 +347,8 @@ read_rows(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int ma
 	MemoryContext keep = CurrentMemoryContext;
 	Portal		portal;
 	SPIPlanPtr	plan;
+
+	r->pair = m != NULL && m->task == TFM_TASK_CROSS_ENCODER;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -331,15 +362,14 @@ read_rows(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int ma
 
 		SPI_cursor_fetch(portal, true, FETCH_ROWS);
 		td = SPI_tuptable->tupdesc;
-		if (m && (td->natts < 2 || (SPI_gettypeid(td, 1) != TEXTOID && SPI_gettypeid(td, 1) != VARCHAROID)))
-			ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-							errmsg("the query must return (input text, label) as its first two columns")));
+		if (m)
+			check_text_columns(r, td, m);
 		if (!m && (td->natts < 2 || !is_feature_type(SPI_gettypeid(td, 1))))
 			ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
 							errmsg("the query must return (features real[] or float8[], label) as its first two columns"),
 							errhint("Build the vector in the query, for example ARRAY[amount, age]::real[].")));
-		r->label_bool = SPI_gettypeid(td, 2) == BOOLOID;
-		r->has_group = r->want_group && td->natts >= 3;
+		r->label_bool = SPI_gettypeid(td, LABEL_COL(r)) == BOOLOID;
+		r->has_group = r->want_group && td->natts >= LABEL_COL(r) + 1;
 		if (SPI_processed == 0)
 			break;
 		for (uint64 i = 0; i < SPI_processed; i++)

@@ -22,6 +22,7 @@ typedef struct TfmRows
 	bool		want_group;		/* read the third column (TfmRowsReadGrouped) */
 	bool		has_group;		/* the query has a third column, read into group */
 	bool		label_bool;		/* the label column is boolean */
+	bool		pair;			/* a cross-encoder's rows: (a text, b text, label [, group]), ids of the pair */
 	int64		skipped;		/* rows with a NULL text or label */
 	int64		tokens;			/* sum of lens */
 	int			max_labels;		/* classification: most distinct labels allowed (0: no limit) */

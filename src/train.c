@@ -19,6 +19,7 @@
 #include "pg_tfm.h"
 #include "progress.h"
 #include "train.h"
+#include "trainpair.h"
 
 static const char *const option_names[] = {
 	"fine_tune", "epochs", "batch_size", "learning_rate", "validation_fraction", "seed",
@@ -488,6 +489,8 @@ continues_checkpoint(const TfmTrainer *t)
 {
 	const TfmModel *b = t->base;
 
+	if (b->task == TFM_TASK_CROSS_ENCODER)
+		return TfmTrainPairCheck(t);	/* always its own head, or an error */
 	if (b->head_act == TFM_HEAD_GELU || t->o.hidden_units != 0)
 		return false;
 	if (t->task == TFM_TASK_REGRESSION)
@@ -516,9 +519,10 @@ init_from_checkpoint(TfmTrainer *t)
 	double		scale = reg ? b->target_std / t->tstd : 1.0;
 
 	memcpy(t->head, b->head, sizeof(float) * first);
-	for (int k = 0; k < K; k++)
+	for (int k = 0; k < b->nlabels; k++)
 	{
-		int			to = reg ? 0 : TfmLabelIndex(t->labels, K, b->labels[k]);
+		/* a cross-encoder's one logit z: the second label's, softmax (0, z) is its sigmoid (trainpair.c) */
+		int			to = reg ? 0 : b->task == TFM_TASK_CROSS_ENCODER ? K - 1 : TfmLabelIndex(t->labels, K, b->labels[k]);
 
 		for (int c = 0; c < C; c++)
 			w2[(size_t) to * C + c] = (float) (bw2[(size_t) k * C + c] * scale);

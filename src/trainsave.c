@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "model.h"
 #include "pg_tfm.h"
+#include "trainpair.h"
 #include "trainsave.h"
 
 /* the inference options of a trained model as JSON */
@@ -128,13 +129,15 @@ check_finite_model(const TfmTrainer *t)
 int64
 TfmTrainStore(TfmTrainer *t, const char *name, Jsonb *options)
 {
-	TfmNewVersion v = {.name = name, .from_id = t->base->encoder_id, .task = TfmTaskName(t->task),
-	.max_tokens = t->o.max_tokens, .params = (int64) t->head_n, .base_id = t->base->id,
-	.encoder_id = t->o.full ? 0 : t->base->encoder_id, .head = t->head, .head_bytes = sizeof(float) * t->head_n};
 	char	   *metrics = split_metrics(t), *opts, *training;
+	TfmNewVersion v;
 	StringInfoData key;
 
 	(void) options;
+	TfmTrainPairFinish(t);		/* a cross-encoder's head one logit again, after its metrics */
+	v = (TfmNewVersion) {.name = name, .from_id = t->base->encoder_id, .task = TfmTaskName(t->task),
+	.max_tokens = t->o.max_tokens, .params = (int64) t->head_n, .base_id = t->base->id,
+	.encoder_id = t->o.full ? 0 : t->base->encoder_id, .head = t->head, .head_bytes = sizeof(float) * t->head_n};
 	check_finite_model(t);
 	if (t->task == TFM_TASK_CLASSIFICATION)
 		v.labels = t->labels, v.nlabels = t->K;
