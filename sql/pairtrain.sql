@@ -7,13 +7,8 @@ SET client_min_messages = warning;
 \getenv seqcls PG_TFM_SEQCLS
 SELECT name, task FROM tfm_import('pt_ce', :'seqcls' || '/ce');
 -- SQLSTATE and message of a statement
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE q;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+CREATE FUNCTION pg_temp.err(q text, OUT e text) LANGUAGE plpgsql
+  AS $$ BEGIN EXECUTE q; e := 'ok'; EXCEPTION WHEN OTHERS THEN e := SQLSTATE || ': ' || SQLERRM; END $$;
 -- 48 pairs: a is three words; b repeats them (relevant) or is three other words
 CREATE TABLE pt_rows AS
   WITH w(i, a) AS (
@@ -67,6 +62,23 @@ CALL tfm_train('pt_head', 'pt_head', 'SELECT a, b, relevant FROM pt_rows', 'clas
                '{"epochs": 1, "validation_fraction": 0, "seed": 1}');
 SELECT version, task FROM tfm.models WHERE name = 'pt_head' ORDER BY version;
 
+-- the DistilBERT, RoBERTa and XLM-R cross-encoders of sql/heads.sql (test/make_head_models.js: real configs
+-- and tokenizers, shrunk, random weights), each pair in its family's template
+\getenv heads PG_TFM_HEADS
+SELECT count(*) AS imported FROM unnest(ARRAY['distil_ce', 'roberta_ce', 'xlmr_ce']) d
+CROSS JOIN LATERAL tfm_import('pt_' || d, :'heads' || '/' || d) m;
+CALL tfm_train('pt_distil', 'pt_distil_ce', 'SELECT a, b, relevant FROM pt_rows', 'classification',
+               '{"epochs": 3, "validation_fraction": 0, "seed": 1}');
+CALL tfm_train('pt_roberta', 'pt_roberta_ce', 'SELECT a, b, relevant FROM pt_rows', 'classification',
+               '{"fine_tune": "full", "epochs": 1, "validation_fraction": 0, "seed": 1}');
+CALL tfm_train('pt_xlmr', 'pt_xlmr_ce', 'SELECT a, b, grade FROM pt_rows', 'regression',
+               '{"epochs": 3, "validation_fraction": 0, "seed": 1}');
+SELECT m.name, m.architecture, m.task, m.options->>'head_activation' AS act,
+       tfm_score_pair('apple', 'apple', m.name) <> tfm_score_pair('apple', 'apple', 'pt_' || b.base) AS score_changed,
+       (SELECT count(*) FROM tfm_rerank('apple', ARRAY['apple', 'river'], m.name)) AS reranked
+FROM (VALUES ('pt_distil', 'distil_ce'), ('pt_roberta', 'roberta_ce'), ('pt_xlmr', 'xlmr_ce')) b(name, base)
+JOIN tfm.models m USING (name) ORDER BY m.name;
+
 -- 3. errors: the columns are checked before any row is read
 SELECT pg_temp.err($$CALL tfm_train('pt_x', 'pt_ce', 'SELECT a, relevant FROM pt_rows')$$) AS two_columns;
 SELECT pg_temp.err($$CALL tfm_train('pt_x', 'pt_ce', 'SELECT a, 1, relevant FROM pt_rows')$$) AS b_not_text;
@@ -80,4 +92,5 @@ SELECT pg_temp.err($$SELECT tfm_evaluate('pt_ce', 'SELECT a, b, relevant FROM pt
 SELECT pg_temp.err($$CALL tfm_train('pt_x', 'pt_ce', 'SELECT NULL::text, NULL::text, NULL::bool')$$) AS no_rows;
 
 DROP TABLE pt_rows;
-SELECT count(*) AS dropped FROM (SELECT tfm_drop(n) FROM unnest(ARRAY['pt_head', 'pt_full', 'pt_reg', 'pt_ce']) n) d;
+SELECT count(*) AS dropped FROM (SELECT tfm_drop(n) FROM unnest(ARRAY['pt_head', 'pt_full', 'pt_reg', 'pt_ce', 'pt_distil', 'pt_roberta', 'pt_xlmr',
+                                                                   'pt_distil_ce', 'pt_roberta_ce', 'pt_xlmr_ce']) n) d;
