@@ -349,21 +349,20 @@ read_rows(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int ma
 	SPIPlanPtr	plan;
 
 	r->pair = m != NULL && m->task == TFM_TASK_CROSS_ENCODER;
-
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	plan = SPI_prepare_cursor(query, 0, NULL, CURSOR_OPT_NO_SCROLL);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the training query: %s", SPI_result_code_string(SPI_result));
 	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	if (m)
+		check_text_columns(r, portal->tupDesc, m);	/* before any row is fetched */
 	for (;;)
 	{
 		TupleDesc	td;
 
 		SPI_cursor_fetch(portal, true, FETCH_ROWS);
 		td = SPI_tuptable->tupdesc;
-		if (m)
-			check_text_columns(r, td, m);
 		if (!m && (td->natts < 2 || !is_feature_type(SPI_gettypeid(td, 1))))
 			ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
 							errmsg("the query must return (features real[] or float8[], label) as its first two columns"),
