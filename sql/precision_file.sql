@@ -8,7 +8,7 @@
 \getenv seqcls PG_TFM_SEQCLS
 SELECT name, precision FROM tfm_import('pf_int8', :'model_dir', '{"max_tokens": 256, "precision": "int8"}');
 SELECT name, precision FROM tfm_import('pf_bf16', :'model_dir', '{"max_tokens": 256, "precision": "bf16"}');
-SELECT name, precision FROM tfm.models ORDER BY name;
+SELECT name, precision FROM tfm.models WHERE name IN ('minilm', 'pf_int8', 'pf_bf16') ORDER BY name;
 
 CREATE TEMP TABLE gpf (j jsonb);
 \set f :golden '/minilm/embeddings.jsonl'
