@@ -514,7 +514,7 @@ init_from_checkpoint(TfmTrainer *t)
 	int			C = b->cfg.hidden, K = t->K;
 	size_t		first = (size_t) C * C + C;
 	float	   *w2 = t->head + first, *b2 = w2 + (size_t) K * C;
-	const float *bw2 = b->head + first, *bb2 = bw2 + (size_t) K * C;
+	const float *bw2 = b->head + first, *bb2 = bw2 + (size_t) b->nlabels * C;	/* the base's own K */
 	bool		reg = t->task == TFM_TASK_REGRESSION;
 	double		scale = reg ? b->target_std / t->tstd : 1.0;
 
