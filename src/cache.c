@@ -18,6 +18,7 @@
 #include "mlpmodel.h"
 #include "pg_tfm.h"
 #include "prefix.h"
+#include "kernels/bgemm.h"
 
 static TfmModel *models = NULL;		/* mapped versions, newest first */
 static TfmModel *retired = NULL;	/* dropped versions, freed at the end of the transaction */
@@ -144,6 +145,18 @@ map_encoder(TfmModel *m)
 	TfmBertBindFile(&m->w, m->layers, &m->cfg, (const char *) m->map.weights, m->opt.precision, m->mcxt);
 }
 
+/*
+ * a bf16 encoder at a CPU level without AVX512-BF16 (the level can change within a session): fp32
+ * panels widened from its bf16 ones, once, in the handle's context (TfmBertWidenBf16), for the batches
+ * above TFM_B16_WIDEN_MAX_ROWS rows, where the widening kernels lose to the fp32 ones
+ */
+static void
+widen_bf16(TfmModel *m)
+{
+	if (m->layers && m->opt.precision == TFM_PRECISION_BF16 && tfm_b16_prefers_fp32(TFM_B16_WIDEN_MAX_ROWS + 1))
+		TfmBertWidenBf16(m->layers, &m->cfg, m->mcxt);
+}
+
 /* the catalog row of the newest version of name as the extension owner; 42501 unless the caller may use it */
 static void
 read_model_row(TfmModelRow *r, const char *name)
@@ -186,6 +199,7 @@ TfmModelGetAny(const char *name)
 	if (m)
 	{
 		SPI_finish();
+		widen_bf16(m);
 		m->hits++;
 		return m;
 	}
@@ -197,7 +211,10 @@ TfmModelGetAny(const char *name)
 		fill(nm, name, &r);
 		SPI_finish();
 		if (nm->arch != TFM_ARCH_MLP)	/* an MLP's weights are in its catalog row */
+		{
 			map_encoder(nm);
+			widen_bf16(nm);
+		}
 	}
 	PG_CATCH();
 	{

@@ -3,6 +3,7 @@
 
 #include <math.h>
 
+#include "miscadmin.h"
 #include "utils/jsonb.h"
 
 #include "jsonutil.h"
@@ -625,6 +626,40 @@ TfmBertBindFile(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cf
 				int precision, MemoryContext cxt)
 {
 	bind_slots(w, layers, cfg, base, precision, cxt);
+}
+
+/*
+ * give a bf16 model's six linear weights per layer fp32 panels widened (exactly) from its bf16 ones, in
+ * cxt, where a panel is missing: the panels linear_forward (bert.c) takes for many rows when the CPU
+ * level lacks AVX512-BF16 (tfm_b16_prefers_fp32); bytes allocated (0 when every layer has them)
+ */
+uint64
+TfmBertWidenBf16(TfmBertLayer *layers, const TfmBertConfig *cfg, MemoryContext cxt)
+{
+	uint64		bytes = 0;
+
+	for (int l = 0; l < cfg->layers; l++)
+	{
+		TfmBertLayer *L = &layers[l];
+		const TfmB16Weight *h[6] = {L->q_h, L->k_h, L->v_h, L->ao_h, L->i_h, L->o_h};
+		const float **pk[6] = {&L->q_p, &L->k_p, &L->v_p, &L->ao_p, &L->i_p, &L->o_p};
+
+		CHECK_FOR_INTERRUPTS();
+		for (int k = 0; k < 6; k++)
+		{
+			size_t		n;
+			float	   *panels;
+
+			if (!h[k] || *pk[k])
+				continue;
+			n = matmul_packed_floats(h[k]->C, h[k]->OC) * sizeof(float);
+			panels = MemoryContextAlloc(cxt, n);
+			tfm_b16_to_panels(panels, h[k]);
+			*pk[k] = panels;	/* set once complete: an error above leaves the weight as it was */
+			bytes += n;
+		}
+	}
+	return bytes;
 }
 
 /* plain (TfmBertWeightsFloats, training's layout) = a cache file's weights with the linear ones unpacked */

@@ -49,6 +49,7 @@ extern void TfmBertFileSlotFill(char *dst, const TfmBertConfig *cfg, int slot, i
 								float *panels);
 extern void TfmBertBindFile(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const char *base,
 							int precision, MemoryContext cxt);
+extern uint64 TfmBertWidenBf16(TfmBertLayer *layers, const TfmBertConfig *cfg, MemoryContext cxt);
 extern void TfmBertUnpackCache(float *plain, const TfmBertConfig *cfg, const float *cache);
 
 #endif

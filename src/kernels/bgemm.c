@@ -73,6 +73,21 @@ tfm_b16_from_panels(void *mem, const float *packed, int C, int OC)
 	return w;
 }
 
+/* a bf16 weight widened (exactly) to fp32 panels at dst (matmul_packed_floats(C, OC)): tfm_b16_from_panels' inverse */
+void
+tfm_b16_to_panels(float *dst, const TfmB16Weight *w)
+{
+	for (int p = 0; p < w->OCp / 16; p++)
+		for (int k = 0; k < w->C; k++)
+		{
+			const uint16_t *s = w->w + ((size_t) p * (w->Cp / 2) + k / 2) * 32 + k % 2;
+			float	   *d = dst + ((size_t) p * w->C + k) * 16;
+
+			for (int j = 0; j < 16; j++)
+				d[j] = bf16_to_f32(s[j * 2]);
+		}
+}
+
 /* rows to bf16: xb (N, Cp), zeros past C */
 static void
 b16_round_rows(uint16_t *xb, const float *x, int N, int C, int Cp)

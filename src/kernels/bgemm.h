@@ -34,6 +34,8 @@ size_t		tfm_b16_bytes(int C, int OC);
 TfmB16Weight *tfm_b16_from_panels(void *mem, const float *packed, int C, int OC);
 /* point w at a bf16 weight's panels in mem (as tfm_b16_from_panels lays them out, e.g. in a mapped file) */
 TfmB16Weight *tfm_b16_bind(TfmB16Weight *w, const void *mem, int C, int OC);
+/* a bf16 weight widened exactly to fp32 panels (matmul_pack's layout, matmul_packed_floats(C, OC) floats) */
+void		tfm_b16_to_panels(float *dst, const TfmB16Weight *w);
 /* float -> bf16, round to nearest even (nan stays nan) */
 uint16_t	tfm_f32_to_bf16(float f);
 

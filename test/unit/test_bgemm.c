@@ -7,6 +7,7 @@
  * vdpbf16ps rounds pairs); variants the CPU lacks are printed as skipped.
  * The scalar kernel against fp32 products: within bf16's rounding bound
  * (2^-8 relative per operand), and the rounding itself (nearest even).
+ * Widening back to fp32 panels (tfm_b16_to_panels): exact.
  */
 #include <math.h>
 #include <stdio.h>
@@ -97,6 +98,20 @@ test_shape(int N, int C, int OC, int with_bias, int *ran)
 		snprintf(name, sizeof(name), "bf16 N=%d C=%d OC=%d: a bound copy of the layout == the made one (bit-identical)", N, C, OC);
 		check(memcmp(out, f32, sizeof(float) * N * OC) == 0 && bound.Cp == w->Cp && bound.OCp == w->OCp, name);
 		free(file);
+	}
+	/* widened back to fp32 panels: the panels of the weight rounded to bf16, bit for bit (zeros past OC) */
+	{
+		size_t		n = matmul_packed_floats(C, OC);
+		float	   *wide = malloc(sizeof(float) * n), *rounded = malloc(sizeof(float) * OC * C),
+				   *want = malloc(sizeof(float) * n);
+
+		for (int i = 0; i < OC * C; i++)
+			rounded[i] = widen(tfm_f32_to_bf16(wt[i]));
+		matmul_pack(want, rounded, C, OC);
+		tfm_b16_to_panels(wide, w);
+		snprintf(name, sizeof(name), "bf16 C=%d OC=%d widened to fp32 panels == the bf16-rounded weight packed (bit-identical)", C, OC);
+		check(memcmp(wide, want, sizeof(float) * n) == 0, name);
+		free(wide), free(rounded), free(want);
 	}
 	free(x), free(wt), free(bias), free(packed), free(ref), free(out), free(f32), free(absum), free(mem);
 }
