@@ -285,3 +285,13 @@ BEGIN
     SELECT * INTO r FROM tfm.models m WHERE m.id OPERATOR(pg_catalog.=) new_id;
     RETURN r;
 END $$ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp;
+
+-- tfm_cache() also shows the memory each handle holds privately in this backend (private_bytes): its
+-- layer tables, labels and head, and the fp32 panels a bf16 model widens once per backend at a CPU
+-- level without AVX512-BF16
+DROP FUNCTION @extschema@.tfm_cache();
+CREATE FUNCTION @extschema@.tfm_cache(OUT model_id pg_catalog.int8, OUT name pg_catalog.text,
+                                      OUT sha256 pg_catalog.text, OUT path pg_catalog.text,
+                                      OUT bytes pg_catalog.int8, OUT hits pg_catalog.int8,
+                                      OUT private_bytes pg_catalog.int8)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'tfm_cache' LANGUAGE C VOLATILE;

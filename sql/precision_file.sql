@@ -71,6 +71,13 @@ SELECT name, round(int8_min::numeric, 5) AS int8_min, round(bf16_min::numeric, 6
 \o
 SELECT name, int8_min >= 0.97 AS int8_min_ge_097, bf16_min >= 0.999 AS bf16_min_ge_0999 FROM levelpf;
 
+-- what each handle holds privately in this backend (tfm_cache().private_bytes): after the levels
+-- without AVX512-BF16 above (scalar, avx2, ...), the bf16 model holds fp32 panels widened from its
+-- bf16 weights (~42 MB for MiniLM); the int8 and fp32 models hold only their layer tables (< 2 MB)
+SELECT name, CASE name WHEN 'pf_bf16' THEN private_bytes BETWEEN 38e6 AND 48e6
+                       ELSE private_bytes < 2e6 END AS private_as_expected
+FROM tfm_cache() WHERE name IN ('minilm', 'pf_int8', 'pf_bf16') ORDER BY name;
+
 -- training on a reduced base: the head reads the int8 encoder's features; a full fine-tune starts
 -- from the fp32 weights in the catalog (the cache file has none) and is stored at its precision
 -- option (default: the base's); a head-only model runs at its encoder's precision, no other (0A000)

@@ -367,7 +367,7 @@ tfm_drop(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* tfm_cache(): the model versions this backend has mapped */
+/* tfm_cache(): the model versions this backend has mapped, and the memory each holds privately */
 Datum
 tfm_cache(PG_FUNCTION_ARGS)
 {
@@ -377,8 +377,8 @@ tfm_cache(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	for (TfmModel *m = TfmCacheList(); m; m = m->next)
 	{
-		Datum		v[6];
-		bool		nulls[6] = {0};
+		Datum		v[7];
+		bool		nulls[7] = {0};
 
 		v[0] = Int64GetDatum(m->id);
 		v[1] = CStringGetTextDatum(m->name);
@@ -387,6 +387,8 @@ tfm_cache(PG_FUNCTION_ARGS)
 		nulls[3] = m->arch == TFM_ARCH_MLP;	/* weights in the catalog row, no cache file */
 		v[4] = Int64GetDatum((int64) m->map.size);
 		v[5] = Int64GetDatum(m->hits);
+		/* the handle's context: layers, labels, head, and fp32 panels widened from bf16 ones (cache.c) */
+		v[6] = Int64GetDatum((int64) MemoryContextMemAllocated(m->mcxt, true));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
 	}
 	return (Datum) 0;
