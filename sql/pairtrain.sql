@@ -62,6 +62,58 @@ CALL tfm_train('pt_head', 'pt_head', 'SELECT a, b, relevant FROM pt_rows', 'clas
                '{"epochs": 1, "validation_fraction": 0, "seed": 1}');
 SELECT version, task FROM tfm.models WHERE name = 'pt_head' ORDER BY version;
 
+-- tfm_evaluate's ranking metrics, against the same computed in SQL from tfm_score_pair: 6 queries of 5 or 2
+-- documents graded 0-3 (the whole a 3, its first two words 2, its last word 1, unrelated texts 0), the last
+-- query without a relevant document (skipped)
+CREATE TABLE pt_rank AS
+  SELECT q.a, d.b, d.grade
+  FROM (VALUES ('apple table house'), ('river light train'), ('stone water phone'), ('cloud chair dream'), ('green bread field')) q(a)
+  CROSS JOIN LATERAL (VALUES (q.a, 3.0), (split_part(q.a, ' ', 1) || ' ' || split_part(q.a, ' ', 2), 2.0),
+                             (split_part(q.a, ' ', 3), 1.0), ('yellow window garden', 0.0), ('music night sugar', 0.0)) d(b, grade)
+  UNION ALL SELECT 'paper smile queen', b, 0.0 FROM unnest(ARRAY['paper smile', 'horse glass']) b;
+-- the ranking of model's scores on pt_rank with relevance rel(grade) (SQL text of a numeric expression):
+-- ranks by score, ties least relevant first; gains 2^rel - 1; queries without a relevant document skipped
+CREATE FUNCTION pg_temp.ranking(model text, rel text) RETURNS TABLE (queries bigint, skipped bigint, mrr float8, ndcg float8)
+LANGUAGE plpgsql AS $f$ BEGIN RETURN QUERY EXECUTE format($q$
+  WITH s AS (SELECT a, (%s)::float8 AS rel, tfm_score_pair(a, b, %L) AS score FROM pt_rank),
+  r AS (SELECT a, rel, row_number() OVER (PARTITION BY a ORDER BY score DESC, rel) AS rank,
+               row_number() OVER (PARTITION BY a ORDER BY rel DESC) AS ideal FROM s),
+  q AS (SELECT a, max(rel) > 0 AS relevant, coalesce(max(1.0 / rank) FILTER (WHERE rel > 0 AND rank <= 10), 0) AS rr,
+               sum((2 ^ rel - 1) / log(2, rank + 1)) FILTER (WHERE rank <= 10) AS dcg,
+               sum((2 ^ rel - 1) / log(2, ideal + 1)) FILTER (WHERE ideal <= 10) AS idcg
+        FROM r GROUP BY a)
+  SELECT count(*), count(*) FILTER (WHERE NOT relevant), (avg(rr) FILTER (WHERE relevant))::float8,
+         (avg(dcg / idcg) FILTER (WHERE relevant))::float8 FROM q$q$, rel, model); END $f$;
+-- tfm_evaluate's "ranking" against pg_temp.ranking
+CREATE FUNCTION pg_temp.same_ranking(e jsonb, model text, rel text) RETURNS TABLE (queries int, skipped int, same bool)
+LANGUAGE sql AS $$
+  SELECT (e->'ranking'->>'queries')::int, (e->'ranking'->>'queries_skipped')::int,
+         r.queries = (e->'ranking'->>'queries')::int AND r.skipped = (e->'ranking'->>'queries_skipped')::int
+         AND abs(r.mrr - (e->'ranking'->>'mrr@10')::float8) < 1e-6 AND abs(r.ndcg - (e->'ranking'->>'ndcg@10')::float8) < 1e-6
+  FROM pg_temp.ranking(model, rel) r $$;
+-- graded relevance (numbers not all 0 or 1): regression metrics of the logit as the predicted grade, and ranking
+SELECT s.*, e ? 'mse' AND e ? 'r2' AND NOT e ? 'accuracy' AS regression,
+       abs((e->>'mse')::float8 - (SELECT avg((tfm_score_pair(a, b, 'pt_reg') - grade) ^ 2) FROM pt_rank)) < 1e-4 AS mse_ok
+FROM tfm_evaluate('pt_reg', 'SELECT a, b, grade FROM pt_rank') e, pg_temp.same_ranking(e, 'pt_reg', 'grade') s;
+-- binary relevance, boolean or 0/1 numbers: classification metrics and ranking with gains 1 and 0
+SELECT s.*, e->'confusion'->'labels' AS labels
+FROM tfm_evaluate('pt_head', 'SELECT a, b, grade > 0 FROM pt_rank') e, pg_temp.same_ranking(e, 'pt_head', '(grade > 0)::int') s;
+SELECT s.*, e->'confusion'->'labels' AS labels
+FROM tfm_evaluate('pt_head', 'SELECT a, b, (grade >= 2)::int FROM pt_rank') e, pg_temp.same_ranking(e, 'pt_head', '(grade >= 2)::int') s;
+-- a group column leaves the ranking as it is
+SELECT tfm_evaluate('pt_reg', 'SELECT a, b, grade, grade > 1 FROM pt_rank')->'ranking'
+       = tfm_evaluate('pt_reg', 'SELECT a, b, grade FROM pt_rank')->'ranking' AS ranking_without_groups,
+       jsonb_array_length(tfm_evaluate('pt_reg', 'SELECT a, b, grade, grade > 1 FROM pt_rank')->'groups') AS groups;
+-- labels the metrics cannot read: text grades (not two labels), grades outside [0, 100] or NaN, one label,
+-- the option "positive" with graded relevance
+SELECT pg_temp.err($$SELECT tfm_evaluate('pt_reg', 'SELECT a, b, grade::text FROM pt_rank')$$) AS text_grades;
+SELECT pg_temp.err($$SELECT tfm_evaluate('pt_reg', 'SELECT a, b, grade - 1 FROM pt_rank')$$) AS negative;
+SELECT pg_temp.err($$SELECT tfm_evaluate('pt_reg', 'SELECT a, b, grade * 50 FROM pt_rank')$$) AS too_large;
+SELECT pg_temp.err($$SELECT tfm_evaluate('pt_reg', 'SELECT a, b, ''NaN''::float8 FROM pt_rank')$$) AS nan;
+SELECT pg_temp.err($$SELECT tfm_evaluate('pt_reg', 'SELECT a, b, 1 FROM pt_rank')$$) AS one_label;
+SELECT pg_temp.err($$SELECT tfm_evaluate('pt_reg', 'SELECT a, b, grade FROM pt_rank', '{"positive": 1}')$$) AS positive_graded;
+DROP TABLE pt_rank;
+
 -- the DistilBERT, RoBERTa and XLM-R cross-encoders of sql/heads.sql (test/make_head_models.js: real configs
 -- and tokenizers, shrunk, random weights), each pair in its family's template
 \getenv heads PG_TFM_HEADS

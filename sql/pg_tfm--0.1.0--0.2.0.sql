@@ -295,3 +295,9 @@ CREATE FUNCTION @extschema@.tfm_cache(OUT model_id pg_catalog.int8, OUT name pg_
                                       OUT bytes pg_catalog.int8, OUT hits pg_catalog.int8,
                                       OUT private_bytes pg_catalog.int8)
 RETURNS SETOF record AS 'MODULE_PATHNAME', 'tfm_cache' LANGUAGE C VOLATILE;
+
+-- ==== issue 15: ranking metrics of cross-encoders ====
+-- the "ranking" tfm_evaluate reports for a cross-encoder (MRR@10, nDCG@10 over the documents of each query
+-- text, ranked by score), for checking by hand
+CREATE FUNCTION tfm._ranking_metrics(queries text[], scores float8[], relevance float8[]) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'tfm_ranking_metrics' LANGUAGE C IMMUTABLE STRICT;

@@ -1,6 +1,8 @@
-/* evaluate.c: tfm_evaluate() (metrics of a trained model on the rows of a query) and the metrics
- * functions for checking by hand, tfm._classification_metrics() and tfm._regression_metrics() */
+/* evaluate.c: tfm_evaluate() (metrics of a trained model on the rows of a query) and the metrics functions
+ * for checking by hand, tfm._classification_metrics(), tfm._regression_metrics() and tfm._ranking_metrics() */
 #include "postgres.h"
+
+#include <math.h>
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
@@ -104,26 +106,110 @@ evaluation_metrics(StringInfo s, const TfmModel *m, const TfmRows *rows, const f
 		TfmEvalRegJson(s, rows->target, pv, rows->n, groups);
 }
 
-/*
- * the metrics JSON of a cross-encoder's logits on (a, b, label) rows: two labels, the second in sort order
- * (true, 1) the relevant one, predicted where the logit is positive (its sigmoid above 0.5)
- */
-static void
-pair_metrics(StringInfo s, const TfmModel *m, const TfmRows *rows, const float *out, const TfmGroups *groups,
-			 const char *positive)
+/* a relevance grade, checked: a number in [0, TFM_MAX_GRADE] (22003; NaN too) */
+static double
+checked_grade(double v)
 {
-	char	  **labels;
-	int		   *truth, *pred = palloc(sizeof(int) * Max(rows->n, 1));
-	int			K = TfmLabelSet(&labels, &truth, rows);
+	if (!(v >= 0 && v <= TFM_MAX_GRADE))
+		ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						errmsg("relevance %g is not a grade in [0, %d]", v, TFM_MAX_GRADE),
+						errhint("Give binary relevance as a boolean or 0/1, graded relevance as numbers from 0 (not relevant) up.")));
+	return v;
+}
 
+/*
+ * a cross-encoder's rows' grades into rel when the label column is numeric; true when one is neither 0 nor 1
+ * (graded relevance), false for binary relevance (any other column, or numbers all 0 or 1)
+ */
+static bool
+pair_grades(double *rel, const TfmRows *rows)
+{
+	bool		graded = false;
+
+	for (int i = 0; rows->label_numeric && i < rows->n; i++)
+	{
+		char	   *end;
+		double		v = strtod(rows->label[i], &end);
+
+		rel[i] = checked_grade(end == rows->label[i] || *end != '\0' ? NAN : v);
+		graded |= v != 0 && v != 1;
+	}
+	return graded;
+}
+
+/*
+ * binary relevance of a cross-encoder's rows: each row's truth index into two labels, the second the relevant
+ * one (in sort order; 1 of numbers, whose labels are "0" and "1"), also as its grade into rel; 22023 unless two
+ */
+static int *
+binary_truth(char ***labels, double *rel, const TfmModel *m, const TfmRows *rows)
+{
+	int		   *truth, K;
+
+	if (rows->label_numeric)	/* rel holds 0 and 1 */
+	{
+		bool		seen[2] = {false, false};
+
+		truth = palloc(sizeof(int) * Max(rows->n, 1));
+		for (int i = 0; i < rows->n; i++)
+		{
+			truth[i] = rel[i] > 0;
+			seen[truth[i]] = true;
+		}
+		*labels = palloc(sizeof(char *) * 2);
+		(*labels)[0] = "0", (*labels)[1] = "1";
+		K = seen[0] + seen[1];
+	}
+	else
+		K = TfmLabelSet(labels, &truth, rows);
 	if (K != 2)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("model \"%s\" is a cross-encoder: tfm_evaluate needs rows of two labels, the query gave %d",
 							   m->name, K),
-						errhint("Give relevance as a boolean or 0/1; the second label in sort order is the relevant one.")));
+						errhint("Give binary relevance as a boolean or 0/1 (the second label in sort order is the relevant one), "
+								"or graded relevance as numbers.")));
 	for (int i = 0; i < rows->n; i++)
-		pred[i] = out[i] > 0;
-	TfmEvalClassJson(s, truth, pred, rows->n, K, (const char *const *) labels, groups, positive);
+		rel[i] = truth[i];
+	return truth;
+}
+
+/*
+ * the metrics JSON of a cross-encoder's logits on (a, b, label) rows: for binary relevance a classifier's
+ * (relevant predicted where the logit is positive, its sigmoid above 0.5), for graded relevance (numbers not
+ * all 0 or 1) a regressor's of the logit as the predicted grade; both with "ranking", each query's (a's)
+ * documents ranked by their logits (metrics.c TfmRankMetrics)
+ */
+static void
+pair_metrics(StringInfo s, const TfmModel *m, const TfmRows *rows, const float *out, const TfmGroups *groups,
+			 const TfmEvalOptions *opt)
+{
+	double	   *rel = palloc_extended(sizeof(double) * Max(rows->n, 1), MCXT_ALLOC_HUGE);
+	double	   *score = palloc_extended(sizeof(double) * Max(rows->n, 1), MCXT_ALLOC_HUGE);
+
+	for (int i = 0; i < rows->n; i++)
+		score[i] = out[i];
+	if (pair_grades(rel, rows))
+	{
+		if (opt->positive)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("tfm_evaluate option \"positive\" applies to binary relevance, and the query gave graded relevance"),
+							errhint("Graded relevance has regression and ranking metrics, without a positive label.")));
+		TfmEvalRegJson(s, rel, score, rows->n, groups);
+	}
+	else
+	{
+		char	  **labels;
+		int		   *truth = binary_truth(&labels, rel, m, rows), *pred = palloc(sizeof(int) * Max(rows->n, 1));
+
+		for (int i = 0; i < rows->n; i++)
+			pred[i] = out[i] > 0;
+		TfmEvalClassJson(s, truth, pred, rows->n, 2, (const char *const *) labels, groups,
+						 TfmEvalPositive(opt, rows->label_bool));
+	}
+	TfmJsonReopen(s);
+	appendStringInfoString(s, ", \"ranking\": ");
+	TfmRankMetrics(s, rows->query, score, rel, rows->n);
+	appendStringInfoChar(s, '}');
 }
 
 /* outputs of an encoder model on text rows (head outputs; regression values into pv) */
@@ -188,7 +274,7 @@ tfm_evaluate(PG_FUNCTION_ARGS)
 	query = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	if (m->arch == TFM_ARCH_MLP)
 		TfmRowsReadGrouped(&rows, query, m->task, NULL, 0, m->mlp->dims[0]);
-	else						/* a cross-encoder's rows: (a, b, label [, group]) with binary labels */
+	else						/* a cross-encoder's rows: (a, b, label [, group]), labels read as text */
 		TfmRowsReadGrouped(&rows, query, m->task == TFM_TASK_CROSS_ENCODER ? TFM_TASK_CLASSIFICATION : m->task, m,
 						   m->opt.max_tokens, 0);
 	if (rows.has_group)
@@ -197,7 +283,7 @@ tfm_evaluate(PG_FUNCTION_ARGS)
 	out = m->arch == TFM_ARCH_MLP ? mlp_outputs(m, &rows, pv) : text_outputs(m, &rows, pv);
 	initStringInfo(&s);
 	if (m->task == TFM_TASK_CROSS_ENCODER)
-		pair_metrics(&s, m, &rows, out, groups, TfmEvalPositive(&opt, rows.label_bool));
+		pair_metrics(&s, m, &rows, out, groups, &opt);
 	else
 		evaluation_metrics(&s, m, &rows, out, pv, groups, TfmEvalPositive(&opt, rows.label_bool));
 	PG_RETURN_JSONB_P(TfmJsonParse(s.data, s.len, "metrics"));
@@ -216,9 +302,9 @@ check_metric_array(ArrayType *a, double bytes_per_element)
 	TfmCheckMemory((double) n * bytes_per_element, "the metrics");
 }
 
-/* text[] argument as C strings */
+/* text[] argument (what: its name in errors) as C strings */
 static char **
-text_array(ArrayType *a, int *n)
+text_array(ArrayType *a, int *n, const char *what)
 {
 	Datum	   *d;
 	bool	   *nulls;
@@ -230,7 +316,7 @@ text_array(ArrayType *a, int *n)
 	for (int i = 0; i < *n; i++)
 	{
 		if (nulls[i])
-			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("labels must not be NULL")));
+			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("%s must not be NULL", what)));
 		out[i] = TextDatumGetCString(d[i]);
 	}
 	return out;
@@ -242,8 +328,8 @@ Datum
 tfm_classification_metrics(PG_FUNCTION_ARGS)
 {
 	int			n, np, K = 0;
-	char	  **truth = text_array(PG_GETARG_ARRAYTYPE_P(0), &n);
-	char	  **pred = text_array(PG_GETARG_ARRAYTYPE_P(1), &np);
+	char	  **truth = text_array(PG_GETARG_ARRAYTYPE_P(0), &n, "labels");
+	char	  **pred = text_array(PG_GETARG_ARRAYTYPE_P(1), &np, "labels");
 	char	  **labels = palloc_extended(sizeof(char *) * Max(2 * (size_t) n, 1), MCXT_ALLOC_HUGE);
 	int		   *ti = palloc_extended(sizeof(int) * Max(n, 1), MCXT_ALLOC_HUGE);
 	int		   *pi = palloc_extended(sizeof(int) * Max(n, 1), MCXT_ALLOC_HUGE);
@@ -261,28 +347,64 @@ tfm_classification_metrics(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(TfmJsonParse(s.data, s.len, "metrics"));
 }
 
+/* float8[] argument as doubles (NULL elements: 22004) */
+static double *
+float8_array(ArrayType *a, int *n)
+{
+	Datum	   *d;
+	double	   *out;
+
+	check_metric_array(a, 32.0);
+	deconstruct_array(a, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &d, NULL, n);
+	out = palloc_extended(sizeof(double) * Max(*n, 1), MCXT_ALLOC_HUGE);
+	for (int i = 0; i < *n; i++)
+		out[i] = DatumGetFloat8(d[i]);
+	return out;
+}
+
 /* tfm._regression_metrics(truth float8[], pred float8[]) */
 PG_FUNCTION_INFO_V1(tfm_regression_metrics);
 Datum
 tfm_regression_metrics(PG_FUNCTION_ARGS)
 {
-	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0), *b = PG_GETARG_ARRAYTYPE_P(1);
-	Datum	   *da, *db;
 	int			n, nb;
-	double	   *ta, *tb;
+	double	   *ta = float8_array(PG_GETARG_ARRAYTYPE_P(0), &n), *tb = float8_array(PG_GETARG_ARRAYTYPE_P(1), &nb);
 	StringInfoData s;
 
-	check_metric_array(a, 32.0);
-	check_metric_array(b, 32.0);
-	deconstruct_array(a, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &da, NULL, &n);
-	deconstruct_array(b, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &db, NULL, &nb);
 	if (n != nb)
 		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR), errmsg("truth and pred differ in length")));
-	ta = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
-	tb = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
-	for (int i = 0; i < n; i++)
-		ta[i] = DatumGetFloat8(da[i]), tb[i] = DatumGetFloat8(db[i]);
 	initStringInfo(&s);
 	TfmRegMetrics(&s, ta, tb, n);
+	PG_RETURN_JSONB_P(TfmJsonParse(s.data, s.len, "metrics"));
+}
+
+/*
+ * tfm._ranking_metrics(queries text[], scores float8[], relevance float8[]): the "ranking" of a cross-encoder's
+ * tfm_evaluate, for checking by hand: documents of the same query text ranked by score
+ */
+PG_FUNCTION_INFO_V1(tfm_ranking_metrics);
+Datum
+tfm_ranking_metrics(PG_FUNCTION_ARGS)
+{
+	int			n, ns, nr, Q;
+	char	  **queries = text_array(PG_GETARG_ARRAYTYPE_P(0), &n, "queries");
+	double	   *score = float8_array(PG_GETARG_ARRAYTYPE_P(1), &ns), *rel = float8_array(PG_GETARG_ARRAYTYPE_P(2), &nr);
+	char	  **distinct = palloc_extended(sizeof(char *) * Max(n, 1), MCXT_ALLOC_HUGE);
+	int		   *query = palloc_extended(sizeof(int) * Max(n, 1), MCXT_ALLOC_HUGE);
+	StringInfoData s;
+
+	if (n != ns || n != nr)
+		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR), errmsg("queries, scores and relevance differ in length")));
+	memcpy(distinct, queries, sizeof(char *) * n);
+	Q = TfmSortUnique(distinct, n);
+	for (int i = 0; i < n; i++)
+	{
+		if (isnan(score[i]))
+			ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE), errmsg("score %d is NaN", i + 1)));
+		(void) checked_grade(rel[i]);
+		query[i] = TfmLabelIndex(distinct, Q, queries[i]);
+	}
+	initStringInfo(&s);
+	TfmRankMetrics(&s, query, score, rel, n);
 	PG_RETURN_JSONB_P(TfmJsonParse(s.data, s.len, "metrics"));
 }

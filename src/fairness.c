@@ -108,15 +108,6 @@ TfmGroupSet(const char *const *group, int n)
 	return gs;
 }
 
-/* strip the closing brace of the JSON object in out, to append members to it */
-static void
-reopen_object(StringInfo out)
-{
-	if (out->len == 0 || out->data[out->len - 1] != '}')
-		elog(ERROR, "metrics document does not end with '}'");	/* a bug, never the input */
-	out->data[--out->len] = '\0';
-}
-
 /* append "group": value (null for the NULL group) and "support" as the first members of a group's object */
 static void
 append_group_head(StringInfo out, int g, const char *name, int64 support)
@@ -245,7 +236,7 @@ TfmEvalClassJson(StringInfo out, const int *truth, const int *pred, int n, int K
 			tp[(size_t) g * K + truth[i]] += truth[i] == pred[i];
 		}
 	}
-	reopen_object(out);
+	TfmJsonReopen(out);
 	appendStringInfoString(out, ", \"groups\": [");
 	for (int g = 0; g < G; g++)
 	{
@@ -312,7 +303,7 @@ TfmEvalRegJson(StringInfo out, const double *truth, const double *pred, int n, c
 		sse[gi[i]] += e * e;
 		sae[gi[i]] += fabs(e);
 	}
-	reopen_object(out);
+	TfmJsonReopen(out);
 	appendStringInfoString(out, ", \"groups\": [");
 	for (int g = 0; g < G; g++)
 	{

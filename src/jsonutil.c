@@ -300,3 +300,12 @@ TfmJsonFloat(double v, int digits)
 		return pstrdup("null");
 	return psprintf("%.*g", digits, v);
 }
+
+/* strip the closing brace of the JSON object we built in out, to append members to it */
+void
+TfmJsonReopen(StringInfo out)
+{
+	if (out->len == 0 || out->data[out->len - 1] != '}')
+		elog(ERROR, "JSON document does not end with '}'");	/* a bug, never the input */
+	out->data[--out->len] = '\0';
+}

@@ -3,6 +3,7 @@
 #define TFM_JSONUTIL_H
 
 #include "postgres.h"
+#include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 
 extern Jsonb *TfmJsonParse(const char *data, size_t len, const char *what);
@@ -15,6 +16,7 @@ extern int TfmJsonGetBool(JsonbContainer *obj, const char *key, int dflt, const 
 extern int64 TfmJsonNumericToInt(JsonbValue *v, int64 lo, int64 hi, const char *what, const char *key);
 extern const char *TfmJsonTypeName(JsonbValue *v);
 extern char *TfmJsonFloat(double v, int digits);
+extern void TfmJsonReopen(StringInfo out);
 extern void TfmJsonCheckKeys(Jsonb *obj, const char *const *known, const char *what);
 
 #endif

@@ -1,4 +1,4 @@
-/* metrics.c: accuracy, per-label precision/recall/f1, averages and confusion matrix; mse, mae, r2 */
+/* metrics.c: accuracy, per-label precision/recall/f1, averages and confusion matrix; mse, mae, r2; MRR@10, nDCG@10 */
 #include "postgres.h"
 
 #include <math.h>
@@ -165,4 +165,128 @@ TfmRegMetrics(StringInfo out, const double *truth, const double *pred, int n)
 		r2 = sst > 0 ? 1.0 - sse / sst : (sse == 0 ? 1.0 : 0.0);
 	appendStringInfo(out, "{\"n\": %d, \"mse\": %s, \"mae\": %s, \"r2\": %s}",
 					 n, TfmJsonFloat(n ? sse / n : 0.0, 10), TfmJsonFloat(n ? sae / n : 0.0, 10), TfmJsonFloat(r2, 10));
+}
+
+/* the rows being ranked: the sort order of TfmRankMetrics */
+typedef struct RankRows
+{
+	const int  *query;
+	const double *score;
+	const double *rel;
+} RankRows;
+
+/* order rows by query, then score descending, then relevance ascending (ties ranked least relevant first) */
+static int
+cmp_ranked(const void *a, const void *b, void *arg)
+{
+	const RankRows *r = arg;
+	int			i = *(const int *) a, j = *(const int *) b;
+
+	if (r->query[i] != r->query[j])
+		return r->query[i] < r->query[j] ? -1 : 1;
+	if (r->score[i] != r->score[j])
+		return r->score[i] > r->score[j] ? -1 : 1;
+	if (r->rel[i] != r->rel[j])
+		return r->rel[i] < r->rel[j] ? -1 : 1;
+	return 0;
+}
+
+/* the gain of a relevance grade in nDCG: 2^rel - 1 (1 and 0 for binary relevance) */
+static double
+rank_gain(double rel)
+{
+	return exp2(rel) - 1.0;
+}
+
+/* the grades of the first TFM_RANK_CUTOFF ranked documents order[0..m) into top; returns how many */
+static int
+ranked_grades(double *top, const double *rel, const int *order, int m)
+{
+	int			k = Min(m, TFM_RANK_CUTOFF);
+
+	for (int p = 0; p < k; p++)
+		top[p] = rel[order[p]];
+	return k;
+}
+
+/* the TFM_RANK_CUTOFF largest grades of documents order[0..m), descending, into top; returns how many */
+static int
+ideal_grades(double *top, const double *rel, const int *order, int m)
+{
+	int			k = 0;
+
+	for (int p = 0; p < m; p++)
+	{
+		double		g = rel[order[p]];
+		int			at;
+
+		if (k == TFM_RANK_CUTOFF && g <= top[k - 1])
+			continue;
+		at = k < TFM_RANK_CUTOFF ? k++ : TFM_RANK_CUTOFF - 1;	/* a new place, or the smallest's */
+		for (; at > 0 && top[at - 1] < g; at--)
+			top[at] = top[at - 1];
+		top[at] = g;
+	}
+	return k;
+}
+
+/* reciprocal rank of the first relevant (grade above 0) of k ranked grades, 0 if none */
+static double
+reciprocal_rank(const double *top, int k)
+{
+	for (int p = 0; p < k; p++)
+		if (top[p] > 0)
+			return 1.0 / (p + 1);
+	return 0.0;
+}
+
+/* discounted cumulative gain of k ranked grades: the sum of gain / log2(rank + 1) */
+static double
+dcg(const double *top, int k)
+{
+	double		sum = 0;
+
+	for (int p = 0; p < k; p++)
+		sum += rank_gain(top[p]) / log2(p + 2.0);
+	return sum;
+}
+
+/*
+ * ranking metrics of n scored documents (query[i] the number of document i's query, score[i] not NaN,
+ * relevance rel[i] in [0, TFM_MAX_GRADE], relevant when above 0): each query's documents ranked by score, ties
+ * least relevant first; MRR@10 and nDCG@10 averaged over the queries with a relevant document, the others
+ * counted as skipped
+ */
+void
+TfmRankMetrics(StringInfo out, const int *query, const double *score, const double *rel, int n)
+{
+	RankRows	r = {query, score, rel};
+	int		   *order = palloc_extended(sizeof(int) * Max(n, 1), MCXT_ALLOC_HUGE);
+	double		mrr = 0, ndcg = 0;
+	int			queries = 0, ranked = 0;
+
+	for (int i = 0; i < n; i++)
+		order[i] = i;
+	qsort_arg(order, n, sizeof(int), cmp_ranked, &r);
+	for (int s = 0, e; s < n; s = e)
+	{
+		double		top[TFM_RANK_CUTOFF], ideal;
+		int			k;
+
+		for (e = s + 1; e < n && query[order[e]] == query[order[s]]; e++)
+			;
+		queries++;
+		ideal = dcg(top, ideal_grades(top, rel, order + s, e - s));
+		if (ideal > 0)			/* a query with a relevant document */
+		{
+			k = ranked_grades(top, rel, order + s, e - s);
+			ranked++;
+			mrr += reciprocal_rank(top, k);
+			ndcg += dcg(top, k) / ideal;
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	appendStringInfo(out, "{\"queries\": %d, \"queries_skipped\": %d, \"mrr@10\": %s, \"ndcg@10\": %s}",
+					 queries, queries - ranked, TfmJsonFloat(ranked ? mrr / ranked : NAN, 10), TfmJsonFloat(ranked ? ndcg / ranked : NAN, 10));
+	pfree(order);
 }

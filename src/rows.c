@@ -31,6 +31,7 @@ grow(TfmRows *r)
 		r->label = palloc(sizeof(char *) * r->cap);
 		r->target = palloc(sizeof(double) * r->cap);
 		r->group = palloc(sizeof(char *) * r->cap);
+		r->query = palloc(sizeof(int) * r->cap);
 		return;
 	}
 	r->ids = repalloc_huge(r->ids, sizeof(int32 *) * r->cap);
@@ -38,6 +39,7 @@ grow(TfmRows *r)
 	r->label = repalloc_huge(r->label, sizeof(char *) * r->cap);
 	r->target = repalloc_huge(r->target, sizeof(double) * r->cap);
 	r->group = repalloc_huge(r->group, sizeof(char *) * r->cap);
+	r->query = repalloc_huge(r->query, sizeof(int) * r->cap);
 }
 
 /* grow the feature matrix with the row arrays */
@@ -93,47 +95,86 @@ target_value(HeapTuple tup, TupleDesc td, int col)
 	return v;
 }
 
-/* hash of a label (a C string behind the key pointer) */
+/* hash of a C string behind the key pointer */
 static uint32
-label_hash(const void *key, Size keysize)
+cstring_ptr_hash(const void *key, Size keysize)
 {
 	const char *s = *(char *const *) key;
 
 	return hash_bytes((const unsigned char *) s, (int) strlen(s));
 }
 
-/* compare two labels behind key pointers, 0 when equal */
+/* compare two C strings behind key pointers, 0 when equal */
 static int
-label_match(const void *a, const void *b, Size keysize)
+cstring_ptr_match(const void *a, const void *b, Size keysize)
 {
 	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* a string of a table of distinct strings and its number, in order of first sight */
+typedef struct InternedString
+{
+	char	   *s;				/* the key: the string */
+	int			number;
+} InternedString;
+
+/*
+ * the number of s among the distinct strings of *h (made on first use in the current memory context),
+ * counted in *count; *is_new when s was not there (then the table keeps s, else the caller may free it)
+ */
+static int
+intern_string(HTAB **h, char *s, int *count, bool *is_new)
+{
+	InternedString *e;
+	bool		found;
+
+	if (*h == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(InternedString);
+		ctl.hash = cstring_ptr_hash;
+		ctl.match = cstring_ptr_match;
+		ctl.hcxt = CurrentMemoryContext;
+		*h = hash_create("pg_tfm strings", 256, &ctl, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	}
+	e = hash_search(*h, &s, HASH_ENTER, &found);
+	if (!found)
+		e->number = (*count)++;
+	*is_new = !found;
+	return e->number;
 }
 
 /* count a row's label among the distinct ones; error 54000 past r->max_labels */
 static void
 count_label(TfmRows *r, char *label)
 {
-	bool		found;
+	bool		is_new;
 
 	if (r->max_labels <= 0)
 		return;
-	if (r->distinct == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(char *);
-		ctl.entrysize = sizeof(char *);
-		ctl.hash = label_hash;
-		ctl.match = label_match;
-		ctl.hcxt = CurrentMemoryContext;
-		r->distinct = hash_create("pg_tfm labels", 256, &ctl, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
-	}
-	(void) hash_search(r->distinct, &label, HASH_ENTER, &found);
-	if (!found && ++r->nlabels > r->max_labels)
+	(void) intern_string(&r->distinct, label, &r->nlabels, &is_new);
+	if (is_new && r->nlabels > r->max_labels)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 						errmsg("the training query gave more than %d distinct labels", r->max_labels),
 						errhint("pg_tfm trains classifiers with at most %d labels: group rare labels (for example into 'other'), "
 								"or use tfm_embed with a nearest-neighbour search for many classes.", r->max_labels)));
+}
+
+/* the number of a pair row's a text among the distinct ones (tfm_evaluate's queries of a cross-encoder) */
+static int
+query_number(TfmRows *r, text *a)
+{
+	char	   *s = text_to_cstring(a);
+	bool		is_new;
+	int			q = intern_string(&r->queries, s, &r->nqueries, &is_new);
+
+	if (is_new)
+		r->query_bytes += strlen(s) + 1 + sizeof(InternedString) * 2;
+	else
+		pfree(s);
+	return q;
 }
 
 /* the label or target (the caller checked it is not NULL) and the group of a row being added */
@@ -174,7 +215,9 @@ add_row(TfmRows *r, HeapTuple tup, TupleDesc td, TfmTask task, const TfmModel *m
 		r->ids[r->n] = TfmTextEncodeTruncated(m, d, max_tokens, &r->lens[r->n]);
 	r->ids[r->n] = repalloc(r->ids[r->n], sizeof(int32) * r->lens[r->n]);
 	r->tokens += r->lens[r->n];
-	TfmCheckMemory((double) r->tokens * sizeof(int32) + (double) r->cap * (sizeof(int32 *) + sizeof(int) + 2 * sizeof(char *) + sizeof(double)),
+	r->query[r->n] = r->pair && r->want_group ? query_number(r, DatumGetTextPP(d)) : 0;
+	TfmCheckMemory((double) r->tokens * sizeof(int32) + (double) r->query_bytes +
+				   (double) r->cap * (sizeof(int32 *) + 2 * sizeof(int) + 2 * sizeof(char *) + sizeof(double)),
 				   "the rows of the query");
 	add_label(r, tup, td, task);
 	r->n++;
@@ -319,6 +362,17 @@ is_feature_type(Oid t)
 	return t == FLOAT4ARRAYOID || t == FLOAT8ARRAYOID;
 }
 
+/* whether a column type is a number (its category's, so domains over numbers too) */
+static bool
+type_is_numeric(Oid t)
+{
+	char		category;
+	bool		preferred;
+
+	get_type_category_preferred(t, &category, &preferred);
+	return category == TYPCATEGORY_NUMERIC;
+}
+
 /* whether a column type is text */
 static bool
 is_text_type(Oid t)
@@ -368,6 +422,7 @@ read_rows(TfmRows *r, const char *query, TfmTask task, const TfmModel *m, int ma
 							errmsg("the query must return (features real[] or float8[], label) as its first two columns"),
 							errhint("Build the vector in the query, for example ARRAY[amount, age]::real[].")));
 		r->label_bool = SPI_gettypeid(td, LABEL_COL(r)) == BOOLOID;
+		r->label_numeric = type_is_numeric(SPI_gettypeid(td, LABEL_COL(r)));
 		r->has_group = r->want_group && td->natts >= LABEL_COL(r) + 1;
 		if (SPI_processed == 0)
 			break;

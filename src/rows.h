@@ -23,6 +23,11 @@ typedef struct TfmRows
 	bool		has_group;		/* the query has a third column, read into group */
 	bool		label_bool;		/* the label column is boolean */
 	bool		pair;			/* a cross-encoder's rows: (a text, b text, label [, group]), ids of the pair */
+	bool		label_numeric;	/* the label column is of a numeric type */
+	int		   *query;			/* pair rows read for tfm_evaluate: the number of the row's a text, equal texts equal */
+	int			nqueries;		/* pair rows read for tfm_evaluate: distinct a texts, numbered 0 .. nqueries - 1 */
+	struct HTAB *queries;		/* the distinct a texts so far */
+	int64		query_bytes;	/* their size */
 	int64		skipped;		/* rows with a NULL text or label */
 	int64		tokens;			/* sum of lens */
 	int			max_labels;		/* classification: most distinct labels allowed (0: no limit) */
