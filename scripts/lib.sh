@@ -150,6 +150,30 @@ ms() {
   psql -XAtq -d bench -c '\timing on' "$@" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1
 }
 
+# benchmarks: the median of numbers on stdin, or with STAT=best the least (the least disturbed run)
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+bench_stat() { if [ "${STAT:-median}" = best ]; then sort -g | head -1; else median; fi; }
+
+# benchmarks: the CPU flags that pick pg_tfm's kernels, as /proc/cpuinfo names them
+cpu_flags() {
+  grep -m1 '^flags' /proc/cpuinfo | grep -o -w -E 'avx2|fma|f16c|avx_vnni|avx512f|avx512bw|avx512vl|avx512dq|avx512_vnni|avx512_bf16' | xargs
+}
+
+# benchmarks against ONNX Runtime: Debian's python3-torch (ONNX export) and onnxruntime-node (npm, pinned in
+# test/bench/onnx/package-lock.json) in test/bench/onnx/node_modules
+onnx_peer_deps() {
+  if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    log "installing python3-torch (Debian) for the ONNX export"
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq python3-torch python3-onnx >/dev/null
+  fi
+  if [ ! -d "$REPO/test/bench/onnx/node_modules/onnxruntime-node" ]; then
+    log "installing onnxruntime-node (npm, pinned in test/bench/onnx/package-lock.json)"
+    # --ignore-scripts: the CPU library ships inside the package; the install script only fetches CUDA
+    (cd "$REPO/test/bench/onnx" && npm ci --ignore-scripts --no-audit --no-fund --silent)
+  fi
+}
+
 # stop the cluster if it runs
 stop_cluster() {
   if [ -f "$RUN/pgdata/postmaster.pid" ]; then

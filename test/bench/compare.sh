@@ -37,16 +37,7 @@ fetch_model
 fetch_spam
 
 # --- ONNX Runtime side: packages, export, golden check ------------------------------------------
-if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-  log "installing python3-torch (Debian) for the ONNX export"
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq python3-torch python3-onnx >/dev/null
-fi
-if [ ! -d "$ONNX_DIR/node_modules/onnxruntime-node" ]; then
-  log "installing onnxruntime-node (npm, pinned in test/bench/onnx/package-lock.json)"
-  # --ignore-scripts: the CPU library ships inside the package; the install script only fetches CUDA
-  (cd "$ONNX_DIR" && npm ci --ignore-scripts --no-audit --no-fund --silent)
-fi
+onnx_peer_deps
 ONNX="$RUN/minilm.onnx"
 if [ ! -s "$ONNX" ]; then
   log "exporting the model to ONNX"
@@ -83,8 +74,6 @@ SQL
 ms() { # run SQL in a fresh session with settings $1, print the elapsed milliseconds of the last statement
   q -c '\timing on' -c "$1" -c "$2" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1
 }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-stat() { if [ "$STAT" = best ]; then sort -g | head -1; else median; fi; }
 set1="SET pg_tfm.cpu_features = '$CPU_FEATURES'; SET max_parallel_workers_per_gather = 0; SET pg_tfm.blas_threads = 1;"
 set2="SET pg_tfm.cpu_features = '$CPU_FEATURES'; SET max_parallel_workers_per_gather = 1; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
       SET min_parallel_table_scan_size = 0; SET parallel_leader_participation = on; SET pg_tfm.blas_threads = 1;"
@@ -115,7 +104,7 @@ echo "pg_tfm kernels: $cpuinfo"
 declare -A VAR
 for p in fp32 $PRECISIONS; do VAR[$p]=$(variant "$p" "$cpuinfo"); done
 echo "variants: $(for p in fp32 $PRECISIONS; do printf '%s %s  ' "$p" "${VAR[$p]}"; done)"
-echo "CPU flags: $(grep -m1 '^flags' /proc/cpuinfo | grep -o -w -E 'avx2|fma|f16c|avx_vnni|avx512f|avx512bw|avx512vl|avx512dq|avx512_vnni|avx512_bf16' | xargs)"
+echo "CPU flags: $(cpu_flags)"
 echo "load before: $(uptime | sed 's/.*load average/load average/')"
 # PEAK[threads,kernel]: G(FL)OP/s of test/bench/peak.c's kernels; "best-fp32" / "best-int8" the highest of
 # a precision (ONNX Runtime's and PyTorch's rows, whose kernels we do not know)
@@ -165,7 +154,7 @@ for set in subjects bodies; do
     declare -A M=()
     keys="row bulk $(for p in $PRECISIONS; do echo "row_$p bulk_$p"; done) single batched"
     [ "$th" = 1 ] && keys="$keys torch8"
-    for k in $keys; do M[$k]=$(echo "${T[$k]}" | tr ' ' '\n' | grep . | stat); done
+    for k in $keys; do M[$k]=$(echo "${T[$k]}" | tr ' ' '\n' | grep . | bench_stat); done
     for k in $keys; do
       name=$(case $k in row) echo "pg_tfm per-row";; bulk) echo "pg_tfm bulk";; single) echo "ORT single";; batched) echo "ORT batched";; torch8) echo "PyTorch int8 row";;
              row_*) echo "pg_tfm ${k#row_} row";; bulk_*) echo "pg_tfm ${k#bulk_} bulk";; esac)
