@@ -10,7 +10,7 @@
 // {"mode","threads","pairs","tokens","seconds","checksum"}.
 'use strict';
 const fs = require('fs');
-const ort = require('onnxruntime-node');
+const { ort, openSession } = require('./session');
 
 const [modelPath, idsPath, threadsArg, mode] = process.argv.slice(2);
 const threads = Number(threadsArg || 1);
@@ -46,12 +46,7 @@ async function scoreAll(session, queries, batched) {
 }
 
 async function main() {
-  const session = await ort.InferenceSession.create(modelPath, {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-  });
+  const session = await openSession(modelPath, threads);
   const queries = JSON.parse(fs.readFileSync(idsPath, 'utf8'));
   if (mode === 'check') {
     (await scoreAll(session, queries, false)).logits.forEach((z) => process.stdout.write(JSON.stringify(z) + '\n'));

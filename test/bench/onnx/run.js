@@ -9,7 +9,7 @@
 // With MODE "check" it prints the embeddings of the texts as JSON lines instead (for golden checks).
 'use strict';
 const fs = require('fs');
-const ort = require('onnxruntime-node');
+const { ort, openSession } = require('./session');
 const { WordPiece } = require('./wordpiece');
 
 const [modelPath, tokPath, textsPath, threadsArg, mode, maxArg] = process.argv.slice(2);
@@ -62,12 +62,7 @@ async function embedAll(session, wp, texts, batched, keep) {
 }
 
 async function main() {
-  const session = await ort.InferenceSession.create(modelPath, {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-  });
+  const session = await openSession(modelPath, threads);
   const wp = new WordPiece(tokPath);
   const texts = JSON.parse(fs.readFileSync(textsPath, 'utf8'));
   if (mode === 'check') {
