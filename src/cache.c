@@ -82,7 +82,7 @@ load_head(TfmModel *m, const TfmModelRow *r)
 	m->head_hidden = TfmJsonGetInt(&opts->root, "head_hidden", 0, 0, 8192, "options");
 	m->head_act = TfmHeadActFromName(TfmJsonGetString(&opts->root, "head_activation", "gelu", "options"));
 	m->multi_label = TfmJsonGetBool(&opts->root, "multi_label", 0, "options");
-	want = sizeof(float) * TfmHeadParams(m->cfg.hidden, m->head_hidden, m->nlabels);
+	want = sizeof(float) * TfmHeadParams(m->enc->cfg.hidden, m->head_hidden, m->nlabels);
 	if (r->head == NULL || VARSIZE_ANY_EXHDR(r->head) != want || m->nlabels < 1)
 		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
 						errmsg("model \"%s\" has a head that does not fit its labels and dimension", m->name)));
@@ -110,39 +110,34 @@ fill(TfmModel *m, const char *name, const TfmModelRow *r)
 	}
 	if (m->arch == TFM_ARCH_GPT2)
 	{
-		TfmGpt2InfoFromJson(&m->gpt2, r->config, "config.json");
-		m->ctx = TfmGpt2OptionsFromJson(r->options, &m->gpt2.cfg, false);
+		m->gpt2 = TfmGpt2PartLoad(m->mcxt, r->config, r->options);
 		return;
 	}
-	TfmBertConfigFromJson(&m->cfg, r->config, "config.json");
-	TfmOptionsFromJson(&m->opt, r->options, &m->cfg, false);
+	m->enc = TfmEncoderPartLoad(m->mcxt, r->config, r->options);
 	m->prefixes = TfmPrefixLoad(m->mcxt, r->options);
 	load_head(m, r);
 }
 
-/* map the encoder weights of a filled handle and point the weights at them */
+/* map the weights of a filled handle and point its family's part at them */
 static void
 map_encoder(TfmModel *m)
 {
+	static const TfmBertConfig no_cfg;	/* the header's config of the other family is zero */
+	static const TfmGpt2Config no_gcfg;
+	const TfmFileHeader *h;
+
 	TfmCacheFileEnsure(&m->map, m->encoder_id, m->enc_key);
-	if (m->map.hdr->arch != (uint32) m->arch ||
-		memcmp(&m->cfg, &m->map.hdr->cfg, sizeof(TfmBertConfig)) != 0 ||
-		memcmp(&m->gpt2.cfg, &m->map.hdr->gcfg, sizeof(TfmGpt2Config)) != 0)
+	h = m->map.hdr;
+	if (h->arch != (uint32) m->arch ||
+		memcmp(m->enc ? &m->enc->cfg : &no_cfg, &h->cfg, sizeof(TfmBertConfig)) != 0 ||
+		memcmp(m->gpt2 ? &m->gpt2->info.cfg : &no_gcfg, &h->gcfg, sizeof(TfmGpt2Config)) != 0)
 		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
 						errmsg("model cache file \"%s\" disagrees with the catalog", TfmPathShown(m->map.path))));
 	if (m->arch == TFM_ARCH_GPT2)
-	{
-		m->bpe = m->map.vocab;
-		m->glayers = MemoryContextAlloc(m->mcxt, sizeof(TfmGpt2Layer) * m->gpt2.cfg.n_layer);
-		TfmGpt2Bind(&m->gpt2_w, m->glayers, &m->gpt2.cfg, m->map.weights);
-		return;
-	}
-	m->vocab = (const TfmVocab *) m->map.vocab;
-	m->tokenizer = (TfmTokenizerKind) m->map.hdr->tokenizer;	/* checked with the file (TfmTextCheck) */
-	m->layers = MemoryContextAlloc(m->mcxt, sizeof(TfmBertLayer) * m->cfg.layers);
-	/* the file's precision is its encoder's: a head-only model runs at it */
-	m->opt.precision = (int) m->map.hdr->precision;
-	TfmBertBindFile(&m->w, m->layers, &m->cfg, (const char *) m->map.weights, m->opt.precision, m->mcxt);
+		TfmGpt2PartBind(m->gpt2, m->map.vocab, m->map.weights, m->mcxt);
+	else
+		TfmEncoderPartBind(m->enc, m->map.vocab, (int) h->tokenizer, (const char *) m->map.weights,
+						   (int) h->precision, m->mcxt);
 }
 
 /*
@@ -153,8 +148,9 @@ map_encoder(TfmModel *m)
 static void
 widen_bf16(TfmModel *m)
 {
-	if (m->layers && m->opt.precision == TFM_PRECISION_BF16 && tfm_b16_prefers_fp32(TFM_B16_WIDEN_MAX_ROWS + 1))
-		TfmBertWidenBf16(m->layers, &m->cfg, m->mcxt);
+	if (m->enc && m->enc->layers && m->enc->opt.precision == TFM_PRECISION_BF16 &&
+		tfm_b16_prefers_fp32(TFM_B16_WIDEN_MAX_ROWS + 1))
+		TfmBertWidenBf16(m->enc->layers, &m->enc->cfg, m->mcxt);
 }
 
 /* the catalog row of the newest version of name as the extension owner; 42501 unless the caller may use it */

@@ -216,13 +216,13 @@ pair_metrics(StringInfo s, const TfmModel *m, const TfmRows *rows, const float *
 static float *
 text_outputs(const TfmModel *m, const TfmRows *rows, double *pv)
 {
-	int			C = m->cfg.hidden, K = m->nlabels;
+	int			C = m->enc->cfg.hidden, K = m->nlabels;
 	float	   *x, *out;
 
 	TfmCheckMemory((double) rows->n * (C + K) * sizeof(float) + (double) rows->n * 3 * sizeof(int), "evaluating the rows");
 	x = palloc_extended(sizeof(float) * Max(rows->n, 1) * C, MCXT_ALLOC_HUGE);
 	out = palloc_extended(sizeof(float) * Max(rows->n, 1) * K, MCXT_ALLOC_HUGE);
-	TfmEncodeMany(x, m, &m->w, rows->ids, rows->lens, rows->n, false);
+	TfmEncodeMany(x, m, &m->enc->w, rows->ids, rows->lens, rows->n, false);
 	TfmHeadForward(out, m, m->head, x, rows->n);
 	for (int i = 0; m->task == TFM_TASK_REGRESSION && i < rows->n; i++)
 		pv[i] = out[i] * m->target_std + m->target_mean;
@@ -276,7 +276,7 @@ tfm_evaluate(PG_FUNCTION_ARGS)
 		TfmRowsReadGrouped(&rows, query, m->task, NULL, 0, m->mlp->dims[0]);
 	else						/* a cross-encoder's rows: (a, b, label [, group]), labels read as text */
 		TfmRowsReadGrouped(&rows, query, m->task == TFM_TASK_CROSS_ENCODER ? TFM_TASK_CLASSIFICATION : m->task, m,
-						   m->opt.max_tokens, 0);
+						   m->enc->opt.max_tokens, 0);
 	if (rows.has_group)
 		groups = TfmGroupSet((const char *const *) rows.group, rows.n);
 	pv = palloc_extended(sizeof(double) * Max(rows.n, 1), MCXT_ALLOC_HUGE);

@@ -83,7 +83,7 @@ require_task(const TfmModel *m, TfmTask task, const char *fn)
 static int32 *
 text_ids(const TfmModel *m, Datum t, int *n)
 {
-	return TfmTextEncodeTruncated(m, t, m->opt.max_tokens, n);
+	return TfmTextEncodeTruncated(m, t, m->enc->opt.max_tokens, n);
 }
 
 /* pooled vector of one text: normalised for embeddings, raw for heads */
@@ -92,9 +92,9 @@ pooled_text(const TfmModel *m, Datum t, bool normalize)
 {
 	int			n;
 	int32	   *ids = text_ids(m, t, &n);
-	float	   *out = palloc(sizeof(float) * m->cfg.hidden);
+	float	   *out = palloc(sizeof(float) * m->enc->cfg.hidden);
 
-	TfmEncodeMany(out, m, &m->w, &ids, &n, 1, normalize);
+	TfmEncodeMany(out, m, &m->enc->w, &ids, &n, 1, normalize);
 	return out;
 }
 
@@ -166,8 +166,8 @@ tfm_embed(PG_FUNCTION_ARGS)
 	m = call_model(fcinfo, 1);
 	TfmRequireArch(m, TFM_ARCH_BERT, "tfm_embed");
 	pre = TfmPrefixOf(m, kind_arg(fcinfo, 2), &plen);
-	out = pooled_text(m, TfmPrefixed(pre, plen, PG_GETARG_DATUM(0)), m->opt.normalize);
-	PG_RETURN_ARRAYTYPE_P(float_array(out, m->cfg.hidden));
+	out = pooled_text(m, TfmPrefixed(pre, plen, PG_GETARG_DATUM(0)), m->enc->opt.normalize);
+	PG_RETURN_ARRAYTYPE_P(float_array(out, m->enc->cfg.hidden));
 }
 
 /* tfm_embed(inputs text[], model [, kind]): (ordinality, embedding) per element, batched by length; NULL elements give NULL */
@@ -192,7 +192,7 @@ tfm_embed_many(PG_FUNCTION_ARGS)
 	m = call_model(fcinfo, 1);
 	TfmRequireArch(m, TFM_ARCH_BERT, "tfm_embed");
 	pre = TfmPrefixOf(m, kind_arg(fcinfo, 2), &plen);	/* once; an unknown kind is refused on an empty array too */
-	C = m->cfg.hidden;
+	C = m->enc->cfg.hidden;
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), TEXTOID, -1, false, TYPALIGN_INT, &texts, &nulls, &n);
 	ids = palloc(sizeof(int32 *) * Max(n, 1));
 	lens = palloc(sizeof(int) * Max(n, 1));
@@ -208,7 +208,7 @@ tfm_embed_many(PG_FUNCTION_ARGS)
 				CHECK_FOR_INTERRUPTS();
 		}
 	out = palloc_extended(sizeof(float) * Max(k, 1) * C, MCXT_ALLOC_HUGE);
-	TfmEncodeMany(out, m, &m->w, ids, lens, k, m->opt.normalize);
+	TfmEncodeMany(out, m, &m->enc->w, ids, lens, k, m->enc->opt.normalize);
 	for (int i = 0, j = 0; i < n; i++)
 	{
 		Datum		v[2] = {Int32GetDatum(i + 1), (Datum) 0};
@@ -418,9 +418,9 @@ array_ids(const TfmModel *m, ArrayType *a, int *n)
 	for (int i = 0; i < *n; i++)
 	{
 		ids[i] = nulls[i] ? -1 : DatumGetInt32(d[i]);
-		if (ids[i] < 0 || ids[i] >= m->gpt2.cfg.n_vocab)
+		if (ids[i] < 0 || ids[i] >= m->gpt2->info.cfg.n_vocab)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							errmsg("token ids must be between 0 and %d", m->gpt2.cfg.n_vocab - 1)));
+							errmsg("token ids must be between 0 and %d", m->gpt2->info.cfg.n_vocab - 1)));
 	}
 	return ids;
 }
@@ -433,14 +433,14 @@ generation_args(FunctionCallInfo fcinfo, TfmGenOptions *o)
 	int			max_new = PG_GETARG_INT32(2);
 
 	TfmRequireArch(m, TFM_ARCH_GPT2, "tfm_generate");
-	if (max_new < 0 || max_new > m->ctx)
+	if (max_new < 0 || max_new > m->gpt2->ctx)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("max_tokens must be between 0 and %d, the context length of model \"%s\"", m->ctx, m->name)));
+						errmsg("max_tokens must be between 0 and %d, the context length of model \"%s\"", m->gpt2->ctx, m->name)));
 	if (PG_ARGISNULL(3))
 		TfmGenOptionsFromJson(o, DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"))),
-							  m->gpt2.cfg.n_vocab);
+							  m->gpt2->info.cfg.n_vocab);
 	else
-		TfmGenOptionsFromJson(o, PG_GETARG_JSONB_P(3), m->gpt2.cfg.n_vocab);
+		TfmGenOptionsFromJson(o, PG_GETARG_JSONB_P(3), m->gpt2->info.cfg.n_vocab);
 	return m;
 }
 
@@ -493,7 +493,7 @@ tfm_gpt2_logits(PG_FUNCTION_ARGS)
 	TfmRequireArch(m, TFM_ARCH_GPT2, "tfm._gpt2_logits");
 	ids = array_ids(m, PG_GETARG_ARRAYTYPE_P(0), &n);
 	logits = TfmGpt2Logits(m, ids, n, PG_GETARG_BOOL(2));
-	V = m->gpt2.cfg.n_vocab;
+	V = m->gpt2->info.cfg.n_vocab;
 	d = palloc(sizeof(Datum) * V);
 	for (int i = 0; i < V; i++)
 		d[i] = Float4GetDatum(logits[i]);

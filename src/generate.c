@@ -94,11 +94,11 @@ work_init(GenWork *w, const TfmGpt2Config *cfg, int max_T, int max_new)
 static void
 forward(GenWork *w, const TfmModel *m, const int32 *ids, int n, int pos0)
 {
-	if (gpt2_forward(w->logits, &m->gpt2.cfg, &m->gpt2_w, ids + pos0, n, pos0, w->kv, w->scratch,
+	if (gpt2_forward(w->logits, &m->gpt2->info.cfg, &m->gpt2->w, ids + pos0, n, pos0, w->kv, w->scratch,
 					 TfmCheckInterrupts) != 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("token ids must be between 0 and %d and fit the context of %d tokens",
-							   m->gpt2.cfg.n_vocab - 1, m->gpt2.cfg.n_ctx)));
+							   m->gpt2->info.cfg.n_vocab - 1, m->gpt2->info.cfg.n_ctx)));
 }
 
 /*
@@ -110,8 +110,8 @@ int32 *
 TfmGenerate(const TfmModel *m, const int32 *prompt, int n, int max_new,
 			const TfmGenOptions *o, int *nout)
 {
-	const TfmGpt2Config *cfg = &m->gpt2.cfg;
-	int			keep = Max(1, m->ctx - max_new), p = Min(n, keep), done = 0;
+	const TfmGpt2Config *cfg = &m->gpt2->info.cfg;
+	int			keep = Max(1, m->gpt2->ctx - max_new), p = Min(n, keep), done = 0;
 	int32	   *seq = palloc(sizeof(int32) * (keep + max_new + 1));
 	uint64		rng = o->seed;
 	GenWork		w;
@@ -121,10 +121,10 @@ TfmGenerate(const TfmModel *m, const int32 *prompt, int n, int max_new,
 		return seq;
 	if (p == 0)
 	{
-		if (m->gpt2.bos < 0)
+		if (m->gpt2->info.bos < 0)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("the prompt is empty and model \"%s\" has no bos_token_id to start from", m->name)));
-		seq[p++] = m->gpt2.bos;
+		seq[p++] = m->gpt2->info.bos;
 	}
 	else
 		memcpy(seq, prompt + (n - p), sizeof(int32) * p);
@@ -143,7 +143,7 @@ TfmGenerate(const TfmModel *m, const int32 *prompt, int n, int max_new,
 		if (id < 0)
 			ereport(ERROR, (errcode(ERRCODE_FLOATING_POINT_EXCEPTION),
 							errmsg("model \"%s\" produced no finite logit", m->name)));
-		if (id == m->gpt2.eos)
+		if (id == m->gpt2->info.eos)
 			break;
 		seq[len] = id;
 		(*nout)++;
@@ -157,10 +157,10 @@ TfmGpt2Logits(const TfmModel *m, const int32 *ids, int n, bool kv_cache)
 {
 	GenWork		w;
 
-	if (n < 1 || n > m->gpt2.cfg.n_ctx)
+	if (n < 1 || n > m->gpt2->info.cfg.n_ctx)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("between 1 and %d token ids are needed, got %d", m->gpt2.cfg.n_ctx, n)));
-	work_init(&w, &m->gpt2.cfg, n, kv_cache ? 1 : n);
+						errmsg("between 1 and %d token ids are needed, got %d", m->gpt2->info.cfg.n_ctx, n)));
+	work_init(&w, &m->gpt2->info.cfg, n, kv_cache ? 1 : n);
 	if (!kv_cache)
 		forward(&w, m, ids, n, 0);
 	else
@@ -203,7 +203,7 @@ TfmGpt2DecodeText(const TfmModel *m, const int32 *ids, int n)
 	char	   *bytes, *conv;
 	size_t		len;
 	StringInfoData s;
-	int			rc = TfmBpeDecode(m->bpe, ids, n, &bytes, &len);
+	int			rc = TfmBpeDecode(m->gpt2->bpe, ids, n, &bytes, &len);
 
 	if (rc == TFM_BPE_ENOMEM)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory decoding %d tokens", n)));

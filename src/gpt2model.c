@@ -296,3 +296,23 @@ TfmGpt2Bind(TfmGpt2Weights *w, TfmGpt2Layer *layers, const TfmGpt2Config *cfg, c
 	}
 	w->h = layers;
 }
+
+/* a new GPT-2 part of a handle in cxt: config, special ids and context length from the catalog row */
+TfmGpt2Part *
+TfmGpt2PartLoad(MemoryContext cxt, Jsonb *config, Jsonb *options)
+{
+	TfmGpt2Part *g = MemoryContextAllocZero(cxt, sizeof(TfmGpt2Part));
+
+	TfmGpt2InfoFromJson(&g->info, config, "config.json");
+	g->ctx = TfmGpt2OptionsFromJson(options, &g->info.cfg, false);
+	return g;
+}
+
+/* point a GPT-2 part at its mapped cache file: the BPE blob and the fp32 weights in Linear layout */
+void
+TfmGpt2PartBind(TfmGpt2Part *g, const void *bpe, const float *weights, MemoryContext cxt)
+{
+	g->bpe = bpe;
+	g->layers = MemoryContextAlloc(cxt, sizeof(TfmGpt2Layer) * g->info.cfg.n_layer);
+	TfmGpt2Bind(&g->w, g->layers, &g->info.cfg, weights);
+}

@@ -75,7 +75,7 @@ Datum
 tfm_train_step(PG_FUNCTION_ARGS)
 {
 	TfmModel   *m = TfmModelGet(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	const TfmBertConfig *cfg = &m->cfg;
+	const TfmBertConfig *cfg = &m->enc->cfg;
 	int			nid, B, nl, T = 1, C = cfg->hidden, K = 2, off = 0;
 	int32	   *flat, *lens, *labels;
 	size_t		nw = TfmBertWeightsFloats(cfg);
@@ -142,11 +142,11 @@ tfm_train_step(PG_FUNCTION_ARGS)
 	TfmCacheFilePlain(plain, &m->map, m->encoder_id);
 	TfmBertBind(&w, palloc(sizeof(TfmBertLayer) * cfg->layers), cfg, plain);
 	bert_forward_train(hidden, acts, cfg, &w, ids, lens, B, T, 0, 0, 0, scratch, TfmCheckInterrupts);
-	TfmPool(x, hidden, lens, B, T, C, m->opt.pooling, 0);
+	TfmPool(x, hidden, lens, B, T, C, m->enc->opt.pooling, 0);
 	matmul_forward(logits, x, W, W + K * C, B, C, K);
 	loss = crossentropy_forward_backward(dlogits, logits, labels, B, K);
 	matmul_backward(dx, dW, dW + K * C, dlogits, x, W, B, C, K);
-	TfmPoolBackward(hidden, dx, hidden, lens, B, T, C, m->opt.pooling);
+	TfmPoolBackward(hidden, dx, hidden, lens, B, T, C, m->enc->opt.pooling);
 	TfmBertBind(&dw, palloc(sizeof(TfmBertLayer) * cfg->layers), cfg, grad);
 	bert_backward(&dw, hidden, acts, cfg, &w, ids, lens, B, T, 0, 0, 0, scratch, TfmCheckInterrupts);
 

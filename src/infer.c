@@ -97,11 +97,11 @@ static __thread EncJob *enc_job;
 static size_t
 batch_bytes(const TfmModel *m, int B, int T)
 {
-	size_t		C = m->cfg.hidden;
+	size_t		C = m->enc->cfg.hidden;
 
 	return add_size(add_size(MAXALIGN(sizeof(float) * (size_t) B * T * C),
 							 MAXALIGN(sizeof(int32) * (size_t) B * T)),
-					add_size(TfmBertScratchBytes(&m->cfg, B, T), MAXALIGN(sizeof(float) * B * C)));
+					add_size(TfmBertScratchBytes(&m->enc->cfg, B, T), MAXALIGN(sizeof(float) * B * C)));
 }
 
 /*
@@ -112,11 +112,11 @@ static void
 encode_batch(const EncJob *job, const EncBatch *bt, char *buf, void (*check) (void))
 {
 	const TfmModel *m = job->m;
-	int			B = bt->B, T = bt->T, C = m->cfg.hidden;
+	int			B = bt->B, T = bt->T, C = m->enc->cfg.hidden;
 	float	   *hidden = (float *) buf;
 	int32	   *flat = (int32 *) (buf + MAXALIGN(sizeof(float) * (size_t) B * T * C));
 	float	   *work = (float *) ((char *) flat + MAXALIGN(sizeof(int32) * (size_t) B * T));
-	float	   *bout = (float *) ((char *) work + TfmBertScratchBytes(&m->cfg, B, T));
+	float	   *bout = (float *) ((char *) work + TfmBertScratchBytes(&m->enc->cfg, B, T));
 	int			blens[TFM_BATCH_MAX];
 
 	for (int b = 0; b < B; b++)
@@ -127,8 +127,8 @@ encode_batch(const EncJob *job, const EncBatch *bt, char *buf, void (*check) (vo
 		memcpy(flat + (size_t) b * T, job->ids[i], sizeof(int32) * blens[b]);
 		memset(flat + (size_t) b * T + blens[b], 0, sizeof(int32) * (T - blens[b]));
 	}
-	bert_forward(hidden, &m->cfg, job->w, flat, blens, B, T, work, check);
-	TfmPool(bout, hidden, blens, B, T, C, m->opt.pooling, job->normalize);
+	bert_forward(hidden, &m->enc->cfg, job->w, flat, blens, B, T, work, check);
+	TfmPool(bout, hidden, blens, B, T, C, m->enc->opt.pooling, job->normalize);
 	for (int b = 0; b < B; b++)
 		memcpy(job->out + (size_t) job->order[bt->start + b] * C, bout + (size_t) b * C, sizeof(float) * C);
 }
@@ -234,7 +234,7 @@ cmp_len(const void *a, const void *b)
 static void
 check_finite_out(const TfmModel *m, const float *out, int n)
 {
-	for (size_t i = 0; i < (size_t) n * m->cfg.hidden; i++)
+	for (size_t i = 0; i < (size_t) n * m->enc->cfg.hidden; i++)
 		if (!isfinite(out[i]))
 			ereport(ERROR, (errcode(ERRCODE_FLOATING_POINT_EXCEPTION),
 							errmsg("model \"%s\" computed a value that is not a finite number", m->name),
@@ -336,7 +336,7 @@ TfmHeadForward(float *out, const TfmModel *m, const float *head, const float *po
 	/* a trained head (GELU), or a checkpoint's (BERT's pooler, RoBERTa's classifier.dense, DistilBERT's pre_classifier) */
 	pre = palloc_extended(sizeof(float) * Max((size_t) n * H, 1), MCXT_ALLOC_HUGE);
 	act = palloc_extended(sizeof(float) * Max((size_t) n * H, 1), MCXT_ALLOC_HUGE);
-	head_forward(out, pre, act, head, pooled, n, m->cfg.hidden, H, m->nlabels, m->head_act);
+	head_forward(out, pre, act, head, pooled, n, m->enc->cfg.hidden, H, m->nlabels, m->head_act);
 	pfree(pre);
 	pfree(act);
 }

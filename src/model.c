@@ -683,3 +683,29 @@ TfmBertUnpackCache(float *plain, const TfmBertConfig *cfg, const float *cache)
 		cache += TfmBertCacheSlotFloats(cfg, s);
 	}
 }
+
+/* a new encoder part of a handle in cxt: config and inference options from the catalog row */
+TfmEncoderPart *
+TfmEncoderPartLoad(MemoryContext cxt, Jsonb *config, Jsonb *options)
+{
+	TfmEncoderPart *e = MemoryContextAllocZero(cxt, sizeof(TfmEncoderPart));
+
+	TfmBertConfigFromJson(&e->cfg, config, "config.json");
+	TfmOptionsFromJson(&e->opt, options, &e->cfg, false);
+	return e;
+}
+
+/*
+ * point an encoder part at its mapped cache file: the tokenizer blob of kind tokenizer (checked with
+ * the file, TfmTextCheck) and the weights stored at precision, which a head-only model runs at too
+ */
+void
+TfmEncoderPartBind(TfmEncoderPart *e, const void *vocab, int tokenizer, const char *weights, int precision,
+				   MemoryContext cxt)
+{
+	e->vocab = (const TfmVocab *) vocab;
+	e->tokenizer = (TfmTokenizerKind) tokenizer;
+	e->layers = MemoryContextAlloc(cxt, sizeof(TfmBertLayer) * e->cfg.layers);
+	e->opt.precision = precision;
+	TfmBertBindFile(&e->w, e->layers, &e->cfg, weights, precision, cxt);
+}

@@ -8,6 +8,7 @@
 #include "bert.h"
 #include "safetensors.h"
 #include "text/tokenizer.h"
+#include "text/wordpiece.h"
 
 #define TFM_NAMELEN 64
 
@@ -19,6 +20,20 @@ typedef struct TfmModelOptions
 	int			normalize;
 	int			precision;		/* TFM_PRECISION_*: the linear layers' weights at inference */
 } TfmModelOptions;
+
+/*
+ * an encoder's part of a model handle (model/handle.h, TFM_ARCH_BERT): BERT, DistilBERT, RoBERTa or
+ * XLM-R; the weights and tokenizer blob point into the mapped cache file
+ */
+typedef struct TfmEncoderPart
+{
+	TfmBertConfig cfg;
+	TfmModelOptions opt;
+	const TfmVocab *vocab;		/* the tokenizer blob, of kind tokenizer (text/tokenizer.h) */
+	TfmTokenizerKind tokenizer;
+	TfmBertWeights w;
+	TfmBertLayer *layers;		/* [cfg.layers], in the handle's context */
+} TfmEncoderPart;
 
 #define TFM_PRECISION_FP32 0
 #define TFM_PRECISION_INT8 1
@@ -50,6 +65,9 @@ extern void TfmBertFileSlotFill(char *dst, const TfmBertConfig *cfg, int slot, i
 extern void TfmBertBindFile(TfmBertWeights *w, TfmBertLayer *layers, const TfmBertConfig *cfg, const char *base,
 							int precision, MemoryContext cxt);
 extern uint64 TfmBertWidenBf16(TfmBertLayer *layers, const TfmBertConfig *cfg, MemoryContext cxt);
+extern TfmEncoderPart *TfmEncoderPartLoad(MemoryContext cxt, Jsonb *config, Jsonb *options);
+extern void TfmEncoderPartBind(TfmEncoderPart *e, const void *vocab, int tokenizer, const char *weights,
+							   int precision, MemoryContext cxt);
 extern void TfmBertUnpackCache(float *plain, const TfmBertConfig *cfg, const float *cache);
 
 #endif

@@ -74,7 +74,7 @@ tfm_quantize(PG_FUNCTION_ARGS)
 						errmsg("model \"%s\" is not an embedding model with its own weights", m->name),
 						errhint("tfm_quantize copies imported embedding models; to get a classifier at a precision, "
 								"train on such a copy or use the tfm_train option precision with fine_tune \"full\".")));
-	(void) TfmPrecisionFromName(precision, &m->cfg);	/* 22023 before reading the weights */
+	(void) TfmPrecisionFromName(precision, &m->enc->cfg);	/* 22023 before reading the weights */
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	read_source(m->id, precision, &config, &tokenizer, &options, &weights, &wsize);

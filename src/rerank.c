@@ -38,10 +38,10 @@ require_pair_head(const TfmModel *m, const char *fn)
 static float *
 pair_logits(const TfmModel *m, int32 **ids, int *lens, int n)
 {
-	float	   *pooled = palloc_extended(sizeof(float) * Max(n, 1) * m->cfg.hidden, MCXT_ALLOC_HUGE);
+	float	   *pooled = palloc_extended(sizeof(float) * Max(n, 1) * m->enc->cfg.hidden, MCXT_ALLOC_HUGE);
 	float	   *out = palloc(sizeof(float) * Max(n, 1));
 
-	TfmEncodeMany(pooled, m, &m->w, ids, lens, n, false);
+	TfmEncodeMany(pooled, m, &m->enc->w, ids, lens, n, false);
 	TfmHeadForward(out, m, m->head, pooled, n);
 	pfree(pooled);
 	return out;
@@ -79,7 +79,7 @@ tfm_score_pair(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	m = TfmCallModel(fcinfo, 2);
 	require_pair_head(m, "tfm_score_pair");
-	ids = TfmTextEncodePair(m, PG_GETARG_TEXT_PP(0), PG_GETARG_DATUM(1), m->opt.max_tokens, &n);
+	ids = TfmTextEncodePair(m, PG_GETARG_TEXT_PP(0), PG_GETARG_DATUM(1), m->enc->opt.max_tokens, &n);
 	PG_RETURN_FLOAT4(pair_logits(m, &ids, &n, 1)[0]);
 }
 
@@ -115,13 +115,13 @@ tfm_rerank(PG_FUNCTION_ARGS)
 		if (!nulls[i])
 		{
 			int			nd;
-			int32	   *dids = TfmTextSecondIds(m, docs[i], nq, m->opt.max_tokens, &nd);
+			int32	   *dids = TfmTextSecondIds(m, docs[i], nq, m->enc->opt.max_tokens, &nd);
 
-			ids[k] = TfmTextPairIds(m, qids, nq, dids, nd, m->opt.max_tokens, &lens[k]);
+			ids[k] = TfmTextPairIds(m, qids, nq, dids, nd, m->enc->opt.max_tokens, &lens[k]);
 			pfree(dids);
 			tokens += lens[k++];
 			/* the ids so far and the pooled vectors to come */
-			TfmCheckMemory(((double) tokens + (double) n * m->cfg.hidden) * sizeof(float) + (double) n * 16,
+			TfmCheckMemory(((double) tokens + (double) n * m->enc->cfg.hidden) * sizeof(float) + (double) n * 16,
 						   "the tfm_rerank call");
 			CHECK_FOR_INTERRUPTS();
 		}

@@ -73,7 +73,7 @@ TfmTrainOptionsFromJson(TfmTrainOptions *o, Jsonb *options, const TfmModel *base
 	o->lr = TfmTrainNumOption(c, "learning_rate", o->full ? 2e-5 : 1e-3, 1e-9, 10);
 	o->val_fraction = TfmTrainNumOption(c, "validation_fraction", 0.1, 0, 0.9);
 	o->seed = TfmJsonGetInt(c, "seed", 42, 0, PG_INT64_MAX, "options");
-	o->max_tokens = TfmJsonGetInt(c, "max_tokens", base->opt.max_tokens, 2, TfmBertMaxTokens(&base->cfg), "options");
+	o->max_tokens = TfmJsonGetInt(c, "max_tokens", base->enc->opt.max_tokens, 2, TfmBertMaxTokens(&base->enc->cfg), "options");
 	o->weight_decay = TfmTrainNumOption(c, "weight_decay", 0.01, 0, 1);
 	o->warmup = TfmTrainNumOption(c, "warmup_fraction", o->full ? 0.1 : 0.0, 0, 1);
 	o->max_grad_norm = TfmTrainNumOption(c, "max_grad_norm", 1.0, 0, 1e6);
@@ -81,12 +81,12 @@ TfmTrainOptionsFromJson(TfmTrainOptions *o, Jsonb *options, const TfmModel *base
 	o->attn_dropout = TfmTrainNumOption(c, "attention_dropout", o->full ? 0.1 : 0.0, 0, 0.9);
 	o->hidden_units = TfmJsonGetInt(c, "hidden_units", 0, 0, 4096, "options");
 	o->patience = TfmTrainPatienceOption(c, 3, 10000, o->val_fraction);
-	o->precision = TfmPrecisionFromName(TfmJsonGetString(c, "precision", TfmPrecisionName(base->opt.precision),
-														 "options"), &base->cfg);
-	if (!o->full && o->precision != base->opt.precision)
+	o->precision = TfmPrecisionFromName(TfmJsonGetString(c, "precision", TfmPrecisionName(base->enc->opt.precision),
+														 "options"), &base->enc->cfg);
+	if (!o->full && o->precision != base->enc->opt.precision)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("a head trained on model \"%s\" runs at its encoder's precision \"%s\"",
-							   base->name, TfmPrecisionName(base->opt.precision)),
+							   base->name, TfmPrecisionName(base->enc->opt.precision)),
 						errhint("Leave out precision, train with fine_tune \"full\", or train on a copy of the "
 								"encoder at that precision.")));
 	(void) task;
@@ -197,14 +197,14 @@ update(TfmTrainer *t)
 	memset(t->dhead, 0, sizeof(float) * t->head_n);
 	if (!t->phase_full)
 		return;
-	for (int s = 0, off = 0; s < TfmBertSlotCount(&t->base->cfg); s++)
+	for (int s = 0, off = 0; s < TfmBertSlotCount(&t->base->enc->cfg); s++)
 	{
 		char		name[128];
 		int64		rows, cols;
-		size_t		n = TfmBertSlotFloats(&t->base->cfg, s);
+		size_t		n = TfmBertSlotFloats(&t->base->enc->cfg, s);
 
 		/* no weight decay on biases and LayerNorm weights, as Hugging Face's Trainer */
-		TfmBertSlotDesc(&t->base->cfg, s, name, &rows, &cols);
+		TfmBertSlotDesc(&t->base->enc->cfg, s, name, &rows, &cols);
 		adamw_update(t->enc + off, t->denc + off, t->em + off, t->ev + off, n, lr, 0.9f, 0.999f, 1e-8f,
 					 rows ? (float) t->o.weight_decay : 0.0f, t->step);
 		off += n;
@@ -216,7 +216,7 @@ update(TfmTrainer *t)
 static double
 head_step(TfmTrainer *t, float *dx, const float *x, const int *rows, int B)
 {
-	int			C = t->base->cfg.hidden, K = t->K, H = t->o.hidden_units;
+	int			C = t->base->enc->cfg.hidden, K = t->K, H = t->o.hidden_units;
 	float	   *out = palloc(sizeof(float) * B * K);
 	float	   *dout = palloc(sizeof(float) * B * K);
 	float	   *pre = palloc(sizeof(float) * Max(B * H, 1));
@@ -239,7 +239,7 @@ head_step(TfmTrainer *t, float *dx, const float *x, const int *rows, int B)
 static double
 step_head(TfmTrainer *t, const int *rows, int B)
 {
-	int			C = t->base->cfg.hidden;
+	int			C = t->base->enc->cfg.hidden;
 	float	   *x = palloc(sizeof(float) * B * C);
 	double		loss;
 
@@ -255,7 +255,7 @@ step_head(TfmTrainer *t, const int *rows, int B)
 static double
 step_full(TfmTrainer *t, const int *rows, int B)
 {
-	const TfmBertConfig *cfg = &t->base->cfg;
+	const TfmBertConfig *cfg = &t->base->enc->cfg;
 	int			C = cfg->hidden, T = 1;
 	int		   *lens = palloc(sizeof(int) * B);
 	int32	   *ids;
@@ -275,9 +275,9 @@ step_full(TfmTrainer *t, const int *rows, int B)
 	dx = palloc0(sizeof(float) * B * C);
 	bert_forward_train(hidden, acts, cfg, &t->w, ids, lens, B, T, (float) t->o.hidden_dropout,
 					   (float) t->o.attn_dropout, seed, scratch, TfmCheckInterrupts);
-	TfmPool(x, hidden, lens, B, T, C, t->base->opt.pooling, 0);
+	TfmPool(x, hidden, lens, B, T, C, t->base->enc->opt.pooling, 0);
 	loss = head_step(t, dx, x, rows, B);
-	TfmPoolBackward(hidden, dx, hidden, lens, B, T, C, t->base->opt.pooling);
+	TfmPoolBackward(hidden, dx, hidden, lens, B, T, C, t->base->enc->opt.pooling);
 	bert_backward(&t->dw, hidden, acts, cfg, &t->w, ids, lens, B, T, (float) t->o.hidden_dropout,
 				  (float) t->o.attn_dropout, seed, scratch, TfmCheckInterrupts);
 	update(t);
@@ -331,8 +331,8 @@ features(TfmTrainer *t, float *out, const int *idx, int n)
 	if (!t->phase_full)
 	{
 		for (int i = 0; i < n; i++)
-			memcpy(out + (size_t) i * t->base->cfg.hidden, t->feats + (size_t) idx[i] * t->base->cfg.hidden,
-				   sizeof(float) * t->base->cfg.hidden);
+			memcpy(out + (size_t) i * t->base->enc->cfg.hidden, t->feats + (size_t) idx[i] * t->base->enc->cfg.hidden,
+				   sizeof(float) * t->base->enc->cfg.hidden);
 		return;
 	}
 	for (int i = 0; i < n; i++)
@@ -349,7 +349,7 @@ features(TfmTrainer *t, float *out, const int *idx, int n)
 double
 TfmTrainEvalLoss(TfmTrainer *t, const int *idx, int n, int *pred, double *predv)
 {
-	int			C = t->base->cfg.hidden, K = t->K, H = t->o.hidden_units, R = Min(Max(n, 1), EVAL_CHUNK);
+	int			C = t->base->enc->cfg.hidden, K = t->K, H = t->o.hidden_units, R = Min(Max(n, 1), EVAL_CHUNK);
 	float	   *x = palloc_extended(sizeof(float) * R * C, MCXT_ALLOC_HUGE);
 	float	   *out = palloc_extended(sizeof(float) * R * K, MCXT_ALLOC_HUGE);
 	float	   *pre = palloc_extended(sizeof(float) * Max((size_t) R * H, 1), MCXT_ALLOC_HUGE);
@@ -416,7 +416,7 @@ setup_targets(TfmTrainer *t)
 static void
 standardise(TfmTrainer *t)
 {
-	int			C = t->base->cfg.hidden;
+	int			C = t->base->enc->cfg.hidden;
 
 	t->fmean = palloc0(sizeof(double) * C);
 	t->fstd = palloc0(sizeof(double) * C);
@@ -441,7 +441,7 @@ standardise(TfmTrainer *t)
 static void
 fold_standardisation(TfmTrainer *t)
 {
-	int			C = t->base->cfg.hidden;
+	int			C = t->base->enc->cfg.hidden;
 
 	TfmHeadFold(t->head, t->fmean, t->fstd, C, t->o.hidden_units, t->K);
 	for (int i = 0; i < t->rows.n; i++)
@@ -467,7 +467,7 @@ zeros(size_t n)
 static void
 check_budget(const TfmTrainer *t)
 {
-	const TfmBertConfig *cfg = &t->base->cfg;
+	const TfmBertConfig *cfg = &t->base->enc->cfg;
 	double		B = t->o.batch_size, T = t->o.max_tokens;
 	double		bytes = (double) t->rows.tokens * sizeof(int32) +	/* the rows' ids, already held */
 		(double) t->rows.n * cfg->hidden * sizeof(float) +	/* frozen features */
@@ -511,7 +511,7 @@ static void
 init_from_checkpoint(TfmTrainer *t)
 {
 	const TfmModel *b = t->base;
-	int			C = b->cfg.hidden, K = t->K;
+	int			C = b->enc->cfg.hidden, K = t->K;
 	size_t		first = (size_t) C * C + C;
 	float	   *w2 = t->head + first, *b2 = w2 + (size_t) K * C;
 	const float *bw2 = b->head + first, *bb2 = bw2 + (size_t) b->nlabels * C;	/* the base's own K */
@@ -534,7 +534,7 @@ init_from_checkpoint(TfmTrainer *t)
 static void
 setup_head(TfmTrainer *t)
 {
-	int			C = t->base->cfg.hidden;
+	int			C = t->base->enc->cfg.hidden;
 	bool		cont = continues_checkpoint(t);
 
 	if (cont)
@@ -561,7 +561,7 @@ setup_head(TfmTrainer *t)
 static void
 setup_params(TfmTrainer *t)
 {
-	const TfmBertConfig *cfg = &t->base->cfg;
+	const TfmBertConfig *cfg = &t->base->enc->cfg;
 	int			C = cfg->hidden;
 
 	setup_head(t);
@@ -570,7 +570,7 @@ setup_params(TfmTrainer *t)
 	t->hv = zeros(t->head_n);
 	t->best_head = zeros(t->head_n);
 	t->feats = palloc_extended(sizeof(float) * Max(t->rows.n, 1) * C, MCXT_ALLOC_HUGE);
-	TfmEncodeMany(t->feats, t->base, &t->base->w, t->rows.ids, t->rows.lens, t->rows.n, false);
+	TfmEncodeMany(t->feats, t->base, &t->base->enc->w, t->rows.ids, t->rows.lens, t->rows.n, false);
 	standardise(t);
 	if (t->act != TFM_HEAD_GELU)	/* a checkpoint's head reads raw features: make it read standardised ones */
 		TfmHeadUnfold(t->head, t->fmean, t->fstd, C, t->o.hidden_units, t->K);

@@ -36,7 +36,7 @@ TfmTrainPairCheck(const TfmTrainer *t)
 void
 TfmTrainPairFinish(TfmTrainer *t)
 {
-	int			C = t->base->cfg.hidden, H = t->o.hidden_units;
+	int			C = t->base->enc->cfg.hidden, H = t->o.hidden_units;
 	float	   *w2 = t->head + (size_t) H * C + H, *b2 = w2 + (size_t) t->K * H;
 
 	if (t->base->task != TFM_TASK_CROSS_ENCODER)

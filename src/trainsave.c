@@ -26,8 +26,8 @@ inference_options(const TfmTrainer *t)
 	/* a continued checkpoint head names its activation; GELU, the trained heads' own, goes unnamed */
 	/* a full fine-tune's own weights carry the precision (a head-only model's is its encoder's) */
 	return psprintf("{\"max_tokens\": %d, \"pooling\": \"%s\", \"normalize\": %s, \"target_mean\": %s, \"target_std\": %s, \"head_hidden\": %d%s%s}",
-					t->o.max_tokens, TfmPoolingName(t->base->opt.pooling),
-					t->base->opt.normalize ? "true" : "false", TfmJsonFloat(t->tmean, 17),
+					t->o.max_tokens, TfmPoolingName(t->base->enc->opt.pooling),
+					t->base->enc->opt.normalize ? "true" : "false", TfmJsonFloat(t->tmean, 17),
 					TfmJsonFloat(t->tstd, 17), t->o.hidden_units,
 					t->act != TFM_HEAD_GELU ? psprintf(", \"head_activation\": \"%s\"", TfmHeadActName(t->act)) : "",
 					t->o.full && t->o.precision != TFM_PRECISION_FP32 ?
@@ -89,7 +89,7 @@ training_json(const TfmTrainer *t)
 static char *
 encoder_safetensors(const TfmTrainer *t, uint64 *size)
 {
-	const TfmBertConfig *cfg = &t->base->cfg;
+	const TfmBertConfig *cfg = &t->base->enc->cfg;
 	int			n = TfmBertSlotCount(cfg);
 	char	  **names = palloc(sizeof(char *) * n);
 	int64	   *rows = palloc(sizeof(int64) * n), *cols = palloc(sizeof(int64) * n);

@@ -1,6 +1,7 @@
 /*
  * model/handle.h: a model version ready to compute: what the catalog row says (task, architecture,
- * configuration, options, labels, head) and the encoder weights mapped from its cache file. The cache
+ * labels, head) and one family's part (encoder, GPT-2 or MLP: configuration, options, weights mapped from
+ * its cache file, tokenizer), each defined next to its family's code. The cache
  * (cache.h) owns handles: it makes them on first use and frees them when the version is dropped.
  */
 #ifndef TFM_MODEL_HANDLE_H
@@ -8,14 +9,11 @@
 
 #include "postgres.h"
 
-#include "bert.h"
 #include "cachefile.h"
 #include "gpt2model.h"
 #include "model.h"
 #include "model/arch.h"
 #include "seqhead.h"
-#include "text/tokenizer.h"
-#include "text/wordpiece.h"
 
 typedef struct TfmModel
 {
@@ -28,21 +26,12 @@ typedef struct TfmModel
 	char		enc_sha256[72];
 	char		enc_key[40];	/* cache_key of the encoder's row: names the cache file */
 	TfmTask		task;
-	TfmArch		arch;			/* BERT: cfg, opt, vocab, w, layers; GPT-2: gpt2, ctx, bpe, gpt2_w, glayers */
-	TfmBertConfig cfg;
-	TfmModelOptions opt;
-	Jsonb	   *prefixes;		/* options holding prefixes and default_prefix (prefix.c), NULL if none */
-	const TfmVocab *vocab;		/* the tokenizer blob, of kind tokenizer (text/tokenizer.h) */
-	TfmTokenizerKind tokenizer;
-	TfmBertWeights w;
-	TfmBertLayer *layers;
-	TfmGpt2Info gpt2;
-	int			ctx;			/* context length tfm_generate uses (import option max_tokens) */
-	const void *bpe;
-	TfmGpt2Weights gpt2_w;
-	TfmGpt2Layer *glayers;
-	TfmMapped	map;
+	TfmArch		arch;			/* which family part below is set; the others are NULL */
+	TfmEncoderPart *enc;		/* TFM_ARCH_BERT: BERT, DistilBERT, RoBERTa, XLM-R (model.h) */
+	TfmGpt2Part *gpt2;			/* TFM_ARCH_GPT2: the decoder (gpt2model.h) */
 	struct TfmMlpModel *mlp;	/* TFM_ARCH_MLP: the network and its standardisation (mlpmodel.h) */
+	Jsonb	   *prefixes;		/* options holding prefixes and default_prefix (prefix.c), NULL if none */
+	TfmMapped	map;			/* the cache file (not for TFM_ARCH_MLP, whose weights are in the catalog row) */
 	int			nlabels;		/* K for classification, 1 for regression, 0 without head */
 	char	  **labels;
 	float	   *head;			/* head.h layout */

@@ -53,16 +53,16 @@ text_ids(const TfmModel *m, text *t, int *n)
 int32 *
 TfmTextPairIds(const TfmModel *m, const int32 *ia, int na, const int32 *ib, int nb, int max_tokens, int *n)
 {
-	bool		roberta = m->cfg.family == TFM_FAMILY_ROBERTA;
+	bool		roberta = m->enc->cfg.family == TFM_FAMILY_ROBERTA;
 	int			ka = na - 2, kb = nb - 2, specials = roberta ? 4 : 3, p;
-	int32		mark = m->cfg.family == TFM_FAMILY_BERT ? TFM_TOKEN_TYPE1 : 0;
+	int32		mark = m->enc->cfg.family == TFM_FAMILY_BERT ? TFM_TOKEN_TYPE1 : 0;
 	int32	   *out;
 
-	if (m->cfg.family == TFM_FAMILY_BERT && m->cfg.type_vocab < 2)
+	if (m->enc->cfg.family == TFM_FAMILY_BERT && m->enc->cfg.type_vocab < 2)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("model \"%s\" has one token type (type_vocab_size 1): it cannot read text pairs", m->name)));
 	/* a Unigram file's pair template: only XLM-R's <s> A </s> </s> B </s> on a RoBERTa-family encoder */
-	if (m->tokenizer == TFM_TOKENIZER_UNIGRAM && !(roberta && TfmUniPairRoberta(m->vocab)))
+	if (m->enc->tokenizer == TFM_TOKENIZER_UNIGRAM && !(roberta && TfmUniPairRoberta(m->enc->vocab)))
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("model \"%s\" has a Unigram tokenizer whose pair template pg_tfm does not compute", m->name),
 						errhint("Text pairs with a Unigram tokenizer are computed for XLM-RoBERTa models whose "

@@ -59,14 +59,14 @@ TfmTextCheck(TfmTokenizerKind kind, int n_vocab, const void *blob, size_t size)
 	return -1;
 }
 
-/* the model's tokenizer blob and its kind (GPT-2's BPE lives in m->bpe, an encoder's in m->vocab) */
+/* the model's tokenizer blob and its kind (GPT-2's BPE lives in m->gpt2->bpe, an encoder's in m->enc->vocab) */
 static const void *
 blob_of(const TfmModel *m, TfmTokenizerKind *kind)
 {
 	if (m->arch == TFM_ARCH_MLP)	/* no tokenizer: a text passed to a feature-vector model */
 		TfmRequireArch(m, TFM_ARCH_BERT, "a text input");
-	*kind = m->arch == TFM_ARCH_GPT2 ? TFM_TOKENIZER_GPT2 : m->tokenizer;
-	return m->arch == TFM_ARCH_GPT2 ? m->bpe : (const void *) m->vocab;
+	*kind = m->arch == TFM_ARCH_GPT2 ? TFM_TOKENIZER_GPT2 : m->enc->tokenizer;
+	return m->arch == TFM_ARCH_GPT2 ? m->gpt2->bpe : (const void *) m->enc->vocab;
 }
 
 /* server-encoded text as the UTF-8 the tokenizers read (converted once; *len updated) */
@@ -130,11 +130,11 @@ gpt2_special(const TfmModel *m, TfmAddedEntry *a, char **str)
 	size_t		len;
 
 	*str = NULL;
-	if (m->gpt2.eos < 0 || TfmBpeDecode(m->bpe, &m->gpt2.eos, 1, str, &len) != 0)
+	if (m->gpt2->info.eos < 0 || TfmBpeDecode(m->gpt2->bpe, &m->gpt2->info.eos, 1, str, &len) != 0)
 		return 0;
 	if (len < 5 || len > TFM_ADDED_MAX || memcmp(*str, "<|", 2) != 0 || memcmp(*str + len - 2, "|>", 2) != 0)
 		return 0;
-	*a = (TfmAddedEntry) {0, (uint32) len, m->gpt2.eos, 0, 0, 0};
+	*a = (TfmAddedEntry) {0, (uint32) len, m->gpt2->info.eos, 0, 0, 0};
 	return 1;
 }
 
@@ -159,7 +159,7 @@ gpt2_encode(const TfmModel *m, const char *s, size_t len, int32_t **ids, int *n,
 
 		last = e == NULL;
 		end = last ? len : end;
-		rc = TfmBpeEncode(m->bpe, s + sc.start, end - sc.start, &p, &k, bad);
+		rc = TfmBpeEncode(m->gpt2->bpe, s + sc.start, end - sc.start, &p, &k, bad);
 		if (rc == TFM_BPE_EUTF8)
 			*bad += sc.start;
 		if (rc == 0)
