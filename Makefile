@@ -9,7 +9,7 @@ EXTENSION = pg_tfm
 MODULE_big = pg_tfm
 DATA = $(wildcard sql/pg_tfm--*.sql)
 OBJS = src/pg_tfm.o src/acl.o src/jsonutil.o src/safetensors.o src/stcheck.o src/model.o src/cachefile.o \
-       src/cache.o src/cacheinfo.o src/infer.o src/metrics.o src/fairness.o src/rows.o src/head.o src/mlp.o src/mlptrain.o src/mlpfuncs.o src/train.o src/trainpair.o src/progress.o src/trainsave.o src/trainfuncs.o src/evaluate.o src/gradcheck.o src/optim.o src/import.o src/funcs.o src/flag.o src/catalog.o src/model/arch.o src/blas.o src/bert.o \
+       src/cache.o src/cacheinfo.o src/infer.o src/metrics.o src/fairness.o src/rows.o src/head.o src/mlp.o src/mlptrain.o src/mlpfuncs.o src/mlpmodel.o src/train.o src/trainpair.o src/progress.o src/trainsave.o src/trainfuncs.o src/evaluate.o src/gradcheck.o src/optim.o src/import.o src/funcs.o src/flag.o src/catalog.o src/model/arch.o src/blas.o src/bert.o \
        src/gpt2.o src/gpt2model.o src/generate.o src/stconfig.o src/seqhead.o src/rerank.o src/prefix.o src/quantize.o \
        $(TEXT_OBJS) \
        src/cpuinfo.o src/kernels/formats.o src/kernels/matmul.o src/kernels/pointwise.o src/kernels/attention.o \

@@ -26,6 +26,7 @@
 #include "utils/numeric.h"
 #include "utils/rel.h"
 
+#include "funcs.h"
 #include "infer.h"
 
 PG_FUNCTION_INFO_V1(tfm_flag);

@@ -15,6 +15,8 @@
 #include "cache.h"
 #include "catalog.h"
 #include "generate.h"
+#include "head.h"
+#include "funcs.h"
 #include "infer.h"
 #include "pg_tfm.h"
 #include "prefix.h"

@@ -160,3 +160,21 @@ TfmHeadUnfold(float *p, const double *mean, const double *std, int C, int H, int
 		b[r] = (float) (b[r] + shift);
 	}
 }
+
+/* softmax over each row of x (n,K), in place */
+void
+TfmSoftmaxRows(float *x, int n, int K)
+{
+	for (int i = 0; i < n; i++)
+	{
+		float	   *r = x + (size_t) i * K;
+		float		mx = r[0], sum = 0;
+
+		for (int k = 1; k < K; k++)
+			mx = mx > r[k] ? mx : r[k];	/* Max() */
+		for (int k = 0; k < K; k++)
+			sum += (r[k] = expf(r[k] - mx));
+		for (int k = 0; k < K; k++)
+			r[k] /= sum;
+	}
+}

@@ -30,5 +30,7 @@ const char *TfmHeadActName(TfmHeadAct fn);
 void		TfmHeadInit(float *p, int C, int H, int K, double (*normal) (void *), void *rng);
 void		TfmHeadFold(float *p, const double *mean, const double *std, int C, int H, int K);
 void		TfmHeadUnfold(float *p, const double *mean, const double *std, int C, int H, int K);
+/* softmax over each row of x (n,K), in place */
+void		TfmSoftmaxRows(float *x, int n, int K);
 
 #endif

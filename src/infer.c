@@ -340,21 +340,3 @@ TfmHeadForward(float *out, const TfmModel *m, const float *head, const float *po
 	pfree(pre);
 	pfree(act);
 }
-
-/* softmax over each row of x (n,K), in place */
-void
-TfmSoftmaxRows(float *x, int n, int K)
-{
-	for (int i = 0; i < n; i++)
-	{
-		float	   *r = x + (size_t) i * K;
-		float		mx = r[0], sum = 0;
-
-		for (int k = 1; k < K; k++)
-			mx = Max(mx, r[k]);
-		for (int k = 0; k < K; k++)
-			sum += (r[k] = expf(r[k] - mx));
-		for (int k = 0; k < K; k++)
-			r[k] /= sum;
-	}
-}

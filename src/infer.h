@@ -16,12 +16,8 @@
 extern void TfmEncodeMany(float *out, const TfmModel *m, const TfmBertWeights *w, int32 *const *ids,
 						  const int *lens, int n, bool normalize);
 extern void TfmHeadForward(float *out, const TfmModel *m, const float *head, const float *pooled, int n);
-extern void TfmSoftmaxRows(float *x, int n, int K);
 extern void TfmCheckInterrupts(void);
 extern float *TfmScratch(size_t bytes);
 extern void TfmScratchRelease(void);
-extern TfmModel *TfmCallModel(FunctionCallInfo fcinfo, int argno);	/* funcs.c */
-extern PGDLLEXPORT Datum tfm_score(PG_FUNCTION_ARGS);	/* funcs.c: tfm_score(text, model, label) */
-extern PGDLLEXPORT Datum tfm_score_features(PG_FUNCTION_ARGS);	/* mlpfuncs.c: tfm_score(float8[], ...) */
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #define TFM_MLP_MAX_LAYERS 8	/* linear layers: hidden layers + the output layer */
+#define TFM_MAX_FEATURES 100000	/* most features of one feature vector (an MLP's inputs) */
 
 /*
  * dims[0] inputs D, dims[1..L-1] hidden units, dims[L] outputs K; L linear layers.

@@ -1,4 +1,4 @@
-/* mlpmodel.h: feature-vector MLP models: training (mlptrain.c), loading and scoring (mlpfuncs.c) */
+/* mlpmodel.h: the feature-vector MLP family: its part of a model handle, loading and outputs (mlpmodel.c) */
 #ifndef TFM_MLPMODEL_H
 #define TFM_MLPMODEL_H
 
@@ -7,8 +7,8 @@
 #include "utils/array.h"
 #include "utils/jsonb.h"
 
-#include "cache.h"
 #include "mlp.h"
+#include "model/handle.h"
 
 /* the base argument of tfm_train that trains an MLP on feature vectors */
 #define TFM_MLP_BASE "mlp"
@@ -23,7 +23,6 @@ typedef struct TfmMlpModel
 	float	   *rstd;			/* (D) 1 / standard deviation */
 } TfmMlpModel;
 
-extern void TfmMlpTrain(const char *name, const char *query, TfmTask task, Jsonb *options);
 extern void TfmMlpLoad(TfmModel *m, Jsonb *config, Jsonb *options, bytea *params);
 extern void TfmMlpOutputs(float *out, const TfmModel *m, const float *x, int n);
 

@@ -12,6 +12,7 @@
 #include "utils/builtins.h"
 
 #include "cache.h"
+#include "funcs.h"
 #include "infer.h"
 #include "ops.h"
 #include "pg_tfm.h"

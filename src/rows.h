@@ -9,6 +9,7 @@
 #include "utils/array.h"
 
 #include "cache.h"
+#include "mlp.h"
 
 typedef struct TfmRows
 {
@@ -36,9 +37,6 @@ typedef struct TfmRows
 	int			dim;			/* feature rows (TfmRowsReadFeatures): features per row, 0 for text rows */
 	float	   *feats;			/* feature rows: (n, dim) */
 } TfmRows;
-
-/* most features of one feature vector */
-#define TFM_MAX_FEATURES 100000
 
 /* largest absolute regression target: statistics, metrics and real predictions stay finite */
 #define TFM_MAX_TARGET 1e30

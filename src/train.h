@@ -67,6 +67,7 @@ typedef struct TfmTrainer
 	StringInfoData history;
 } TfmTrainer;
 
+extern void TfmMlpTrain(const char *name, const char *query, TfmTask task, Jsonb *options);	/* mlptrain.c */
 extern void TfmTrainOptionsFromJson(TfmTrainOptions *o, Jsonb *options, const TfmModel *base, TfmTask task);
 extern void TfmSplitRows(TfmRng *rng, const int *y, int n, int groups, double frac, int *train, int *ntrain,
 						 int *val, int *nval);

@@ -14,6 +14,7 @@
 #include "utils/builtins.h"
 
 #include "cache.h"
+#include "funcs.h"
 #include "infer.h"
 #include "text/tokenizer.h"
 
