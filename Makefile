@@ -8,18 +8,32 @@ TEXT_OBJS = $(TEXT_CORE:.c=.o) src/text/wpjson.o src/text/bpejson.o src/text/rob
 EXTENSION = pg_tfm
 MODULE_big = pg_tfm
 DATA = $(wildcard sql/pg_tfm--*.sql)
-OBJS = src/pg_tfm.o src/acl.o src/jsonutil.o src/safetensors.o src/stcheck.o src/model.o src/cachefile.o \
-       src/cache.o src/cacheinfo.o src/infer.o src/metrics.o src/fairness.o src/rows.o src/head.o src/mlp.o src/mlptrain.o src/mlpfuncs.o src/mlpmodel.o src/train.o src/trainpair.o src/progress.o src/trainsave.o src/trainfuncs.o src/evaluate.o src/gradcheck.o src/optim.o src/import.o src/funcs.o src/flag.o src/catalog.o src/model/arch.o src/blas.o src/bert.o \
-       src/gpt2.o src/gpt2model.o src/generate.o src/stconfig.o src/seqhead.o src/rerank.o src/prefix.o src/quantize.o \
+# every kernel file (src/kernels/: compute kernels, the BLAS loader, losses and AdamW); the module and the
+# unit tests link them whole
+KERNELS = src/kernels/formats.c src/kernels/matmul.c src/kernels/pointwise.c src/kernels/attention.c src/kernels/cpu.c \
+          src/kernels/packed_avx2.c src/kernels/packed_avx512.c src/kernels/qgemm.c src/kernels/qgemm_avx2.c \
+          src/kernels/qgemm_avx512.c src/kernels/bgemm.c src/kernels/bgemm_avx2.c src/kernels/bgemm_avx512.c \
+          src/kernels/blas.c src/kernels/optim.c
+# the rooms of src/ (src/README.md): module entry and JSON reading at the top, then kernels, text, model,
+# store, infer, eval, train and the SQL entry points
+OBJS = src/pg_tfm.o src/jsonutil.o \
+       $(KERNELS:.c=.o) \
        $(TEXT_OBJS) \
-       src/cpuinfo.o src/kernels/formats.o src/kernels/matmul.o src/kernels/pointwise.o src/kernels/attention.o \
-       src/kernels/cpu.o src/kernels/packed_avx2.o src/kernels/packed_avx512.o \
-       src/kernels/qgemm.o src/kernels/qgemm_avx2.o src/kernels/qgemm_avx512.o \
-       src/kernels/bgemm.o src/kernels/bgemm_avx2.o src/kernels/bgemm_avx512.o
+       src/model/arch.o src/model/encoder.o src/model/bert.o src/model/gpt2.o src/model/gpt2model.o src/model/head.o \
+       src/model/seqhead.o src/model/mlp.o src/model/mlpmodel.o src/model/safetensors.o src/model/stcheck.o \
+       src/model/prefix.o \
+       src/store/catalog.o src/store/acl.o src/store/cache.o src/store/cachefile.o src/store/cacheinfo.o \
+       src/store/import.o src/store/stconfig.o \
+       src/infer/infer.o src/infer/generate.o \
+       src/eval/rows.o src/eval/metrics.o src/eval/fairness.o \
+       src/train/train.o src/train/trainpair.o src/train/trainsave.o src/train/progress.o src/train/gradcheck.o \
+       src/train/mlptrain.o \
+       src/sql/funcs.o src/sql/rerank.o src/sql/quantize.o src/sql/flag.o src/sql/cpuinfo.o src/sql/mlpfuncs.o \
+       src/sql/evaluate.o src/sql/trainfuncs.o
 
 PG_CPPFLAGS = -I$(srcdir)/src -I/usr/include/x86_64-linux-gnu
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -O2
-# OpenBLAS is not linked: src/blas.c opens it on first use (see there)
+# OpenBLAS is not linked: src/kernels/blas.c opens it on first use (see there)
 SHLIB_LINK = -lutf8proc -lm
 
 REGRESS = import surface blas golden cpu_features precision errors encoding encoding_gpt2 train_step shapes stconfig seqcls heads families unigram metrics gpt2 privileges limits checks sqlstates options prefixes tokens tokjson fairness flag probe precision_file pairtrain train
@@ -32,35 +46,31 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS tracks no header dependencies: rebuild every object when any header changes
-$(OBJS): $(wildcard src/*.h src/text/*.h src/kernels/*.h src/model/*.h)
+$(OBJS): $(wildcard src/*.h src/*/*.h)
 
-# every kernel file (src/kernels/); the unit tests link them whole
-KERNELS = src/kernels/formats.c src/kernels/matmul.c src/kernels/pointwise.c src/kernels/attention.c src/kernels/cpu.c src/kernels/packed_avx2.c src/kernels/packed_avx512.c src/kernels/qgemm.c \
-          src/kernels/qgemm_avx2.c src/kernels/qgemm_avx512.c src/kernels/bgemm.c src/kernels/bgemm_avx2.c \
-          src/kernels/bgemm_avx512.c
 # the naive reference kernels the unit tests compare with: never in the module
 OPS_REF = test/ref/ops_ref.c
-KERNEL_H = src/ops.h $(wildcard src/kernels/*.h) test/ref/ops_ref.h
+KERNEL_H = $(wildcard src/kernels/*.h) test/ref/ops_ref.h
 UNIT_CFLAGS = -O2 -Wall -Wextra -Isrc -Itest/ref -I/usr/include/x86_64-linux-gnu
 UNIT = test/unit/test_ops test/unit/test_qgemm test/unit/test_bgemm test/unit/test_grad test/unit/test_head test/unit/test_tokenizer test/unit/test_bpe test/unit/test_gpt2 \
        test/unit/test_unigram test/unit/test_mlp
 unit: $(UNIT)
 	@fail=0; for t in $(UNIT); do out=$$(./$$t) || fail=1; echo "$$t: $$(echo "$$out" | tail -1)"; done; exit $$fail
 
-test/unit/test_ops: test/unit/test_ops.c test/unit/check.h $(KERNELS) $(OPS_REF) src/blas.c src/bert.c $(KERNEL_H) src/bert.h src/blas.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_ops.c $(KERNELS) $(OPS_REF) src/blas.c src/bert.c -lm
+test/unit/test_ops: test/unit/test_ops.c test/unit/check.h $(KERNELS) $(OPS_REF) src/model/bert.c $(KERNEL_H) src/model/bert.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_ops.c $(KERNELS) $(OPS_REF) src/model/bert.c -lm
 
-test/unit/test_qgemm: test/unit/test_qgemm.c test/unit/check.h $(KERNELS) $(OPS_REF) src/blas.c $(KERNEL_H)
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_qgemm.c $(KERNELS) $(OPS_REF) src/blas.c -lm
+test/unit/test_qgemm: test/unit/test_qgemm.c test/unit/check.h $(KERNELS) $(OPS_REF) $(KERNEL_H)
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_qgemm.c $(KERNELS) $(OPS_REF) -lm
 
-test/unit/test_bgemm: test/unit/test_bgemm.c test/unit/check.h $(KERNELS) $(OPS_REF) src/blas.c $(KERNEL_H)
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_bgemm.c $(KERNELS) $(OPS_REF) src/blas.c -lm
+test/unit/test_bgemm: test/unit/test_bgemm.c test/unit/check.h $(KERNELS) $(OPS_REF) $(KERNEL_H)
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_bgemm.c $(KERNELS) $(OPS_REF) -lm
 
-test/unit/test_grad: test/unit/test_grad.c test/unit/check.h $(KERNELS) $(OPS_REF) src/blas.c src/bert.c src/optim.c $(KERNEL_H) src/bert.h src/optim.h
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_grad.c $(KERNELS) $(OPS_REF) src/blas.c src/bert.c src/optim.c -lm
+test/unit/test_grad: test/unit/test_grad.c test/unit/check.h $(KERNELS) $(OPS_REF) src/model/bert.c $(KERNEL_H) src/model/bert.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_grad.c $(KERNELS) $(OPS_REF) src/model/bert.c -lm
 
-test/unit/test_head: test/unit/test_head.c test/unit/check.h src/head.c $(KERNELS) src/blas.c src/head.h $(KERNEL_H)
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_head.c src/head.c $(KERNELS) src/blas.c -lm
+test/unit/test_head: test/unit/test_head.c test/unit/check.h src/model/head.c $(KERNELS) src/model/head.h $(KERNEL_H)
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_head.c src/model/head.c $(KERNELS) -lm
 
 test/unit/test_tokenizer: test/unit/test_tokenizer.c $(TEXT_CORE) $(wildcard src/text/*.h)
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_tokenizer.c $(TEXT_CORE) -lutf8proc -lm
@@ -68,14 +78,14 @@ test/unit/test_tokenizer: test/unit/test_tokenizer.c $(TEXT_CORE) $(wildcard src
 test/unit/test_bpe: test/unit/test_bpe.c $(TEXT_CORE) $(wildcard src/text/*.h)
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_bpe.c $(TEXT_CORE) -lutf8proc -lm
 
-test/unit/test_gpt2: test/unit/test_gpt2.c src/gpt2.c $(KERNELS) src/blas.c src/gpt2.h $(KERNEL_H)
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_gpt2.c src/gpt2.c $(KERNELS) src/blas.c -lm
+test/unit/test_gpt2: test/unit/test_gpt2.c src/model/gpt2.c $(KERNELS) src/model/gpt2.h $(KERNEL_H)
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_gpt2.c src/model/gpt2.c $(KERNELS) -lm
 
 test/unit/test_unigram: test/unit/test_unigram.c $(TEXT_CORE) $(wildcard src/text/*.h)
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_unigram.c $(TEXT_CORE) -lutf8proc -lm
 
-test/unit/test_mlp: test/unit/test_mlp.c test/unit/check.h src/mlp.c $(KERNELS) src/blas.c src/optim.c src/mlp.h $(KERNEL_H)
-	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_mlp.c src/mlp.c $(KERNELS) src/blas.c src/optim.c -lm
+test/unit/test_mlp: test/unit/test_mlp.c test/unit/check.h src/model/mlp.c $(KERNELS) src/model/mlp.h $(KERNEL_H)
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_mlp.c src/model/mlp.c $(KERNELS) -lm
 
 .PHONY: unit
 EXTRA_CLEAN = $(UNIT)

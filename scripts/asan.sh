@@ -36,7 +36,7 @@ restore() {
 }
 trap restore EXIT
 cp -a "$REPO/Makefile" "$REPO/pg_tfm.control" "$REPO/src" "$REPO/sql" "$build/"
-rm -f "$build"/src/*.o
+find "$build/src" -name "*.o" -delete
 # PGXS adds COPT to both CFLAGS and LDFLAGS
 make -C "$build" -s -j2 PG_CONFIG=/usr/bin/pg_config \
   COPT="-fsanitize=address,undefined -fno-sanitize=alignment -fno-omit-frame-pointer -g"

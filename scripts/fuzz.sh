@@ -6,9 +6,9 @@
 # the input is saved as $RUN/fuzz/crash-<target>-* (replay: $RUN/fuzz/bin/<target> FILE).
 # FUZZ_TARGETS="wordpiece bpe" picks targets; the growing corpus lives in $RUN/fuzz/corpus.
 # FUZZ_COVERAGE=1 also builds the targets with source-based coverage and prints the line and
-# branch coverage of the src files each target links (the tokenizer cores of src/text, src/stcheck.c)
+# branch coverage of the src files each target links (the tokenizer cores of src/text, src/model/stcheck.c)
 # reached by the corpus (llvm-cov-14). fuzz_safetensors covers the pure-C safetensors checks of
-# src/stcheck.c; the jsonb header decoding of src/safetensors.c is fuzzed in the server by
+# src/model/stcheck.c; the jsonb header decoding of src/model/safetensors.c is fuzzed in the server by
 # test/asan/safetensors_mutate.pl (test/t/083_safetensors_mutate.pl in the normal suite).
 # Installs clang-14 and libclang-rt-14-dev with apt when missing.
 source "$(dirname "$0")/lib.sh"
@@ -38,7 +38,7 @@ FLAGS="-g -O1 -Wall -Wextra -Werror -I$REPO/src -fno-sanitize-recover=undefined"
 sources() { # the src files a target links: the pure-C tokenizer cores of src/text, or the safetensors checks
   case $1 in
     wordpiece|bpe|merges|blob|roberta|unigram) grep -L '"postgres.h"' "$REPO"/src/text/*.c ;;  # no server code
-    safetensors) echo "$REPO/src/stcheck.c" ;;
+    safetensors) echo "$REPO/src/model/stcheck.c" ;;
     *) echo "unknown fuzz target $1" >&2; exit 2 ;;
   esac
 }

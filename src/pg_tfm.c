@@ -7,11 +7,11 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
-#include "blas.h"
-#include "cache.h"
-#include "cachefile.h"
+#include "kernels/blas.h"
 #include "kernels/cpu.h"
 #include "pg_tfm.h"
+#include "store/cache.h"
+#include "store/cachefile.h"
 
 PG_MODULE_MAGIC;
 

@@ -5,10 +5,10 @@
 #include <math.h>
 #include <string.h>
 
-#include "blas.h"
+#include "kernels/blas.h"
 #include "kernels/cpu.h"
+#include "kernels/ops.h"
 #include "kernels/opsint.h"
-#include "ops.h"
 
 /* ---------------------------------------------------------------------- */
 /* attention                                                               */

@@ -9,11 +9,11 @@
 #include <math.h>
 #include <string.h>
 
-#include "blas.h"
+#include "kernels/blas.h"
 #include "kernels/cpu.h"
+#include "kernels/ops.h"
 #include "kernels/opsint.h"
 #include "kernels/packed.h"
-#include "ops.h"
 
 /* allow (all the CPU has) or forbid the SIMD paths: a level cap (kernels/cpu.h) */
 void

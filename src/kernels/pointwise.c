@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "kernels/cpu.h"
+#include "kernels/ops.h"
 #include "kernels/opsint.h"
-#include "ops.h"
 
 /* ---------------------------------------------------------------------- */
 /* layernorm                                                               */

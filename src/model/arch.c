@@ -1,9 +1,9 @@
 /* model/arch.c: catalog names of architectures and tasks (see arch.h) */
 #include "postgres.h"
 
-#include "mlpmodel.h"
 #include "model/arch.h"
 #include "model/handle.h"
+#include "model/mlpmodel.h"
 
 /* architecture from tfm.model.architecture: gpt2, mlp, else a BERT-family encoder (bert, distilbert, roberta, ...) */
 TfmArch

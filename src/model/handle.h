@@ -9,11 +9,11 @@
 
 #include "postgres.h"
 
-#include "cachefile.h"
-#include "gpt2model.h"
-#include "model.h"
 #include "model/arch.h"
-#include "seqhead.h"
+#include "model/encoder.h"
+#include "model/gpt2model.h"
+#include "model/seqhead.h"
+#include "store/cachefile.h"
 
 typedef struct TfmModel
 {
@@ -27,7 +27,7 @@ typedef struct TfmModel
 	char		enc_key[40];	/* cache_key of the encoder's row: names the cache file */
 	TfmTask		task;
 	TfmArch		arch;			/* which family part below is set; the others are NULL */
-	TfmEncoderPart *enc;		/* TFM_ARCH_BERT: BERT, DistilBERT, RoBERTa, XLM-R (model.h) */
+	TfmEncoderPart *enc;		/* TFM_ARCH_BERT: BERT, DistilBERT, RoBERTa, XLM-R (encoder.h) */
 	TfmGpt2Part *gpt2;			/* TFM_ARCH_GPT2: the decoder (gpt2model.h) */
 	struct TfmMlpModel *mlp;	/* TFM_ARCH_MLP: the network and its standardisation (mlpmodel.h) */
 	Jsonb	   *prefixes;		/* options holding prefixes and default_prefix (prefix.c), NULL if none */

@@ -9,8 +9,8 @@
 #include "utils/jsonb.h"
 
 #include "bpe.h"
-#include "gpt2model.h"
 #include "jsonutil.h"
+#include "model/gpt2model.h"
 #include "text/tokjson.h"
 
 #define CATALOG_TYPE "gpt2-bpe"

@@ -5,8 +5,8 @@
  */
 #include "postgres.h"
 
-#include "cache.h"
-#include "ops.h"
+#include "kernels/ops.h"
+#include "model/handle.h"
 #include "text/tokenizer.h"
 #include "text/unigram.h"
 

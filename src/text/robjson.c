@@ -7,12 +7,12 @@
 #include "utils/jsonb.h"
 
 #include "bpe.h"
-#include "gpt2model.h"
 #include "jsonutil.h"
-#include "text/tokjson.h"
-#include "text/tokenizer.h"
-#include "model.h"
+#include "model/encoder.h"
+#include "model/gpt2model.h"
 #include "roberta.h"
+#include "text/tokenizer.h"
+#include "text/tokjson.h"
 #include "unigram.h"
 
 #define ROB_HINT "RoBERTa models need a byte-level BPE tokenizer.json (ByteLevel pre-tokenizer, " \

@@ -9,7 +9,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 
-#include "cache.h"
+#include "model/handle.h"
 #include "pg_tfm.h"
 #include "text/bpe.h"
 #include "text/roberta.h"

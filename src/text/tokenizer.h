@@ -21,7 +21,7 @@
 
 #include "utils/jsonb.h"
 
-#include "bert.h"
+#include "model/bert.h"
 #include "text/textutil.h"
 
 struct TfmModel;

@@ -13,9 +13,9 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
-#include "cache.h"
-#include "funcs.h"
-#include "infer.h"
+#include "infer/infer.h"
+#include "sql/funcs.h"
+#include "store/cache.h"
 #include "text/tokenizer.h"
 
 PG_FUNCTION_INFO_V1(tfm_tokens);

@@ -11,8 +11,8 @@
 
 #include <utf8proc.h>
 
-#include "unigram.h"
 #include "uniblob.h"
+#include "unigram.h"
 
 /* what one encoding works with */
 typedef struct Enc

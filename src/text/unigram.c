@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "unigram.h"
 #include "uniblob.h"
+#include "unigram.h"
 
 /* one piece while the trie is built */
 typedef struct SortPiece

@@ -17,9 +17,9 @@
 #include "utils/numeric.h"
 
 #include "jsonutil.h"
-#include "text/tokjson.h"
+#include "model/encoder.h"
 #include "text/tokenizer.h"
-#include "model.h"
+#include "text/tokjson.h"
 #include "unigram.h"
 
 #define UNI_HINT "pg_tfm reads Unigram tokenizers with the normalizers Precompiled, Replace, Strip and " \

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "textutil.h"
-#include "unigram.h"
 #include "uniblob.h"
+#include "unigram.h"
 
 /* an added token's id and its index in the blob's table */
 typedef struct IdIndex

@@ -17,8 +17,8 @@
  * section: none of those characters changes class under normalisation, has a
  * non-zero combining class.
  */
-#include "wpblob.h"
 #include "added.h"
+#include "wpblob.h"
 
 #include <limits.h>
 #include <stdlib.h>

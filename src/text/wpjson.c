@@ -8,9 +8,9 @@
 #include "utils/jsonb.h"
 
 #include "jsonutil.h"
-#include "model.h"
-#include "text/tokjson.h"
+#include "model/encoder.h"
 #include "text/tokenizer.h"
+#include "text/tokjson.h"
 #include "wordpiece.h"
 
 #define WP_HINT "pg_tfm reads WordPiece tokenizers with BertNormalizer, BertPreTokenizer and a TemplateProcessing " \

@@ -1,5 +1,5 @@
 # safetensors_mutate.pl (scripts/asan.sh): mutation fuzzing of the safetensors header parser inside
-# the server, where libFuzzer cannot reach it (src/safetensors.c reads the header with jsonb).
+# the server, where libFuzzer cannot reach it (src/model/safetensors.c reads the header with jsonb).
 # A small valid safetensors buffer (6 tensors of every usable dtype and __metadata__) is mutated
 # ST_MUTATIONS times (default 400, seeded: ST_SEED) by a PL/pgSQL loop: bytes replaced with JSON
 # characters, ranges deleted or duplicated, hostile tokens inserted (huge and negative integers,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test/bench/flag_overhead.sh: what the tfm_flag trigger costs per inserted row beyond the model.
 # One session inserts ROWS rows (INSERT ... SELECT, one statement) into tables that differ only in
-# their trigger: none (a plain insert), tfm_flag (C, src/flag.c), and flag_ref, the PL/pgSQL body it
+# their trigger: none (a plain insert), tfm_flag (C, src/sql/flag.c), and flag_ref, the PL/pgSQL body it
 # replaced (taken from sql/flag.sql); and runs the model alone (SELECT tfm_score(...) over the same
 # rows). Two models: an MLP on a real[] feature vector (the model costs microseconds, so the trigger's
 # own cost shows) and a MiniLM spam head on short texts (TEXT_ROWS rows; max_tokens 32). Prints µs

@@ -2,15 +2,15 @@
  * gemm_rate.c - fp32 GEMM rates on this CPU through pg_tfm's own kernels, and what they mean for GPT-2 small
  * (124M): prefill runs at the sgemm rate (N = 128 tokens), decoding with the KV cache is matrix-vector
  * (N = 1, matmul_forward's small-N path), bound by reading every weight once per token.
- *   cc -O2 -Isrc test/bench/gemm_rate.c src/kernels/[a-z]*.c src/blas.c -lopenblas -lm && ./a.out
+ *   cc -O2 -Isrc test/bench/gemm_rate.c src/kernels/[a-z]*.c src/kernels/blas.c -lopenblas -lm && ./a.out
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
-#include "blas.h"
 #include "bench.h"
-#include "ops.h"
+#include "kernels/blas.h"
+#include "kernels/ops.h"
 
 /* GFLOP/s of matmul_forward out (N,OC) = inp (N,C) W^T, repeated for at least 0.3 s */
 static double

@@ -32,5 +32,5 @@ awk -v t="$t" -v r="$R" 'BEGIN { printf "tiny GPT-2, tfm_generate text, 20 sampl
 
 # this CPU's GEMM rates through pg_tfm's kernels, and the GPT-2 small estimate
 cc -O2 -I"$REPO/src" -I/usr/include/x86_64-linux-gnu -o "$RUN/gemm_rate" "$REPO/test/bench/gemm_rate.c" \
-   "$REPO"/src/kernels/[a-z]*.c "$REPO/src/blas.c" -lopenblas -lm
+   "$REPO"/src/kernels/[a-z]*.c -lopenblas -lm
 "$RUN/gemm_rate"

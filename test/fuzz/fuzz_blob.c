@@ -7,9 +7,9 @@
  * by byte 1 * 8 bytes; then 3-byte patches: a little-endian 16-bit offset (modulo the size) and
  * a byte XORed in there.
  */
-#include "text/wordpiece.h"
-#include "text/bpe.h"
 #include "fuzz_vocab.h"
+#include "text/bpe.h"
+#include "text/wordpiece.h"
 
 static void *wp, *bpe;
 static size_t wp_size, bpe_size;

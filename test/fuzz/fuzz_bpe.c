@@ -7,8 +7,8 @@
  * Vocabulary: vocab.json and merges.txt of FUZZ_GPT2_DIR (the tiny GPT-2 of the golden data has
  * GPT-2's 50,257-token vocabulary), else the 256 byte characters and no merges.
  */
-#include "text/bpe.h"
 #include "fuzz_vocab.h"
+#include "text/bpe.h"
 
 static void *blob;
 static FuzzVocab v;				/* kept reachable: not a leak */

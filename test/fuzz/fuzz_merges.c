@@ -6,8 +6,8 @@
  * inside the text; a blob that builds passes TfmBpeCheck, and it encodes the input and decodes it
  * back to the same bytes.
  */
-#include "text/bpe.h"
 #include "fuzz_vocab.h"
+#include "text/bpe.h"
 
 #define MAX_RULES 512
 

@@ -8,9 +8,9 @@
  * (8-byte aligned copy): TfmRobertaCheck must not crash, and a blob it accepts must encode safely.
  * 3: the real blob with the rest as (offset, byte) patches: the same.
  */
+#include "fuzz_vocab.h"
 #include "text/bpe.h"
 #include "text/roberta.h"
-#include "fuzz_vocab.h"
 
 static void *blob[2];
 static size_t blob_size[2];

@@ -1,7 +1,7 @@
 /*
- * fuzz_safetensors.c - libFuzzer target: the checks of src/stcheck.c that decide which bytes of a
+ * fuzz_safetensors.c - libFuzzer target: the checks of src/model/stcheck.c that decide which bytes of a
  * safetensors file the server reads (header length, dtype sizes, shape products, data_offsets).
- * The input is a whole safetensors file. In the server src/safetensors.c decodes the JSON header
+ * The input is a whole safetensors file. In the server src/model/safetensors.c decodes the JSON header
  * with PostgreSQL's jsonb, which cannot be linked here; this harness decodes it with a small
  * lenient JSON reader of its own (numbers as the server's reader takes them: integers 0 ..
  * INT64_MAX / 2, at most 8 entries), then gives every tensor to TfmStCheckTensor as the server does.
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stcheck.h"
+#include "model/stcheck.h"
 
 #define MAX_DIMS 8				/* TFM_MAX_DIMS of safetensors.h */
 #define MAX_HEADER (100 * 1024 * 1024)	/* TFM_MAX_HEADER of safetensors.c */
@@ -241,7 +241,7 @@ value(Reader *r, int depth, Tensor *t, int which)
 	}
 }
 
-/* give a tensor to the checks as src/safetensors.c does and verify the answer independently */
+/* give a tensor to the checks as src/model/safetensors.c does and verify the answer independently */
 static void
 check_tensor(const Tensor *t)
 {

@@ -10,8 +10,8 @@
  * copy): TfmUniCheck must not crash, and a blob it accepts must encode safely.  3: the rest as a
  * charsmap: TfmCharsmapCheck must not crash, and one it accepts must normalize its own bytes safely.
  */
-#include "text/unigram.h"
 #include "fuzz_vocab.h"
+#include "text/unigram.h"
 
 static void *blob[2];
 static size_t blob_size[2];

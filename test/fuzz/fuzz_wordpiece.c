@@ -7,8 +7,8 @@
  * byte of text.
  * Vocabulary: "model"."vocab" of FUZZ_TOKENIZER_JSON (all-MiniLM-L6-v2), else a tiny built-in one.
  */
-#include "text/wordpiece.h"
 #include "fuzz_vocab.h"
+#include "text/wordpiece.h"
 
 static void *blobs[16];
 static FuzzVocab v;				/* kept reachable: not a leak */

@@ -6,8 +6,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/ops.h"
 #include "kernels/opsint.h"
-#include "ops.h"
 #include "ops_ref.h"
 
 /* naive matmul with double accumulation */

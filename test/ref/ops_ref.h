@@ -1,6 +1,6 @@
 /*
  * ops_ref.h - naive reference kernels (test/ref/ops_ref.c) of the fast ones
- * declared in src/ops.h: the same arguments, plain loops in double.  For
+ * declared in src/kernels/ops.h: the same arguments, plain loops in double.  For
  * the unit tests only; the module does not ship them.
  */
 #ifndef TFM_OPS_REF_H

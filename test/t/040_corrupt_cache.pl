@@ -24,7 +24,7 @@ my $size = -s $path;
 my $digest = Digest::SHA->new(256)->addfile($path, 'b')->hexdigest;
 my @own = (stat $path)[4, 5];
 
-# the header's layout comes from struct TfmFileHeader (TfmTest::header_layout parses src/cachefile.h);
+# the header's layout comes from struct TfmFileHeader (TfmTest::header_layout parses src/store/cachefile.h);
 # check it against the file before trusting it
 my $H = read_header($path);
 my $L = $H->{layout};

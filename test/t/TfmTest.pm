@@ -333,7 +333,7 @@ sub embed_sql
 # --- the cache file header -------------------------------------------------------------------
 #
 # The offsets of struct TfmFileHeader are not written down here: header_layout() reads the struct
-# (and the config structs it embeds) from src/cachefile.h, src/bert.h and src/gpt2.h and lays it
+# (and the config structs it embeds) from src/store/cachefile.h, src/model/bert.h and src/model/gpt2.h and lays it
 # out with the C rules of x86-64/aarch64 Linux (each member at the next multiple of its alignment;
 # char 1, int/uint32/float/enums 4, int64/uint64 8; a struct aligned as its widest member and
 # padded to a multiple of that).  Tests check the result against a real file: magic, header_bytes,
@@ -367,8 +367,8 @@ sub struct_layout
 		my ($t, $names) = $decl =~ /^\s*(\w+)\s+(.*?)\s*$/s or die "cannot parse '$decl' in $type\n";
 		my ($size, $al);
 		if (exists $scalar{$t}) { $size = $al = $scalar{$t}; }
-		elsif ($t eq 'TfmBertConfig') { ($size, $al) = struct_layout('bert.h', $t); }
-		elsif ($t eq 'TfmGpt2Config') { ($size, $al) = struct_layout('gpt2.h', $t); }
+		elsif ($t eq 'TfmBertConfig') { ($size, $al) = struct_layout('model/bert.h', $t); }
+		elsif ($t eq 'TfmGpt2Config') { ($size, $al) = struct_layout('model/gpt2.h', $t); }
 		else { die "unknown member type $t in $type\n"; }
 		for my $n (split /\s*,\s*/, $names)
 		{
@@ -387,7 +387,7 @@ sub struct_layout
 # { field => [offset, bytes] } of TfmFileHeader, plus cfg.<member> and gcfg.<member>
 sub header_layout
 {
-	my (undef, undef, $f) = struct_layout('cachefile.h', 'TfmFileHeader');
+	my (undef, undef, $f) = struct_layout('store/cachefile.h', 'TfmFileHeader');
 	my %l;
 	for my $m (@$f)
 	{
@@ -395,7 +395,7 @@ sub header_layout
 		$l{$name} = [ $off, $size ];
 		my %sub = (cfg => 'TfmBertConfig', gcfg => 'TfmGpt2Config');
 		next unless $sub{$name};
-		my (undef, undef, $sf) = struct_layout($name eq 'cfg' ? 'bert.h' : 'gpt2.h', $sub{$name});
+		my (undef, undef, $sf) = struct_layout($name eq 'cfg' ? 'model/bert.h' : 'model/gpt2.h', $sub{$name});
 		$l{"$name.$_->[0]"} = [ $off + $_->[1], $_->[2] ] for @$sf;
 	}
 	return \%l;

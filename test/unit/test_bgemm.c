@@ -17,7 +17,7 @@
 #include "check.h"
 #include "kernels/bgemm.h"
 #include "kernels/cpu.h"
-#include "ops.h"
+#include "kernels/ops.h"
 #include "ops_ref.h"
 
 /* bf16 bits -> float */

@@ -1,5 +1,5 @@
 /*
- * test_gpt2.c - unit tests of the GPT-2 decoder and sampler (src/gpt2.c).
+ * test_gpt2.c - unit tests of the GPT-2 decoder and sampler (src/model/gpt2.c).
  *
  *   make test/unit/test_gpt2 && test/unit/test_gpt2
  *
@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gpt2.h"
-#include "ops.h"
+#include "kernels/ops.h"
+#include "model/gpt2.h"
 
 #define V 37
 #define NCTX 16

@@ -1,6 +1,6 @@
 /*
- * test_grad.c - unit tests of the backward kernels (src/kernels, src/bert.c)
- * and the training pieces (src/optim.c)
+ * test_grad.c - unit tests of the backward kernels (src/kernels, src/model/bert.c)
+ * and the training pieces (src/kernels/optim.c)
  *
  * Every backward kernel is compared with its naive reference and with
  * central finite differences of its forward on tiny random shapes; the
@@ -16,13 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "blas.h"
+#include "kernels/blas.h"
 #define CHECK_SEED 0x2545F4914F6CDD1DULL
 #include "check.h"
-#include "bert.h"
-#include "ops.h"
+#include "kernels/ops.h"
+#include "model/bert.h"
 #include "ops_ref.h"
-#include "optim.h"
+#include "kernels/optim.h"
 
 /* n zero floats */
 static float *

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "head.h"
+#include "model/head.h"
 
 /* uniform in [-1, 1) */
 static double

@@ -1,13 +1,13 @@
 /* test_mlp.c: the feature-vector MLP's gradients (with and without dropout) and weighted cross-entropy
  * against central finite differences, and its forward pass against a naive double-precision reference
- * build: make unit (cc -O2 -Isrc test/unit/test_mlp.c src/mlp.c src/kernels/[a-z]*.c src/blas.c src/optim.c -lm) */
+ * build: make unit (cc -O2 -Isrc test/unit/test_mlp.c src/model/mlp.c src/kernels/[a-z]*.c src/kernels/blas.c src/kernels/optim.c -lm) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
-#include "mlp.h"
+#include "model/mlp.h"
 
 /* uniform in [0, 1) for TfmMlpInit */
 static double

@@ -1,5 +1,5 @@
 /*
- * test_ops.c - unit tests of the compute kernels (src/kernels, src/bert.c)
+ * test_ops.c - unit tests of the compute kernels (src/kernels, src/model/bert.c)
  *
  * Every fast kernel is compared with its naive reference on random data
  * of odd sizes; masking, number conversion and pooling are checked on
@@ -12,12 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "blas.h"
 #include "check.h"
-#include "bert.h"
 #include "kernels/bgemm.h"
+#include "kernels/blas.h"
 #include "kernels/cpu.h"
-#include "ops.h"
+#include "kernels/ops.h"
+#include "model/bert.h"
 #include "ops_ref.h"
 
 /*

@@ -14,8 +14,8 @@
 
 #include "check.h"
 #include "kernels/cpu.h"
+#include "kernels/ops.h"
 #include "kernels/qgemm.h"
-#include "ops.h"
 #include "ops_ref.h"
 
 /* one shape: variants against scalar (exact), scalar against fp32 (int8 tolerance) */

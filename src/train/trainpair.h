@@ -1,0 +1,10 @@
+/* trainpair.h: tfm_train on a cross-encoder: (a, b, label) rows train its one-logit head, stored as a cross-encoder */
+#ifndef TFM_TRAINPAIR_H
+#define TFM_TRAINPAIR_H
+
+#include "train/train.h"
+
+extern bool TfmTrainPairCheck(const TfmTrainer *t);
+extern void TfmTrainPairFinish(TfmTrainer *t);
+
+#endif
