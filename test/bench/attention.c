@@ -3,7 +3,7 @@
  * sequence of T tokens, through the path training uses (BLAS above 64 tokens, dot products and
  * axpys below) and through the panel kernel inference uses; softmax included. Prints ms and
  * GFLOP/s (4 T^2 C) of both, thread CPU time, best of 20.
- *   cc -O2 -Isrc -Itest/bench test/bench/attention.c src/kernels/[a-z]*.c src/kernels/blas.c -ldl -lpthread -lm && ./a.out [T]
+ *   cc -O2 -Isrc -Itest/bench test/bench/attention.c src/kernels/[a-z]*.c -ldl -lpthread -lm && ./a.out [T]
  */
 #include <stdio.h>
 #include <stdlib.h>

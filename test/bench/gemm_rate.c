@@ -2,7 +2,7 @@
  * gemm_rate.c - fp32 GEMM rates on this CPU through pg_tfm's own kernels, and what they mean for GPT-2 small
  * (124M): prefill runs at the sgemm rate (N = 128 tokens), decoding with the KV cache is matrix-vector
  * (N = 1, matmul_forward's small-N path), bound by reading every weight once per token.
- *   cc -O2 -Isrc test/bench/gemm_rate.c src/kernels/[a-z]*.c src/kernels/blas.c -lopenblas -lm && ./a.out
+ *   cc -O2 -Isrc test/bench/gemm_rate.c src/kernels/[a-z]*.c -lopenblas -lm && ./a.out
  */
 #include <stdio.h>
 #include <stdlib.h>

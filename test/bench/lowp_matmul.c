@@ -3,7 +3,7 @@
  * precision: fp32 panels (matmul_forward_packed), bf16 and int8 (src/kernels/bgemm.c, qgemm.c),
  * at a CPU level (scalar, avx2, avx512, avx512vnni, avx512bf16; default: the CPU's best).  Prints
  * ms per pass and GFLOP/s (GOP/s for int8), thread CPU time, best of reps (robust under other load).
- *   cc -O2 -Isrc test/bench/lowp_matmul.c src/kernels/[a-z]*.c src/kernels/blas.c -ldl -lpthread -lm &&
+ *   cc -O2 -Isrc test/bench/lowp_matmul.c src/kernels/[a-z]*.c -ldl -lpthread -lm &&
  *   ./a.out [N] [reps] [level]
  */
 #include <stdio.h>

@@ -5,7 +5,7 @@
  * above) and packed in panels (matmul_forward_packed, what inference runs).  Prints ms per pass and
  * GFLOP/s of both (thread CPU time, best of reps) and their largest difference.
  * The third argument caps the kernels at a level (scalar, avx2, avx512, ...; default: the CPU's best).
- *   cc -O2 -Isrc test/bench/small_matmul.c src/kernels/[a-z]*.c src/kernels/blas.c -ldl -lpthread -lm &&
+ *   cc -O2 -Isrc test/bench/small_matmul.c src/kernels/[a-z]*.c -ldl -lpthread -lm &&
  *   ./a.out [N] [reps] [level]
  */
 #include <math.h>

@@ -1,6 +1,6 @@
 /* test_mlp.c: the feature-vector MLP's gradients (with and without dropout) and weighted cross-entropy
  * against central finite differences, and its forward pass against a naive double-precision reference
- * build: make unit (cc -O2 -Isrc test/unit/test_mlp.c src/model/mlp.c src/kernels/[a-z]*.c src/kernels/blas.c src/kernels/optim.c -lm) */
+ * build: make unit (cc -O2 -Isrc test/unit/test_mlp.c src/model/mlp.c src/kernels/[a-z]*.c -lm) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
