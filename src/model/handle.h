@@ -2,7 +2,7 @@
  * model/handle.h: a model version ready to compute: what the catalog row says (task, architecture,
  * labels, head) and one family's part (encoder, GPT-2 or MLP: configuration, options, weights mapped from
  * its cache file, tokenizer), each defined next to its family's code. The cache
- * (cache.h) owns handles: it makes them on first use and frees them when the version is dropped.
+ * (store/cache.h) owns handles: it makes them on first use and frees them when the version is dropped.
  */
 #ifndef TFM_MODEL_HANDLE_H
 #define TFM_MODEL_HANDLE_H

@@ -1,4 +1,7 @@
-/* funcs.h: what the SQL entry points (src/sql) share: a model argument resolved once per query, and calls between them */
+/*
+ * funcs.h: what the SQL entry points (src/sql, text/tokens.c) share: a model argument resolved once per
+ * query, and the functions one calls of another
+ */
 #ifndef TFM_FUNCS_H
 #define TFM_FUNCS_H
 

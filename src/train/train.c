@@ -73,7 +73,8 @@ TfmTrainOptionsFromJson(TfmTrainOptions *o, Jsonb *options, const TfmModel *base
 	o->lr = TfmTrainNumOption(c, "learning_rate", o->full ? 2e-5 : 1e-3, 1e-9, 10);
 	o->val_fraction = TfmTrainNumOption(c, "validation_fraction", 0.1, 0, 0.9);
 	o->seed = TfmJsonGetInt(c, "seed", 42, 0, PG_INT64_MAX, "options");
-	o->max_tokens = TfmJsonGetInt(c, "max_tokens", base->enc->opt.max_tokens, 2, TfmBertMaxTokens(&base->enc->cfg), "options");
+	o->max_tokens = TfmJsonGetInt(c, "max_tokens", base->enc->opt.max_tokens, 2, TfmBertMaxTokens(&base->enc->cfg),
+								  "options");
 	o->weight_decay = TfmTrainNumOption(c, "weight_decay", 0.01, 0, 1);
 	o->warmup = TfmTrainNumOption(c, "warmup_fraction", o->full ? 0.1 : 0.0, 0, 1);
 	o->max_grad_norm = TfmTrainNumOption(c, "max_grad_norm", 1.0, 0, 1e6);
