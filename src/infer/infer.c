@@ -265,10 +265,24 @@ TfmEncodeMany(float *out, const TfmModel *m, const TfmBertWeights *w, int32 *con
 	for (int i = 0; i < n;)
 	{
 		int			B = 0;
+		int64		real = 0;
 
-		/* sorted ascending: the last sequence taken is the longest of the batch */
-		while (i + B < n && B < TFM_BATCH_MAX && (B + 1) * lens[order[i + B]] <= TFM_BATCH_TOKENS)
+		/*
+		 * sorted ascending: the last sequence taken is the longest of the batch, whose length every
+		 * row is padded to; padding costs every layer, and rows beyond TFM_BATCH_FULL padded tokens
+		 * gain the GEMMs little, so from there a batch grows only while padding stays within 1/16
+		 */
+		while (i + B < n && B < TFM_BATCH_MAX)
+		{
+			int64		L = lens[order[i + B]],
+						padded = (B + 1) * L;
+
+			if (padded > TFM_BATCH_TOKENS ||
+				(B * L > TFM_BATCH_FULL && padded * 16 > (real + L) * 17))
+				break;
+			real += L;
 			B++;
+		}
 		B = Max(B, 1);
 		batches[nb].start = i;
 		batches[nb].B = B;

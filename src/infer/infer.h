@@ -11,6 +11,7 @@
 
 #define TFM_BATCH_TOKENS 1024	/* padded tokens per encoder batch */
 #define TFM_BATCH_MAX 64		/* sequences per encoder batch */
+#define TFM_BATCH_FULL 128		/* padded tokens past which a batch takes no more than 1/16 padding */
 #define TFM_MAX_ENCODER_THREADS 16	/* threads of one bulk encoding */
 
 extern void TfmEncodeMany(float *out, const TfmModel *m, const TfmBertWeights *w, int32 *const *ids,
