@@ -83,24 +83,32 @@ round_int(float v)
 	return (int) ((v + m) - m);
 }
 
-static void q8_quantize(int8_t *xq, float *sx, const float *x, int N, int C, int Cp, int offset);
+static void q8_quantize(int8_t *xq, float *sx, const float *x, int N, int C, int Cp, int offset, int simd);
 
-/* quantise rows: xq (N, Cp) in [-127,127], sx (N) their scales */
+/* quantise rows: xq (N, Cp) in [-127,127], sx (N) their scales (the scalar reference) */
 void
 tfm_q8_quantize_rows(int8_t *xq, float *sx, const float *x, int N, int C, int Cp)
 {
-	q8_quantize(xq, sx, x, N, C, Cp, 0);
+	q8_quantize(xq, sx, x, N, C, Cp, 0, 0);
 }
 
-/* quantise rows; with offset, store v + 128 as unsigned bytes (what vpdpbusd reads) */
+/*
+ * quantise rows; with offset, store v + 128 as unsigned bytes (what vpdpbusd reads); simd: through
+ * the AVX-512 or AVX2 form where the CPU level allows (the same bytes; the scalar variant does without)
+ */
 static void
-q8_quantize(int8_t *xq, float *sx, const float *x, int N, int C, int Cp, int offset)
+q8_quantize(int8_t *xq, float *sx, const float *x, int N, int C, int Cp, int offset, int simd)
 {
 	uint8_t		flip = offset ? 0x80 : 0;
 
-	if (offset && TfmCpuHas(TFM_FEAT_AVX512))
+	if (simd && offset && TfmCpuHas(TFM_FEAT_AVX512))
 	{
 		tfm_q8_quantize_avx512(xq, sx, x, N, C, Cp);
+		return;
+	}
+	if (simd && TfmCpuHas(TFM_FEAT_AVX2))
+	{
+		tfm_q8_quantize_avx2(xq, sx, x, N, C, Cp, offset);
 		return;
 	}
 
@@ -167,7 +175,7 @@ q8_linear_with(float *out, const float *x, const TfmQ8Weight *w, const float *bi
 		int			nb = N - n0 < block ? N - n0 : block;
 		int			tiles = (nb + maxmr - 1) / maxmr;
 
-		q8_quantize(xq, sx, x + (size_t) n0 * w->C, nb, w->C, w->Cp, offset);
+		q8_quantize(xq, sx, x + (size_t) n0 * w->C, nb, w->C, w->Cp, offset, tile != q8_rows_scalar);
 		for (int o = 0; o < w->OC; o += step)
 		{
 			int			cols = w->OC - o < step ? w->OC - o : step;
@@ -219,7 +227,7 @@ tfm_q8_linear_variant(float *out, const float *x, const TfmQ8Weight *w, const fl
 			q8_linear_with(out, x, w, bias, N, tfm_q8_rows_avx512vnni, TFM_Q8_AVX512_MR, 32, 1);
 			break;
 		case TFM_Q8_AVXVNNI:
-			q8_linear_with(out, x, w, bias, N, tfm_q8_rows_avxvnni, TFM_Q8_AVX2_MR, 16, 1);
+			q8_linear_with(out, x, w, bias, N, tfm_q8_rows_avxvnni, TFM_Q8_AVXVNNI_MR, 16, 1);
 			break;
 		case TFM_Q8_AVX2:
 			q8_linear_with(out, x, w, bias, N, tfm_q8_rows_avx2, TFM_Q8_AVX2_MR, 16, 0);

@@ -57,7 +57,8 @@ void		tfm_q8_quantize_rows(int8_t *xq, float *sx, const float *x, int N, int C, 
 
 /* tiles: out (MR rows) for columns o0.. o0+cols of w, from quantised rows xq (ldq apart;
  * for the VNNI tiles as unsigned x+128) */
-#define TFM_Q8_AVX2_MR 6
+#define TFM_Q8_AVX2_MR 4
+#define TFM_Q8_AVXVNNI_MR 6
 #define TFM_Q8_AVX512_MR 8
 void		tfm_q8_rows_avx2(float *out, int ldo, const int8_t *xq, int ldq, const float *sx,
 							 const TfmQ8Weight *w, int o0, const float *bias, int MR, int cols);
@@ -68,5 +69,7 @@ void		tfm_q8_rows_avx512vnni(float *out, int ldo, const int8_t *xq, int ldq, con
 
 /* AVX-512 form of the offset (+128) quantisation q8_quantize does for the VNNI tiles */
 void		tfm_q8_quantize_avx512(int8_t *xq, float *sx, const float *x, int N, int C, int Cp);
+/* AVX2 form of tfm_q8_quantize_rows (the same bytes), with offset stored as v + 128 */
+void		tfm_q8_quantize_avx2(int8_t *xq, float *sx, const float *x, int N, int C, int Cp, int offset);
 
 #endif

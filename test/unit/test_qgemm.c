@@ -103,6 +103,36 @@ test_shape(int N, int C, int OC, int with_bias, int *ran)
 	free(x), free(wt), free(bias), free(packed), free(ref), free(out), free(f32), free(mem);
 }
 
+/* the AVX2 quantiser == the scalar one, bytes and scales, with and without the +128 offset; ties at half steps */
+static void
+test_quantize_avx2(int C)
+{
+	int			N = 3, Cp = (C + 3) / 4 * 4;
+	float	   *x = malloc(sizeof(float) * N * C), sa[3], sb[3];
+	int8_t	   *a = malloc(N * Cp), *b = malloc(N * Cp);
+	char		name[120];
+
+	for (int k = 0; k < C; k++)
+	{
+		x[k] = frand(-1, 1) * (k % 97 == 5 ? 8 : 1);
+		x[C + k] = k == 0 ? -127.0f : ((k % 255) - 127) / 2.0f;	/* amax 127: r * inv = r, half steps */
+		x[2 * C + k] = 0.0f;	/* amax 0 */
+	}
+	tfm_q8_quantize_rows(a, sa, x, N, C, Cp);
+	for (int offset = 0; offset <= 1; offset++)
+	{
+		int			same = 1;
+
+		memset(b, 0x55, N * Cp);
+		tfm_q8_quantize_avx2(b, sb, x, N, C, Cp, offset);
+		for (int i = 0; i < N * Cp; i++)
+			same &= (uint8_t) b[i] == ((uint8_t) a[i] ^ (offset ? 0x80 : 0));
+		snprintf(name, sizeof(name), "q8 quantise avx2 C=%d offset=%d == scalar (bytes and scales)", C, offset);
+		check(same && memcmp(sa, sb, sizeof(sa)) == 0, name);
+	}
+	free(x), free(a), free(b);
+}
+
 int
 main(void)
 {
@@ -111,13 +141,17 @@ main(void)
 
 	TfmCpuFlags(flags, sizeof(flags));
 	printf("# CPU features: %s\n", flags);
-	for (int n = 1; n <= 25; n++)	/* every tile split of <= 6 and <= 12 rows */
+	for (int n = 1; n <= 25; n++)	/* every tile split of <= 4, <= 6 and <= 12 rows */
 		test_shape(n, 40, n % 2 ? 48 : 40, n % 3 != 0, ran);
 	test_shape(13, 384, 1536, 1, ran);
 	test_shape(13, 1536, 384, 1, ran);
 	test_shape(3, 6, 1, 1, ran);	/* C not a multiple of 4, one column */
 	test_shape(300, 384, 17, 0, ran);	/* several row blocks (170 rows of 384) */
 	test_shape(7, 20000, 5, 1, ran);	/* blocks of 3 rows */
+	if (TfmCpuHas(TFM_FEAT_AVX2))
+		for (int c = 1; c <= 70; c += c < 40 ? 1 : 29)
+			test_quantize_avx2(c);
+	printf("# quantise avx2: %s\n", TfmCpuHas(TFM_FEAT_AVX2) ? "ran" : "skipped (CPU lacks it)");
 	for (int v = 0; v < TFM_Q8_VARIANTS; v++)
 		printf("# variant %s: %s\n", tfm_q8_variant_name(v), ran[v] ? "ran" : "skipped (CPU lacks it)");
 	return check_report();
