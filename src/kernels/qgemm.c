@@ -83,39 +83,40 @@ round_int(float v)
 	return (int) ((v + m) - m);
 }
 
-static void q8_quantize(int8_t *xq, float *sx, const float *x, int N, int C, int Cp, int offset, int simd);
+static void q8_quantize(void *xq, float *sx, const float *x, int N, int C, int Cp, int form, int simd);
 
 /* quantise rows: xq (N, Cp) in [-127,127], sx (N) their scales (the scalar reference) */
 void
 tfm_q8_quantize_rows(int8_t *xq, float *sx, const float *x, int N, int C, int Cp)
 {
-	q8_quantize(xq, sx, x, N, C, Cp, 0, 0);
+	q8_quantize(xq, sx, x, N, C, Cp, TFM_Q8_ROWS_S8, 0);
 }
 
 /*
- * quantise rows; with offset, store v + 128 as unsigned bytes (what vpdpbusd reads); simd: through
- * the AVX-512 or AVX2 form where the CPU level allows (the same bytes; the scalar variant does without)
+ * quantise rows in a form (TFM_Q8_ROWS_*; S16 only with simd, from the AVX2 tile's variant); simd:
+ * through the AVX-512 or AVX2 code where the CPU level allows (the same values; the scalar variant
+ * does without)
  */
 static void
-q8_quantize(int8_t *xq, float *sx, const float *x, int N, int C, int Cp, int offset, int simd)
+q8_quantize(void *xq, float *sx, const float *x, int N, int C, int Cp, int form, int simd)
 {
-	uint8_t		flip = offset ? 0x80 : 0;
+	uint8_t		flip = form == TFM_Q8_ROWS_U8 ? 0x80 : 0;
 
-	if (simd && offset && TfmCpuHas(TFM_FEAT_AVX512))
+	if (simd && form == TFM_Q8_ROWS_U8 && TfmCpuHas(TFM_FEAT_AVX512))
 	{
 		tfm_q8_quantize_avx512(xq, sx, x, N, C, Cp);
 		return;
 	}
 	if (simd && TfmCpuHas(TFM_FEAT_AVX2))
 	{
-		tfm_q8_quantize_avx2(xq, sx, x, N, C, Cp, offset);
+		tfm_q8_quantize_avx2(xq, sx, x, N, C, Cp, form);
 		return;
 	}
 
 	for (int n = 0; n < N; n++)
 	{
 		const float *r = x + (size_t) n * C;
-		int8_t	   *d = xq + (size_t) n * Cp;
+		int8_t	   *d = (int8_t *) xq + (size_t) n * Cp;
 		float		amax = 0.0f, inv;
 
 		for (int k = 0; k < C; k++)
@@ -138,9 +139,11 @@ q8_quantize(int8_t *xq, float *sx, const float *x, int N, int C, int Cp, int off
 
 /* scalar tile: int32 sums, then the shared float epilogue */
 static void
-q8_rows_scalar(float *out, int ldo, const int8_t *xq, int ldq, const float *sx,
+q8_rows_scalar(float *out, int ldo, const void *xq, int ldq, const float *sx,
 			   const TfmQ8Weight *w, int o0, const float *bias, int MR, int cols)
 {
+	const int8_t *xb = xq;
+
 	for (int r = 0; r < MR; r++)
 		for (int j = 0; j < cols; j++)
 		{
@@ -149,24 +152,27 @@ q8_rows_scalar(float *out, int ldo, const int8_t *xq, int ldq, const float *sx,
 			int32_t		acc = 0;
 
 			for (int k = 0; k < w->Cp; k++)
-				acc += (int32_t) xq[(size_t) r * ldq + k] * panel[(size_t) (k / 4) * 64 + k % 4];
+				acc += (int32_t) xb[(size_t) r * ldq + k] * panel[(size_t) (k / 4) * 64 + k % 4];
 			out[(size_t) r * ldo + j] = (float) acc * sx[r] * w->scale[o] + (bias ? bias[o] : 0.0f);
 		}
 }
 
-/* quantised rows per block: their int8 copy (at most Q8_BUF bytes) stays in L1/L2 while every panel passes */
-#define Q8_BUF TFM_Q8_MAX_C
+/* quantised rows per block: their copy (at most Q8_BUF bytes, int8 or int16) stays in L1/L2 while every panel passes */
+#define Q8_BUF (2 * TFM_Q8_MAX_C)
 #define Q8_MAXROWS 240
 
-/* out = x . w^T + bias with the given tile function, rows in blocks, tiles split evenly */
+typedef void (*q8_tile_fn) (float *, int, const void *, int, const float *, const TfmQ8Weight *,
+							int, const float *, int, int);
+
+/* out = x . w^T + bias with the given tile function reading rows in a form (TFM_Q8_ROWS_*), rows in blocks, tiles split evenly */
 static void
 q8_linear_with(float *out, const float *x, const TfmQ8Weight *w, const float *bias, int N,
-			   void (*tile) (float *, int, const int8_t *, int, const float *, const TfmQ8Weight *,
-							 int, const float *, int, int), int maxmr, int step, int offset)
+			   q8_tile_fn tile, int maxmr, int step, int form)
 {
 	int8_t		xq[Q8_BUF] __attribute__((aligned(64)));
 	float		sx[Q8_MAXROWS];
-	int			block = Q8_BUF / w->Cp;
+	size_t		rowbytes = (size_t) w->Cp * (form == TFM_Q8_ROWS_S16 ? 2 : 1);
+	int			block = (int) (Q8_BUF / rowbytes);
 
 	if (block > Q8_MAXROWS)
 		block = Q8_MAXROWS;
@@ -175,7 +181,7 @@ q8_linear_with(float *out, const float *x, const TfmQ8Weight *w, const float *bi
 		int			nb = N - n0 < block ? N - n0 : block;
 		int			tiles = (nb + maxmr - 1) / maxmr;
 
-		q8_quantize(xq, sx, x + (size_t) n0 * w->C, nb, w->C, w->Cp, offset, tile != q8_rows_scalar);
+		q8_quantize(xq, sx, x + (size_t) n0 * w->C, nb, w->C, w->Cp, form, tile != q8_rows_scalar);
 		for (int o = 0; o < w->OC; o += step)
 		{
 			int			cols = w->OC - o < step ? w->OC - o : step;
@@ -185,7 +191,7 @@ q8_linear_with(float *out, const float *x, const TfmQ8Weight *w, const float *bi
 			{
 				int			mr = (nb - n) / (tiles - t);
 
-				tile(out + (size_t) (n0 + n) * w->OC + o, w->OC, xq + (size_t) n * w->Cp, w->Cp,
+				tile(out + (size_t) (n0 + n) * w->OC + o, w->OC, xq + n * rowbytes, w->Cp,
 					 sx + n, w, o, bias, mr, cols);
 				n += mr;
 			}
@@ -224,16 +230,16 @@ tfm_q8_linear_variant(float *out, const float *x, const TfmQ8Weight *w, const fl
 	switch (variant)
 	{
 		case TFM_Q8_AVX512VNNI:
-			q8_linear_with(out, x, w, bias, N, tfm_q8_rows_avx512vnni, TFM_Q8_AVX512_MR, 32, 1);
+			q8_linear_with(out, x, w, bias, N, tfm_q8_rows_avx512vnni, TFM_Q8_AVX512_MR, 32, TFM_Q8_ROWS_U8);
 			break;
 		case TFM_Q8_AVXVNNI:
-			q8_linear_with(out, x, w, bias, N, tfm_q8_rows_avxvnni, TFM_Q8_AVXVNNI_MR, 16, 1);
+			q8_linear_with(out, x, w, bias, N, tfm_q8_rows_avxvnni, TFM_Q8_AVXVNNI_MR, 16, TFM_Q8_ROWS_U8);
 			break;
 		case TFM_Q8_AVX2:
-			q8_linear_with(out, x, w, bias, N, tfm_q8_rows_avx2, TFM_Q8_AVX2_MR, 16, 0);
+			q8_linear_with(out, x, w, bias, N, tfm_q8_rows_avx2, TFM_Q8_AVX2_MR, 16, TFM_Q8_ROWS_S16);
 			break;
 		default:
-			q8_linear_with(out, x, w, bias, N, q8_rows_scalar, 1, 16, 0);
+			q8_linear_with(out, x, w, bias, N, q8_rows_scalar, 1, 16, TFM_Q8_ROWS_S8);
 			break;
 	}
 	return 1;

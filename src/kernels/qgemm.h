@@ -5,7 +5,7 @@
  * w[o][k] ~ scale[o] * q[o][k], q in [-127,127].  Activations are
  * quantised per row on the fly, x[n][k] ~ sx[n] * xq[n][k].  Products
  * accumulate in int32, exactly, in every variant (scalar, AVX2
- * vpmaddubsw/vpmaddwd, AVX-VNNI, AVX512-VNNI vpdpbusd), and
+ * vpmaddwd on int16, AVX-VNNI, AVX512-VNNI vpdpbusd), and
  *   out[n][o] = ((float) acc * sx[n]) * scale[o] + bias[o]
  * is computed with the same float operations everywhere, so all variants
  * give bit-identical outputs.  One packed layout serves every variant:
@@ -55,21 +55,26 @@ const char *tfm_q8_variant_name(int variant);
 /* quantise rows: xq (N, Cp) in [-127,127] (zeros past C), sx (N) their scales */
 void		tfm_q8_quantize_rows(int8_t *xq, float *sx, const float *x, int N, int C, int Cp);
 
-/* tiles: out (MR rows) for columns o0.. o0+cols of w, from quantised rows xq (ldq apart;
- * for the VNNI tiles as unsigned x+128) */
+/* forms of the quantised rows the tiles read: int8; unsigned x + 128 (the VNNI tiles); int16 in
+ * the order x0 x2 x1 x3 of each four channels (the AVX2 tile) */
+#define TFM_Q8_ROWS_S8 0
+#define TFM_Q8_ROWS_U8 1
+#define TFM_Q8_ROWS_S16 2
+/* tiles: out (MR rows) for columns o0.. o0+cols of w, from quantised rows xq (ldq values apart,
+ * in the tile's form) */
 #define TFM_Q8_AVX2_MR 4
 #define TFM_Q8_AVXVNNI_MR 6
 #define TFM_Q8_AVX512_MR 8
-void		tfm_q8_rows_avx2(float *out, int ldo, const int8_t *xq, int ldq, const float *sx,
+void		tfm_q8_rows_avx2(float *out, int ldo, const void *xq, int ldq, const float *sx,
 							 const TfmQ8Weight *w, int o0, const float *bias, int MR, int cols);
-void		tfm_q8_rows_avxvnni(float *out, int ldo, const int8_t *xq, int ldq, const float *sx,
+void		tfm_q8_rows_avxvnni(float *out, int ldo, const void *xq, int ldq, const float *sx,
 								const TfmQ8Weight *w, int o0, const float *bias, int MR, int cols);
-void		tfm_q8_rows_avx512vnni(float *out, int ldo, const int8_t *xq, int ldq, const float *sx,
+void		tfm_q8_rows_avx512vnni(float *out, int ldo, const void *xq, int ldq, const float *sx,
 								   const TfmQ8Weight *w, int o0, const float *bias, int MR, int cols);
 
 /* AVX-512 form of the offset (+128) quantisation q8_quantize does for the VNNI tiles */
 void		tfm_q8_quantize_avx512(int8_t *xq, float *sx, const float *x, int N, int C, int Cp);
-/* AVX2 form of tfm_q8_quantize_rows (the same bytes), with offset stored as v + 128 */
-void		tfm_q8_quantize_avx2(int8_t *xq, float *sx, const float *x, int N, int C, int Cp, int offset);
+/* AVX2 form of tfm_q8_quantize_rows (the same values and scales), rows stored in a form (TFM_Q8_ROWS_*) */
+void		tfm_q8_quantize_avx2(void *xq, float *sx, const float *x, int N, int C, int Cp, int form);
 
 #endif

@@ -121,7 +121,7 @@ tfm_q8_quantize_avx512(int8_t *xq, float *sx, const float *x, int N, int C, int 
 /* MR rows against one or two panels */
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 void
-tfm_q8_rows_avx512vnni(float *out, int ldo, const int8_t *xq, int ldq, const float *sx,
+tfm_q8_rows_avx512vnni(float *out, int ldo, const void *xq, int ldq, const float *sx,
 					   const TfmQ8Weight *w, int o0, const float *bias, int MR, int cols)
 {
 	TFM_TILE_ROWS12_PANELS(MR, cols, TILE);
@@ -134,7 +134,7 @@ tfm_q8_quantize_avx512(int8_t *xq, float *sx, const float *x, int N, int C, int 
 }
 
 void
-tfm_q8_rows_avx512vnni(float *out, int ldo, const int8_t *xq, int ldq, const float *sx,
+tfm_q8_rows_avx512vnni(float *out, int ldo, const void *xq, int ldq, const float *sx,
 					   const TfmQ8Weight *w, int o0, const float *bias, int MR, int cols)
 {
 }

@@ -103,13 +103,14 @@ test_shape(int N, int C, int OC, int with_bias, int *ran)
 	free(x), free(wt), free(bias), free(packed), free(ref), free(out), free(f32), free(mem);
 }
 
-/* the AVX2 quantiser == the scalar one, bytes and scales, with and without the +128 offset; ties at half steps */
+/* the AVX2 quantiser == the scalar one, values and scales, in each form of rows; ties at half steps */
 static void
 test_quantize_avx2(int C)
 {
 	int			N = 3, Cp = (C + 3) / 4 * 4;
 	float	   *x = malloc(sizeof(float) * N * C), sa[3], sb[3];
-	int8_t	   *a = malloc(N * Cp), *b = malloc(N * Cp);
+	int8_t	   *a = malloc(N * Cp);
+	int16_t    *b = malloc(sizeof(int16_t) * N * Cp);
 	char		name[120];
 
 	for (int k = 0; k < C; k++)
@@ -119,15 +120,21 @@ test_quantize_avx2(int C)
 		x[2 * C + k] = 0.0f;	/* amax 0 */
 	}
 	tfm_q8_quantize_rows(a, sa, x, N, C, Cp);
-	for (int offset = 0; offset <= 1; offset++)
+	for (int form = TFM_Q8_ROWS_S8; form <= TFM_Q8_ROWS_S16; form++)
 	{
 		int			same = 1;
 
-		memset(b, 0x55, N * Cp);
-		tfm_q8_quantize_avx2(b, sb, x, N, C, Cp, offset);
+		memset(b, 0x55, sizeof(int16_t) * N * Cp);
+		tfm_q8_quantize_avx2(b, sb, x, N, C, Cp, form);
 		for (int i = 0; i < N * Cp; i++)
-			same &= (uint8_t) b[i] == ((uint8_t) a[i] ^ (offset ? 0x80 : 0));
-		snprintf(name, sizeof(name), "q8 quantise avx2 C=%d offset=%d == scalar (bytes and scales)", C, offset);
+		{
+			/* S16: channel i at i - i % 4 + {0, 2, 1, 3}[i % 4] */
+			int			v = form == TFM_Q8_ROWS_S16 ? b[i - i % 4 + "\0\2\1\3"[i % 4]] :
+				form == TFM_Q8_ROWS_U8 ? ((uint8_t *) b)[i] - 128 : ((int8_t *) b)[i];
+
+			same &= v == a[i];
+		}
+		snprintf(name, sizeof(name), "q8 quantise avx2 C=%d form %d == scalar (values and scales)", C, form);
 		check(same && memcmp(sa, sb, sizeof(sa)) == 0, name);
 	}
 	free(x), free(a), free(b);
