@@ -96,8 +96,10 @@ test_shape(int N, int C, int OC, int with_bias, int *ran)
 		tfm_q8_bind(&bound, file, C, OC);
 		tfm_q8_linear(out, x, &bound, with_bias ? bias : NULL, N);
 		tfm_q8_linear(f32, x, w, with_bias ? bias : NULL, N);
-		snprintf(name, sizeof(name), "q8 N=%d C=%d OC=%d: a bound copy of the layout == the made one (bit-identical)", N, C, OC);
-		check(memcmp(out, f32, sizeof(float) * N * OC) == 0 && bound.Cp == w->Cp && bound.OCp == w->OCp, name);
+		snprintf(name, sizeof(name), "q8 N=%d C=%d OC=%d level %s: a bound copy of the layout == the made one == scalar (bit-identical)",
+				 N, C, OC, TfmCpuLevelName(TfmCpuEffectiveLevel()));
+		check(memcmp(out, f32, sizeof(float) * N * OC) == 0 && memcmp(out, ref, sizeof(float) * N * OC) == 0 &&
+			  bound.Cp == w->Cp && bound.OCp == w->OCp, name);
 		free(file);
 	}
 	free(x), free(wt), free(bias), free(packed), free(ref), free(out), free(f32), free(mem);
@@ -148,13 +150,19 @@ main(void)
 
 	TfmCpuFlags(flags, sizeof(flags));
 	printf("# CPU features: %s\n", flags);
-	for (int n = 1; n <= 25; n++)	/* every tile split of <= 4, <= 6 and <= 12 rows */
-		test_shape(n, 40, n % 2 ? 48 : 40, n % 3 != 0, ran);
-	test_shape(13, 384, 1536, 1, ran);
-	test_shape(13, 1536, 384, 1, ran);
-	test_shape(3, 6, 1, 1, ran);	/* C not a multiple of 4, one column */
-	test_shape(300, 384, 17, 0, ran);	/* several row blocks (170 rows of 384) */
-	test_shape(7, 20000, 5, 1, ran);	/* blocks of 3 rows */
+	/* at each level below the CPU's (tfm_q8_linear's choice and the quantisation it takes) and at its own */
+	for (int level = TFM_LEVEL_SCALAR; level <= TFM_LEVEL_AVX2 + 1; level++)
+	{
+		TfmCpuSetLevel(level <= TFM_LEVEL_AVX2 ? level : TFM_LEVEL_AUTO);
+		printf("# level %s\n", TfmCpuLevelName(TfmCpuEffectiveLevel()));
+		for (int n = 1; n <= 25; n++)	/* every tile split of <= 4, <= 6 and <= 12 rows */
+			test_shape(n, 40, n % 2 ? 48 : 40, n % 3 != 0, ran);
+		test_shape(13, 384, 1536, 1, ran);
+		test_shape(13, 1536, 384, 1, ran);
+		test_shape(3, 6, 1, 1, ran);	/* C not a multiple of 4, one column */
+		test_shape(300, 384, 17, 0, ran);	/* several row blocks (170 int16 rows of 384, 240 int8) */
+		test_shape(7, 20000, 5, 1, ran);	/* blocks of 3 int16 or 6 int8 rows */
+	}
 	if (TfmCpuHas(TFM_FEAT_AVX2))
 		for (int c = 1; c <= 70; c += c < 40 ? 1 : 29)
 			test_quantize_avx2(c);
