@@ -62,7 +62,7 @@ void		tfm_q8_quantize_rows(int8_t *xq, float *sx, const float *x, int N, int C, 
 #define TFM_Q8_ROWS_S16 2
 /* tiles: out (MR rows) for columns o0.. o0+cols of w, from quantised rows xq (ldq values apart,
  * in the tile's form) */
-#define TFM_Q8_AVX2_MR 4
+#define TFM_Q8_AVX2_MR 5
 #define TFM_Q8_AVXVNNI_MR 6
 #define TFM_Q8_AVX512_MR 8
 void		tfm_q8_rows_avx2(float *out, int ldo, const void *xq, int ldq, const float *sx,

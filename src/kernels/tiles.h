@@ -7,11 +7,12 @@
 #ifndef TFM_KERNELS_TILES_H
 #define TFM_KERNELS_TILES_H
 
-/* T(mr) for MR rows, 1 to 4 */
-#define TFM_TILE_ROWS4(MR, T) \
+/* T(mr) for MR rows, 1 to 5 */
+#define TFM_TILE_ROWS5(MR, T) \
 	switch (MR) \
 	{ \
-		case 4: T(4); break; case 3: T(3); break; case 2: T(2); break; default: T(1); break; \
+		case 5: T(5); break; case 4: T(4); break; case 3: T(3); break; case 2: T(2); break; \
+		default: T(1); break; \
 	}
 
 /* T(mr) for MR rows, 1 to 6 */

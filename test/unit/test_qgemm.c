@@ -155,7 +155,7 @@ main(void)
 	{
 		TfmCpuSetLevel(level <= TFM_LEVEL_AVX2 ? level : TFM_LEVEL_AUTO);
 		printf("# level %s\n", TfmCpuLevelName(TfmCpuEffectiveLevel()));
-		for (int n = 1; n <= 25; n++)	/* every tile split of <= 4, <= 6 and <= 12 rows */
+		for (int n = 1; n <= 25; n++)	/* every tile split of <= 5, <= 6 and <= 12 rows */
 			test_shape(n, 40, n % 2 ? 48 : 40, n % 3 != 0, ran);
 		test_shape(13, 384, 1536, 1, ran);
 		test_shape(13, 1536, 384, 1, ran);
