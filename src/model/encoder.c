@@ -657,10 +657,11 @@ TfmBertWidenBf16(TfmBertLayer *layers, const TfmBertConfig *cfg, MemoryContext c
 			if (!h[k] || *pk[k])
 				continue;
 			n = matmul_packed_floats(h[k]->C, h[k]->OC) * sizeof(float);
-			panels = MemoryContextAlloc(cxt, n);
+			/* on a cache line, as the mapped file's panels are (MemoryContextAlloc gives 16 bytes) */
+			panels = (float *) TYPEALIGN(64, MemoryContextAlloc(cxt, n + 63));
 			tfm_b16_to_panels(panels, h[k]);
 			*pk[k] = panels;	/* set once complete: an error above leaves the weight as it was */
-			bytes += n;
+			bytes += n + 63;
 		}
 	}
 	return bytes;
