@@ -2,7 +2,9 @@
 # (per-row embedding, bulk tfm_embed(text[]) of long texts, tfm_import, CALL tfm_train with a head
 # and with full fine-tuning); each must end with the cancel error within the idle round trip (a
 # control query plus a session query, the longest of 5, measured first) plus PG_TFM_CANCEL_BOUND_MS
-# (default 500 ms: the backend's own reaction on a loaded 2-core machine; the figures are printed),
+# (default 500 ms: the backend's own reaction on a loaded 2-core machine; the figures are printed;
+# a latency over it is repeated up to twice, and the last try decides: a stall of the machine passes,
+# a slow path does not),
 # leave the session usable and leave nothing behind: no model row, no cache or temporary file, no
 # progress file. A statement that ends before the cancel or the timeout reaches it ("finished
 # first", possible for the import, whose length depends on the machine) is its own outcome: not a
@@ -33,6 +35,7 @@ my $models = psql($db, 'SELECT count(*) FROM tfm.model');
 my @files = cache_files($oid);
 my %figures;
 my %outcomes;    # what => { cancelled => n, 'finished first' => n }
+my $outliers = 0;    # latencies over the bound that a repeat then met
 
 my $rt = idle_round_trip($ctl, $s);
 my $bound = $rt + $allowance;
@@ -76,7 +79,8 @@ sub finished_first
 # send sql, let it run for delay seconds (or until ready->() holds), cancel it; latency in ms
 sub cancel
 {
-	my ($what, $sql, $delay, $ready) = @_;
+	my ($what, $sql, $delay, $ready, $tries) = @_;
+	$tries //= 0;
 	$s->send($sql);
 	running_for($delay);
 	ok(wait_until($ready), "$what: reached the step to cancel") if $ready;
@@ -89,15 +93,31 @@ sub cancel
 	return finished_first($what, $delay) if !defined $err || $err eq '';
 	push @{ $figures{"$what, pg_cancel_backend"} }, $ms;
 	$outcomes{$what}{cancelled}++;
-	cmp_ok($ms, '<', $bound, sprintf("%s: pg_cancel_backend to ERROR %.0f ms", $what, $ms));
 	check_after($what, $err, qr/canceling statement due to user request/);
+	return 1 if within_bound($ms, sprintf("%s: pg_cancel_backend to ERROR %.0f ms", $what, $ms), $tries);
+	return cancel($what, $sql, $delay, $ready, $tries + 1);
+}
+
+# a latency under the bound passes; one over it is repeated (2 more tries) to tell a stall of the
+# machine (seen once in CI on a 2-core VM) from a slow path, which stays slow; the last try decides
+sub within_bound
+{
+	my ($ms, $name, $tries) = @_;
+	if ($ms >= $bound && $tries < 2)
+	{
+		diag("$name: over the bound of ${\ sprintf('%.0f', $bound)} ms, repeated");
+		$outliers++;
+		return 0;
+	}
+	cmp_ok($ms, '<', $bound, $name);
 	return 1;
 }
 
 # run sql under statement_timeout (ms); 1 when the timeout ended it, 0 when it finished first
 sub time_out
 {
-	my ($what, $sql, $timeout_ms) = @_;
+	my ($what, $sql, $timeout_ms, $tries) = @_;
+	$tries //= 0;
 	$timeout_ms = int($timeout_ms) || 1;
 	$s->query("SET statement_timeout = $timeout_ms");
 	my (undef, $err) = $s->query($sql);
@@ -106,9 +126,10 @@ sub time_out
 	return finished_first("$what (timeout)", $timeout_ms / 1000) if !defined $err || $err eq '';
 	$outcomes{"$what (timeout)"}{cancelled}++;
 	push @{ $figures{"$what, statement_timeout"} }, $ms;
-	cmp_ok($ms, '<', $bound, sprintf("%s: statement_timeout (%d ms) to ERROR %.0f ms late", $what, $timeout_ms, $ms));
 	check_after("$what (timeout)", $err, qr/canceling statement due to statement timeout/);
-	return 1;
+	return 1
+	  if within_bound($ms, sprintf("%s: statement_timeout (%d ms) to ERROR %.0f ms late", $what, $timeout_ms, $ms), $tries);
+	return time_out($what, $sql, $timeout_ms, $tries + 1);
 }
 
 my $per_row = "SELECT count(tfm_embed(repeat('word ', 300) || g, 'minilm')) FROM generate_series(1, 100000) g";
@@ -175,5 +196,6 @@ for my $k (sort keys %figures)
 	my @v = sort { $a <=> $b } @{ $figures{$k} };
 	diag(sprintf("%-45s %s ms", $k, join(', ', map { sprintf('%.0f', $_) } @v)));
 }
+diag("latencies over the bound, met when repeated: $outliers");
 check_no_crash($off, allow => qr/canceling statement due to (user request|statement timeout)/);
 done_testing();
