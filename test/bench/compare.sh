@@ -81,7 +81,7 @@ setbulk2="SET pg_tfm.blas_threads = 2;"
 
 # the kernel variant (a test/bench/peak.c name) a precision runs at the level in force: from tfm_cpu_info()
 # (level, CPU flags) by the choice of src/kernels (fp32 panels; bf16 vdpbf16ps or widening; int8 VNNI, AVX-VNNI
-# or vpmaddubsw). int8 on AVX512-VNNI runs AVX-VNNI's ymm tiles for up to 8 rows where the CPU has them.
+# or vpmaddwd on int16). int8 on AVX512-VNNI runs AVX-VNNI's ymm tiles for up to 8 rows where the CPU has them.
 variant() { # precision, tfm_cpu_info() json
   local p=$1 info=$2 level rank
   level=$(echo "$info" | sed 's/.*"level": "\([a-z0-9]*\)".*/\1/')

@@ -13,7 +13,8 @@
  *   bf16-avx2       bf16 -> fp32 widening (shift, and) + 2 vfmadd231ps ymm per 16 bf16
  *   bf16-avx512     the same on zmm (pg_tfm's bf16 path on AVX-512 CPUs without AVX512-BF16)
  *   bf16-avx512bf16 vdpbf16ps zmm                         2 x 32 FLOP
- *   int8-avx2       vpmaddubsw + vpmaddwd + vpaddd ymm    2 x 32 OP (u8 x s8 products) per triple
+ *   int8-avx2       vpmaddwd + vpaddd ymm                 2 x 16 OP per pair (pg_tfm's AVX2 tile multiplies
+ *                   int8 values widened to int16: on Zen 4 vpmaddubsw's sign fix-ups share its two pipes)
  *   int8-avxvnni    vpdpbusd ymm (VEX)                    2 x 32 OP
  *   int8-avx512vnni vpdpbusd zmm                          2 x 64 OP
  * then "sgemm RATE" (OpenBLAS sgemm 1024^3 on THREADS threads: fp32's practical peak) and "core NAME"
@@ -55,10 +56,6 @@ static volatile int sinki;
 	c6 = SET(6), c7 = SET(7), c8 = SET(8), c9 = SET(9), c10 = SET(10), c11 = SET(11)
 #define CHAINS12(OP) OP(c0); OP(c1); OP(c2); OP(c3); OP(c4); OP(c5); OP(c6); OP(c7); OP(c8); OP(c9); OP(c10); OP(c11)
 #define SUM12(ADD) ADD(ADD(ADD(ADD(c0, c1), ADD(c2, c3)), ADD(c4, c5)), ADD(ADD(ADD(c6, c7), ADD(c8, c9)), ADD(c10, c11)))
-/* six accumulators taken twice per round (int8 on AVX2: twelve and the constants spill out of ymm0-15) */
-#define DECL6(T, SET) T c0 = SET(0), c1 = SET(1), c2 = SET(2), c3 = SET(3), c4 = SET(4), c5 = SET(5)
-#define CHAINS6X2(OP) OP(c0); OP(c1); OP(c2); OP(c3); OP(c4); OP(c5); OP(c0); OP(c1); OP(c2); OP(c3); OP(c4); OP(c5)
-#define SUM6(ADD) ADD(ADD(ADD(c0, c1), ADD(c2, c3)), ADD(c4, c5))
 
 /* a kernel function fn for target tgt: SETUP, accumulators of type T (DECL started by SET), ITERS rounds
  * of CHAINS(OP), their SUM by ADD, one lane (LANE) kept in SINK so the work is not optimised away */
@@ -107,11 +104,12 @@ PEAK_KERNEL(k_bf16_avx512bf16, "avx512f,avx512bf16",
 			__m512bh a = (__m512bh) _mm512_set1_epi32(0x3f803f80); __m512bh b = (__m512bh) _mm512_set1_epi32(0x33d633d6),
 			__m512, _mm512_set1_ps, DECL12, CHAINS12, SUM12, OP_DPBF16, _mm512_add_ps, _mm512_reduce_add_ps, sinkf)
 
-/* int8 on AVX2: u8 x s8 pairs summed to int16 (vpmaddubsw), to int32 (vpmaddwd by ones), accumulated */
-#define OP_I8AVX2(c) TOUCH(a); c = _mm256_add_epi32(c, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), one))
-PEAK_KERNEL(k_int8_avx2, "avx2",
-			__m256i a = _mm256_set1_epi8(3); __m256i b = _mm256_set1_epi8(-2); __m256i one = _mm256_set1_epi16(1),
-			__m256i, _mm256_set1_epi32, DECL6, CHAINS6X2, SUM6, OP_I8AVX2, _mm256_add_epi32, _mm256_cvtsi256_si32, sinki)
+/* int8 on AVX2 as pg_tfm's tile computes it: int16 x int16 pairs summed to int32 (vpmaddwd), accumulated
+ * (vpaddd); inline asm, as GCC 12 computes the loop-invariant product once and spills the accumulators */
+#define OP_I8AVX2(c) do { __m256i t_; \
+	__asm__("vpmaddwd %3, %2, %1\n\tvpaddd %1, %0, %0" : "+x"(c), "=&x"(t_) : "x"(a), "x"(b)); } while (0)
+PEAK_KERNEL(k_int8_avx2, "avx2", __m256i a = _mm256_set1_epi16(3); __m256i b = _mm256_set1_epi16(-2),
+			__m256i, _mm256_set1_epi32, DECL12, CHAINS12, SUM12, OP_I8AVX2, _mm256_add_epi32, _mm256_cvtsi256_si32, sinki)
 
 /* int8 by vpdpbusd, ymm (AVX-VNNI, VEX) or zmm: inline asm, as GCC 12 copies the accumulator in and out
  * around the intrinsic (src/kernels does the same) */
@@ -139,7 +137,7 @@ static const Kernel kernels[] = {
 	{"bf16-avx2", TFM_FEAT_AVX2, 12 * 32, "GFLOP/s", "widening + vfmadd231ps ymm", k_bf16_avx2},
 	{"bf16-avx512", TFM_FEAT_AVX512, 12 * 64, "GFLOP/s", "widening + vfmadd231ps zmm", k_bf16_avx512},
 	{"bf16-avx512bf16", TFM_FEAT_AVX512 | TFM_FEAT_BF16_512, 12 * 64, "GFLOP/s", "vdpbf16ps zmm", k_bf16_avx512bf16},
-	{"int8-avx2", TFM_FEAT_AVX2, 12 * 64, "GOP/s", "vpmaddubsw + vpmaddwd + vpaddd ymm", k_int8_avx2},
+	{"int8-avx2", TFM_FEAT_AVX2, 12 * 32, "GOP/s", "vpmaddwd + vpaddd ymm (int8 widened to int16)", k_int8_avx2},
 	{"int8-avxvnni", TFM_FEAT_AVX2 | TFM_FEAT_AVXVNNI, 12 * 64, "GOP/s", "vpdpbusd ymm", k_int8_avxvnni},
 	{"int8-avx512vnni", TFM_FEAT_AVX512 | TFM_FEAT_VNNI512, 12 * 128, "GOP/s", "vpdpbusd zmm", k_int8_avx512vnni},
 };
