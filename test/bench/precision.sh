@@ -5,7 +5,8 @@
 # workers, pg_tfm.blas_threads 1), per row (SELECT count(tfm_embed(t, m)) FROM set) and bulk
 # (tfm_embed(ARRAY(...))). Prints texts/s, best of REPS (other jobs share the machine: the best
 # run is the least disturbed), for each precision at the levels in LEVELS, and tfm_cpu_info().
-#   PG_TFM_PREFIX=... bash test/bench/precision.sh   (env: N_SUBJECTS=500 N_BODIES=60 REPS=3 LEVELS="auto avx2")
+#   PG_TFM_PREFIX=... bash test/bench/precision.sh   (env: N_SUBJECTS=500 N_BODIES=60 REPS=3 LEVELS="auto avx2"
+#   ALTERNATE=0: with N > 0, also per-row medians of the precisions run in turn N times)
 source "$(dirname "$0")/../../scripts/lib.sh"
 N_SUBJECTS=${N_SUBJECTS:-500}
 N_BODIES=${N_BODIES:-60}
@@ -48,4 +49,26 @@ for set in subjects bodies; do
     done
   done
 done
+# ALTERNATE=N: per row, the three precisions in turn N times over (each run a new session), medians:
+# on a machine whose single runs move by 15 %, alternated medians compare precisions more fairly
+if [ "${ALTERNATE:-0}" -gt 0 ]; then
+  printf '\nalternated %d times, per row, median ms (ratio fp32 / precision):\n' "$ALTERNATE"
+  median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+  for set in subjects bodies; do
+    for lv in $LEVELS; do
+      : > "$RUN/alt.txt"
+      for r in $(seq "$ALTERNATE"); do
+        for m in minilm minilm_bf16 minilm_int8; do
+          echo "$m $(ms -c "$set1 SET pg_tfm.cpu_features = '$lv'; SELECT tfm_embed('warm up', '$m') IS NOT NULL;" \
+            -c "SELECT count(tfm_embed(t, '$m')) FROM $set")" >> "$RUN/alt.txt"
+        done
+      done
+      f=$(awk '$1 == "minilm" { print $2 }' "$RUN/alt.txt" | median)
+      for m in minilm minilm_bf16 minilm_int8; do
+        v=$(awk -v m="$m" '$1 == m { print $2 }' "$RUN/alt.txt" | median)
+        awk -v s="$set" -v m="$m" -v l="$lv" -v v="$v" -v f="$f" 'BEGIN { printf "%-9s %-11s %-7s %10.1f ms  %.2fx\n", s, m, l, v, f / v }'
+      done
+    done
+  done
+fi
 echo "load after: $(uptime | sed 's/.*load average/load average/')"
