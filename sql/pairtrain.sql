@@ -33,6 +33,11 @@ SELECT (tfm_evaluate('pt_head', 'SELECT a, b, relevant FROM pt_rows')->>'accurac
 -- the stored one-logit head predicts as the two-label head trained (metrics taken before it was made one logit)
 SELECT tfm_evaluate('pt_head', 'SELECT a, b, relevant FROM pt_rows')->'accuracy' = metrics->'accuracy' AS same_accuracy
 FROM tfm.models WHERE name = 'pt_head';
+-- its stored metrics rank too (on the training rows, validation_fraction 0): 48 queries of one document, the
+-- 24 without a relevant one skipped, as tfm_evaluate ranks them
+SELECT metrics->'ranking'->'queries' AS queries, metrics->'ranking'->'queries_skipped' AS skipped,
+       metrics->'ranking' = tfm_evaluate('pt_head', 'SELECT a, b, relevant FROM pt_rows')->'ranking' AS same_ranking
+FROM tfm.models WHERE name = 'pt_head';
 -- the new version reranks: the repeated text first
 SELECT ordinality FROM tfm_rerank('apple table house', ARRAY['yellow window garden', 'apple table house'], 'pt_head')
 ORDER BY score DESC LIMIT 1;
@@ -112,7 +117,68 @@ SELECT pg_temp.err($$SELECT tfm_evaluate('pt_reg', 'SELECT a, b, grade * 50 FROM
 SELECT pg_temp.err($$SELECT tfm_evaluate('pt_reg', 'SELECT a, b, ''NaN''::float8 FROM pt_rank')$$) AS nan;
 SELECT pg_temp.err($$SELECT tfm_evaluate('pt_reg', 'SELECT a, b, 1 FROM pt_rank')$$) AS one_label;
 SELECT pg_temp.err($$SELECT tfm_evaluate('pt_reg', 'SELECT a, b, grade FROM pt_rank', '{"positive": 1}')$$) AS positive_graded;
-DROP TABLE pt_rank;
+
+-- the validation split of a cross-encoder holds out whole queries, and the stored metrics rank the
+-- validation rows as tfm_evaluate does: graded (regression) and binary (classification) relevance
+CALL tfm_train('pt_vreg', 'pt_ce', 'SELECT a, b, grade FROM pt_rank ORDER BY a, b', 'regression',
+               '{"epochs": 3, "learning_rate": 0.01, "validation_fraction": 0.4, "seed": 3}');
+CALL tfm_train('pt_vbin', 'pt_ce', 'SELECT a, b, grade >= 2 FROM pt_rank ORDER BY a, b', 'classification',
+               '{"epochs": 3, "learning_rate": 0.01, "validation_fraction": 0.4, "seed": 3}');
+-- the rows each training validates (tfm._pair_split: the same split from the same rows, order and seed)
+CREATE TABLE pt_split AS
+  WITH r AS (SELECT a, b, grade, row_number() OVER (ORDER BY a, b) AS i FROM pt_rank)
+  SELECT r.a, r.b, r.grade, t.task, s.validates
+  FROM (VALUES ('regression'), ('classification')) t(task)
+  CROSS JOIN LATERAL unnest(tfm._pair_split((SELECT array_agg(a ORDER BY i) FROM r),
+                                            (SELECT array_agg((grade >= 2)::text ORDER BY i) FROM r), t.task, 0.4, 3))
+       WITH ORDINALITY s(validates, i)
+  JOIN r ON r.i = s.i;
+-- no query has rows on both sides; the training validated as many rows as tfm._pair_split lists
+SELECT s.task, count(DISTINCT a) FILTER (WHERE validates) AS validation_queries,
+       count(*) FILTER (WHERE validates) AS validation_rows,
+       count(*) FILTER (WHERE validates) = (m.training->>'validation_rows')::int AS same_rows,
+       (SELECT count(*) FROM (SELECT a FROM pt_split p WHERE p.task = s.task GROUP BY a
+                              HAVING bool_or(validates) AND NOT bool_and(validates)) q) AS split_queries
+FROM pt_split s JOIN tfm.models m ON m.name = CASE s.task WHEN 'regression' THEN 'pt_vreg' ELSE 'pt_vbin' END
+GROUP BY s.task, m.training ORDER BY s.task;
+-- the stored "ranking" is tfm_evaluate's on exactly the validation rows, and tfm._ranking_metrics' of tfm_score_pair
+SELECT m.name, (m.metrics->'ranking'->>'queries')::int AS queries, (m.metrics->'ranking'->>'queries_skipped')::int AS skipped,
+       (m.metrics->'ranking'->>'queries')::int = (e->'ranking'->>'queries')::int
+       AND (m.metrics->'ranking'->>'queries_skipped')::int = (e->'ranking'->>'queries_skipped')::int
+       AND abs((m.metrics->'ranking'->>'mrr@10')::float8 - (e->'ranking'->>'mrr@10')::float8) < 1e-6
+       AND abs((m.metrics->'ranking'->>'ndcg@10')::float8 - (e->'ranking'->>'ndcg@10')::float8) < 1e-6 AS same_as_evaluate,
+       abs((m.metrics->'ranking'->>'mrr@10')::float8 - (r->>'mrr@10')::float8) < 1e-6
+       AND abs((m.metrics->'ranking'->>'ndcg@10')::float8 - (r->>'ndcg@10')::float8) < 1e-6 AS same_as_scores
+FROM (VALUES ('pt_vreg', 'regression', 'grade'), ('pt_vbin', 'classification', '(grade >= 2)::int')) v(name, task, rel)
+JOIN tfm.models m USING (name)
+CROSS JOIN LATERAL tfm_evaluate(m.name, format('SELECT a, b, %s FROM pt_split WHERE validates AND task = %L', v.rel, v.task)) e
+CROSS JOIN LATERAL (SELECT tfm._ranking_metrics(array_agg(a), array_agg(tfm_score_pair(a, b, m.name)::float8),
+                                                array_agg(CASE WHEN v.task = 'regression' THEN grade ELSE (grade >= 2)::int END::float8)) AS r
+                    FROM pt_split p WHERE p.validates AND p.task = v.task) x
+ORDER BY m.name;
+-- the split is the seed's: the same seed draws the same queries, 20 seeds draw several pairs of the 4 queries,
+-- each whole
+SELECT tfm._pair_split(q, q, 'regression', 0.4, 3) = tfm._pair_split(q, q, 'regression', 0.4, 3) AS same_seed_same_split,
+       (SELECT count(DISTINCT tfm._pair_split(q, q, 'regression', 0.5, s)) FROM generate_series(1, 20) s) > 1 AS seeds_differ,
+       (SELECT bool_and(v[1] = v[2] AND v[3] = v[4] AND v[5] = v[6] AND v[7] = v[8])
+        FROM (SELECT tfm._pair_split(q, q, 'regression', 0.5, s) AS v FROM generate_series(1, 20) s) x) AS whole_queries
+FROM (SELECT '{a,a,b,b,c,c,d,d}'::text[] AS q) x;
+-- at most all queries but one validate; a single query is split by row (stratified by label for classification)
+SELECT tfm._pair_split('{a,a,b,b,b}', '{1,0,1,0,0}', 'classification', 0.9, 1) AS two_queries,
+       tfm._pair_split('{q,q,q,q,q}', '{1,0,1,0,1}', 'classification', 0.4, 1) AS one_query,
+       tfm._pair_split('{q,q,q}', '{1,0,1}', 'classification', 0, 1) AS no_validation;
+CALL tfm_train('pt_vone', 'pt_ce', 'SELECT a, b, grade FROM pt_rank WHERE a = ''apple table house'' ORDER BY b', 'regression',
+               '{"epochs": 1, "validation_fraction": 0.4, "seed": 3}');
+SELECT (training->>'validation_rows')::int AS validation_rows, metrics->'ranking'->'queries' AS queries
+FROM tfm.models WHERE name = 'pt_vone';
+-- targets that are no grades (negative): no "ranking" in the stored metrics
+CALL tfm_train('pt_vneg', 'pt_ce', 'SELECT a, b, grade - 1 FROM pt_rank', 'regression',
+               '{"epochs": 1, "validation_fraction": 0.4, "seed": 3}');
+SELECT metrics ? 'mse' AS regression, metrics ? 'ranking' AS ranking FROM tfm.models WHERE name = 'pt_vneg';
+SELECT pg_temp.err($$SELECT tfm._pair_split('{a,b}', '{1}', 'regression', 0.1, 1)$$) AS lengths,
+       pg_temp.err($$SELECT tfm._pair_split('{a,b}', '{1,0}', 'regression', 0.95, 1)$$) AS fraction,
+       pg_temp.err($$SELECT tfm._pair_split('{a,NULL}', '{1,0}', 'regression', 0.1, 1)$$) AS null_query;
+DROP TABLE pt_rank, pt_split;
 
 -- the DistilBERT, RoBERTa and XLM-R cross-encoders of sql/heads.sql (test/make_head_models.js: real configs
 -- and tokenizers, shrunk, random weights), each pair in its family's template
@@ -144,5 +210,6 @@ SELECT pg_temp.err($$SELECT tfm_evaluate('pt_ce', 'SELECT a, b, relevant FROM pt
 SELECT pg_temp.err($$CALL tfm_train('pt_x', 'pt_ce', 'SELECT NULL::text, NULL::text, NULL::bool')$$) AS no_rows;
 
 DROP TABLE pt_rows;
-SELECT count(*) AS dropped FROM (SELECT tfm_drop(n) FROM unnest(ARRAY['pt_head', 'pt_full', 'pt_reg', 'pt_ce', 'pt_distil', 'pt_roberta', 'pt_xlmr',
+SELECT count(*) AS dropped FROM (SELECT tfm_drop(n) FROM unnest(ARRAY['pt_head', 'pt_full', 'pt_reg', 'pt_vreg', 'pt_vbin', 'pt_vone', 'pt_vneg',
+                                                                   'pt_ce', 'pt_distil', 'pt_roberta', 'pt_xlmr',
                                                                    'pt_distil_ce', 'pt_roberta_ce', 'pt_xlmr_ce']) n) d;

@@ -301,3 +301,6 @@ RETURNS SETOF record AS 'MODULE_PATHNAME', 'tfm_cache' LANGUAGE C VOLATILE;
 -- text, ranked by score), for checking by hand
 CREATE FUNCTION tfm._ranking_metrics(queries text[], scores float8[], relevance float8[]) RETURNS jsonb
 AS 'MODULE_PATHNAME', 'tfm_ranking_metrics' LANGUAGE C IMMUTABLE STRICT;
+-- the validation rows tfm_train draws from a cross-encoder's rows (whole queries), for checking by hand
+CREATE FUNCTION tfm._pair_split(queries text[], labels text[], task text, validation_fraction float8, seed int8)
+RETURNS boolean[] AS 'MODULE_PATHNAME', 'tfm_pair_split' LANGUAGE C IMMUTABLE STRICT;

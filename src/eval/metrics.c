@@ -290,3 +290,13 @@ TfmRankMetrics(StringInfo out, const int *query, const double *score, const doub
 					 queries, queries - ranked, TfmJsonFloat(ranked ? mrr / ranked : NAN, 10), TfmJsonFloat(ranked ? ndcg / ranked : NAN, 10));
 	pfree(order);
 }
+
+/* add "ranking" (TfmRankMetrics of the n documents) to the metrics object in out */
+void
+TfmRankMetricsAdd(StringInfo out, const int *query, const double *score, const double *rel, int n)
+{
+	TfmJsonReopen(out);
+	appendStringInfoString(out, ", \"ranking\": ");
+	TfmRankMetrics(out, query, score, rel, n);
+	appendStringInfoChar(out, '}');
+}

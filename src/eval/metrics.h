@@ -20,6 +20,7 @@ extern void TfmClassMetrics(StringInfo out, const int *truth, const int *pred, i
 							const char *const *labels);
 extern void TfmRegMetrics(StringInfo out, const double *truth, const double *pred, int n);
 extern void TfmRankMetrics(StringInfo out, const int *query, const double *score, const double *rel, int n);
+extern void TfmRankMetricsAdd(StringInfo out, const int *query, const double *score, const double *rel, int n);
 extern double TfmAccuracy(const int *truth, const int *pred, int n);
 
 #endif

@@ -162,7 +162,7 @@ count_label(TfmRows *r, char *label)
 								"or use tfm_embed with a nearest-neighbour search for many classes.", r->max_labels)));
 }
 
-/* the number of a pair row's a text among the distinct ones (tfm_evaluate's queries of a cross-encoder) */
+/* the number of a pair row's a text among the distinct ones (the queries of a cross-encoder's rows) */
 static int
 query_number(TfmRows *r, text *a)
 {
@@ -215,7 +215,7 @@ add_row(TfmRows *r, HeapTuple tup, TupleDesc td, TfmTask task, const TfmModel *m
 		r->ids[r->n] = TfmTextEncodeTruncated(m, d, max_tokens, &r->lens[r->n]);
 	r->ids[r->n] = repalloc(r->ids[r->n], sizeof(int32) * r->lens[r->n]);
 	r->tokens += r->lens[r->n];
-	r->query[r->n] = r->pair && r->want_group ? query_number(r, DatumGetTextPP(d)) : 0;
+	r->query[r->n] = r->pair ? query_number(r, DatumGetTextPP(d)) : 0;
 	TfmCheckMemory((double) r->tokens * sizeof(int32) + (double) r->query_bytes +
 				   (double) r->cap * (sizeof(int32 *) + 2 * sizeof(int) + 2 * sizeof(char *) + sizeof(double)),
 				   "the rows of the query");
@@ -485,6 +485,16 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+/* a numeric label column's text as a number, NaN when it is not one */
+double
+TfmLabelNumber(const char *label)
+{
+	char	   *end;
+	double		v = strtod(label, &end);
+
+	return end == label || *end != '\0' ? NAN : v;
+}
+
 /* index of a label in a sorted label set, or -1 */
 int
 TfmLabelIndex(char *const *labels, int K, const char *label)
@@ -507,18 +517,25 @@ TfmSortUnique(char **s, int n)
 	return k;
 }
 
+/* the sorted distinct ones of n texts into *distinct and each text's index among them into *num; returns how many */
+int
+TfmTextNumbers(char ***distinct, int **num, char *const *texts, int n)
+{
+	char	  **all = palloc_extended(sizeof(char *) * Max(n, 1), MCXT_ALLOC_HUGE);
+	int			K;
+
+	memcpy(all, texts, sizeof(char *) * n);
+	K = TfmSortUnique(all, n);
+	*distinct = all;
+	*num = palloc_extended(sizeof(int) * Max(n, 1), MCXT_ALLOC_HUGE);
+	for (int i = 0; i < n; i++)
+		(*num)[i] = TfmLabelIndex(all, K, texts[i]);
+	return K;
+}
+
 /* sorted distinct labels of the rows and each row's label index; returns K */
 int
 TfmLabelSet(char ***labels, int **y, const TfmRows *r)
 {
-	char	  **all = palloc(sizeof(char *) * Max(r->n, 1));
-	int			K;
-
-	memcpy(all, r->label, sizeof(char *) * r->n);
-	K = TfmSortUnique(all, r->n);
-	*labels = all;
-	*y = palloc(sizeof(int) * Max(r->n, 1));
-	for (int i = 0; i < r->n; i++)
-		(*y)[i] = TfmLabelIndex(all, K, r->label[i]);
-	return K;
+	return TfmTextNumbers(labels, y, r->label, r->n);
 }

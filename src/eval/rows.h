@@ -25,8 +25,8 @@ typedef struct TfmRows
 	bool		label_bool;		/* the label column is boolean */
 	bool		pair;			/* a cross-encoder's rows: (a text, b text, label [, group]), ids of the pair */
 	bool		label_numeric;	/* the label column is of a numeric type */
-	int		   *query;			/* pair rows read for tfm_evaluate: the number of the row's a text, equal texts equal */
-	int			nqueries;		/* pair rows read for tfm_evaluate: distinct a texts, numbered 0 .. nqueries - 1 */
+	int		   *query;			/* pair rows: the number of the row's a text (its query), equal texts equal */
+	int			nqueries;		/* pair rows: distinct a texts, numbered 0 .. nqueries - 1 in order of first appearance */
 	struct HTAB *queries;		/* the distinct a texts so far */
 	int64		query_bytes;	/* their size */
 	int64		skipped;		/* rows with a NULL text or label */
@@ -48,7 +48,9 @@ extern char *TfmColumnText(HeapTuple tup, TupleDesc td, int col);
 extern void TfmRowsReadFeatures(TfmRows *r, const char *query, TfmTask task, int dim, int max_labels);
 extern int	TfmFeatureArray(float *out, ArrayType *a, int dim, const char *what);
 extern float *TfmFeatureMatrix(ArrayType *a, int dim, int *rows);
+extern int	TfmTextNumbers(char ***distinct, int **num, char *const *texts, int n);
 extern int	TfmLabelSet(char ***labels, int **y, const TfmRows *r);
+extern double TfmLabelNumber(const char *label);
 extern int	TfmLabelIndex(char *const *labels, int K, const char *label);
 extern int	TfmSortUnique(char **s, int n);
 

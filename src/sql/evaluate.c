@@ -1,5 +1,6 @@
 /* evaluate.c: tfm_evaluate() (metrics of a trained model on the rows of a query) and the metrics functions
- * for checking by hand, tfm._classification_metrics(), tfm._regression_metrics() and tfm._ranking_metrics() */
+ * for checking by hand, tfm._classification_metrics(), tfm._regression_metrics() and tfm._ranking_metrics(), and
+ * tfm._pair_split() (the validation rows of a cross-encoder's training) */
 #include "postgres.h"
 
 #include <math.h>
@@ -18,6 +19,7 @@
 #include "model/encoder.h"
 #include "model/mlpmodel.h"
 #include "pg_tfm.h"
+#include "train/trainpair.h"
 
 PG_FUNCTION_INFO_V1(tfm_evaluate);
 
@@ -128,11 +130,8 @@ pair_grades(double *rel, const TfmRows *rows)
 
 	for (int i = 0; rows->label_numeric && i < rows->n; i++)
 	{
-		char	   *end;
-		double		v = strtod(rows->label[i], &end);
-
-		rel[i] = checked_grade(end == rows->label[i] || *end != '\0' ? NAN : v);
-		graded |= v != 0 && v != 1;
+		rel[i] = checked_grade(TfmLabelNumber(rows->label[i]));
+		graded |= rel[i] != 0 && rel[i] != 1;
 	}
 	return graded;
 }
@@ -206,10 +205,7 @@ pair_metrics(StringInfo s, const TfmModel *m, const TfmRows *rows, const float *
 		TfmEvalClassJson(s, truth, pred, rows->n, 2, (const char *const *) labels, groups,
 						 TfmEvalPositive(opt, rows->label_bool));
 	}
-	TfmJsonReopen(s);
-	appendStringInfoString(s, ", \"ranking\": ");
-	TfmRankMetrics(s, rows->query, score, rel, rows->n);
-	appendStringInfoChar(s, '}');
+	TfmRankMetricsAdd(s, rows->query, score, rel, rows->n);
 }
 
 /* outputs of an encoder model on text rows (head outputs; regression values into pv) */
@@ -386,25 +382,61 @@ PG_FUNCTION_INFO_V1(tfm_ranking_metrics);
 Datum
 tfm_ranking_metrics(PG_FUNCTION_ARGS)
 {
-	int			n, ns, nr, Q;
+	int			n, ns, nr;
 	char	  **queries = text_array(PG_GETARG_ARRAYTYPE_P(0), &n, "queries");
 	double	   *score = float8_array(PG_GETARG_ARRAYTYPE_P(1), &ns), *rel = float8_array(PG_GETARG_ARRAYTYPE_P(2), &nr);
-	char	  **distinct = palloc_extended(sizeof(char *) * Max(n, 1), MCXT_ALLOC_HUGE);
-	int		   *query = palloc_extended(sizeof(int) * Max(n, 1), MCXT_ALLOC_HUGE);
+	char	  **distinct;
+	int		   *query;
 	StringInfoData s;
 
 	if (n != ns || n != nr)
 		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR), errmsg("queries, scores and relevance differ in length")));
-	memcpy(distinct, queries, sizeof(char *) * n);
-	Q = TfmSortUnique(distinct, n);
+	(void) TfmTextNumbers(&distinct, &query, queries, n);
 	for (int i = 0; i < n; i++)
 	{
 		if (isnan(score[i]))
 			ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE), errmsg("score %d is NaN", i + 1)));
 		(void) checked_grade(rel[i]);
-		query[i] = TfmLabelIndex(distinct, Q, queries[i]);
 	}
 	initStringInfo(&s);
 	TfmRankMetrics(&s, query, score, rel, n);
 	PG_RETURN_JSONB_P(TfmJsonParse(s.data, s.len, "metrics"));
+}
+
+/*
+ * tfm._pair_split(queries text[], labels text[], task text, validation_fraction float8, seed int8): true where
+ * tfm_train on a cross-encoder validates the row, given its rows' a texts and labels in the query's order
+ * (train.c split: the generator seeded, then TfmSplitQueries), for checking by hand
+ */
+PG_FUNCTION_INFO_V1(tfm_pair_split);
+Datum
+tfm_pair_split(PG_FUNCTION_ARGS)
+{
+	int			n, nl, K, ntrain, nval, *query, *y, *train, *val;
+	char	  **distinct;
+	char	  **queries = text_array(PG_GETARG_ARRAYTYPE_P(0), &n, "queries");
+	char	  **labels = text_array(PG_GETARG_ARRAYTYPE_P(1), &nl, "labels");
+	TfmTask		task = TfmTaskFromName(text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	double		frac = PG_GETARG_FLOAT8(3);
+	int64		seed = PG_GETARG_INT64(4);
+	Datum	   *out;
+	TfmRng		rng;
+
+	if (n != nl)
+		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR), errmsg("queries and labels differ in length")));
+	if (!(frac >= 0 && frac <= 0.9) || seed < 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("validation_fraction must be between 0 and 0.9 and seed not negative")));
+	(void) TfmTextNumbers(&distinct, &query, queries, n);
+	K = TfmTextNumbers(&distinct, &y, labels, n);
+	train = palloc_extended(sizeof(int) * Max(n, 1), MCXT_ALLOC_HUGE);
+	val = palloc_extended(sizeof(int) * Max(n, 1), MCXT_ALLOC_HUGE);
+	TfmRngSeed(&rng, (uint64) seed);
+	TfmSplitQueries(&rng, query, y, n, task == TFM_TASK_CLASSIFICATION ? K : 1, frac, train, &ntrain, val, &nval);
+	out = palloc_extended(sizeof(Datum) * Max(n, 1), MCXT_ALLOC_HUGE);
+	for (int i = 0; i < n; i++)
+		out[i] = BoolGetDatum(false);
+	for (int i = 0; i < nval; i++)
+		out[val[i]] = BoolGetDatum(true);
+	PG_RETURN_ARRAYTYPE_P(construct_array(out, n, BOOLOID, 1, true, TYPALIGN_CHAR));
 }

@@ -95,7 +95,8 @@ TfmTrainOptionsFromJson(TfmTrainOptions *o, Jsonb *options, const TfmModel *base
 
 /*
  * split n rows into training and validation index arrays (each of n ints), stratified by y when groups >
- * 1 (y in [0, groups)): per group a fraction frac (at least one row of a group of two or more) validates
+ * 1 (y in [0, groups); unread, may be NULL, when 1): per group a fraction frac (at least one row of a group of
+ * two or more) validates
  */
 void
 TfmSplitRows(TfmRng *rng, const int *y, int n, int groups, double frac, int *train, int *ntrain, int *val, int *nval)
@@ -128,14 +129,20 @@ TfmSplitRows(TfmRng *rng, const int *y, int n, int groups, double frac, int *tra
 	pfree(idx);
 }
 
-/* split rows into training and validation, stratified by class for classification */
+/* split rows into training and validation, stratified by class for classification; a cross-encoder's by query */
 static void
 split(TfmTrainer *t)
 {
+	int			groups = t->task == TFM_TASK_CLASSIFICATION ? t->K : 1;
+
 	t->train_idx = palloc(sizeof(int) * Max(t->rows.n, 1));
 	t->val_idx = palloc(sizeof(int) * Max(t->rows.n, 1));
-	TfmSplitRows(&t->rng, t->y, t->rows.n, t->task == TFM_TASK_CLASSIFICATION ? t->K : 1, t->o.val_fraction,
-				 t->train_idx, &t->ntrain, t->val_idx, &t->nval);
+	if (t->rows.pair)
+		TfmSplitQueries(&t->rng, t->rows.query, t->y, t->rows.n, groups, t->o.val_fraction,
+						t->train_idx, &t->ntrain, t->val_idx, &t->nval);
+	else
+		TfmSplitRows(&t->rng, t->y, t->rows.n, groups, t->o.val_fraction, t->train_idx, &t->ntrain, t->val_idx,
+					 &t->nval);
 }
 
 /*
@@ -303,8 +310,9 @@ TfmSecondsSince(instr_time start)
 	return INSTR_TIME_GET_DOUBLE(now);
 }
 
-/* predictions of m rows of outputs (K each): the class with the highest output, and the first output
- * with the target's standardisation undone (either may be NULL) */
+/* predictions of m rows of outputs (K each): the class with the highest output, and a score, the first output
+ * with the target's standardisation undone or, of two outputs, the second minus the first (a cross-encoder's
+ * logit); either may be NULL */
 void
 TfmTrainPredict(const float *out, int m, int K, double tmean, double tstd, int *pred, double *predv)
 {
@@ -318,7 +326,7 @@ TfmTrainPredict(const float *out, int m, int K, double tmean, double tstd, int *
 		if (pred)
 			pred[i] = best;
 		if (predv)
-			predv[i] = out[i] * tstd + tmean;
+			predv[i] = K == 2 ? out[(size_t) i * K + 1] - out[(size_t) i * K] : out[(size_t) i * K] * tstd + tmean;
 	}
 }
 

@@ -6,5 +6,8 @@
 
 extern bool TfmTrainPairCheck(const TfmTrainer *t);
 extern void TfmTrainPairFinish(TfmTrainer *t);
+extern void TfmSplitQueries(TfmRng *rng, const int *query, const int *y, int n, int groups, double frac, int *train,
+							int *ntrain, int *val, int *nval);
+extern void TfmTrainPairRanking(StringInfo s, const TfmTrainer *t, const int *idx, int n, const double *score);
 
 #endif

@@ -34,7 +34,7 @@ inference_options(const TfmTrainer *t)
 					psprintf(", \"precision\": \"%s\"", TfmPrecisionName(t->o.precision)) : "");
 }
 
-/* metrics on the validation split (or the training rows when there is none) */
+/* metrics on the validation split (or the training rows when there is none); a cross-encoder's with "ranking" */
 static char *
 split_metrics(TfmTrainer *t)
 {
@@ -52,6 +52,8 @@ split_metrics(TfmTrainer *t)
 		TfmClassMetrics(&s, truth, pred, n, t->K, (const char *const *) t->labels);
 	else
 		TfmRegMetrics(&s, tv, predv, n);
+	if (t->rows.pair)			/* predv: the logits (TfmTrainPredict) */
+		TfmTrainPairRanking(&s, t, idx, n, predv);
 	return s.data;
 }
 
