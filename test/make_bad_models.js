@@ -48,6 +48,10 @@ dir('unknown_dtype', { ...base, 'model.safetensors': withHeader((h) => { h['enco
 dir('missing_tensor', { ...base, 'model.safetensors': withHeader((h) => { delete h['encoder.layer.3.attention.self.key.weight']; }) });
 dir('header_not_object', { ...base, 'model.safetensors': st([1, 2, 3], Buffer.alloc(0)) });
 dir('two_weights', { ...base, 'a.safetensors': weights, 'b.safetensors': weights });
+// weights pg_tfm does not read (the content is never opened) and a sharded checkpoint: refused with 0A000
+dir('bin_weights', { ...base, 'pytorch_model.bin': 'a pickle, never read' });
+dir('sharded', { ...base, 'model-00001-of-00002.safetensors': weights, 'model-00002-of-00002.safetensors': weights,
+  'model.safetensors.index.json': '{"metadata": {}, "weight_map": {}}' });
 
 // odd_shape: MiniLM's tokenizer and vocabulary size, random F32 weights (a fixed-seed xorshift),
 // hidden 20 in 4 heads of 5 channels, FFN 37, 2 layers: no dimension is a multiple of 8 or 16

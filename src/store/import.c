@@ -263,6 +263,39 @@ read_file(const char *dir, const char *file, uint64 *size, char **pathp)
 	return buf;
 }
 
+/* weights formats pg_tfm does not read, by a file name Hugging Face gives them: the format's name, or NULL */
+static const char *
+foreign_weights(const char *name)
+{
+	static const struct
+	{
+		const char *file;
+		const char *format;
+	}			formats[] = {
+		{"pytorch_model.bin", "PyTorch (pickle)"},
+		{"pytorch_model.bin.index.json", "sharded PyTorch (pickle)"},
+		{"tf_model.h5", "TensorFlow (HDF5)"},
+		{"flax_model.msgpack", "Flax (msgpack)"},
+		{"model.onnx", "ONNX"},
+	};
+
+	for (int i = 0; i < (int) lengthof(formats); i++)
+		if (strcmp(name, formats[i].file) == 0)
+			return formats[i].format;
+	return NULL;
+}
+
+/* refuse (0A000) a directory without safetensors weights that has them in a format pg_tfm does not read */
+static void
+refuse_foreign_weights(const char *dir, const char *file, const char *format)
+{
+	ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					errmsg("model directory \"%s\" holds %s weights (%s), which pg_tfm does not read", dir, format, file),
+					errdetail("pg_tfm reads weights from safetensors files only; loading a pickle can run code."),
+					errhint("Save the model as model.safetensors outside the database, e.g. with transformers: "
+							"AutoModel.from_pretrained(path).save_pretrained(path, safe_serialization=True).")));
+}
+
 /* name of the weights file: model.safetensors, else the only *.safetensors */
 static char *
 find_weights(const char *dir)
@@ -270,6 +303,8 @@ find_weights(const char *dir)
 	DIR		   *d = AllocateDir(dir);
 	struct dirent *de;
 	char	   *found = NULL;
+	const char *foreign = NULL, *foreign_file = NULL;
+	bool		sharded = false;
 	int			n = 0;
 
 	if (d == NULL)
@@ -286,12 +321,24 @@ find_weights(const char *dir)
 			else if (!(found && strcmp(found, "model.safetensors") == 0))
 				found = pstrdup(de->d_name), n++;
 		}
+		else if (strcmp(de->d_name, "model.safetensors.index.json") == 0)
+			sharded = true;
+		else if (foreign == NULL && (foreign = foreign_weights(de->d_name)) != NULL)
+			foreign_file = pstrdup(de->d_name);
 	}
 	FreeDir(d);
+	if (n == 0 && foreign != NULL)
+		refuse_foreign_weights(dir, foreign_file, foreign);
+	if (sharded && !(n == 1 && strcmp(found, "model.safetensors") == 0))
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("model directory \"%s\" holds a sharded checkpoint (model.safetensors.index.json), which pg_tfm does not read", dir),
+						errhint("Save it as one file outside the database, e.g. with transformers: "
+								"save_pretrained(path, max_shard_size=\"100GB\"), which writes model.safetensors.")));
 	if (n != 1)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FILE),
 						errmsg("model directory \"%s\" has %s .safetensors file", dir, n ? "more than one" : "no"),
-						errhint("Sharded checkpoints are not supported; name the weights model.safetensors.")));
+						n ? errhint("Name the weights to read model.safetensors.") :
+						errhint("Put the model's weights there as model.safetensors.")));
 	return found;
 }
 
