@@ -21,6 +21,7 @@ OBJS = src/pg_tfm.o src/jsonutil.o \
        $(TEXT_OBJS) \
        src/model/arch.o src/model/encoder.o src/model/bert.o src/model/gpt2.o src/model/gpt2model.o src/model/head.o \
        src/model/seqhead.o src/model/mlp.o src/model/mlpmodel.o src/model/safetensors.o src/model/stcheck.o \
+       src/model/torchzip.o src/model/unpickle.o \
        src/model/prefix.o \
        src/store/catalog.o src/store/acl.o src/store/cache.o src/store/cachefile.o src/store/cacheinfo.o \
        src/store/import.o src/store/stconfig.o \

@@ -5,7 +5,7 @@ CREATE TEMP TABLE cases (name text);
 INSERT INTO cases VALUES ('empty'), ('no_tokenizer'), ('bad_json'), ('not_bert'), ('negative_size'),
   ('absurd_size'), ('wrong_shape'), ('bpe_tokenizer'), ('truncated'), ('tiny_file'), ('huge_header'),
   ('offsets_past_end'), ('size_mismatch'), ('wrong_dtype'), ('unknown_dtype'), ('missing_tensor'),
-  ('header_not_object'), ('two_weights'), ('bin_weights'), ('sharded'), ('does_not_exist');
+  ('header_not_object'), ('two_weights'), ('bin_weights'), ('tf_weights'), ('sharded'), ('does_not_exist');
 SELECT name, err(format('SELECT tfm_import(%L, %L)', 'bad', :'bad' || '/' || name)) AS error
 FROM cases ORDER BY name;
 -- a file where a directory is expected

@@ -48,8 +48,9 @@ dir('unknown_dtype', { ...base, 'model.safetensors': withHeader((h) => { h['enco
 dir('missing_tensor', { ...base, 'model.safetensors': withHeader((h) => { delete h['encoder.layer.3.attention.self.key.weight']; }) });
 dir('header_not_object', { ...base, 'model.safetensors': st([1, 2, 3], Buffer.alloc(0)) });
 dir('two_weights', { ...base, 'a.safetensors': weights, 'b.safetensors': weights });
-// weights pg_tfm does not read (the content is never opened) and a sharded checkpoint: refused with 0A000
-dir('bin_weights', { ...base, 'pytorch_model.bin': 'a pickle, never read' });
+// a pytorch_model.bin that is not torch.save's zip format (the legacy format) and a sharded checkpoint: 0A000
+dir('bin_weights', { ...base, 'pytorch_model.bin': Buffer.from([0x80, 0x02, 0x8a, 0x0a]) });
+dir('tf_weights', { ...base, 'tf_model.h5': 'HDF5 weights, never read' });  // a format pg_tfm does not read
 dir('sharded', { ...base, 'model-00001-of-00002.safetensors': weights, 'model-00002-of-00002.safetensors': weights,
   'model.safetensors.index.json': '{"metadata": {}, "weight_map": {}}' });
 

@@ -23,6 +23,7 @@
 #include "model/gpt2model.h"
 #include "model/prefix.h"
 #include "model/safetensors.h"
+#include "model/torchzip.h"
 #include "model/seqhead.h"
 #include "pg_tfm.h"
 #include "store/acl.h"
@@ -191,6 +192,9 @@ TfmImportModel(const char *name, Jsonb *config, Jsonb *tokenizer, const char *we
 	/* the callers checked the name, the encoding, the right to the name and the kind of model */
 	/* the weights, their copy in 16 MB chunks and the parsed header */
 	TfmCheckMemory((double) wsize + TFM_CHUNK_BYTES * 2.0, "importing the model");
+	/* a PyTorch checkpoint (pytorch_model.bin) becomes the safetensors image that is checked and stored */
+	if (TfmIsTorchZip(weights, wsize))
+		weights = TfmTorchToSafetensors(weights, wsize, what[2], &wsize);
 	if (TfmConfigIsGpt2(config))
 		return import_gpt2(name, config, tokenizer, weights, wsize, options, what);
 	return import_bert(name, config, tokenizer, weights, wsize, options, what);
@@ -272,8 +276,7 @@ foreign_weights(const char *name)
 		const char *file;
 		const char *format;
 	}			formats[] = {
-		{"pytorch_model.bin", "PyTorch (pickle)"},
-		{"pytorch_model.bin.index.json", "sharded PyTorch (pickle)"},
+		{"pytorch_model.bin.index.json", "sharded PyTorch"},
 		{"tf_model.h5", "TensorFlow (HDF5)"},
 		{"flax_model.msgpack", "Flax (msgpack)"},
 		{"model.onnx", "ONNX"},
@@ -291,12 +294,12 @@ refuse_foreign_weights(const char *dir, const char *file, const char *format)
 {
 	ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					errmsg("model directory \"%s\" holds %s weights (%s), which pg_tfm does not read", dir, format, file),
-					errdetail("pg_tfm reads weights from safetensors files only; loading a pickle can run code."),
+					errdetail("pg_tfm reads weights from a .safetensors file or from one pytorch_model.bin."),
 					errhint("Save the model as model.safetensors outside the database, e.g. with transformers: "
 							"AutoModel.from_pretrained(path).save_pretrained(path, safe_serialization=True).")));
 }
 
-/* name of the weights file: model.safetensors, else the only *.safetensors */
+/* name of the weights file: model.safetensors, else the only *.safetensors, else pytorch_model.bin */
 static char *
 find_weights(const char *dir)
 {
@@ -304,7 +307,7 @@ find_weights(const char *dir)
 	struct dirent *de;
 	char	   *found = NULL;
 	const char *foreign = NULL, *foreign_file = NULL;
-	bool		sharded = false;
+	bool		sharded = false, bin = false;
 	int			n = 0;
 
 	if (d == NULL)
@@ -323,10 +326,14 @@ find_weights(const char *dir)
 		}
 		else if (strcmp(de->d_name, "model.safetensors.index.json") == 0)
 			sharded = true;
+		else if (strcmp(de->d_name, "pytorch_model.bin") == 0)
+			bin = true;
 		else if (foreign == NULL && (foreign = foreign_weights(de->d_name)) != NULL)
 			foreign_file = pstrdup(de->d_name);
 	}
 	FreeDir(d);
+	if (n == 0 && bin && !sharded)
+		return pstrdup("pytorch_model.bin");
 	if (n == 0 && foreign != NULL)
 		refuse_foreign_weights(dir, foreign_file, foreign);
 	if (sharded && !(n == 1 && strcmp(found, "model.safetensors") == 0))
@@ -450,6 +457,11 @@ tfm_import_path(PG_FUNCTION_ARGS)
 		options = TfmStOptions(dir, config, tokenizer, options, read_file, file_exists);
 	wbuf = read_file(dir, find_weights(dir), &wsize, &wpath);
 	what[2] = psprintf("file \"%s\"", wpath);
+	if (strcmp(wpath + strlen(wpath) - 4, ".bin") == 0 && !TfmIsTorchZip(wbuf, wsize))
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("%s is not in the zip format torch.save writes since PyTorch 1.6", what[2]),
+						errdetail("Checkpoints of the older format are not read."),
+						errhint("Load it with PyTorch and save it again (torch.save, or save_pretrained), or as model.safetensors.")));
 	PG_RETURN_INT64(TfmImportModel(name, config, tokenizer, wbuf, wsize, options, what));
 }
 
