@@ -338,7 +338,8 @@ TfmTorchToSafetensors(const char *buf, uint64 size, const char *what, uint64 *ou
 	read_directory(&z);
 	pkl = find_pickle(&z, &prefix, &plen);
 	if (pkl->size > MAX_PICKLE)
-		zbad(&z, psprintf("data.pkl has " UINT64_FORMAT " bytes, more than a state dict needs (64 MB)", pkl->size));
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						errmsg("%s: its data.pkl has " UINT64_FORMAT " bytes, more than the 64 MB a state dict needs", what, pkl->size)));
 	order = find_entry(&z, prefix, plen, "byteorder");
 	if (order && !(order->size == 6 && memcmp(buf + order->off, "little", 6) == 0))
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
