@@ -37,7 +37,7 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 # OpenBLAS is not linked: src/kernels/blas.c opens it on first use (see there)
 SHLIB_LINK = -lutf8proc -lm
 
-REGRESS = import surface blas golden cpu_features precision errors encoding encoding_gpt2 train_step shapes stconfig seqcls heads families unigram metrics gpt2 privileges limits checks sqlstates options prefixes tokens tokjson fairness flag probe precision_file pairtrain train
+REGRESS = import surface blas golden cpu_features precision errors encoding encoding_gpt2 train_step shapes stconfig seqcls heads families unigram metrics gpt2 privileges limits checks sqlstates options prefixes tokens tokjson fairness flag probe precision_file pairtrain torchbin train
 REGRESS_OPTS = --inputdir=. --load-extension=pg_tfm
 
 PG_CONFIG ?= pg_config

@@ -31,7 +31,8 @@ log() { printf '\n==> %s\n' "$*"; }
 install_deps() {
   local pkgs="postgresql-15 postgresql-server-dev-15 postgresql-contrib libopenblas-dev libutf8proc-dev
               postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libipc-run-perl make gcc
-              python3-sklearn"  # python3-sklearn: its bundled data sets (tests) and MLPs (test/bench/mlp.sh)
+              python3-sklearn python3-torch"  # python3-sklearn: its bundled data sets (tests) and MLPs
+  # (test/bench/mlp.sh); python3-torch: torch.save, the reference writer of the pytorch_model.bin fixtures
   command -v npm >/dev/null || pkgs="$pkgs nodejs npm"
   local missing=""
   for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done

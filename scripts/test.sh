@@ -22,11 +22,13 @@ chmod -R a+rX "$RUN/golden"
 export PG_TFM_GOLDEN="$RUN/golden"
 # test fixtures, made afresh (stale ones from an earlier run must not hide a failure of the generator):
 # make_fixture VAR FOLDER GENERATOR INPUT [EXTRA...]: VAR=FOLDER, made by node test/GENERATOR INPUT FOLDER EXTRA...
+# (a GENERATOR.py runs under Debian's /usr/bin/python3, whose python3-torch another python3 on PATH lacks)
 make_fixture() {
-  local var=$1 out=$2 gen=$3 in=$4; shift 4
+  local var=$1 out=$2 gen=$3 in=$4 run=node; shift 4
+  case $gen in *.py) run=/usr/bin/python3 ;; esac
   export "$var=$out"
   rm -rf "$out"
-  node "$REPO/test/$gen" "$in" "$out" "$@" || { echo "test set-up failed: test/$gen" >&2; exit 1; }
+  $run "$REPO/test/$gen" "$in" "$out" "$@" || { echo "test set-up failed: test/$gen" >&2; exit 1; }
   chmod -R a+rX "$out"
 }
 # broken and odd-shaped variants of MiniLM (sql/errors.sql, shapes, limits, sqlstates, options)
@@ -53,6 +55,10 @@ make_fixture PG_TFM_TOKENS "$RUN/tokens" make_token_refs.js "$PG_TFM_GOLDEN" "$P
 # scikit-learn's data sets as CSV (id, split, features, label) with a fixed 25 % test split (test/t/089_mlp.pl,
 # test/bench/mlp.sh)
 make_fixture PG_TFM_TABULAR "$RUN/tabular" make_tabular.js "$SKLEARN_DATA"
+# PyTorch checkpoints (pytorch_model.bin) written by torch.save itself: MiniLM (F16, and F32 with strided,
+# offset and shared storages), tiny-random-roberta, a seqcls checkpoint, and refused or damaged files
+# (sql/torchbin.sql, test/t/084_torchbin_mutate.pl)
+make_fixture PG_TFM_TORCH "$RUN/torch" make_torch_models.py "$PG_TFM_GOLDEN" "$PG_TFM_MODEL_DIR" "$PG_TFM_SEQCLS"
 
 passed=0; failed=0
 suite() { # name, command...
