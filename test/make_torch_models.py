@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-# test/make_torch_models.py GOLDEN MODEL_DIR OUT_DIR [SEQCLS_DIR]: PyTorch checkpoints (pytorch_model.bin)
-# written by the REAL writer, torch.save (Debian's python3-torch), for sql/torchbin.sql and
-# test/t/084_torchbin_mutate.pl. Each directory holds the real config.json and tokenizer.json of its source:
+# test/make_torch_models.py GOLDEN OUT_DIR MODEL_DIR [SEQCLS_DIR] (make_fixture's order): PyTorch
+# checkpoints (pytorch_model.bin) written by the REAL writer, torch.save (Debian's python3-torch), for
+# sql/torchbin.sql and test/t/084_torchbin_mutate.pl. Each directory holds the real config.json and
+# tokenizer.json of its source:
 #   minilm_bin      all-MiniLM-L6-v2 (MODEL_DIR's model.fp16.safetensors) as F16, in an OrderedDict
 #   minilm_bin_f32  the same values as float32, with the reader's harder paths (see save_f32)
 #   roberta_bin     GOLDEN's tiny-random-roberta (real tiny weights), in a plain dict
@@ -113,8 +114,8 @@ def save_refusals(out, rob_dir, rob_sd, minilm_bin):
 
 def main():
     if len(sys.argv) not in (4, 5):
-        sys.exit('usage: make_torch_models.py GOLDEN MODEL_DIR OUT_DIR [SEQCLS_DIR]')
-    golden, model_dir, out = sys.argv[1:4]
+        sys.exit('usage: make_torch_models.py GOLDEN OUT_DIR MODEL_DIR [SEQCLS_DIR]')
+    golden, out, model_dir = sys.argv[1:4]
     os.makedirs(out)
     sd16 = read_safetensors(os.path.join(model_dir, 'model.fp16.safetensors'))
     minilm_bin = save_dir(out, 'minilm_bin', model_dir, sd16)
