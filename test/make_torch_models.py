@@ -112,6 +112,7 @@ def save_refusals(out, rob_dir, rob_sd, minilm_bin):
         f.write(data[:len(data) // 2])
 
 
+# every fixture directory under OUT_DIR, made afresh (OUT_DIR must not exist)
 def main():
     if len(sys.argv) not in (4, 5):
         sys.exit('usage: make_torch_models.py GOLDEN OUT_DIR MODEL_DIR [SEQCLS_DIR]')
