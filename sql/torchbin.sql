@@ -44,6 +44,12 @@ SELECT pg_temp.row_of('roberta_bin') = pg_temp.row_of('roberta_st') AS same_row,
 SELECT count(*) AS texts,
        count(*) FILTER (WHERE tfm_embed(t, 'roberta_bin') = tfm_embed(t, 'roberta_st')) AS identical
 FROM texts;
+-- the content form takes the .bin's bytes (recognised by the zip signature): the same image is stored
+\set rdir :torch '/roberta_bin'
+SELECT name, params FROM tfm_import('roberta_bin_c', pg_read_file(:'rdir' || '/config.json')::jsonb,
+  pg_read_file(:'rdir' || '/tokenizer.json')::jsonb, pg_read_binary_file(:'rdir' || '/pytorch_model.bin'));
+SELECT (SELECT sha256 FROM tfm.models WHERE name = 'roberta_bin_c') =
+       (SELECT sha256 FROM tfm.models WHERE name = 'roberta_bin') AS same_image;
 
 -- 4. a BertForSequenceClassification checkpoint (sql/seqcls.sql's cls3) against its safetensors twin:
 -- the same class and the same probability of every label
@@ -64,5 +70,6 @@ FROM unnest(ARRAY['legacy_bin', 'evil_bin', 'module_bin', 'compressed_bin', 'lis
 SELECT count(*) AS stored FROM tfm.models WHERE name = 'x';
 
 SELECT count(*) AS dropped
-FROM unnest(ARRAY['minilm_bin', 'minilm_bin_f32', 'roberta_st', 'roberta_bin', 'cls3_st', 'seqcls_bin']) n,
+FROM unnest(ARRAY['minilm_bin', 'minilm_bin_f32', 'roberta_st', 'roberta_bin', 'roberta_bin_c', 'cls3_st',
+                  'seqcls_bin']) n,
      tfm_drop(n);

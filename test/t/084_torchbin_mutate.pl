@@ -38,27 +38,27 @@ my $size = length $orig;
 my $eocd = rindex($orig, "PK\x05\x06");
 die "$file: no end of central directory\n" if $eocd < 0;
 my ($entries, $cd_size, $cd_off) = unpack('v V V', substr($orig, $eocd + 10, 10));
-my (@regions, $pkl);    # [start, length] of the bytes the reader parses
-push @regions, [ $cd_off, $size - $cd_off ];    # central directory, end records (zip64 ones too)
+my (@locals, $pkl);    # [start, length] of the bytes the reader parses: local headers, data.pkl
+my $cd = [ $cd_off, $size - $cd_off ];    # central directory, end records (zip64 ones too)
 my $p = $cd_off;
 for (1 .. $entries)
 {
 	my ($csize, $nlen, $xlen, $clen, $loff) = unpack('V x4 v v v x8 V', substr($orig, $p + 20, 26));
 	my $name = substr($orig, $p + 46, $nlen);
 	my ($lnlen, $lxlen) = unpack('v v', substr($orig, $loff + 26, 4));
-	push @regions, [ $loff, 30 + $lnlen + $lxlen ];    # local header
+	push @locals, [ $loff, 30 + $lnlen + $lxlen ];    # local header
 	$pkl = [ $loff + 30 + $lnlen + $lxlen, $csize ] if $name =~ m{/data\.pkl\z};
 	$p += 46 + $nlen + $xlen + $clen;
 }
 die "$file: no data.pkl entry\n" unless $pkl;
-push @regions, $pkl, $pkl;    # data.pkl twice as likely as any other region
 
 my @opcodes = map { ord } split //, 'c}]()qhXKMJ.tuQRbsNe' . "\x80\x8a\x95";
 
 # one mutant: [offset, bytes] patches or a length to truncate to, and its description
 sub mutant
 {
-	my $r = $regions[ int rand @regions ];
+	my $u = rand;    # data.pkl 40 %, the central directory 30 %, one of the local headers 30 %
+	my $r = $u < 0.4 ? $pkl : $u < 0.7 ? $cd : $locals[ int rand @locals ];
 	my $at = $r->[0] + int rand($r->[1]);
 	my $kind = int rand 5;
 	return ([ [ $at, chr(int rand 256) x (1 + int rand 3) ] ], "bytes at $at") if $kind == 0;
