@@ -27,12 +27,11 @@ SKLEARN_DATA=/usr/lib/python3/dist-packages/sklearn/datasets/data
 
 log() { printf '\n==> %s\n' "$*"; }
 
-# install the Debian packages that are missing
+# install the Debian packages that are missing, and the extra ones named as arguments
 install_deps() {
   local pkgs="postgresql-15 postgresql-server-dev-15 postgresql-contrib libopenblas-dev libutf8proc-dev
               postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libipc-run-perl make gcc
-              python3-sklearn python3-torch"  # python3-sklearn: its bundled data sets (tests) and MLPs
-  # (test/bench/mlp.sh); python3-torch: torch.save, the reference writer of the pytorch_model.bin fixtures
+              python3-sklearn $*"  # python3-sklearn: its bundled data sets (tests) and MLPs (test/bench/mlp.sh)
   command -v npm >/dev/null || pkgs="$pkgs nodejs npm"
   local missing=""
   for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done

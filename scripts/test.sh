@@ -2,7 +2,7 @@
 # scripts/test.sh: set everything up on this machine and run the whole test suite
 source "$(dirname "$0")/lib.sh"
 
-install_deps
+install_deps python3-torch  # torch.save: the reference writer of the pytorch_model.bin fixtures
 # PG_TFM_BUILD=0: test what is installed (scripts/asan.sh installs its own build first)
 [ "${PG_TFM_BUILD:-1}" = 0 ] || build_install
 choose_run_dir
