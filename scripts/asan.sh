@@ -11,7 +11,8 @@
 # the long training file),
 # and TAP files of ASAN_TAP (default test/asan/asan_active.pl, which checks that the backends map
 # libasan and the sanitized pg_tfm.so, and test/asan/safetensors_mutate.pl, ST_MUTATIONS=2000
-# mutated safetensors headers through tfm_import; add test/t/*.pl files to run those sanitized too). At the end the normal build is installed again.
+# mutated safetensors headers through tfm_import, and test/t/084_torchbin_mutate.pl, mutated pytorch_model.bin
+# files (TB_SECONDS, TB_MUTATIONS); add test/t/*.pl files to run those sanitized too). At the end the normal build is installed again.
 # Not part of scripts/test.sh: the sanitized server is 2-3 times slower.
 source "$(dirname "$0")/lib.sh"
 [ -n "$PG_ROOT" ] || { echo "set PG_TFM_PREFIX to a private PostgreSQL copy (see scripts/lib.sh)" >&2; exit 2; }
@@ -20,7 +21,7 @@ all_regress=$(make -s --no-print-directory -C "$REPO" PG_CONFIG=/usr/bin/pg_conf
   --eval 'print-regress: ; @echo $(REGRESS)' print-regress)
 ASAN_REGRESS=${ASAN_REGRESS:-$(echo "$all_regress" | tr ' ' '\n' | grep -vx train | tr '\n' ' ')}
 [ -n "$ASAN_REGRESS" ] || { echo "could not read REGRESS from the Makefile" >&2; exit 2; }
-ASAN_TAP=${ASAN_TAP:-"$REPO/test/asan/asan_active.pl $REPO/test/asan/safetensors_mutate.pl"}
+ASAN_TAP=${ASAN_TAP:-"$REPO/test/asan/asan_active.pl $REPO/test/asan/safetensors_mutate.pl $REPO/test/t/084_torchbin_mutate.pl"}
 export ST_MUTATIONS=${ST_MUTATIONS:-2000}
 install_deps
 choose_run_dir
