@@ -16,6 +16,8 @@
 #    holds with flock; pg_stat_activity shows wait_event_type Extension): pg_cancel_backend,
 #    statement_timeout (1 s) and pg_terminate_backend end it within
 #    100 ms plus the idle round trip (ctl query + session query) plus the same margin.
+# A latency over its bound is repeated up to twice and the last try decides (as in 080_cancel.pl): a
+# stall of the machine passes, a slow path stays slow and fails; the repeats are counted and printed.
 # Last: the postmaster did not restart, no backend crashed.
 use strict;
 use warnings;
@@ -141,6 +143,23 @@ sub baseline
 	return $worst;
 }
 
+# a latency scenario: $run->() returns (ms or undef when nothing was timed, name); a latency over $bound
+# is repeated up to twice and the last try decides, as in 080_cancel.pl: a stall of the machine passes,
+# a slow path stays slow
+my $outliers = 0;
+sub bounded
+{
+	my ($bound, $run) = @_;
+	for my $try (0 .. 2)
+	{
+		my ($ms, $name) = $run->();
+		return 1 unless defined $ms;
+		return cmp_ok($ms, '<', $bound, $name) if $ms < $bound || $try == 2;
+		diag(sprintf('%s: over the bound of %.0f ms, repeated', $name, $bound));
+		$outliers++;
+	}
+}
+
 my $not_regular = qr/ERROR:  22023: "[^"]+" is not a regular file/;
 my $n = 0;
 for my $case (@cases)
@@ -153,60 +172,66 @@ for my $case (@cases)
 	my $bound = baseline($s, $missing, $file) + $margin;
 
 	# statement_timeout
-	$s->query("SET statement_timeout = '3s'");
-	$s->send(import_in('fifo', $dir));
-	my ($err, $hung) = finish($s, $dir, $hang_s);
-	my $ms = $hung ? $hang_s * 1000 : $s->elapsed * 1000;
-	ok(!$hung, "$file a FIFO, statement_timeout 3 s: the import ends (no wait in open())");
-	like($err, $not_regular, "$file a FIFO: refused with 22023") or diag($err);
-	like($err, qr/DETAIL:  It is a FIFO \(named pipe\)\./, "$file a FIFO: the detail says what it is");
-	cmp_ok($ms, '<', $bound, sprintf('%s a FIFO: refused after %.0f ms (bound: baseline + margin = %.0f ms)', $file, $ms, $bound));
-	push @{ $figures{'FIFO refused (statement_timeout 3 s)'} }, $ms;
-	$s = role_session() if $hung;
+	bounded($bound, sub {
+		$s->query("SET statement_timeout = '3s'");
+		$s->send(import_in('fifo', $dir));
+		my ($err, $hung) = finish($s, $dir, $hang_s);
+		my $ms = $hung ? $hang_s * 1000 : $s->elapsed * 1000;
+		ok(!$hung, "$file a FIFO, statement_timeout 3 s: the import ends (no wait in open())");
+		like($err, $not_regular, "$file a FIFO: refused with 22023") or diag($err);
+		like($err, qr/DETAIL:  It is a FIFO \(named pipe\)\./, "$file a FIFO: the detail says what it is");
+		push @{ $figures{'FIFO refused (statement_timeout 3 s)'} }, $ms;
+		$s = role_session() if $hung;
+		return ($ms, sprintf('%s a FIFO: refused after %.0f ms (bound: baseline + margin = %.0f ms)', $file, $ms, $bound));
+	});
 
 	# pg_cancel_backend, then pg_terminate_backend, 0.2 s after the start
 	for my $how ('cancel', 'terminate')
 	{
-		my $pid = $s->pid;
-		$s->send(import_in('fifo', $dir));
-		my $t0 = time;
-		sleep 0.2;
-		my $first = $s->done;
-		my $t1 = time;
-		$ctl->query("SELECT pg_${how}_backend($pid)");
-		my ($err, $hung);
-		if ($how eq 'cancel')
-		{
-			($err, $hung) = finish($s, $dir, $hang_s);
-		}
-		else
-		{
-			my $until = time + $hang_s;
-			sleep 0.002 while kill(0, $pid) && time < $until;
-			$hung = kill(0, $pid) ? 1 : 0;
-			release($dir) if $hung;
-			$err = '';
-			$err = ($s->wait(30))[1] // '' if $first;
-			$s->close;
-		}
-		my $ms = (time - ($first ? $t0 : $t1)) * 1000;
-		ok(!$hung, "$file a FIFO, pg_${how}_backend: the backend does not hang");
-		if ($first)
-		{
-			# the refusal came before the signal: the right outcome, counted apart
-			like($err, $not_regular, "$file a FIFO, pg_${how}_backend: refused (22023) before the signal");
-			$figures{"FIFO refused before pg_${how}_backend"}++;
-		}
-		elsif ($how eq 'cancel')
-		{
-			like($err, qr/ERROR:  (22023|57014): /, "$file a FIFO, pg_cancel_backend: 22023 or 57014") or diag($err);
-			cmp_ok($ms, '<', $bound, sprintf('%s a FIFO: ended %.0f ms after pg_cancel_backend', $file, $ms));
-		}
-		else
-		{
-			cmp_ok($ms, '<', $bound, sprintf('%s a FIFO: backend gone %.0f ms after pg_terminate_backend', $file, $ms));
-		}
-		$s = role_session() if $hung || $how eq 'terminate';
+		bounded($bound, sub {
+			my $pid = $s->pid;
+			$s->send(import_in('fifo', $dir));
+			my $t0 = time;
+			sleep 0.2;
+			my $first = $s->done;
+			my $t1 = time;
+			$ctl->query("SELECT pg_${how}_backend($pid)");
+			my ($err, $hung);
+			if ($how eq 'cancel')
+			{
+				($err, $hung) = finish($s, $dir, $hang_s);
+			}
+			else
+			{
+				my $until = time + $hang_s;
+				sleep 0.002 while kill(0, $pid) && time < $until;
+				$hung = kill(0, $pid) ? 1 : 0;
+				release($dir) if $hung;
+				$err = '';
+				$err = ($s->wait(30))[1] // '' if $first;
+				$s->close;
+			}
+			my $ms = (time - ($first ? $t0 : $t1)) * 1000;
+			my @timed = (undef, '');
+			ok(!$hung, "$file a FIFO, pg_${how}_backend: the backend does not hang");
+			if ($first)
+			{
+				# the refusal came before the signal: the right outcome, counted apart
+				like($err, $not_regular, "$file a FIFO, pg_${how}_backend: refused (22023) before the signal");
+				$figures{"FIFO refused before pg_${how}_backend"}++;
+			}
+			elsif ($how eq 'cancel')
+			{
+				like($err, qr/ERROR:  (22023|57014): /, "$file a FIFO, pg_cancel_backend: 22023 or 57014") or diag($err);
+				@timed = ($ms, sprintf('%s a FIFO: ended %.0f ms after pg_cancel_backend', $file, $ms));
+			}
+			else
+			{
+				@timed = ($ms, sprintf('%s a FIFO: backend gone %.0f ms after pg_terminate_backend', $file, $ms));
+			}
+			$s = role_session() if $hung || $how eq 'terminate';
+			return @timed;
+		});
 	}
 	$s->close;
 }
@@ -234,42 +259,56 @@ sub waiting
 	  && !$s->done;
 }
 
-ok(waiting($s), 'a first call waits for the build lock');
-ok(wait_until(sub { $ctl->query('SELECT wait_event_type FROM pg_stat_activity WHERE pid = ' . $s->pid) eq 'Extension' }, 10),
-	'pg_stat_activity shows it waiting (wait_event_type Extension)');
-sleep 0.2;
-my $t = time;
-$ctl->query('SELECT pg_cancel_backend(' . $s->pid . ')');
-my ($err, $hung) = finish($s, TfmTest::cache_dir(), $hang_s);
-my $ms = (time - $t) * 1000;
-ok(!$hung, 'the lock wait ends on pg_cancel_backend');
-like($err, qr/ERROR:  57014: canceling statement due to user request/, 'with 57014') or diag($err);
-cmp_ok($ms, '<', $lbound, sprintf('%.0f ms after pg_cancel_backend (bound: 100 ms + round trip %.0f ms + margin)', $ms, $rt));
-push @{ $figures{'lock wait, pg_cancel_backend'} }, $ms;
-$s = session($db) if $hung;
-$s->query("\\set VERBOSITY verbose\nSELECT 1");
+my $tries = 0;
+bounded($lbound, sub {
+	ok(waiting($s), 'a first call waits for the build lock' . ($tries++ ? ' (repeated)' : ''));
+	ok(wait_until(sub { $ctl->query('SELECT wait_event_type FROM pg_stat_activity WHERE pid = ' . $s->pid) eq 'Extension' }, 10),
+		'pg_stat_activity shows it waiting (wait_event_type Extension)');
+	sleep 0.2;
+	my $t = time;
+	$ctl->query('SELECT pg_cancel_backend(' . $s->pid . ')');
+	my ($err, $hung) = finish($s, TfmTest::cache_dir(), $hang_s);
+	my $ms = (time - $t) * 1000;
+	ok(!$hung, 'the lock wait ends on pg_cancel_backend');
+	like($err, qr/ERROR:  57014: canceling statement due to user request/, 'with 57014') or diag($err);
+	push @{ $figures{'lock wait, pg_cancel_backend'} }, $ms;
+	$s = session($db) if $hung;
+	$s->query("\\set VERBOSITY verbose\nSELECT 1");
+	return ($ms, sprintf('%.0f ms after pg_cancel_backend (bound: 100 ms + round trip %.0f ms + margin)', $ms, $rt));
+});
 
 # 1 s: time enough to reach the lock on a loaded machine before the timeout fires
 $s->query("SET statement_timeout = 1000");
-ok(waiting($s), 'a first call under statement_timeout 1 s waits for the build lock');
-($err, $hung) = finish($s, TfmTest::cache_dir(), $hang_s);
-$ms = $s->elapsed * 1000 - 1000;
-like($err, qr/ERROR:  57014: canceling statement due to statement timeout/, 'statement_timeout ends the lock wait (57014)') or diag($err);
-cmp_ok($ms, '<', $lbound, sprintf('%.0f ms after the timeout', $ms));
-push @{ $figures{'lock wait, statement_timeout'} }, $ms;
+bounded($lbound, sub {
+	ok(waiting($s), 'a first call under statement_timeout 1 s waits for the build lock');
+	my ($err, $hung) = finish($s, TfmTest::cache_dir(), $hang_s);
+	my $ms = $s->elapsed * 1000 - 1000;
+	like($err, qr/ERROR:  57014: canceling statement due to statement timeout/, 'statement_timeout ends the lock wait (57014)') or diag($err);
+	push @{ $figures{'lock wait, statement_timeout'} }, $ms;
+	if ($hung)
+	{
+		$s = session($db);
+		$s->query("SET statement_timeout = 1000");
+	}
+	return ($ms, sprintf('%.0f ms after the timeout', $ms));
+});
 $s->query('RESET statement_timeout');
 
-my $pid = $s->pid;
-ok(waiting($s), 'a first call waits for the build lock again');
-sleep 0.2;
-$t = time;
-$ctl->query("SELECT pg_terminate_backend($pid)");
-my $until = time + $hang_s;
-sleep 0.002 while kill(0, $pid) && time < $until;
-$ms = (time - $t) * 1000;
-ok(!kill(0, $pid), 'pg_terminate_backend ends a backend waiting for the build lock');
-cmp_ok($ms, '<', $lbound, sprintf('backend gone %.0f ms after pg_terminate_backend', $ms));
-push @{ $figures{'lock wait, pg_terminate_backend'} }, $ms;
+bounded($lbound, sub {
+	my $pid = $s->pid;
+	ok(waiting($s), 'a first call waits for the build lock again');
+	sleep 0.2;
+	my $t = time;
+	$ctl->query("SELECT pg_terminate_backend($pid)");
+	my $until = time + $hang_s;
+	sleep 0.002 while kill(0, $pid) && time < $until;
+	my $ms = (time - $t) * 1000;
+	ok(!kill(0, $pid), 'pg_terminate_backend ends a backend waiting for the build lock');
+	push @{ $figures{'lock wait, pg_terminate_backend'} }, $ms;
+	$s->close;
+	$s = session($db);    # for a repeat
+	return ($ms, sprintf('backend gone %.0f ms after pg_terminate_backend', $ms));
+});
 $s->close;
 close $lfh;
 is(psql($db, "SELECT count(*) FROM (SELECT tfm_embed('after the lock', 'minilm')) e"), '1',
@@ -280,6 +319,7 @@ for my $k (sort keys %figures)
 	my $v = $figures{$k};
 	diag(sprintf('%-45s %s', $k, ref $v ? join(', ', map { sprintf('%.0f ms', $_) } sort { $a <=> $b } @$v) : "$v times"));
 }
+diag("latencies over the bound, met when repeated: $outliers");
 is(psql('postgres', 'SELECT pg_postmaster_start_time()'), $started, 'the postmaster did not restart');
 check_no_crash($off, allow => qr/is not a regular file|canceling statement|terminating connection|No such file or directory|has no tokenizer: neither|\.safetensors file/);
 done_testing();
