@@ -61,7 +61,18 @@ SELECT count(*) AS texts,
                                FROM unnest((SELECT labels FROM tfm.models WHERE name = 'cls3_st')) l)) AS same_scores
 FROM (SELECT t FROM texts LIMIT 40) s;
 
--- 5. refused: the legacy (pre-1.6, not zip) format, a pickle calling os.system, a whole nn.Module, a
+-- 5. the golden tiny GPT-2 as an older GPT2LMHeadModel checkpoint (transformer. prefix, attn.bias and
+-- attn.masked_bias buffers, lm_head.weight tied to wte.weight) against its model.safetensors: the same
+-- catalog row, the same logits of a prompt and the same greedy text
+SELECT name, architecture, task, params FROM tfm_import('gpt2_st', :'golden' || '/gpt2/tiny');
+SELECT name, architecture, task, params FROM tfm_import('gpt2_bin', :'torch' || '/gpt2_bin');
+SELECT pg_temp.row_of('gpt2_bin') = pg_temp.row_of('gpt2_st') AS same_row,
+       tfm._gpt2_logits(tfm_tokenize('Hello, my dog is cute', 'gpt2_bin'), 'gpt2_bin', true)
+         = tfm._gpt2_logits(tfm_tokenize('Hello, my dog is cute', 'gpt2_st'), 'gpt2_st', true) AS same_logits,
+       tfm_generate('Hello, my dog is cute', 'gpt2_bin', 8) = tfm_generate('Hello, my dog is cute', 'gpt2_st', 8)
+         AS same_text;
+
+-- 6. refused: the legacy (pre-1.6, not zip) format, a pickle calling os.system, a whole nn.Module, a
 -- compressed entry, a list of tensors (0A000); a file cut in half, a pickle cut short (22P03);
 -- a vocabulary one row short of config.json's (22023). Nothing is stored.
 SELECT d, err(format('SELECT tfm_import(%L, %L)', 'x', :'torch' || '/' || d)) AS error
@@ -71,5 +82,5 @@ SELECT count(*) AS stored FROM tfm.models WHERE name = 'x';
 
 SELECT count(*) AS dropped
 FROM unnest(ARRAY['minilm_bin', 'minilm_bin_f32', 'roberta_st', 'roberta_bin', 'roberta_bin_c', 'cls3_st',
-                  'seqcls_bin']) n,
+                  'seqcls_bin', 'gpt2_st', 'gpt2_bin']) n,
      tfm_drop(n);

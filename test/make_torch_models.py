@@ -7,6 +7,7 @@
 #   minilm_bin_f32  the same values as float32, with the reader's harder paths (see save_f32)
 #   roberta_bin     GOLDEN's tiny-random-roberta (real tiny weights), in a plain dict
 #   seqcls_bin      SEQCLS_DIR/cls3 (test/make_seqcls_models.js), when SEQCLS_DIR is given
+#   gpt2_bin        GOLDEN's tiny GPT-2 as an older GPT2LMHeadModel checkpoint holds it (see save_gpt2)
 #   refusals        legacy_bin, evil_bin, module_bin, truncated_bin, compressed_bin, list_bin,
 #                   bad_pickle_bin (refused: format, code, objects, damage) and shape_bin (shapes disagree)
 # Only torch, json and the standard library: safetensors files are read by read_safetensors below.
@@ -112,6 +113,27 @@ def save_refusals(out, rob_dir, rob_sd, minilm_bin):
         f.write(data[:len(data) // 2])
 
 
+# gpt2_bin: GOLDEN's tiny GPT-2 (real vocab.json, merges.txt, config.json) as GPT2LMHeadModel's state dict
+# was saved by older transformers: the transformer. prefix, each layer's attn.bias (the causal mask, a
+# (1, 1, n_ctx, n_ctx) buffer) and attn.masked_bias (a scalar), and lm_head.weight tied to wte.weight
+# (one storage): the buffers are not weights and the tied head is the same tensor
+def save_gpt2(out, golden):
+    src = os.path.join(golden, 'gpt2', 'tiny')
+    sd = read_safetensors(os.path.join(src, 'model.safetensors'))
+    cfg = json.load(open(os.path.join(src, 'config.json')))
+    n_ctx = cfg.get('n_positions', cfg.get('n_ctx'))
+    obj = collections.OrderedDict((k if k.startswith('transformer.') else 'transformer.' + k, v) for k, v in sd.items())
+    for i in range(cfg['n_layer']):
+        obj['transformer.h.%d.attn.bias' % i] = torch.tril(torch.ones(n_ctx, n_ctx)).view(1, 1, n_ctx, n_ctx)
+        obj['transformer.h.%d.attn.masked_bias' % i] = torch.tensor(-1e4)
+    obj['lm_head.weight'] = obj['transformer.wte.weight']
+    d = os.path.join(out, 'gpt2_bin')
+    os.makedirs(d)
+    for f in ('config.json', 'vocab.json', 'merges.txt'):
+        shutil.copy(os.path.join(src, f), d)
+    torch.save(obj, os.path.join(d, 'pytorch_model.bin'))
+
+
 # every fixture directory under OUT_DIR, made afresh (OUT_DIR must not exist)
 def main():
     if len(sys.argv) not in (4, 5):
@@ -127,6 +149,7 @@ def main():
     if len(sys.argv) == 5:
         cls3 = os.path.join(sys.argv[4], 'cls3')
         save_dir(out, 'seqcls_bin', cls3, read_safetensors(os.path.join(cls3, 'model.safetensors')))
+    save_gpt2(out, golden)
     save_refusals(out, rob_dir, rob_sd, minilm_bin)
 
 
