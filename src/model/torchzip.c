@@ -159,17 +159,29 @@ read_directory(Zip *z)
 	}
 }
 
-/* the entry named prefix + suffix (prefix of plen bytes), or NULL */
+/* order entries by name (bytes, then length), for sorting and for bsearch */
+static int
+cmp_entries(const void *a, const void *b)
+{
+	const ZipEntry *x = a, *y = b;
+	int			c = memcmp(x->name, y->name, Min(x->namelen, y->namelen));
+
+	return c ? c : (x->namelen > y->namelen) - (x->namelen < y->namelen);
+}
+
+/* the entry named prefix + suffix (prefix of plen bytes), or NULL; the entries are sorted by name */
 static ZipEntry *
 find_entry(const Zip *z, const char *prefix, int plen, const char *suffix)
 {
-	int			slen = strlen(suffix);
+	ZipEntry	key;
+	char	   *name = psprintf("%.*s%s", plen, prefix, suffix);
+	ZipEntry   *found;
 
-	for (int i = 0; i < z->n; i++)
-		if (z->e[i].namelen == plen + slen && memcmp(z->e[i].name, prefix, plen) == 0 &&
-			memcmp(z->e[i].name + plen, suffix, slen) == 0)
-			return &z->e[i];
-	return NULL;
+	key.name = name;
+	key.namelen = strlen(name);
+	found = bsearch(&key, z->e, z->n, sizeof(ZipEntry), cmp_entries);
+	pfree(name);
+	return found;
 }
 
 /* the checkpoint's pickle: the one entry named <archive>/data.pkl; sets the archive prefix */
@@ -336,6 +348,7 @@ TfmTorchToSafetensors(const char *buf, uint64 size, const char *what, uint64 *ou
 	char	   *out;
 
 	read_directory(&z);
+	qsort(z.e, z.n, sizeof(ZipEntry), cmp_entries);	/* a state dict may name thousands of storages */
 	pkl = find_pickle(&z, &prefix, &plen);
 	if (pkl->size > MAX_PICKLE)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -355,6 +368,8 @@ TfmTorchToSafetensors(const char *buf, uint64 size, const char *what, uint64 *ou
 		if ((st[i] = find_entry(&z, prefix, plen, name)) == NULL)
 			zbad(&z, psprintf("tensor \"%s\": its storage %s is not in the zip", t[i].name, name));
 		check_view(&z, &t[i], st[i]);
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		total += tensor_elems(&t[i]) * (uint64) t[i].elsize;	/* each below 2^59 bytes: no overflow */
 		/* views may share storage (tied weights), but not repeat it without end */
 		if (total > size * 4 + 1024 * 1024)
