@@ -275,25 +275,26 @@ copy_view(char *dst, const char *src, const TfmTorchTensor *t)
 	}
 }
 
-/* compare tensor names, for finding duplicates */
+/* compare two names, for finding duplicates */
 static int
 cmp_names(const void *a, const void *b)
 {
-	return strcmp(((const TfmTorchTensor *) a)->name, ((const TfmTorchTensor *) b)->name);
+	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
 /* refuse a state dict that names one tensor twice (22P03) */
 static void
 check_unique(const Zip *z, const TfmTorchTensor *t, int n)
 {
-	TfmTorchTensor *s = palloc_extended(sizeof(TfmTorchTensor) * (Size) Max(n, 1), MCXT_ALLOC_HUGE);
+	char	  **names = palloc_extended(sizeof(char *) * (Size) Max(n, 1), MCXT_ALLOC_HUGE);
 
-	memcpy(s, t, sizeof(TfmTorchTensor) * (Size) n);
-	qsort(s, n, sizeof(TfmTorchTensor), cmp_names);
+	for (int i = 0; i < n; i++)
+		names[i] = t[i].name;
+	qsort(names, n, sizeof(char *), cmp_names);
 	for (int i = 1; i < n; i++)
-		if (strcmp(s[i - 1].name, s[i].name) == 0)
-			zbad(z, psprintf("the state dict names tensor \"%s\" twice", s[i].name));
-	pfree(s);
+		if (strcmp(names[i - 1], names[i]) == 0)
+			zbad(z, psprintf("the state dict names tensor \"%s\" twice", names[i]));
+	pfree(names);
 }
 
 /* the safetensors header of n tensors, padded to 8 bytes */

@@ -32,7 +32,7 @@ typedef struct Val
 	int64		i;				/* V_INT, V_BOOL; V_GLOBAL: a Global; V_STORAGE: elements */
 	const char *s;				/* V_STR (len bytes, not terminated); V_STORAGE: its key */
 	int			len;
-	int		   *items;			/* V_TUPLE, V_LIST: n values; V_DICT: n (key, value) pairs */
+	int		   *items;			/* V_TUPLE, V_LIST: n values; V_DICT: n / 2 (key, value) pairs */
 	int			n;
 	int			cap;
 	int			dt;				/* V_GLOBAL G_STORAGE, V_STORAGE: index in dtypes[] */
@@ -137,14 +137,13 @@ pop(Machine *m)
 	return m->stack[--m->sp];
 }
 
-/* the object on top of the stack */
+/* the object on top of the stack (not past the last mark) */
 static Val *
 top(Machine *m)
 {
-	int			v = pop(m);
-
-	push(m, v);
-	return &m->vals[v];
+	if (m->sp == 0 || (m->nmarks > 0 && m->sp <= m->marks[m->nmarks - 1]))
+		bad(m, "the stack is empty");
+	return &m->vals[m->stack[m->sp - 1]];
 }
 
 /* n bytes of arguments at the position, which then moves past them */
@@ -193,8 +192,6 @@ from_mark(Machine *m, VKind k)
 	r = new_val(m, k);
 	for (int i = base; i < m->sp; i++)
 		add_item(&m->vals[r], m->stack[i]);
-	if (k == V_DICT)
-		m->vals[r].n /= 2;
 	m->sp = base;
 	return r;
 }
@@ -509,7 +506,6 @@ step(Machine *m)
 				bad(m, "SETITEM on something other than a dict");
 			add_item(top(m), k);
 			add_item(top(m), v);
-			top(m)->n--;		/* n counts pairs */
 			break;
 		case 'e':
 		case 'u':
@@ -519,10 +515,8 @@ step(Machine *m)
 
 				if (seq->k != (op == 'e' ? V_LIST : V_DICT))
 					bad(m, op == 'e' ? "APPENDS to something other than a list" : "SETITEMS on something other than a dict");
-				for (int i = 0; i < m->vals[items].n * (op == 'u' ? 2 : 1); i++)
-					add_item(top(m), m->vals[items].items[i]);
-				if (op == 'u')
-					top(m)->n -= m->vals[items].n;
+				for (int i = 0; i < m->vals[items].n; i++)
+					add_item(seq, m->vals[items].items[i]);
 			}
 			break;
 		case 'c':
@@ -610,9 +604,9 @@ TfmUnpickleStateDict(const char *pkl, uint64 len, const char *what, int *n)
 		unsupported(&m, "an object other than a dict of tensors at its top");
 	if (m.pos != len)
 		bad(&m, "bytes after STOP");
-	out = palloc_extended(sizeof(TfmTorchTensor) * (Size) Max(dict->n, 1), MCXT_ALLOC_HUGE);
-	for (int i = 0; i < dict->n; i++)
+	out = palloc_extended(sizeof(TfmTorchTensor) * (Size) Max(dict->n / 2, 1), MCXT_ALLOC_HUGE);
+	for (int i = 0; i < dict->n / 2; i++)
 		out[i] = *entry(&m, dict, i);
-	*n = dict->n;
+	*n = dict->n / 2;
 	return out;
 }

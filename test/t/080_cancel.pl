@@ -35,7 +35,6 @@ my $models = psql($db, 'SELECT count(*) FROM tfm.model');
 my @files = cache_files($oid);
 my %figures;
 my %outcomes;    # what => { cancelled => n, 'finished first' => n }
-my $outliers = 0;    # latencies over the bound that a repeat then met
 
 my $rt = idle_round_trip($ctl, $s);
 my $bound = $rt + $allowance;
@@ -73,63 +72,54 @@ sub finished_first
 	diag("$what finished before the cancel (after ${delay} s); counted apart");
 	$outcomes{$what}{'finished first'}++;
 	psql($db, "SELECT tfm_drop(name) FROM (SELECT DISTINCT name FROM tfm.models WHERE name = 'cancelled') m");
-	return 0;
+	return;    # nothing timed (within_bound)
 }
 
-# send sql, let it run for delay seconds (or until ready->() holds), cancel it; latency in ms
+# send sql, let it run for delay seconds (or until ready->() holds), cancel it; 1 when the cancel ended
+# it, 0 when it finished first
 sub cancel
 {
-	my ($what, $sql, $delay, $ready, $tries) = @_;
-	$tries //= 0;
-	$s->send($sql);
-	running_for($delay);
-	ok(wait_until($ready), "$what: reached the step to cancel") if $ready;
-	return finished_first($what, $delay) if $s->done;
-	my $t0 = time;
-	$ctl->query("SELECT pg_cancel_backend($pid)");
-	my (undef, $err) = $s->wait;
-	my $ms = (time - $t0) * 1000;
-	# the cancel may also reach the backend just after the statement ended (idle: ignored)
-	return finished_first($what, $delay) if !defined $err || $err eq '';
-	push @{ $figures{"$what, pg_cancel_backend"} }, $ms;
-	$outcomes{$what}{cancelled}++;
-	check_after($what, $err, qr/canceling statement due to user request/);
-	return 1 if within_bound($ms, sprintf("%s: pg_cancel_backend to ERROR %.0f ms", $what, $ms), $tries);
-	return cancel($what, $sql, $delay, $ready, $tries + 1);
-}
-
-# a latency under the bound passes; one over it is repeated (2 more tries) to tell a stall of the
-# machine (seen once in CI on a 2-core VM) from a slow path, which stays slow; the last try decides
-sub within_bound
-{
-	my ($ms, $name, $tries) = @_;
-	if ($ms >= $bound && $tries < 2)
-	{
-		diag("$name: over the bound of ${\ sprintf('%.0f', $bound)} ms, repeated");
-		$outliers++;
-		return 0;
-	}
-	cmp_ok($ms, '<', $bound, $name);
-	return 1;
+	my ($what, $sql, $delay, $ready) = @_;
+	my $cancelled = 0;
+	within_bound($bound, sub {
+		$s->send($sql);
+		running_for($delay);
+		ok(wait_until($ready), "$what: reached the step to cancel") if $ready;
+		return finished_first($what, $delay) if $s->done;
+		my $t0 = time;
+		$ctl->query("SELECT pg_cancel_backend($pid)");
+		my (undef, $err) = $s->wait;
+		my $ms = (time - $t0) * 1000;
+		# the cancel may also reach the backend just after the statement ended (idle: ignored)
+		return finished_first($what, $delay) if !defined $err || $err eq '';
+		push @{ $figures{"$what, pg_cancel_backend"} }, $ms;
+		$outcomes{$what}{cancelled}++;
+		$cancelled = 1;
+		check_after($what, $err, qr/canceling statement due to user request/);
+		return ($ms, sprintf("%s: pg_cancel_backend to ERROR %.0f ms", $what, $ms));
+	});
+	return $cancelled;
 }
 
 # run sql under statement_timeout (ms); 1 when the timeout ended it, 0 when it finished first
 sub time_out
 {
-	my ($what, $sql, $timeout_ms, $tries) = @_;
-	$tries //= 0;
+	my ($what, $sql, $timeout_ms) = @_;
+	my $timed_out = 0;
 	$timeout_ms = int($timeout_ms) || 1;
-	$s->query("SET statement_timeout = $timeout_ms");
-	my (undef, $err) = $s->query($sql);
-	my $ms = $s->elapsed * 1000 - $timeout_ms;
-	$s->query('RESET statement_timeout');
-	return finished_first("$what (timeout)", $timeout_ms / 1000) if !defined $err || $err eq '';
-	$outcomes{"$what (timeout)"}{cancelled}++;
-	push @{ $figures{"$what, statement_timeout"} }, $ms;
-	check_after("$what (timeout)", $err, qr/canceling statement due to statement timeout/);
-	return 1
-	  if within_bound($ms, sprintf("%s: statement_timeout (%d ms) to ERROR %.0f ms late", $what, $timeout_ms, $ms), $tries);
-	return time_out($what, $sql, $timeout_ms, $tries + 1);
+	within_bound($bound, sub {
+		$s->query("SET statement_timeout = $timeout_ms");
+		my (undef, $err) = $s->query($sql);
+		my $ms = $s->elapsed * 1000 - $timeout_ms;
+		$s->query('RESET statement_timeout');
+		return finished_first("$what (timeout)", $timeout_ms / 1000) if !defined $err || $err eq '';
+		$outcomes{"$what (timeout)"}{cancelled}++;
+		push @{ $figures{"$what, statement_timeout"} }, $ms;
+		$timed_out = 1;
+		check_after("$what (timeout)", $err, qr/canceling statement due to statement timeout/);
+		return ($ms, sprintf("%s: statement_timeout (%d ms) to ERROR %.0f ms late", $what, $timeout_ms, $ms));
+	});
+	return $timed_out;
 }
 
 my $per_row = "SELECT count(tfm_embed(repeat('word ', 300) || g, 'minilm')) FROM generate_series(1, 100000) g";
@@ -196,6 +186,6 @@ for my $k (sort keys %figures)
 	my @v = sort { $a <=> $b } @{ $figures{$k} };
 	diag(sprintf("%-45s %s ms", $k, join(', ', map { sprintf('%.0f', $_) } @v)));
 }
-diag("latencies over the bound, met when repeated: $outliers");
+diag("latencies over the bound, run again: " . bound_repeats());
 check_no_crash($off, allow => qr/canceling statement due to (user request|statement timeout)/);
 done_testing();

@@ -143,23 +143,6 @@ sub baseline
 	return $worst;
 }
 
-# a latency scenario: $run->() returns (ms or undef when nothing was timed, name); a latency over $bound
-# is repeated up to twice and the last try decides, as in 080_cancel.pl: a stall of the machine passes,
-# a slow path stays slow
-my $outliers = 0;
-sub bounded
-{
-	my ($bound, $run) = @_;
-	for my $try (0 .. 2)
-	{
-		my ($ms, $name) = $run->();
-		return 1 unless defined $ms;
-		return cmp_ok($ms, '<', $bound, $name) if $ms < $bound || $try == 2;
-		diag(sprintf('%s: over the bound of %.0f ms, repeated', $name, $bound));
-		$outliers++;
-	}
-}
-
 my $not_regular = qr/ERROR:  22023: "[^"]+" is not a regular file/;
 my $n = 0;
 for my $case (@cases)
@@ -172,7 +155,7 @@ for my $case (@cases)
 	my $bound = baseline($s, $missing, $file) + $margin;
 
 	# statement_timeout
-	bounded($bound, sub {
+	within_bound($bound, sub {
 		$s->query("SET statement_timeout = '3s'");
 		$s->send(import_in('fifo', $dir));
 		my ($err, $hung) = finish($s, $dir, $hang_s);
@@ -188,7 +171,7 @@ for my $case (@cases)
 	# pg_cancel_backend, then pg_terminate_backend, 0.2 s after the start
 	for my $how ('cancel', 'terminate')
 	{
-		bounded($bound, sub {
+		within_bound($bound, sub {
 			my $pid = $s->pid;
 			$s->send(import_in('fifo', $dir));
 			my $t0 = time;
@@ -260,7 +243,7 @@ sub waiting
 }
 
 my $tries = 0;
-bounded($lbound, sub {
+within_bound($lbound, sub {
 	ok(waiting($s), 'a first call waits for the build lock' . ($tries++ ? ' (repeated)' : ''));
 	ok(wait_until(sub { $ctl->query('SELECT wait_event_type FROM pg_stat_activity WHERE pid = ' . $s->pid) eq 'Extension' }, 10),
 		'pg_stat_activity shows it waiting (wait_event_type Extension)');
@@ -279,7 +262,7 @@ bounded($lbound, sub {
 
 # 1 s: time enough to reach the lock on a loaded machine before the timeout fires
 $s->query("SET statement_timeout = 1000");
-bounded($lbound, sub {
+within_bound($lbound, sub {
 	ok(waiting($s), 'a first call under statement_timeout 1 s waits for the build lock');
 	my ($err, $hung) = finish($s, TfmTest::cache_dir(), $hang_s);
 	my $ms = $s->elapsed * 1000 - 1000;
@@ -294,7 +277,7 @@ bounded($lbound, sub {
 });
 $s->query('RESET statement_timeout');
 
-bounded($lbound, sub {
+within_bound($lbound, sub {
 	my $pid = $s->pid;
 	ok(waiting($s), 'a first call waits for the build lock again');
 	sleep 0.2;
@@ -319,7 +302,7 @@ for my $k (sort keys %figures)
 	my $v = $figures{$k};
 	diag(sprintf('%-45s %s', $k, ref $v ? join(', ', map { sprintf('%.0f ms', $_) } sort { $a <=> $b } @$v) : "$v times"));
 }
-diag("latencies over the bound, met when repeated: $outliers");
+diag("latencies over the bound, run again: " . bound_repeats());
 is(psql('postgres', 'SELECT pg_postmaster_start_time()'), $started, 'the postmaster did not restart');
 check_no_crash($off, allow => qr/is not a regular file|canceling statement|terminating connection|No such file or directory|has no tokenizer: neither|\.safetensors file/);
 done_testing();

@@ -23,7 +23,7 @@ use Time::HiRes ();
 our @EXPORT = qw(psql psql_result new_db empty_db drop_db extension_members free_port pg_tool
   node_init node_basebackup node_start node_stop run_cmd db_oid model_id cache_key cache_dir cache_files
   cache_file_name tmp_files log_offset log_since wait_until no_backends_in check_no_crash pgdata
-  session idle_round_trip shown_path embed_sql emb_diff import_sql tiny_models_sql failed_checks_re header_layout read_header crc32c sample_blocks
+  session idle_round_trip within_bound bound_repeats shown_path embed_sql emb_diff import_sql tiny_models_sql failed_checks_re header_layout read_header crc32c sample_blocks
   $TIMEOUT $MODEL_DIR);
 
 our $TIMEOUT = $ENV{PG_TFM_TAP_TIMEOUT} || 180;
@@ -475,6 +475,26 @@ sub session
 	push @sessions, $s;
 	return $s;
 }
+
+# a latency scenario against a bound: $run->() runs it once and returns (ms, test name), or (undef) when
+# nothing was timed; a latency over $bound is run again up to twice and the last try decides: a stall of
+# the machine (seen once in CI on a 2-core VM) passes, a slow path stays slow and fails
+my $repeats = 0;
+sub within_bound
+{
+	my ($bound, $run) = @_;
+	for my $try (0 .. 2)
+	{
+		my ($ms, $name) = $run->();
+		return 1 unless defined $ms;
+		return Test::More::cmp_ok($ms, '<', $bound, $name) if $ms < $bound || $try == 2;
+		Test::More::diag(sprintf('%s: over the bound of %.0f ms, repeated', $name, $bound));
+		$repeats++;
+	}
+}
+
+# how many latencies went over their bound and were run again (within_bound)
+sub bound_repeats { return $repeats; }
 
 # the idle round trip of a control session and a session: a query of each, the longest of 5 (ms);
 # cancel bounds are measured on top of it, so a loaded machine does not fail them
