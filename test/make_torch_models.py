@@ -9,12 +9,14 @@
 #   seqcls_bin      SEQCLS_DIR/cls3 (test/make_seqcls_models.js), when SEQCLS_DIR is given
 #   gpt2_bin        GOLDEN's tiny GPT-2 as an older GPT2LMHeadModel checkpoint holds it (see save_gpt2)
 #   refusals        legacy_bin, evil_bin, module_bin, truncated_bin, compressed_bin, list_bin,
-#                   bad_pickle_bin (refused: format, code, objects, damage) and shape_bin (shapes disagree)
+#                   bad_pickle_bin, repeat_key_bin, metadata_bin (refused: format, code, objects, damage,
+#                   a name repeated by memo, a name safetensors reserves) and shape_bin (shapes disagree)
 # Only torch, json and the standard library: safetensors files are read by read_safetensors below.
 import collections
 import json
 import os
 import pickle
+import pickletools
 import shutil
 import struct
 import sys
@@ -101,6 +103,28 @@ def save_refusals(out, rob_dir, rob_sd, minilm_bin):
     with zipfile.ZipFile(save_dir(out, 'bad_pickle_bin', rob_dir, None), 'w', zipfile.ZIP_STORED) as z:
         z.writestr('archive/data.pkl', good[:len(good) // 2])
         z.writestr('archive/version', '3\n')
+    # roberta_bin's data.pkl with one more SETITEMS that repeats the first (key, tensor) pair 1000 times by
+    # memo gets (4 bytes a pair: a pickle of n bytes could name n / 4 entries from two objects)
+    src_bin = os.path.join(out, 'roberta_bin', 'pytorch_model.bin')
+    with zipfile.ZipFile(src_bin) as src:
+        pkl_name = next(n for n in src.namelist() if n.endswith('/data.pkl'))
+        pkl = src.read(pkl_name)
+        ops = list(pickletools.genops(pkl))
+        key = next(i for i, (op, arg, _) in enumerate(ops) if op.name in ('BINUNICODE', 'SHORT_BINUNICODE'))
+        key_memo = ops[key + 1][1]
+        # the tensor: the first REDUCE on an argument tuple (TUPLE, BINPUT) after the key, not the empty
+        # OrderedDict of its backward hooks (EMPTY_TUPLE)
+        red = next(i for i in range(key, len(ops)) if ops[i][0].name == 'REDUCE' and
+                   ops[i - 2][0].name == 'TUPLE' and ops[i + 1][0].name == 'BINPUT')
+        t_memo = ops[red + 1][1]
+        assert ops[-1][0].name == 'STOP' and key_memo < 256 and t_memo < 256
+        repeat = b'(' + (b'h' + bytes([key_memo]) + b'h' + bytes([t_memo])) * 1000 + b'u'
+        with zipfile.ZipFile(save_dir(out, 'repeat_key_bin', rob_dir, None), 'w', zipfile.ZIP_STORED) as z:
+            for info in src.infolist():
+                z.writestr(info.filename, pkl[:-1] + repeat + b'.' if info.filename == pkl_name
+                           else src.read(info.filename))
+    # a tensor named as safetensors' own metadata entry
+    save_dir(out, 'metadata_bin', rob_dir, {'__metadata__': torch.zeros(2)})
     # roberta_bin's entries rewritten DEFLATED
     with zipfile.ZipFile(os.path.join(out, 'roberta_bin', 'pytorch_model.bin')) as src, \
          zipfile.ZipFile(save_dir(out, 'compressed_bin', rob_dir, None), 'w', zipfile.ZIP_DEFLATED) as z:

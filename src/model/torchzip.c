@@ -116,7 +116,7 @@ read_directory(Zip *z)
 		count = le(z, rec + 32, 8);
 		cdoff = le(z, rec + 48, 8);
 	}
-	if (count > z->size / 46)
+	if (count > z->size / 46 || count > (uint64) PG_INT32_MAX)
 		zbad(z, "more zip entries than the file can hold");
 	z->e = palloc_extended(sizeof(ZipEntry) * (Size) Max(count, 1), MCXT_ALLOC_HUGE);
 	p = cdoff;

@@ -37,6 +37,7 @@ typedef struct Val
 	int			cap;
 	int			dt;				/* V_GLOBAL G_STORAGE, V_STORAGE: index in dtypes[] */
 	TfmTorchTensor *t;			/* V_TENSOR */
+	bool		key;			/* already a key of the state dict */
 } Val;
 
 /* the storage types of torch, their safetensors dtype and element size */
@@ -216,6 +217,9 @@ global(Machine *m, const char *mod, int modlen, const char *name, int namelen)
 	char	   *full = psprintf("%.*s.%.*s", modlen, mod, namelen, name);
 	int			r = new_val(m, V_GLOBAL);
 
+	if (memchr(mod, '\0', modlen) != NULL || memchr(name, '\0', namelen) != NULL)
+		bad(m, "a global whose name holds a NUL");
+
 	if (strcmp(full, "collections.OrderedDict") == 0)
 		m->vals[r].i = G_ORDERED_DICT;
 	else if (strcmp(full, "torch._utils._rebuild_tensor_v2") == 0)
@@ -280,7 +284,8 @@ storage(Machine *m, int pid)
 	if (key->k != V_STR || key->len == 0 || key->len > 64)
 		bad(m, "a storage key that is not a short string");
 	for (int i = 0; i < key->len; i++)
-		if (!isalnum((unsigned char) key->s[i]) && key->s[i] != '_')
+		if (!(key->s[i] >= '0' && key->s[i] <= '9') && !(key->s[i] >= 'a' && key->s[i] <= 'z') &&
+			!(key->s[i] >= 'A' && key->s[i] <= 'Z') && key->s[i] != '_')
 			bad(m, "a storage key with characters other than letters, digits and _");
 	/* read every field before new_val, which may move the objects */
 	dt = m->vals[t->items[1]].dt;
@@ -579,6 +584,8 @@ entry(Machine *m, Val *dict, int i)
 		bad(m, "a tensor name that is empty, holds a NUL or is not UTF-8");
 	if (val->k != V_TENSOR)
 		unsupported(m, psprintf("an entry \"%s\" that is not a tensor", pnstrdup(key->s, key->len)));
+	if (key->len == 12 && memcmp(key->s, "__metadata__", 12) == 0)
+		unsupported(m, "a tensor named \"__metadata__\" (safetensors keeps that name for its metadata)");
 	t = val->t;
 	t->name = pnstrdup(key->s, key->len);
 	return t;
@@ -604,9 +611,22 @@ TfmUnpickleStateDict(const char *pkl, uint64 len, const char *what, int *n)
 		unsupported(&m, "an object other than a dict of tensors at its top");
 	if (m.pos != len)
 		bad(&m, "bytes after STOP");
+	/* each key a distinct object: memo gets cannot repeat one name without bound (entries <= MAX_VALUES) */
+	for (int i = 0; i < dict->n / 2; i++)
+	{
+		Val		   *key = &m.vals[dict->items[2 * i]];
+
+		if (key->key)
+			bad(&m, "one key object used twice in the state dict");
+		key->key = true;
+	}
 	out = palloc_extended(sizeof(TfmTorchTensor) * (Size) Max(dict->n / 2, 1), MCXT_ALLOC_HUGE);
 	for (int i = 0; i < dict->n / 2; i++)
+	{
 		out[i] = *entry(&m, dict, i);
+		if ((i & 1023) == 1023)
+			CHECK_FOR_INTERRUPTS();
+	}
 	*n = dict->n / 2;
 	return out;
 }
