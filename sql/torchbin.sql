@@ -74,11 +74,12 @@ SELECT pg_temp.row_of('gpt2_bin') = pg_temp.row_of('gpt2_st') AS same_row,
 
 -- 6. refused: the legacy (pre-1.6, not zip) format, a pickle calling os.system, a whole nn.Module, a
 -- compressed entry, a list of tensors, a tensor named __metadata__ (0A000); a file cut in half, a pickle
--- cut short, a name repeated by memo gets (22P03, before the entries are built);
--- a vocabulary one row short of config.json's (22023). Nothing is stored.
+-- cut short, a name repeated by memo gets (22P03, before the entries are built); 2^21 + 1 open marks, one
+-- object pushed 2^21 + 1 times (54000); a vocabulary one row short of config.json's (22023). Nothing is stored.
 SELECT d, err(format('SELECT tfm_import(%L, %L)', 'x', :'torch' || '/' || d)) AS error
 FROM unnest(ARRAY['legacy_bin', 'evil_bin', 'module_bin', 'compressed_bin', 'list_bin', 'truncated_bin',
-                  'bad_pickle_bin', 'repeat_key_bin', 'metadata_bin', 'shape_bin']) d;
+                  'bad_pickle_bin', 'repeat_key_bin', 'metadata_bin', 'marks_bin', 'stack_bin',
+                  'shape_bin']) d;
 SELECT count(*) AS stored FROM tfm.models WHERE name = 'x';
 
 SELECT count(*) AS dropped

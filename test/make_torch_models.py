@@ -10,7 +10,8 @@
 #   gpt2_bin        GOLDEN's tiny GPT-2 as an older GPT2LMHeadModel checkpoint holds it (see save_gpt2)
 #   refusals        legacy_bin, evil_bin, module_bin, truncated_bin, compressed_bin, list_bin,
 #                   bad_pickle_bin, repeat_key_bin, metadata_bin (refused: format, code, objects, damage,
-#                   a name repeated by memo, a name safetensors reserves) and shape_bin (shapes disagree)
+#                   a name repeated by memo, a name safetensors reserves), marks_bin, stack_bin (limits) and
+#                   shape_bin (shapes disagree)
 # Only torch, json and the standard library: safetensors files are read by read_safetensors below.
 import collections
 import json
@@ -123,6 +124,13 @@ def save_refusals(out, rob_dir, rob_sd, minilm_bin):
             for info in src.infolist():
                 z.writestr(info.filename, pkl[:-1] + repeat + b'.' if info.filename == pkl_name
                            else src.read(info.filename))
+    # pickles that grow the machine without new objects: 2^21 + 1 open marks; one object pushed 2^21 + 1
+    # times by memo gets (refused 54000 at the limit, not after using memory a hundred times the file's)
+    for name, pkl in (('marks_bin', b'\x80\x02' + b'(' * (2 ** 21 + 1) + b'.'),
+                      ('stack_bin', b'\x80\x02Nq\x00' + b'h\x00' * (2 ** 21 + 1) + b'.')):
+        with zipfile.ZipFile(save_dir(out, name, rob_dir, None), 'w', zipfile.ZIP_STORED) as z:
+            z.writestr('archive/data.pkl', pkl)
+            z.writestr('archive/version', '3\n')
     # a tensor named as safetensors' own metadata entry
     save_dir(out, 'metadata_bin', rob_dir, {'__metadata__': torch.zeros(2)})
     # roberta_bin's entries rewritten DEFLATED

@@ -103,13 +103,21 @@ grow(int *a, int *cap, int need)
 	return a;
 }
 
+/* refuse a pickle with more than MAX_VALUES of something (objects, stack entries, marks, items of one
+ * container): memo gets push old objects again without making new ones, so each is bounded on its own */
+static void
+check_limit(const Machine *m, int64 count, const char *things)
+{
+	if (count >= MAX_VALUES)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						errmsg("%s holds more than %d %s", m->what, MAX_VALUES, things)));
+}
+
 /* a new object of kind k: its index */
 static int
 new_val(Machine *m, VKind k)
 {
-	if (m->nvals >= MAX_VALUES)
-		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-						errmsg("%s holds more than %d pickled objects", m->what, MAX_VALUES)));
+	check_limit(m, m->nvals, "pickled objects");
 	if (m->nvals == m->capvals)
 	{
 		m->capvals = Max(m->capvals * 2, 64);
@@ -125,6 +133,7 @@ new_val(Machine *m, VKind k)
 static void
 push(Machine *m, int v)
 {
+	check_limit(m, m->sp, "objects on the pickle's stack");
 	m->stack = grow(m->stack, &m->capstack, m->sp + 1);
 	m->stack[m->sp++] = v;
 }
@@ -173,8 +182,9 @@ take_uint(Machine *m, int n)
 
 /* append object v to a sequence */
 static void
-add_item(Val *seq, int v)
+add_item(const Machine *m, Val *seq, int v)
 {
+	check_limit(m, seq->n, "items in one container");
 	seq->items = grow(seq->items, &seq->cap, seq->n + 1);
 	seq->items[seq->n++] = v;
 }
@@ -192,7 +202,7 @@ from_mark(Machine *m, VKind k)
 		bad(m, "an odd number of objects for a dict's keys and values");
 	r = new_val(m, k);
 	for (int i = base; i < m->sp; i++)
-		add_item(&m->vals[r], m->stack[i]);
+		add_item(m, &m->vals[r], m->stack[i]);
 	m->sp = base;
 	return r;
 }
@@ -206,7 +216,7 @@ tuple_of(Machine *m, int n)
 	for (int i = n - 1; i >= 0; i--)
 		items[i] = pop(m);
 	for (int i = 0; i < n; i++)
-		add_item(&m->vals[r], items[i]);
+		add_item(m, &m->vals[r], items[i]);
 	return r;
 }
 
@@ -425,6 +435,7 @@ step(Machine *m)
 			(void) take(m, 8);
 			break;
 		case '(':
+			check_limit(m, m->nmarks, "open marks");
 			m->marks = grow(m->marks, &m->capmarks, m->nmarks + 1);
 			m->marks[m->nmarks++] = m->sp;
 			break;
@@ -502,15 +513,15 @@ step(Machine *m)
 			v = pop(m);
 			if (top(m)->k != V_LIST)
 				bad(m, "APPEND to something other than a list");
-			add_item(top(m), v);
+			add_item(m, top(m), v);
 			break;
 		case 's':
 			v = pop(m);
 			k = pop(m);
 			if (top(m)->k != V_DICT)
 				bad(m, "SETITEM on something other than a dict");
-			add_item(top(m), k);
-			add_item(top(m), v);
+			add_item(m, top(m), k);
+			add_item(m, top(m), v);
 			break;
 		case 'e':
 		case 'u':
@@ -521,7 +532,7 @@ step(Machine *m)
 				if (seq->k != (op == 'e' ? V_LIST : V_DICT))
 					bad(m, op == 'e' ? "APPENDS to something other than a list" : "SETITEMS on something other than a dict");
 				for (int i = 0; i < m->vals[items].n; i++)
-					add_item(seq, m->vals[items].items[i]);
+					add_item(m, seq, m->vals[items].items[i]);
 			}
 			break;
 		case 'c':
