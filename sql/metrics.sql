@@ -62,6 +62,8 @@ FROM tfm._ranking_metrics(array_fill('q'::text, ARRAY[12]), (SELECT array_agg(-i
                           array_fill(1::float8, ARRAY[10]) || ARRAY[3, 3]::float8[]) r;
 -- no rows, or no query with a relevant document: the averages are null
 SELECT tfm._ranking_metrics('{}', '{}', '{}') AS empty, tfm._ranking_metrics('{a}', '{1}', '{0}') AS all_skipped;
+-- a tiny positive grade is relevant (its gain 2^1e-20 - 1 is not rounded to 0)
+SELECT tfm._ranking_metrics('{a,a}', '{1,2}', '{1e-20,0}') AS tiny_grade;
 -- errors: lengths, a NULL query, a NaN score, a relevance outside [0, 100]
 CREATE FUNCTION pg_temp.err(q text, OUT e text) LANGUAGE plpgsql
   AS $$ BEGIN EXECUTE q; e := 'ok'; EXCEPTION WHEN OTHERS THEN e := SQLSTATE || ': ' || SQLERRM; END $$;

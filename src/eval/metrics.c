@@ -195,7 +195,7 @@ cmp_ranked(const void *a, const void *b, void *arg)
 static double
 rank_gain(double rel)
 {
-	return exp2(rel) - 1.0;
+	return expm1(rel * M_LN2);	/* not exp2(rel) - 1, which is 0 for grades below ~1e-16 */
 }
 
 /* the grades of the first TFM_RANK_CUTOFF ranked documents order[0..m) into top; returns how many */
