@@ -478,13 +478,6 @@ TfmRowsReadGrouped(TfmRows *r, const char *query, TfmTask task, const TfmModel *
 	read_rows(r, query, task, m, max_tokens);
 }
 
-/* compare two C strings for qsort */
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 /* a numeric label column's text as a number, NaN when it is not one */
 double
 TfmLabelNumber(const char *label)
@@ -499,7 +492,7 @@ TfmLabelNumber(const char *label)
 int
 TfmLabelIndex(char *const *labels, int K, const char *label)
 {
-	char	   *const *p = bsearch(&label, labels, K, sizeof(char *), cmp_str);
+	char	   *const *p = bsearch(&label, labels, K, sizeof(char *), pg_qsort_strcmp);
 
 	return p ? (int) (p - labels) : -1;
 }
@@ -510,7 +503,7 @@ TfmSortUnique(char **s, int n)
 {
 	int			k = 0;
 
-	qsort(s, n, sizeof(char *), cmp_str);
+	qsort(s, n, sizeof(char *), pg_qsort_strcmp);
 	for (int i = 0; i < n; i++)
 		if (k == 0 || strcmp(s[k - 1], s[i]) != 0)
 			s[k++] = s[i];

@@ -275,13 +275,6 @@ copy_view(char *dst, const char *src, const TfmTorchTensor *t)
 	}
 }
 
-/* compare two names, for finding duplicates */
-static int
-cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 /* refuse a state dict that names one tensor twice (22P03) */
 static void
 check_unique(const Zip *z, const TfmTorchTensor *t, int n)
@@ -290,7 +283,7 @@ check_unique(const Zip *z, const TfmTorchTensor *t, int n)
 
 	for (int i = 0; i < n; i++)
 		names[i] = t[i].name;
-	qsort(names, n, sizeof(char *), cmp_names);
+	qsort(names, n, sizeof(char *), pg_qsort_strcmp);
 	for (int i = 1; i < n; i++)
 		if (strcmp(names[i - 1], names[i]) == 0)
 			zbad(z, psprintf("the state dict names tensor \"%s\" twice", names[i]));
